@@ -1,0 +1,46 @@
+//! Scripted faults: each one replaces the answer to one authenticated log request.
+
+use std::time::Duration;
+
+/// A fault consumed by the next authenticated request to any log endpoint.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Fault {
+    /// Answer with exactly this status, extra headers and body (rate-limit headers are added unless given).
+    Status {
+        /// HTTP status code (invalid codes become 500).
+        status: u16,
+        /// Extra response headers.
+        headers: Vec<(String, String)>,
+        /// Response body, sent as is.
+        body: String,
+    },
+    /// HTTP 429 with `X-RateLimit-Reset: reset_ms`; requests before then count as violations.
+    RateLimited {
+        /// Milliseconds the client must wait.
+        reset_ms: u64,
+    },
+    /// HTTP 200 with an empty `data` and one `fail[]` error.
+    FailOn200 {
+        /// Error code, e.g. `err_audit_siem_invalid_token`.
+        code: String,
+        /// The error's `retryable` flag.
+        retryable: bool,
+    },
+    /// Wait this long, then serve the request normally.
+    Delay(Duration),
+    /// Serve the real page, but only its first half (invalid JSON; `Content-Length` matches the half).
+    TruncatedBody,
+}
+
+impl Fault {
+    /// Short name for the ledger, e.g. `status`, `rate_limited`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Fault::Status { .. } => "status",
+            Fault::RateLimited { .. } => "rate_limited",
+            Fault::FailOn200 { .. } => "fail_on_200",
+            Fault::Delay(_) => "delay",
+            Fault::TruncatedBody => "truncated_body",
+        }
+    }
+}

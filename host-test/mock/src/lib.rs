@@ -1,0 +1,65 @@
+//! Mock Mimecast API 1.0 server for the TTP log endpoints: verifies signatures exactly like the API,
+//! serves a deterministic dataset with real paging, injects faults and keeps a ledger for assertions.
+//! Spec: shared/reference/mimecast-api.md (§1 signing, §3 endpoints, §4 errors and rate limits).
+//!
+//! # Public API
+//!
+//! ```text
+//! enum LogType { Url, Impersonation, Attachment }      path(), array_name(), time_field(), as_str(), permission()
+//! struct Credential { app_id, app_key, access_key, secret_key /*base64*/, expired, permissions }
+//!     Credential::demo(), Credential::reference_vector()
+//! enum PagingEnd { NextAbsent, EmptyPageWithNext }
+//! struct RateLimit { limit: u32, window: Duration }
+//! struct MockConfig { credentials, dataset, paging_end, to_inclusive, max_skew, rate_limit }
+//!     MockConfig::demo(now), MockConfig::new(credentials, dataset)
+//! struct Dataset   generate(seed, start, end, per_type), empty(), records(t), append(t, records)
+//! fn generate_records(t, seed, start, end, n) -> Vec<Value>    // more records, e.g. late arrivals
+//! enum Fault { Status{..}, RateLimited{reset_ms}, FailOn200{code, retryable}, Delay(Duration), TruncatedBody }
+//! struct MockServer  start(config).await, base_url(), addr(), records(t), append(t, v), push_fault(f),
+//!                    ledger(), shutdown().await
+//! struct Ledger      requests(), served(t), violations(), count_status(s), requests_for(t)
+//! fn sign(secret_b64, date, req_id, path, app_key) -> Result<String, SignError>
+//! fn format_mc_date(t), parse_mc_date(s), format_api_time(t), parse_api_time(s)
+//! ```
+//!
+//! # Behaviour
+//!
+//! * `POST /api/ttp/{url,impersonation,attachment}/get-logs`; other paths 404, other methods 405.
+//! * Checks, in order: signing headers present and `Authorization: MC key:sig` (400
+//!   `err_xdk_missing_header`), app id known (401 `err_developer_key`), access key + signature (401
+//!   `err_xdk_signature_invalid`), `x-mc-date` parseable and within `max_skew` (401 `err_xdk_date_skew`),
+//!   `x-mc-req-id` unused for 15 min (401 `err_xdk_replay`), binding not expired (418
+//!   `err_xdk_binding_expired`), permission (403 `err_xdk_access_denied`), `Content-Type:
+//!   application/json` (400 `err_xdk_invalid_content_type`), quota (429 `err_rate_limit_exceeded`),
+//!   then one queued [`Fault`], then the body: invalid JSON is 400 `err_invalid_json`; bad dates, filter
+//!   values, `pageSize < 1` and foreign page tokens are HTTP 200 with `fail[]`
+//!   (`err_validation_*`, `err_invalid_page_token`). `pageSize > 100` is clamped to 100.
+//! * Every response carries `X-RateLimit-Limit`, `X-RateLimit-Remaining`, `X-RateLimit-Reset` (ms),
+//!   and `meta.status` equals the HTTP status.
+//! * Records in `[from, to)` (or `[from, to]` with `to_inclusive`), sorted stably by time, oldest or
+//!   newest first; the result set is recomputed from the current dataset on every page.
+
+mod auth;
+mod config;
+mod dataset;
+mod fault;
+mod filter;
+mod handler;
+mod ledger;
+mod log_type;
+mod paging;
+mod rate_limit;
+mod request;
+mod response;
+mod server;
+mod signing;
+
+pub use config::{Credential, MockConfig, PagingEnd, RateLimit};
+pub use dataset::{generate_records, record_time, seconds_before, Dataset};
+pub use fault::Fault;
+pub use ledger::{Ledger, RequestLog};
+pub use log_type::LogType;
+pub use server::MockServer;
+pub use signing::{
+    format_api_time, format_mc_date, parse_api_time, parse_mc_date, sign, SignError,
+};

@@ -1,0 +1,11 @@
+//! mcsource: the wasmtime host that runs the mimecast-source component for one or many
+//! tenants, delivers its events to a sink and keeps its checkpoints. `main.rs` is the CLI.
+
+pub mod config;
+pub mod demo;
+pub mod runner;
+pub mod runtime;
+pub mod sandbox;
+pub mod secret;
+pub mod sink;
+pub mod state;

@@ -1,0 +1,236 @@
+//! `mcsource`: run the mimecast-source component against Mimecast (`run`), try it against the
+//! bundled mock (`demo`, `mock`), or validate a configuration (`check`).
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use anyhow::{bail, Context as _};
+use clap::{Parser, Subcommand};
+use tokio::sync::watch;
+
+use mimecast_host::config::{FileConfig, SinkConfig, Tenant};
+use mimecast_host::runner::{self, RunMode, SharedSink, SharedStore, Summary};
+use mimecast_host::runtime::{self, Runtime};
+use mimecast_host::sink::{FileSink, Sink, StdoutSink};
+use mimecast_host::state::{FileStateStore, StateStore};
+use mimecast_host::demo;
+
+/// Collects Mimecast TTP logs (URL, Impersonation, Attachment Protect) with a sandboxed
+/// WebAssembly component.
+#[derive(Parser)]
+#[command(name = "mcsource", version)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Collect from the tenants in a config file, polling each on its interval.
+    Run {
+        /// TOML configuration (see examples/).
+        #[arg(long)]
+        config: PathBuf,
+        /// Poll every tenant until caught up, then exit (non-zero if any log type failed).
+        #[arg(long)]
+        once: bool,
+        /// Use this component instead of the bundled one.
+        #[arg(long)]
+        component: Option<PathBuf>,
+    },
+    /// Start the bundled mock Mimecast and collect all three log types from it to stdout.
+    Demo {
+        /// Use this component instead of the bundled one.
+        #[arg(long)]
+        component: Option<PathBuf>,
+    },
+    /// Validate a config file and report every problem at once.
+    Check {
+        /// TOML configuration.
+        #[arg(long)]
+        config: PathBuf,
+        /// Use this component instead of the bundled one.
+        #[arg(long)]
+        component: Option<PathBuf>,
+    },
+    /// Serve the mock Mimecast on loopback until interrupted, and write a config for `run`.
+    Mock {
+        /// Where to write the config that points at the mock.
+        #[arg(long, default_value = "mock-config.toml")]
+        write_config: PathBuf,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .init();
+    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match rt.block_on(dispatch(cli.command)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
+    match command {
+        Command::Run { config, once, component } => run(&config, once, component.as_deref()).await,
+        Command::Demo { component } => demo_cmd(component.as_deref()).await,
+        Command::Check { config, component } => check(&config, component.as_deref()).await,
+        Command::Mock { write_config } => mock_cmd(&write_config).await,
+    }
+}
+
+fn load_runtime(component: Option<&Path>) -> anyhow::Result<Arc<Runtime>> {
+    let runtime = match component {
+        Some(path) => {
+            let bytes = std::fs::read(path)
+                .with_context(|| format!("cannot read component {}", path.display()))?;
+            Runtime::new(&bytes).with_context(|| format!("component {}", path.display()))?
+        }
+        None => Runtime::new(runtime::BUNDLED_COMPONENT)?,
+    };
+    Ok(Arc::new(runtime))
+}
+
+fn load_config(path: &Path) -> anyhow::Result<mimecast_host::config::ValidConfig> {
+    let file = FileConfig::load(path).map_err(anyhow::Error::msg)?;
+    let base = path.parent().unwrap_or(Path::new("."));
+    file.validate(base).map_err(|problems| {
+        anyhow::anyhow!(
+            "{} has {} problem(s):\n  - {}",
+            path.display(),
+            problems.len(),
+            problems.join("\n  - ")
+        )
+    })
+}
+
+fn shutdown_on_ctrl_c() -> watch::Receiver<bool> {
+    let (tx, rx) = watch::channel(false);
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            tracing::info!("interrupted; finishing the polls in flight");
+            let _ = tx.send(true);
+        }
+    });
+    rx
+}
+
+async fn run(config: &Path, once: bool, component: Option<&Path>) -> anyhow::Result<ExitCode> {
+    let config = load_config(config)?;
+    let runtime = load_runtime(component)?;
+    let sink: Box<dyn Sink> = match &config.sink {
+        SinkConfig::Stdout => Box::new(StdoutSink),
+        SinkConfig::File { path } => Box::new(
+            FileSink::open(path).with_context(|| format!("cannot open sink file {}", path.display()))?,
+        ),
+    };
+    let store: Box<dyn StateStore> = Box::new(
+        FileStateStore::open(&config.state_dir)
+            .with_context(|| format!("cannot use state_dir {}", config.state_dir.display()))?,
+    );
+    let summary = collect(runtime, config.tenants, sink, store, once).await;
+    report(&summary, once)
+}
+
+async fn collect(
+    runtime: Arc<Runtime>,
+    tenants: Vec<Tenant>,
+    sink: Box<dyn Sink>,
+    store: Box<dyn StateStore>,
+    once: bool,
+) -> Summary {
+    let sink: SharedSink = Arc::new(Mutex::new(sink));
+    let store: SharedStore = Arc::new(Mutex::new(store));
+    runner::run(runtime, tenants, sink, store, RunMode { once }, shutdown_on_ctrl_c()).await
+}
+
+fn report(summary: &Summary, once: bool) -> anyhow::Result<ExitCode> {
+    let mut failed = 0;
+    for ((tenant, log_type), p) in summary {
+        match &p.error {
+            None => eprintln!("{tenant}/{log_type}: {} events delivered", p.delivered),
+            Some(e) => {
+                failed += 1;
+                eprintln!("{tenant}/{log_type}: FAILED after {} events: {e}", p.delivered);
+            }
+        }
+    }
+    if once && failed > 0 {
+        bail!("{failed} log type(s) failed; see the messages above");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn demo_cmd(component: Option<&Path>) -> anyhow::Result<ExitCode> {
+    let started = Instant::now();
+    let runtime = load_runtime(component)?;
+    let server = demo::start_mock().await.context("cannot start the mock Mimecast")?;
+    let tenant = demo::demo_tenant(&server).map_err(anyhow::Error::msg)?;
+    let state = tempfile::tempdir().context("cannot create a temporary state directory")?;
+    let store: Box<dyn StateStore> = Box::new(FileStateStore::open(state.path())?);
+    eprintln!("demo: mock Mimecast at {}; collecting url, impersonation and attachment logs", server.base_url());
+    let summary = collect(runtime, vec![tenant], Box::new(StdoutSink), store, true).await;
+    let code = report(&summary, true)?;
+    eprintln!("demo: caught up in {:.2}s", started.elapsed().as_secs_f64());
+    server.shutdown().await;
+    Ok(code)
+}
+
+async fn check(config: &Path, component: Option<&Path>) -> anyhow::Result<ExitCode> {
+    let valid = load_config(config)?;
+    let runtime = load_runtime(component)?;
+    // The component checks what only it knows: filter values, page size, key encoding.
+    let mut problems = Vec::new();
+    for (i, tenant) in valid.tenants.iter().enumerate() {
+        let mut instance = runtime.instantiate(tenant).await?;
+        if let Err(e) = instance.configure(&runtime::source_config(tenant)).await? {
+            for line in runtime::describe(&e).lines() {
+                problems.push(format!("tenant[{i}] ({}): {line}", tenant.id));
+            }
+        }
+    }
+    if !problems.is_empty() {
+        bail!(
+            "{} has {} problem(s):\n  - {}",
+            config.display(),
+            problems.len(),
+            problems.join("\n  - ")
+        );
+    }
+    println!("{}: OK ({} tenant(s))", config.display(), valid.tenants.len());
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn mock_cmd(write_config: &Path) -> anyhow::Result<ExitCode> {
+    let server = demo::start_mock().await.context("cannot start the mock Mimecast")?;
+    let text = demo::mock_config_toml(&server, "mock-state");
+    std::fs::write(write_config, text)
+        .with_context(|| format!("cannot write {}", write_config.display()))?;
+    eprintln!(
+        "mock Mimecast at {}; wrote {}. In another shell: mcsource run --config {} --once",
+        server.base_url(),
+        write_config.display(),
+        write_config.display()
+    );
+    let _ = tokio::signal::ctrl_c().await;
+    server.shutdown().await;
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,290 @@
+//! Scheduling: one task per tenant polls each of its log types when due, delivers each batch to
+//! the sink and only then commits the batch's checkpoint. Backoff, rate-limit waits and the
+//! `--once` stopping rule live here; the component decides nothing about timing beyond its
+//! `next-poll` hint.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use rand::Rng as _;
+use tokio::sync::watch;
+use tokio::time::Instant;
+
+use crate::config::Tenant;
+use crate::runtime::{self, Instance, LogType, NextPoll, PollError, Runtime};
+use crate::sink::Sink;
+use crate::state::StateStore;
+
+/// First retry delay after a transient failure; doubles per failure.
+const BACKOFF_START: Duration = Duration::from_secs(1);
+/// Longest delay between retries of a failing log type.
+const BACKOFF_CAP: Duration = Duration::from_secs(300);
+/// In `--once` mode, give up on a log type after this many failed polls in a row.
+const ONCE_MAX_FAILURES: u32 = 6;
+/// In `--once` mode, give up after this many rate-limit waits in a row.
+const ONCE_MAX_RATE_LIMITS: u32 = 20;
+
+/// Shared sink, used by every tenant task.
+pub type SharedSink = Arc<Mutex<Box<dyn Sink>>>;
+/// Shared checkpoint store.
+pub type SharedStore = Arc<Mutex<Box<dyn StateStore>>>;
+
+/// How the runner behaves.
+#[derive(Debug, Clone, Copy)]
+pub struct RunMode {
+    /// Stop each log type once it is caught up (or has failed), instead of polling forever.
+    pub once: bool,
+}
+
+/// What happened to one tenant's log type.
+#[derive(Debug, Clone, Default)]
+pub struct Progress {
+    /// Events delivered in this run.
+    pub delivered: u64,
+    /// Successful polls.
+    pub polls: u64,
+    /// The last error, if the log type ended (in `--once` mode) or is failing.
+    pub error: Option<String>,
+}
+
+/// Per `(tenant, log type)` progress.
+pub type Summary = BTreeMap<(String, String), Progress>;
+
+struct Slot {
+    log_type: LogType,
+    name: &'static str,
+    due: Instant,
+    failures: u32,
+    rate_limits: u32,
+    done: bool,
+    progress: Progress,
+}
+
+/// Runs every tenant until `--once` completes or `shutdown` turns true.
+pub async fn run(
+    runtime: Arc<Runtime>,
+    tenants: Vec<Tenant>,
+    sink: SharedSink,
+    store: SharedStore,
+    mode: RunMode,
+    shutdown: watch::Receiver<bool>,
+) -> Summary {
+    let mut tasks = tokio::task::JoinSet::new();
+    for tenant in tenants {
+        let (rt, sink, store, shutdown) = (runtime.clone(), sink.clone(), store.clone(), shutdown.clone());
+        tasks.spawn(async move { run_tenant(&rt, tenant, sink, store, mode, shutdown).await });
+    }
+    let mut summary = Summary::new();
+    while let Some(joined) = tasks.join_next().await {
+        match joined {
+            Ok(part) => summary.extend(part),
+            Err(e) => tracing::error!(error = %e, "a tenant task panicked"),
+        }
+    }
+    summary
+}
+
+fn jitter(base: Duration) -> Duration {
+    let spread = (base.as_millis() as u64 / 10).max(1);
+    base + Duration::from_millis(rand::rng().random_range(0..=spread))
+}
+
+fn backoff(failures: u32) -> Duration {
+    let exp = BACKOFF_START.saturating_mul(1u32 << failures.min(16));
+    jitter(exp.min(BACKOFF_CAP))
+}
+
+#[tracing::instrument(skip_all, fields(tenant = %tenant.id))]
+async fn run_tenant(
+    runtime: &Runtime,
+    tenant: Tenant,
+    sink: SharedSink,
+    store: SharedStore,
+    mode: RunMode,
+    mut shutdown: watch::Receiver<bool>,
+) -> Summary {
+    let mut slots: Vec<Slot> = tenant
+        .log_types
+        .iter()
+        .filter_map(|name| runtime::log_type(name))
+        .map(|log_type| Slot {
+            log_type,
+            name: runtime::log_type_name(log_type),
+            due: Instant::now(),
+            failures: 0,
+            rate_limits: 0,
+            done: false,
+            progress: Progress::default(),
+        })
+        .collect();
+    let mut instance: Option<Instance> = None;
+    loop {
+        let Some(slot) = slots.iter_mut().filter(|s| !s.done).min_by_key(|s| s.due) else {
+            break;
+        };
+        tokio::select! {
+            _ = tokio::time::sleep_until(slot.due) => {}
+            _ = shutdown.wait_for(|stop| *stop) => break,
+        }
+        if *shutdown.borrow() {
+            break;
+        }
+        let inst = match instance.take() {
+            Some(i) => i,
+            None => match start_instance(runtime, &tenant).await {
+                Ok(i) => i,
+                Err(message) => {
+                    // A configuration the component rejects stops every log type of the tenant.
+                    tracing::error!(error = %message, "tenant cannot start");
+                    for s in slots.iter_mut() {
+                        s.progress.error = Some(message.clone());
+                        if mode.once {
+                            s.done = true;
+                        } else {
+                            s.due = Instant::now() + BACKOFF_CAP;
+                        }
+                    }
+                    continue;
+                }
+            },
+        };
+        let (inst, kept) = poll_slot(inst, slot, &tenant, &sink, &store, mode).await;
+        if kept {
+            instance = Some(inst);
+        }
+    }
+    slots
+        .into_iter()
+        .map(|s| ((tenant.id.clone(), s.name.to_string()), s.progress))
+        .collect()
+}
+
+async fn start_instance(runtime: &Runtime, tenant: &Tenant) -> Result<Instance, String> {
+    let mut inst = runtime
+        .instantiate(tenant)
+        .await
+        .map_err(|e| format!("{e:#}"))?;
+    match inst.configure(&runtime::source_config(tenant)).await {
+        Ok(Ok(())) => Ok(inst),
+        Ok(Err(e)) => Err(runtime::describe(&e)),
+        Err(trap) => Err(format!("{trap:#}")),
+    }
+}
+
+/// Polls one slot once; returns the instance and whether it may be reused (not after a trap).
+async fn poll_slot(
+    mut inst: Instance,
+    slot: &mut Slot,
+    tenant: &Tenant,
+    sink: &SharedSink,
+    store: &SharedStore,
+    mode: RunMode,
+) -> (Instance, bool) {
+    let log_type = slot.name;
+    let checkpoint = match lock(store).load(&tenant.id, log_type) {
+        Ok(cp) => cp,
+        Err(e) => {
+            fail(slot, format!("cannot read the checkpoint: {e}"), mode);
+            return (inst, true);
+        }
+    };
+    let outcome = inst.poll(slot.log_type, checkpoint.as_deref()).await;
+    let batch = match outcome {
+        Err(trap) => {
+            fail(slot, format!("{trap:#}"), mode);
+            return (inst, false);
+        }
+        Ok(Err(PollError::RateLimited(limit))) => {
+            slot.rate_limits += 1;
+            let wait = jitter(Duration::from_millis(limit.after_ms));
+            tracing::warn!(log_type, wait_ms = wait.as_millis() as u64, message = %limit.message, "rate limited; waiting");
+            slot.due = Instant::now() + wait;
+            if mode.once && slot.rate_limits > ONCE_MAX_RATE_LIMITS {
+                fail(slot, format!("still rate limited after {ONCE_MAX_RATE_LIMITS} waits"), mode);
+            }
+            return (inst, true);
+        }
+        Ok(Err(e @ PollError::Transient(_))) => {
+            slot.failures += 1;
+            let wait = backoff(slot.failures);
+            tracing::warn!(log_type, error = %runtime::describe(&e), retry_in_ms = wait.as_millis() as u64, "poll failed; retrying");
+            slot.due = Instant::now() + wait;
+            if mode.once && slot.failures >= ONCE_MAX_FAILURES {
+                fail(slot, format!("{} (gave up after {} attempts)", runtime::describe(&e), slot.failures), mode);
+            }
+            return (inst, true);
+        }
+        Ok(Err(e)) => {
+            fail(slot, runtime::describe(&e), mode);
+            return (inst, true);
+        }
+        Ok(Ok(batch)) => batch,
+    };
+    if !batch.events.is_empty() {
+        if let Err(e) = lock(sink).deliver(&batch.events) {
+            slot.failures += 1;
+            tracing::error!(log_type, error = %e, "sink refused the batch; checkpoint not moved");
+            slot.due = Instant::now() + backoff(slot.failures);
+            if mode.once && slot.failures >= ONCE_MAX_FAILURES {
+                fail(slot, format!("sink: {e}"), mode);
+            }
+            return (inst, true);
+        }
+    }
+    if checkpoint.as_deref() != Some(batch.checkpoint.as_str()) {
+        if let Err(e) = lock(store).commit(&tenant.id, log_type, &batch.checkpoint) {
+            // The batch is delivered but its checkpoint is not: the next poll repeats it
+            // (at-least-once); the events carry stable ids for downstream de-duplication.
+            slot.failures += 1;
+            tracing::error!(log_type, error = %e, "cannot commit the checkpoint");
+            slot.due = Instant::now() + backoff(slot.failures);
+            return (inst, true);
+        }
+    }
+    let events = batch.events.len();
+    slot.progress.delivered += events as u64;
+    slot.progress.polls += 1;
+    slot.progress.error = None;
+    slot.failures = 0;
+    slot.rate_limits = 0;
+    slot.due = match batch.next_poll {
+        NextPoll::Now => Instant::now(),
+        NextPoll::AfterMs(ms) => Instant::now() + jitter(Duration::from_millis(ms)),
+        NextPoll::Interval if mode.once => {
+            slot.done = true;
+            Instant::now()
+        }
+        NextPoll::Interval => Instant::now() + jitter(tenant.interval),
+    };
+    tracing::info!(log_type, events, caught_up = matches!(batch.next_poll, NextPoll::Interval), "poll finished");
+    (inst, true)
+}
+
+/// Records a failure that retrying soon will not fix.
+fn fail(slot: &mut Slot, message: String, mode: RunMode) {
+    tracing::error!(log_type = slot.name, error = %message, "log type stopped");
+    slot.progress.error = Some(message);
+    if mode.once {
+        slot.done = true;
+    } else {
+        // Keep trying now and then, so fixing the setup on Mimecast's side recovers by itself.
+        slot.due = Instant::now() + BACKOFF_CAP;
+    }
+}
+
+fn lock<T: ?Sized>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_and_caps() {
+        assert!(backoff(1) >= Duration::from_secs(2) && backoff(1) <= Duration::from_millis(2200));
+        assert!(backoff(3) >= Duration::from_secs(8));
+        assert!(backoff(30) <= BACKOFF_CAP + BACKOFF_CAP / 10);
+    }
+}

@@ -1,0 +1,128 @@
+//! wit-bindgen glue: converts between the WIT types of `wit/source.wit` and the pure modules.
+//! No logic lives here beyond the conversions.
+
+use std::cell::RefCell;
+
+use crate::error::SourceError;
+use crate::log_type::LogType;
+use crate::poll::{self, NextPoll};
+use crate::settings::{self, Settings, SourceConfig};
+use crate::transport::{WasiClock, WasiTransport};
+
+wit_bindgen::generate!({
+    world: "collector",
+    path: "wit",
+});
+
+use exports::mimecast::source::source as wit;
+use mimecast::source::host_log;
+use mimecast::source::types::{LogLevel, LogType as WitLogType};
+
+thread_local! {
+    /// The settings given to `configure`; a component instance is single-threaded.
+    static SETTINGS: RefCell<Option<Settings>> = const { RefCell::new(None) };
+}
+
+struct Component;
+
+impl From<SourceError> for wit::PollError {
+    fn from(e: SourceError) -> Self {
+        match e {
+            SourceError::InvalidConfig(m) => wit::PollError::InvalidConfig(m),
+            SourceError::Unauthorized(m) => wit::PollError::Unauthorized(m),
+            SourceError::Forbidden(m) => wit::PollError::Forbidden(m),
+            SourceError::RateLimited { after_ms, message } => {
+                wit::PollError::RateLimited(wit::RateLimit { after_ms, message })
+            }
+            SourceError::Transient(m) => wit::PollError::Transient(m),
+            SourceError::Protocol(m) => wit::PollError::Protocol(m),
+        }
+    }
+}
+
+fn log_type(t: WitLogType) -> LogType {
+    match t {
+        WitLogType::Url => LogType::UrlProtect,
+        WitLogType::Impersonation => LogType::ImpersonationProtect,
+        WitLogType::Attachment => LogType::AttachmentProtect,
+    }
+}
+
+fn source_config(c: wit::Config) -> SourceConfig {
+    let wit::Credentials::Api1(keys) = c.credentials;
+    SourceConfig {
+        tenant: c.tenant,
+        base_url: c.base_url,
+        keys: settings::Api1Keys {
+            app_id: keys.app_id,
+            app_key: keys.app_key,
+            access_key: keys.access_key,
+            secret_key: keys.secret_key,
+        },
+        page_size: c.page_size,
+        lookback_secs: c.lookback_secs,
+        lag_secs: c.lag_secs,
+        overlap_secs: c.overlap_secs,
+        request_timeout_ms: c.request_timeout_ms,
+        url_filter: settings::UrlFilter {
+            route: c.url_filter.route,
+            scan_result: c.url_filter.scan_result,
+        },
+        impersonation_filter: settings::ImpersonationFilter {
+            tagged_malicious: c.impersonation_filter.tagged_malicious,
+            search_field: c.impersonation_filter.search_field,
+            query: c.impersonation_filter.query,
+            identifiers: c.impersonation_filter.identifiers,
+            actions: c.impersonation_filter.actions,
+        },
+        attachment_filter: settings::AttachmentFilter {
+            route: c.attachment_filter.route,
+            result: c.attachment_filter.result,
+        },
+    }
+}
+
+impl wit::Guest for Component {
+    fn configure(config: wit::Config) -> Result<(), wit::PollError> {
+        let (settings, warnings) =
+            Settings::validate(source_config(config)).map_err(wit::PollError::InvalidConfig)?;
+        for w in warnings {
+            host_log::log(LogLevel::Warn, &w);
+        }
+        SETTINGS.with(|s| *s.borrow_mut() = Some(settings));
+        Ok(())
+    }
+
+    fn poll(log: WitLogType, checkpoint: Option<String>) -> Result<wit::Batch, wit::PollError> {
+        let log = log_type(log);
+        SETTINGS.with(|s| {
+            let guard = s.borrow();
+            let settings = guard.as_ref().ok_or_else(|| {
+                wit::PollError::InvalidConfig("poll was called before configure".to_string())
+            })?;
+            let outcome = poll::poll(
+                settings,
+                log,
+                checkpoint.as_deref(),
+                &mut WasiTransport,
+                &mut WasiClock,
+            )?;
+            if outcome.duplicates > 0 {
+                host_log::log(
+                    LogLevel::Debug,
+                    &format!("{log}: dropped {} already-delivered records", outcome.duplicates),
+                );
+            }
+            Ok(wit::Batch {
+                events: outcome.events,
+                checkpoint: outcome.checkpoint,
+                next_poll: match outcome.next_poll {
+                    NextPoll::Now => wit::NextPoll::Now,
+                    NextPoll::Interval => wit::NextPoll::Interval,
+                },
+            })
+        })
+    }
+}
+
+export!(Component);

@@ -1,0 +1,138 @@
+//! Turning one Mimecast record into the event the host delivers, and the hashes that identify it.
+//! Pure. Records have no id and whole-second times (reference §3), so identity is the SHA-256 of
+//! the record's canonical JSON, plus an occurrence number for identical records.
+
+use serde_json::value::RawValue;
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+use crate::log_type::LogType;
+use crate::timefmt;
+
+/// What the cursor needs to know about one record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordInfo {
+    /// SHA-256 of the canonical JSON (keys sorted, no spaces).
+    pub digest: [u8; 32],
+    /// The record's time (`date` or `eventTime`), Unix seconds; `None` if missing or unreadable.
+    pub time: Option<i64>,
+}
+
+impl RecordInfo {
+    /// The first 8 bytes of the digest: the key the cursor deduplicates on.
+    pub fn key(&self) -> u64 {
+        let mut k = [0u8; 8];
+        k.copy_from_slice(&self.digest[..8]);
+        u64::from_be_bytes(k)
+    }
+}
+
+/// Reads the identity and time of one record.
+///
+/// # Errors
+/// The record is not valid JSON (cannot happen for a record taken from a parsed page).
+pub fn inspect(log_type: LogType, raw: &RawValue) -> Result<RecordInfo, serde_json::Error> {
+    let value: Value = serde_json::from_str(raw.get())?;
+    // serde_json's default map is sorted, so this serialisation is canonical.
+    let canonical = serde_json::to_vec(&value)?;
+    let digest: [u8; 32] = Sha256::digest(&canonical).into();
+    let time = value
+        .get(log_type.time_field())
+        .and_then(Value::as_str)
+        .and_then(timefmt::parse)
+        .map(|t| t.timestamp());
+    Ok(RecordInfo { digest, time })
+}
+
+/// The stable id of the `occurrence`-th identical copy (1-based) of a record for a tenant:
+/// 32 hex characters. The same record yields the same id on every run, so a downstream can drop
+/// repeats delivered at-least-once.
+pub fn event_id(tenant: &str, log_type: LogType, digest: &[u8; 32], occurrence: u32) -> String {
+    let mut h = Sha256::new();
+    h.update(tenant.as_bytes());
+    h.update([0]);
+    h.update(log_type.as_str().as_bytes());
+    h.update([0]);
+    h.update(digest);
+    h.update(occurrence.to_be_bytes());
+    h.finalize()[..16].iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The event line: `{"log_type","tenant","event_time","event_id","record"}`, with the record
+/// byte-for-byte as received. `event_time` is RFC 3339, or `null` when the record has no time.
+pub fn event_json(
+    tenant: &str,
+    log_type: LogType,
+    time: Option<i64>,
+    event_id: &str,
+    raw: &RawValue,
+) -> String {
+    let event_time = match time.and_then(timefmt::from_unix) {
+        Some(t) => Value::String(timefmt::format_rfc3339(t)),
+        None => Value::Null,
+    };
+    let mut out = String::with_capacity(raw.get().len() + 160);
+    out.push_str(r#"{"log_type":""#);
+    out.push_str(log_type.as_str());
+    out.push_str(r#"","tenant":"#);
+    out.push_str(&Value::String(tenant.to_string()).to_string());
+    out.push_str(r#","event_time":"#);
+    out.push_str(&event_time.to_string());
+    out.push_str(r#","event_id":""#);
+    out.push_str(event_id);
+    out.push_str(r#"","record":"#);
+    out.push_str(raw.get());
+    out.push('}');
+    out
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn raw(s: &str) -> Box<RawValue> {
+        RawValue::from_string(s.to_string()).unwrap()
+    }
+
+    #[test]
+    fn canonical_digest_ignores_key_order_and_spacing() {
+        let a = inspect(LogType::UrlProtect, &raw(r#"{"date":"2026-11-24T09:00:00+0000","url":"x"}"#)).unwrap();
+        let b = inspect(LogType::UrlProtect, &raw(r#"{ "url" : "x", "date":"2026-11-24T09:00:00+0000" }"#)).unwrap();
+        assert_eq!(a, b);
+        assert_eq!(a.time, Some(1_795_510_800));
+    }
+
+    #[test]
+    fn impersonation_time_comes_from_event_time() {
+        let i = inspect(LogType::ImpersonationProtect, &raw(r#"{"eventTime":"2026-11-24T09:00:00+0000","date":"1999-01-01T00:00:00+0000"}"#)).unwrap();
+        assert_eq!(i.time, Some(1_795_510_800));
+        let none = inspect(LogType::ImpersonationProtect, &raw(r#"{"date":"2026-11-24T09:00:00+0000"}"#)).unwrap();
+        assert_eq!(none.time, None);
+    }
+
+    #[test]
+    fn event_ids_differ_by_occurrence_tenant_and_type() {
+        let d = [7u8; 32];
+        let a = event_id("acme", LogType::UrlProtect, &d, 1);
+        assert_eq!(a.len(), 32);
+        assert_eq!(a, event_id("acme", LogType::UrlProtect, &d, 1));
+        assert_ne!(a, event_id("acme", LogType::UrlProtect, &d, 2));
+        assert_ne!(a, event_id("other", LogType::UrlProtect, &d, 1));
+        assert_ne!(a, event_id("acme", LogType::AttachmentProtect, &d, 1));
+    }
+
+    #[test]
+    fn event_line_is_valid_json_with_record_verbatim() {
+        let r = raw(r#"{"subject":"Rechnung – fällig \"x\"","details":"a\r\nb"}"#);
+        let line = event_json("ac\"me", LogType::AttachmentProtect, Some(1_795_510_800), "abc", &r);
+        let v: Value = serde_json::from_str(&line).unwrap();
+        assert_eq!(v["log_type"], "attachment");
+        assert_eq!(v["tenant"], "ac\"me");
+        assert_eq!(v["event_time"], "2026-11-24T09:00:00Z");
+        assert_eq!(v["record"]["details"], "a\r\nb");
+        assert!(line.ends_with(&format!("\"record\":{}}}", r.get())));
+        let no_time = event_json("t", LogType::UrlProtect, None, "abc", &r);
+        assert_eq!(serde_json::from_str::<Value>(&no_time).unwrap()["event_time"], Value::Null);
+    }
+}

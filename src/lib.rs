@@ -1,0 +1,21 @@
+//! mimecast-source: a WebAssembly component that collects Mimecast Targeted Threat Protection
+//! logs (URL Protect, Impersonation Protect, Attachment Protect) for a host that calls `poll`.
+//!
+//! Everything but `component` (the wit-bindgen glue and the WASI-HTTP transport) is pure and is
+//! unit-tested natively. Facts about the API come from `shared/reference/mimecast-api.md`.
+
+pub mod cursor;
+pub mod error;
+pub mod event;
+pub mod log_type;
+pub mod page;
+pub mod poll;
+pub mod request;
+pub mod settings;
+pub mod signing;
+pub mod timefmt;
+
+#[cfg(target_arch = "wasm32")]
+mod component;
+#[cfg(target_arch = "wasm32")]
+mod transport;

@@ -1,0 +1,395 @@
+//! The instance configuration as the host hands it over, and its validation into `Settings`.
+//! Pure: every problem is reported at once, each naming the field and the fix.
+
+use crate::signing::SecretKey;
+
+/// Longest look-back Mimecast can serve: TTP logs are kept for 30 days (reference §3.4).
+pub const MAX_LOOKBACK_SECS: u64 = 30 * 24 * 3600;
+/// Largest page Mimecast serves; larger values are silently ignored by the API (§6.6 #12).
+pub const MAX_PAGE_SIZE: u32 = 100;
+
+/// API 1.0 credentials, as configured.
+#[derive(Clone)]
+pub struct Api1Keys {
+    /// Application ID.
+    pub app_id: String,
+    /// Application Key.
+    pub app_key: String,
+    /// Access Key of the binding.
+    pub access_key: String,
+    /// Secret Key of the binding (Base64).
+    pub secret_key: String,
+}
+
+impl std::fmt::Debug for Api1Keys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Api1Keys")
+            .field("app_id", &self.app_id)
+            .finish_non_exhaustive()
+    }
+}
+
+/// URL Protect filters; `None` means all.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct UrlFilter {
+    /// `route`.
+    pub route: Option<String>,
+    /// `scanResult`.
+    pub scan_result: Option<String>,
+}
+
+/// Impersonation Protect filters; `None`/empty means no filtering.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ImpersonationFilter {
+    /// `taggedMalicious`.
+    pub tagged_malicious: Option<bool>,
+    /// `searchField`.
+    pub search_field: Option<String>,
+    /// `query`.
+    pub query: Option<String>,
+    /// `identifiers`.
+    pub identifiers: Vec<String>,
+    /// `actions`.
+    pub actions: Vec<String>,
+}
+
+/// Attachment Protect filters; `None` means all.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct AttachmentFilter {
+    /// `route`.
+    pub route: Option<String>,
+    /// `result`.
+    pub result: Option<String>,
+}
+
+/// The configuration exactly as the host passed it (mirror of the WIT `config` record).
+#[derive(Debug, Clone)]
+pub struct SourceConfig {
+    /// Tenant name.
+    pub tenant: String,
+    /// API base URL.
+    pub base_url: String,
+    /// API 1.0 keys.
+    pub keys: Api1Keys,
+    /// Records per page.
+    pub page_size: u32,
+    /// First-run look-back in seconds.
+    pub lookback_secs: u64,
+    /// Distance of a window's end from now, in seconds.
+    pub lag_secs: u64,
+    /// Re-read period before the cursor, in seconds.
+    pub overlap_secs: u64,
+    /// Per-request timeout in milliseconds.
+    pub request_timeout_ms: u64,
+    /// URL Protect filters.
+    pub url_filter: UrlFilter,
+    /// Impersonation Protect filters.
+    pub impersonation_filter: ImpersonationFilter,
+    /// Attachment Protect filters.
+    pub attachment_filter: AttachmentFilter,
+}
+
+/// A checked configuration, ready for polling.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Tenant name.
+    pub tenant: String,
+    /// Base URL without a trailing slash, e.g. `https://eu-api.mimecast.com`.
+    pub base_url: String,
+    /// Application ID.
+    pub app_id: String,
+    /// Application Key.
+    pub app_key: String,
+    /// Access Key.
+    pub access_key: String,
+    /// Decoded Secret Key.
+    pub secret: SecretKey,
+    /// Records per page, 1 to 100.
+    pub page_size: u32,
+    /// First-run look-back, seconds, at most 30 days.
+    pub lookback_secs: u64,
+    /// Window end distance from now, seconds.
+    pub lag_secs: u64,
+    /// Re-read period, seconds.
+    pub overlap_secs: u64,
+    /// Per-request timeout, milliseconds.
+    pub request_timeout_ms: u64,
+    /// URL Protect filters.
+    pub url_filter: UrlFilter,
+    /// Impersonation Protect filters.
+    pub impersonation_filter: ImpersonationFilter,
+    /// Attachment Protect filters.
+    pub attachment_filter: AttachmentFilter,
+}
+
+const ROUTES: &[&str] = &["inbound", "outbound", "internal", "all"];
+const SCAN_RESULTS: &[&str] = &["clean", "malicious", "all"];
+const ATTACHMENT_RESULTS: &[&str] = &["safe", "malicious", "timeout", "error", "unsafe", "all"];
+const SEARCH_FIELDS: &[&str] = &[
+    "senderAddress",
+    "recipientAddress",
+    "subject",
+    "policy",
+    "all",
+];
+/// Identifiers the API documents (1.0 docs plus the 2.0 schema, reference §3.2).
+const IDENTIFIERS: &[&str] = &[
+    "newly_observed_domain",
+    "internal_user_name",
+    "reply_address_mismatch",
+    "targeted_threat_dictionary",
+    "similar_internal_domain",
+    "custom_external_domain",
+    "mimecast_external_domain",
+    "custom_name_list",
+];
+const ACTIONS: &[&str] = &["hold", "bounce", "none"];
+
+fn check_choice(field: &str, value: &Option<String>, allowed: &[&str], out: &mut Vec<String>) {
+    if let Some(v) = value {
+        if !allowed.contains(&v.as_str()) {
+            out.push(format!(
+                "{field}: {v:?} is not one of {}",
+                allowed.join(", ")
+            ));
+        }
+    }
+}
+
+fn check_nonempty(field: &str, value: &str, out: &mut Vec<String>) {
+    if value.trim().is_empty() {
+        out.push(format!("{field} is empty; copy it from the Mimecast Administration Console"));
+    }
+}
+
+/// Checks `base_url` and returns it without a trailing slash.
+fn check_base_url(url: &str, out: &mut Vec<String>) -> String {
+    let trimmed = url.trim().trim_end_matches('/');
+    let rest = trimmed
+        .strip_prefix("https://")
+        .or_else(|| trimmed.strip_prefix("http://"));
+    match rest {
+        None => out.push(format!(
+            "base_url: {url:?} must start with https:// (e.g. https://eu-api.mimecast.com)"
+        )),
+        Some(authority) if authority.is_empty() || authority.contains(['/', '?', '#', '@', ' ']) => {
+            out.push(format!(
+                "base_url: {url:?} must be a scheme and host only, e.g. https://eu-api.mimecast.com"
+            ))
+        }
+        Some(_) => {}
+    }
+    trimmed.to_string()
+}
+
+impl Settings {
+    /// Checks `config`; returns the settings and warnings (e.g. a clamped look-back).
+    ///
+    /// # Errors
+    /// Every problem found, one per line, each naming its field.
+    pub fn validate(config: SourceConfig) -> Result<(Settings, Vec<String>), String> {
+        let mut problems = Vec::new();
+        let mut warnings = Vec::new();
+        if config.tenant.trim().is_empty() {
+            problems.push("tenant is empty; give every tenant an id".to_string());
+        }
+        let base_url = check_base_url(&config.base_url, &mut problems);
+        let keys = &config.keys;
+        check_nonempty("app_id", &keys.app_id, &mut problems);
+        check_nonempty("app_key", &keys.app_key, &mut problems);
+        check_nonempty("access_key", &keys.access_key, &mut problems);
+        let secret = match SecretKey::from_base64(&keys.secret_key) {
+            Ok(s) if !keys.secret_key.trim().is_empty() => Some(s),
+            Ok(_) => {
+                check_nonempty("secret_key", &keys.secret_key, &mut problems);
+                None
+            }
+            Err(_) => {
+                problems.push(
+                    "secret_key is not valid Base64; paste the Secret Key exactly as Mimecast showed it"
+                        .to_string(),
+                );
+                None
+            }
+        };
+        if config.page_size == 0 || config.page_size > MAX_PAGE_SIZE {
+            problems.push(format!(
+                "page_size: {} is outside 1..=100 (Mimecast serves at most 100 records a page)",
+                config.page_size
+            ));
+        }
+        let mut lookback_secs = config.lookback_secs;
+        if lookback_secs == 0 {
+            problems.push("lookback must be longer than 0s".to_string());
+        } else if lookback_secs > MAX_LOOKBACK_SECS {
+            warnings.push(format!(
+                "lookback of {lookback_secs}s is longer than Mimecast's 30-day retention; using 30 days"
+            ));
+            lookback_secs = MAX_LOOKBACK_SECS;
+        }
+        if config.lag_secs > 24 * 3600 {
+            problems.push(format!("lag: {}s is longer than 24h", config.lag_secs));
+        }
+        if config.overlap_secs > 24 * 3600 {
+            problems.push(format!("overlap: {}s is longer than 24h", config.overlap_secs));
+        }
+        if config.request_timeout_ms == 0 {
+            problems.push("request_timeout must be longer than 0s".to_string());
+        }
+        check_choice("filters.url.route", &config.url_filter.route, ROUTES, &mut problems);
+        check_choice(
+            "filters.url.scan_result",
+            &config.url_filter.scan_result,
+            SCAN_RESULTS,
+            &mut problems,
+        );
+        check_choice(
+            "filters.attachment.route",
+            &config.attachment_filter.route,
+            ROUTES,
+            &mut problems,
+        );
+        check_choice(
+            "filters.attachment.result",
+            &config.attachment_filter.result,
+            ATTACHMENT_RESULTS,
+            &mut problems,
+        );
+        let imp = &config.impersonation_filter;
+        check_choice(
+            "filters.impersonation.search_field",
+            &imp.search_field,
+            SEARCH_FIELDS,
+            &mut problems,
+        );
+        match (&imp.search_field, &imp.query) {
+            (Some(_), None) => problems
+                .push("filters.impersonation.search_field is set, so query is required".to_string()),
+            (None, Some(_)) => problems
+                .push("filters.impersonation.query needs search_field to say where to search".to_string()),
+            _ => {}
+        }
+        for id in &imp.identifiers {
+            if !IDENTIFIERS.contains(&id.as_str()) && !id.starts_with("advanced_") {
+                problems.push(format!(
+                    "filters.impersonation.identifiers: {id:?} is not one of {} or advanced_*",
+                    IDENTIFIERS.join(", ")
+                ));
+            }
+        }
+        for action in &imp.actions {
+            if !ACTIONS.contains(&action.as_str()) {
+                problems.push(format!(
+                    "filters.impersonation.actions: {action:?} is not one of {}",
+                    ACTIONS.join(", ")
+                ));
+            }
+        }
+        match secret {
+            Some(secret) if problems.is_empty() => Ok((
+                Settings {
+                    tenant: config.tenant,
+                    base_url,
+                    app_id: config.keys.app_id.trim().to_string(),
+                    app_key: config.keys.app_key.trim().to_string(),
+                    access_key: config.keys.access_key.trim().to_string(),
+                    secret,
+                    page_size: config.page_size,
+                    lookback_secs,
+                    lag_secs: config.lag_secs,
+                    overlap_secs: config.overlap_secs,
+                    request_timeout_ms: config.request_timeout_ms,
+                    url_filter: config.url_filter,
+                    impersonation_filter: config.impersonation_filter,
+                    attachment_filter: config.attachment_filter,
+                },
+                warnings,
+            )),
+            _ => Err(problems.join("\n")),
+        }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+pub(crate) mod tests {
+    use super::*;
+
+    /// A valid configuration for tests.
+    pub(crate) fn sample() -> SourceConfig {
+        SourceConfig {
+            tenant: "acme".into(),
+            base_url: "https://eu-api.mimecast.com/".into(),
+            keys: Api1Keys {
+                app_id: "app".into(),
+                app_key: "key".into(),
+                access_key: "access".into(),
+                secret_key: "c2VjcmV0LXNlY3JldA==".into(),
+            },
+            page_size: 100,
+            lookback_secs: 86400,
+            lag_secs: 60,
+            overlap_secs: 300,
+            request_timeout_ms: 30_000,
+            url_filter: UrlFilter::default(),
+            impersonation_filter: ImpersonationFilter::default(),
+            attachment_filter: AttachmentFilter::default(),
+        }
+    }
+
+    #[test]
+    fn accepts_sample_and_trims_base_url() {
+        let (s, warnings) = Settings::validate(sample()).unwrap();
+        assert_eq!(s.base_url, "https://eu-api.mimecast.com");
+        assert!(warnings.is_empty());
+    }
+
+    #[test]
+    fn reports_every_problem_at_once() {
+        let mut c = sample();
+        c.base_url = "eu-api.mimecast.com".into();
+        c.page_size = 500;
+        c.keys.secret_key = "%%%".into();
+        c.keys.app_id = " ".into();
+        c.url_filter.route = Some("sideways".into());
+        c.attachment_filter.result = Some("clean".into());
+        c.impersonation_filter.search_field = Some("subject".into());
+        let err = Settings::validate(c).unwrap_err();
+        for needle in [
+            "base_url",
+            "page_size",
+            "secret_key",
+            "app_id",
+            "filters.url.route",
+            "filters.attachment.result",
+            "query is required",
+        ] {
+            assert!(err.contains(needle), "{needle} missing from {err}");
+        }
+        assert_eq!(err.lines().count(), 7);
+    }
+
+    #[test]
+    fn clamps_lookback_to_retention_with_warning() {
+        let mut c = sample();
+        c.lookback_secs = 90 * 86400;
+        let (s, warnings) = Settings::validate(c).unwrap();
+        assert_eq!(s.lookback_secs, MAX_LOOKBACK_SECS);
+        assert_eq!(warnings.len(), 1);
+    }
+
+    #[test]
+    fn rejects_base_url_with_path() {
+        let mut c = sample();
+        c.base_url = "https://eu-api.mimecast.com/api".into();
+        assert!(Settings::validate(c).unwrap_err().contains("scheme and host only"));
+    }
+
+    #[test]
+    fn debug_hides_keys() {
+        let c = sample();
+        let shown = format!("{c:?}");
+        assert!(!shown.contains("c2VjcmV0"));
+        assert!(!shown.contains("access\""));
+    }
+}
