@@ -110,7 +110,10 @@ impl wit::Guest for Component {
             if outcome.duplicates > 0 {
                 host_log::log(
                     LogLevel::Debug,
-                    &format!("{log}: dropped {} already-delivered records", outcome.duplicates),
+                    &format!(
+                        "{log}: dropped {} already-delivered records",
+                        outcome.duplicates
+                    ),
                 );
             }
             Ok(wit::Batch {

@@ -242,7 +242,12 @@ impl Checkpoint {
     /// Records the end of a page. With a `next` token and a non-empty page the window goes on;
     /// otherwise it is complete and the cursor moves to its end (§6.6 #8: either signal ends it).
     /// Returns `true` when the window was completed.
-    pub fn finish_page(&mut self, next: Option<String>, page_was_empty: bool, overlap: i64) -> bool {
+    pub fn finish_page(
+        &mut self,
+        next: Option<String>,
+        page_was_empty: bool,
+        overlap: i64,
+    ) -> bool {
         let Some(window) = self.window.as_mut() else {
             return false;
         };
@@ -308,14 +313,24 @@ mod tests {
         cp.open_window(1000, 900, 300, item);
         assert_eq!(
             cp.accept(&[(1, Some(950)), (2, Some(990)), (2, Some(990))]),
-            vec![Verdict::Deliver(1), Verdict::Deliver(1), Verdict::Deliver(2)]
+            vec![
+                Verdict::Deliver(1),
+                Verdict::Deliver(1),
+                Verdict::Deliver(2)
+            ]
         );
         cp.finish_page(None, false, 300);
         cp.open_window(1100, 0, 300, item);
         // Window re-reads [700, 1100]: record 1 and both copies of 2 again, plus a third copy
         // of 2 that arrived late, and a new record.
         assert_eq!(
-            cp.accept(&[(1, Some(950)), (2, Some(990)), (2, Some(990)), (2, Some(990)), (3, Some(1050))]),
+            cp.accept(&[
+                (1, Some(950)),
+                (2, Some(990)),
+                (2, Some(990)),
+                (2, Some(990)),
+                (3, Some(1050))
+            ]),
             vec![
                 Verdict::Duplicate,
                 Verdict::Duplicate,
@@ -347,7 +362,9 @@ mod tests {
         let text = Checkpoint::new(LogType::UrlProtect).encode();
         assert!(Checkpoint::decode(LogType::UrlProtect, &text).is_ok());
         assert!(Checkpoint::decode(LogType::AttachmentProtect, &text).is_err());
-        assert!(Checkpoint::decode(LogType::UrlProtect, &text.replace("\"v\":1", "\"v\":9")).is_err());
+        assert!(
+            Checkpoint::decode(LogType::UrlProtect, &text.replace("\"v\":1", "\"v\":9")).is_err()
+        );
         assert!(Checkpoint::decode(LogType::UrlProtect, "{").is_err());
     }
 
@@ -356,7 +373,10 @@ mod tests {
         let mut cp = Checkpoint::new(LogType::UrlProtect);
         let mut now = 100_000;
         cp.open_window(now, now - 86_400, 300, item);
-        let page: Vec<_> = (0..86_400).step_by(10).map(|i| (i as u64, Some(now - 86_400 + i))).collect();
+        let page: Vec<_> = (0..86_400)
+            .step_by(10)
+            .map(|i| (i as u64, Some(now - 86_400 + i)))
+            .collect();
         for chunk in page.chunks(100) {
             cp.accept(chunk);
             cp.finish_page(Some("more".into()), false, 300);
@@ -389,7 +409,9 @@ mod tests {
                 let w = cp.window().unwrap().clone();
                 let mut visible: Vec<_> = records
                     .iter()
-                    .filter(|r| r.2 <= now && r.1 >= w.from && (r.1 < w.to || (to_inclusive && r.1 == w.to)))
+                    .filter(|r| {
+                        r.2 <= now && r.1 >= w.from && (r.1 < w.to || (to_inclusive && r.1 == w.to))
+                    })
                     .collect();
                 visible.sort_by_key(|r| r.1);
                 let offset: usize = w.token.as_deref().map_or(0, |t| t.parse().unwrap());
@@ -400,7 +422,8 @@ mod tests {
                         delivered.push((r.0, k));
                     }
                 }
-                let next = (offset + page.len() < visible.len()).then(|| (offset + page.len()).to_string());
+                let next = (offset + page.len() < visible.len())
+                    .then(|| (offset + page.len()).to_string());
                 let round_trip = Checkpoint::decode(LogType::UrlProtect, &cp.encode()).unwrap();
                 cp = round_trip;
                 cp.finish_page(next, page.is_empty(), overlap);

@@ -55,7 +55,10 @@ pub fn event_id(tenant: &str, log_type: LogType, digest: &[u8; 32], occurrence: 
     h.update([0]);
     h.update(digest);
     h.update(occurrence.to_be_bytes());
-    h.finalize()[..16].iter().map(|b| format!("{b:02x}")).collect()
+    h.finalize()[..16]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 /// The event line: `{"log_type","tenant","event_time","event_id","record"}`, with the record
@@ -97,17 +100,33 @@ mod tests {
 
     #[test]
     fn canonical_digest_ignores_key_order_and_spacing() {
-        let a = inspect(LogType::UrlProtect, &raw(r#"{"date":"2026-11-24T09:00:00+0000","url":"x"}"#)).unwrap();
-        let b = inspect(LogType::UrlProtect, &raw(r#"{ "url" : "x", "date":"2026-11-24T09:00:00+0000" }"#)).unwrap();
+        let a = inspect(
+            LogType::UrlProtect,
+            &raw(r#"{"date":"2026-11-24T09:00:00+0000","url":"x"}"#),
+        )
+        .unwrap();
+        let b = inspect(
+            LogType::UrlProtect,
+            &raw(r#"{ "url" : "x", "date":"2026-11-24T09:00:00+0000" }"#),
+        )
+        .unwrap();
         assert_eq!(a, b);
         assert_eq!(a.time, Some(1_795_510_800));
     }
 
     #[test]
     fn impersonation_time_comes_from_event_time() {
-        let i = inspect(LogType::ImpersonationProtect, &raw(r#"{"eventTime":"2026-11-24T09:00:00+0000","date":"1999-01-01T00:00:00+0000"}"#)).unwrap();
+        let i = inspect(
+            LogType::ImpersonationProtect,
+            &raw(r#"{"eventTime":"2026-11-24T09:00:00+0000","date":"1999-01-01T00:00:00+0000"}"#),
+        )
+        .unwrap();
         assert_eq!(i.time, Some(1_795_510_800));
-        let none = inspect(LogType::ImpersonationProtect, &raw(r#"{"date":"2026-11-24T09:00:00+0000"}"#)).unwrap();
+        let none = inspect(
+            LogType::ImpersonationProtect,
+            &raw(r#"{"date":"2026-11-24T09:00:00+0000"}"#),
+        )
+        .unwrap();
         assert_eq!(none.time, None);
     }
 
@@ -125,7 +144,13 @@ mod tests {
     #[test]
     fn event_line_is_valid_json_with_record_verbatim() {
         let r = raw(r#"{"subject":"Rechnung – fällig \"x\"","details":"a\r\nb"}"#);
-        let line = event_json("ac\"me", LogType::AttachmentProtect, Some(1_795_510_800), "abc", &r);
+        let line = event_json(
+            "ac\"me",
+            LogType::AttachmentProtect,
+            Some(1_795_510_800),
+            "abc",
+            &r,
+        );
         let v: Value = serde_json::from_str(&line).unwrap();
         assert_eq!(v["log_type"], "attachment");
         assert_eq!(v["tenant"], "ac\"me");
@@ -133,6 +158,9 @@ mod tests {
         assert_eq!(v["record"]["details"], "a\r\nb");
         assert!(line.ends_with(&format!("\"record\":{}}}", r.get())));
         let no_time = event_json("t", LogType::UrlProtect, None, "abc", &r);
-        assert_eq!(serde_json::from_str::<Value>(&no_time).unwrap()["event_time"], Value::Null);
+        assert_eq!(
+            serde_json::from_str::<Value>(&no_time).unwrap()["event_time"],
+            Value::Null
+        );
     }
 }

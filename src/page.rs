@@ -121,7 +121,12 @@ fn describe(errors: &[ApiError]) -> String {
 }
 
 /// Maps an HTTP status and its `fail[]` errors to the error the host acts on, with the fix.
-fn classify_failure(log_type: LogType, status: u16, reset_ms: Option<u64>, errors: &[ApiError]) -> SourceError {
+fn classify_failure(
+    log_type: LogType,
+    status: u16,
+    reset_ms: Option<u64>,
+    errors: &[ApiError],
+) -> SourceError {
     let has = |code: &str| errors.iter().any(|e| e.code == code);
     let detail = if errors.is_empty() {
         format!("HTTP {status}")
@@ -176,7 +181,9 @@ fn classify_failure(log_type: LogType, status: u16, reset_ms: Option<u64>, error
     if !errors.is_empty() && errors.iter().all(|e| e.retryable) {
         return SourceError::Transient(format!("Mimecast asked for a retry ({detail})"));
     }
-    SourceError::Protocol(format!("Mimecast refused the {log_type} request ({detail})"))
+    SourceError::Protocol(format!(
+        "Mimecast refused the {log_type} request ({detail})"
+    ))
 }
 
 /// Reads one response for `log_type`.
@@ -195,19 +202,33 @@ pub fn parse(log_type: LogType, response: &HttpResponse) -> Result<Page<'_>, Sou
             )))
         }
         Err(_) => {
-            return Err(classify_failure(log_type, status, response.rate_limit_reset_ms, &[]));
+            return Err(classify_failure(
+                log_type,
+                status,
+                response.rate_limit_reset_ms,
+                &[],
+            ));
         }
     };
     let errors = flatten(envelope.fail);
     if status != 200 || !errors.is_empty() {
-        return Err(classify_failure(log_type, status, response.rate_limit_reset_ms, &errors));
+        return Err(classify_failure(
+            log_type,
+            status,
+            response.rate_limit_reset_ms,
+            &errors,
+        ));
     }
     let item = match envelope.data {
         None => None,
-        Some(raw) if raw.get().starts_with('[') => serde_json::from_str::<Vec<&RawValue>>(raw.get())
-            .map_err(|e| SourceError::Protocol(format!("{log_type} response data is not an array ({e})")))?
-            .into_iter()
-            .next(),
+        Some(raw) if raw.get().starts_with('[') => {
+            serde_json::from_str::<Vec<&RawValue>>(raw.get())
+                .map_err(|e| {
+                    SourceError::Protocol(format!("{log_type} response data is not an array ({e})"))
+                })?
+                .into_iter()
+                .next()
+        }
         Some(raw) if raw.get() == "null" => None,
         Some(raw) => Some(raw),
     };
@@ -225,9 +246,11 @@ pub fn parse(log_type: LogType, response: &HttpResponse) -> Result<Page<'_>, Sou
 }
 
 fn records_of(log_type: LogType, item: &RawValue) -> Result<Vec<&RawValue>, SourceError> {
-    let fields: std::collections::HashMap<&str, &RawValue> =
-        serde_json::from_str(item.get()).map_err(|e| {
-            SourceError::Protocol(format!("{log_type} response data[0] is not an object ({e})"))
+    let fields: std::collections::HashMap<&str, &RawValue> = serde_json::from_str(item.get())
+        .map_err(|e| {
+            SourceError::Protocol(format!(
+                "{log_type} response data[0] is not an object ({e})"
+            ))
         })?;
     match fields.get(log_type.array_name()) {
         Some(raw) if raw.get() == "null" => Ok(Vec::new()),
@@ -274,8 +297,11 @@ mod tests {
 
     #[test]
     fn impersonation_page_with_result_count_and_no_next() {
-        let r = resp(200, r#"{"meta":{"status":200,"pagination":{"pageSize":100}},
-            "data":[{"resultCount":1,"impersonationLogs":[{"eventTime":"2026-11-24T09:00:00+0000","id":"MTOKEN:x"}]}],"fail":[]}"#);
+        let r = resp(
+            200,
+            r#"{"meta":{"status":200,"pagination":{"pageSize":100}},
+            "data":[{"resultCount":1,"impersonationLogs":[{"eventTime":"2026-11-24T09:00:00+0000","id":"MTOKEN:x"}]}],"fail":[]}"#,
+        );
         let page = parse(LogType::ImpersonationProtect, &r).unwrap();
         assert_eq!(page.records.len(), 1);
         assert_eq!(page.next, None);
@@ -283,14 +309,20 @@ mod tests {
 
     #[test]
     fn attachment_page_keeps_crlf_details_verbatim() {
-        let r = resp(200, r#"{"meta":{"pagination":{}},"data":[{"attachmentLogs":[{"date":"2026-11-24T09:00:00+0000","details":"Safe\r\n  Time taken: 0 hrs"}]}],"fail":[]}"#);
+        let r = resp(
+            200,
+            r#"{"meta":{"pagination":{}},"data":[{"attachmentLogs":[{"date":"2026-11-24T09:00:00+0000","details":"Safe\r\n  Time taken: 0 hrs"}]}],"fail":[]}"#,
+        );
         let page = parse(LogType::AttachmentProtect, &r).unwrap();
         assert!(page.records[0].get().contains(r"Safe\r\n  Time"));
     }
 
     #[test]
     fn empty_last_page_with_next() {
-        let r = resp(200, r#"{"meta":{"status":200,"pagination":{"next":"String"}},"data":[{"clickLogs":[]}],"fail":[]}"#);
+        let r = resp(
+            200,
+            r#"{"meta":{"status":200,"pagination":{"next":"String"}},"data":[{"clickLogs":[]}],"fail":[]}"#,
+        );
         let page = parse(LogType::UrlProtect, &r).unwrap();
         assert!(page.records.is_empty());
         assert_eq!(page.next.as_deref(), Some("String"));
@@ -298,61 +330,112 @@ mod tests {
 
     #[test]
     fn data_as_object_is_accepted() {
-        let r = resp(200, r#"{"meta":{},"data":{"impersonationLogs":[{"eventTime":"2026-11-24T09:00:00+0000"}]},"fail":[]}"#);
-        assert_eq!(parse(LogType::ImpersonationProtect, &r).unwrap().records.len(), 1);
+        let r = resp(
+            200,
+            r#"{"meta":{},"data":{"impersonationLogs":[{"eventTime":"2026-11-24T09:00:00+0000"}]},"fail":[]}"#,
+        );
+        assert_eq!(
+            parse(LogType::ImpersonationProtect, &r)
+                .unwrap()
+                .records
+                .len(),
+            1
+        );
     }
 
     #[test]
     fn fail_on_200_is_an_error() {
-        let r = resp(200, r#"{"meta":{"status":400},"data":[],"fail":[{"key":{},"errors":[{"code":"err_validation_blank","message":"from is blank","retryable":false}]}]}"#);
+        let r = resp(
+            200,
+            r#"{"meta":{"status":400},"data":[],"fail":[{"key":{},"errors":[{"code":"err_validation_blank","message":"from is blank","retryable":false}]}]}"#,
+        );
         let err = parse(LogType::UrlProtect, &r).unwrap_err();
-        assert!(matches!(&err, SourceError::Protocol(m) if m.contains("err_validation_blank")), "{err}");
+        assert!(
+            matches!(&err, SourceError::Protocol(m) if m.contains("err_validation_blank")),
+            "{err}"
+        );
     }
 
     #[test]
     fn retryable_fail_is_transient() {
-        let r = resp(200, r#"{"data":[],"fail":[{"errors":[{"code":"err_busy","message":"try later","retryable":true}]}]}"#);
-        assert!(matches!(parse(LogType::UrlProtect, &r), Err(SourceError::Transient(_))));
+        let r = resp(
+            200,
+            r#"{"data":[],"fail":[{"errors":[{"code":"err_busy","message":"try later","retryable":true}]}]}"#,
+        );
+        assert!(matches!(
+            parse(LogType::UrlProtect, &r),
+            Err(SourceError::Transient(_))
+        ));
     }
 
     #[test]
     fn status_mapping() {
         let body = r#"{"meta":{"status":401},"data":[],"fail":[{"errors":[{"code":"err_developer_key","message":"bad","retryable":false}]}]}"#;
         let err = parse(LogType::UrlProtect, &resp(401, body)).unwrap_err();
-        assert!(matches!(&err, SourceError::Unauthorized(m) if m.contains("app_id")), "{err}");
+        assert!(
+            matches!(&err, SourceError::Unauthorized(m) if m.contains("app_id")),
+            "{err}"
+        );
 
         let err = parse(LogType::UrlProtect, &resp(418, "{}")).unwrap_err();
-        assert!(matches!(&err, SourceError::Unauthorized(m) if m.contains("Never Expire")), "{err}");
+        assert!(
+            matches!(&err, SourceError::Unauthorized(m) if m.contains("Never Expire")),
+            "{err}"
+        );
 
         let err = parse(LogType::AttachmentProtect, &resp(403, "")).unwrap_err();
-        assert!(matches!(&err, SourceError::Forbidden(m) if m.contains("Monitoring | Attachment Protection | Read")), "{err}");
+        assert!(
+            matches!(&err, SourceError::Forbidden(m) if m.contains("Monitoring | Attachment Protection | Read")),
+            "{err}"
+        );
 
         for s in [500, 502, 503, 504] {
-            assert!(matches!(parse(LogType::UrlProtect, &resp(s, "<html>")), Err(SourceError::Transient(_))));
+            assert!(matches!(
+                parse(LogType::UrlProtect, &resp(s, "<html>")),
+                Err(SourceError::Transient(_))
+            ));
         }
         let mut r = resp(429, "");
         r.rate_limit_reset_ms = Some(1234);
-        assert!(matches!(parse(LogType::UrlProtect, &r), Err(SourceError::RateLimited { after_ms: 1234, .. })));
-        assert!(matches!(parse(LogType::UrlProtect, &resp(400, "{}")), Err(SourceError::Protocol(_))));
+        assert!(matches!(
+            parse(LogType::UrlProtect, &r),
+            Err(SourceError::RateLimited { after_ms: 1234, .. })
+        ));
+        assert!(matches!(
+            parse(LogType::UrlProtect, &resp(400, "{}")),
+            Err(SourceError::Protocol(_))
+        ));
     }
 
     #[test]
     fn token_expired_code_at_top_level() {
-        let r = resp(401, r#"{"fail":[{"code":"token_expired","message":"expired"}]}"#);
+        let r = resp(
+            401,
+            r#"{"fail":[{"code":"token_expired","message":"expired"}]}"#,
+        );
         let err = parse(LogType::UrlProtect, &r).unwrap_err();
-        assert!(matches!(&err, SourceError::Unauthorized(m) if m.contains("token_expired")), "{err}");
+        assert!(
+            matches!(&err, SourceError::Unauthorized(m) if m.contains("token_expired")),
+            "{err}"
+        );
     }
 
     #[test]
     fn truncated_body_is_transient() {
         let r = resp(200, &URL_PAGE[..URL_PAGE.len() / 2]);
-        assert!(matches!(parse(LogType::UrlProtect, &r), Err(SourceError::Transient(_))));
+        assert!(matches!(
+            parse(LogType::UrlProtect, &r),
+            Err(SourceError::Transient(_))
+        ));
     }
 
     #[test]
     fn missing_array_is_a_protocol_error() {
         let r = resp(200, r#"{"data":[{"other":[]}],"fail":[]}"#);
-        assert!(matches!(parse(LogType::UrlProtect, &r), Err(SourceError::Protocol(_))));
+        assert!(matches!(
+            parse(LogType::UrlProtect, &r),
+            Err(SourceError::Protocol(_))
+        ));
     }
 
     proptest! {

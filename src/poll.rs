@@ -19,7 +19,8 @@ pub trait Transport {
     ///
     /// # Errors
     /// The request could not be sent or the answer not read (network, timeout, denied by host).
-    fn send(&mut self, request: &HttpRequest, timeout_ms: u64) -> Result<HttpResponse, SourceError>;
+    fn send(&mut self, request: &HttpRequest, timeout_ms: u64)
+        -> Result<HttpResponse, SourceError>;
 }
 
 /// The clock and randomness the poll needs.
@@ -112,7 +113,13 @@ pub fn poll(
         match verdict {
             Verdict::Deliver(occurrence) => {
                 let id = event::event_id(&settings.tenant, log_type, &info.digest, occurrence);
-                events.push(event::event_json(&settings.tenant, log_type, info.time, &id, raw));
+                events.push(event::event_json(
+                    &settings.tenant,
+                    log_type,
+                    info.time,
+                    &id,
+                    raw,
+                ));
             }
             Verdict::Duplicate => duplicates += 1,
         }

@@ -160,7 +160,10 @@ mod tests {
     fn body_carries_token_only_when_given() {
         let item = json!({"from": "x"});
         let first: Value = serde_json::from_slice(&page_body(&item, 100, None)).unwrap();
-        assert_eq!(first, json!({"meta": {"pagination": {"pageSize": 100}}, "data": [{"from": "x"}]}));
+        assert_eq!(
+            first,
+            json!({"meta": {"pagination": {"pageSize": 100}}, "data": [{"from": "x"}]})
+        );
         let next: Value = serde_json::from_slice(&page_body(&item, 50, Some("tok"))).unwrap();
         assert_eq!(next["meta"]["pagination"]["pageToken"], "tok");
         assert_eq!(next["data"][0], item);
@@ -172,10 +175,21 @@ mod tests {
         let req = signed_post(&s, LogType::UrlProtect, b"{}".to_vec(), t(10), [1; 16]);
         assert_eq!(req.url, "https://eu-api.mimecast.com/api/ttp/url/get-logs");
         let names: Vec<_> = req.headers.iter().map(|(n, _)| *n).collect();
-        for h in ["authorization", "x-mc-app-id", "x-mc-date", "x-mc-req-id", "content-type"] {
+        for h in [
+            "authorization",
+            "x-mc-app-id",
+            "x-mc-date",
+            "x-mc-req-id",
+            "content-type",
+        ] {
             assert!(names.contains(&h), "{h}");
         }
-        let date = &req.headers.iter().find(|(n, _)| *n == "x-mc-date").unwrap().1;
+        let date = &req
+            .headers
+            .iter()
+            .find(|(n, _)| *n == "x-mc-date")
+            .unwrap()
+            .1;
         assert_eq!(date, "Tue, 24 Nov 2026 10:00:00 UTC");
         let auth = &req.headers[0].1;
         assert!(auth.starts_with("MC access:") && auth.len() == "MC access:".len() + 28);

@@ -158,7 +158,9 @@ fn check_choice(field: &str, value: &Option<String>, allowed: &[&str], out: &mut
 
 fn check_nonempty(field: &str, value: &str, out: &mut Vec<String>) {
     if value.trim().is_empty() {
-        out.push(format!("{field} is empty; copy it from the Mimecast Administration Console"));
+        out.push(format!(
+            "{field} is empty; copy it from the Mimecast Administration Console"
+        ));
     }
 }
 
@@ -172,7 +174,9 @@ fn check_base_url(url: &str, out: &mut Vec<String>) -> String {
         None => out.push(format!(
             "base_url: {url:?} must start with https:// (e.g. https://eu-api.mimecast.com)"
         )),
-        Some(authority) if authority.is_empty() || authority.contains(['/', '?', '#', '@', ' ']) => {
+        Some(authority)
+            if authority.is_empty() || authority.contains(['/', '?', '#', '@', ' ']) =>
+        {
             out.push(format!(
                 "base_url: {url:?} must be a scheme and host only, e.g. https://eu-api.mimecast.com"
             ))
@@ -231,12 +235,20 @@ impl Settings {
             problems.push(format!("lag: {}s is longer than 24h", config.lag_secs));
         }
         if config.overlap_secs > 24 * 3600 {
-            problems.push(format!("overlap: {}s is longer than 24h", config.overlap_secs));
+            problems.push(format!(
+                "overlap: {}s is longer than 24h",
+                config.overlap_secs
+            ));
         }
         if config.request_timeout_ms == 0 {
             problems.push("request_timeout must be longer than 0s".to_string());
         }
-        check_choice("filters.url.route", &config.url_filter.route, ROUTES, &mut problems);
+        check_choice(
+            "filters.url.route",
+            &config.url_filter.route,
+            ROUTES,
+            &mut problems,
+        );
         check_choice(
             "filters.url.scan_result",
             &config.url_filter.scan_result,
@@ -263,10 +275,12 @@ impl Settings {
             &mut problems,
         );
         match (&imp.search_field, &imp.query) {
-            (Some(_), None) => problems
-                .push("filters.impersonation.search_field is set, so query is required".to_string()),
-            (None, Some(_)) => problems
-                .push("filters.impersonation.query needs search_field to say where to search".to_string()),
+            (Some(_), None) => problems.push(
+                "filters.impersonation.search_field is set, so query is required".to_string(),
+            ),
+            (None, Some(_)) => problems.push(
+                "filters.impersonation.query needs search_field to say where to search".to_string(),
+            ),
             _ => {}
         }
         for id in &imp.identifiers {
@@ -382,7 +396,9 @@ pub(crate) mod tests {
     fn rejects_base_url_with_path() {
         let mut c = sample();
         c.base_url = "https://eu-api.mimecast.com/api".into();
-        assert!(Settings::validate(c).unwrap_err().contains("scheme and host only"));
+        assert!(Settings::validate(c)
+            .unwrap_err()
+            .contains("scheme and host only"));
     }
 
     #[test]

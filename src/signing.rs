@@ -91,7 +91,14 @@ mod tests {
 
     fn sign(date: &str, path: &str) -> String {
         let secret = SecretKey::from_base64(SECRET).unwrap();
-        authorization("mc-test-access-key-0001", &secret, APP_KEY, date, REQ_ID, path)
+        authorization(
+            "mc-test-access-key-0001",
+            &secret,
+            APP_KEY,
+            date,
+            REQ_ID,
+            path,
+        )
     }
 
     #[test]

@@ -16,7 +16,11 @@ const MAX_BODY_BYTES: usize = 32 * 1024 * 1024;
 pub struct WasiTransport;
 
 impl Transport for WasiTransport {
-    fn send(&mut self, request: &HttpRequest, timeout_ms: u64) -> Result<HttpResponse, SourceError> {
+    fn send(
+        &mut self,
+        request: &HttpRequest,
+        timeout_ms: u64,
+    ) -> Result<HttpResponse, SourceError> {
         let host = request
             .url
             .split("://")

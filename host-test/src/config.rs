@@ -232,8 +232,9 @@ pub struct Origin {
 
 /// Parses `base_url` into the origin the sandbox allows; plain HTTP only for loopback.
 pub fn parse_origin(base_url: &str) -> Result<Origin, String> {
-    let url = url::Url::parse(base_url.trim())
-        .map_err(|e| format!("{base_url:?} is not a URL ({e}); use e.g. https://eu-api.mimecast.com"))?;
+    let url = url::Url::parse(base_url.trim()).map_err(|e| {
+        format!("{base_url:?} is not a URL ({e}); use e.g. https://eu-api.mimecast.com")
+    })?;
     let host = match url.host() {
         Some(url::Host::Domain(d)) => d.to_ascii_lowercase(),
         Some(url::Host::Ipv4(ip)) => ip.to_string(),
@@ -241,7 +242,9 @@ pub fn parse_origin(base_url: &str) -> Result<Origin, String> {
         None => return Err(format!("{base_url:?} has no host")),
     };
     if url.path() != "/" || url.query().is_some() || url.fragment().is_some() {
-        return Err(format!("{base_url:?} must be a scheme and host only, without a path"));
+        return Err(format!(
+            "{base_url:?} must be a scheme and host only, without a path"
+        ));
     }
     if !url.username().is_empty() || url.password().is_some() {
         return Err(format!("{base_url:?} must not contain credentials"));
@@ -252,8 +255,8 @@ pub fn parse_origin(base_url: &str) -> Result<Origin, String> {
         "http" if is_loopback(&host) => {}
         "http" => {
             return Err(format!(
-                "{base_url:?} uses plain http, which is allowed only for loopback hosts; use https://"
-            ))
+            "{base_url:?} uses plain http, which is allowed only for loopback hosts; use https://"
+        ))
         }
         other => return Err(format!("{base_url:?} has scheme {other}; use https://")),
     }
@@ -301,7 +304,10 @@ impl FileConfig {
         for (i, t) in self.tenant.into_iter().enumerate() {
             let at = format!("tenant[{i}]");
             if t.id.is_empty()
-                || !t.id.chars().all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
+                || !t
+                    .id
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
                 || t.id.starts_with('.')
             {
                 problems.push(format!(
@@ -326,21 +332,45 @@ impl FileConfig {
                 resolve("secret_key", &t.secret_key),
             );
             if t.log_types.is_empty() {
-                problems.push(format!("{at}.log_types is empty; list some of {LOG_TYPES:?}"));
+                problems.push(format!(
+                    "{at}.log_types is empty; list some of {LOG_TYPES:?}"
+                ));
             }
             let mut seen_types = HashSet::new();
             for lt in &t.log_types {
                 if !LOG_TYPES.contains(&lt.as_str()) {
-                    problems.push(format!("{at}.log_types: {lt:?} is not one of {LOG_TYPES:?}"));
+                    problems.push(format!(
+                        "{at}.log_types: {lt:?} is not one of {LOG_TYPES:?}"
+                    ));
                 } else if !seen_types.insert(lt) {
                     problems.push(format!("{at}.log_types: {lt:?} is listed twice"));
                 }
             }
-            check_duration(&at, "interval", t.interval, Duration::from_secs(1), &mut problems);
-            check_duration(&at, "lookback", t.lookback, Duration::from_secs(1), &mut problems);
-            check_duration(&at, "request_timeout", t.request_timeout, Duration::from_millis(100), &mut problems);
-            if let (Some(origin), (Some(app_id), Some(app_key), Some(access_key), Some(secret_key))) =
-                (origin, keys)
+            check_duration(
+                &at,
+                "interval",
+                t.interval,
+                Duration::from_secs(1),
+                &mut problems,
+            );
+            check_duration(
+                &at,
+                "lookback",
+                t.lookback,
+                Duration::from_secs(1),
+                &mut problems,
+            );
+            check_duration(
+                &at,
+                "request_timeout",
+                t.request_timeout,
+                Duration::from_millis(100),
+                &mut problems,
+            );
+            if let (
+                Some(origin),
+                (Some(app_id), Some(app_key), Some(access_key), Some(secret_key)),
+            ) = (origin, keys)
             {
                 tenants.push(Tenant {
                     id: t.id,
@@ -367,10 +397,12 @@ impl FileConfig {
             SinkConfig::File { path } => {
                 let path = base_dir.join(path);
                 match path.parent() {
-                    Some(dir) if !dir.as_os_str().is_empty() && !dir.is_dir() => problems.push(format!(
-                        "sink.path: directory {} does not exist; create it first",
-                        dir.display()
-                    )),
+                    Some(dir) if !dir.as_os_str().is_empty() && !dir.is_dir() => {
+                        problems.push(format!(
+                            "sink.path: directory {} does not exist; create it first",
+                            dir.display()
+                        ))
+                    }
                     _ => {}
                 }
                 SinkConfig::File { path }
@@ -429,8 +461,20 @@ scan_result = "malicious"
         assert_eq!(t.log_types, ["url", "attachment"]);
         assert_eq!(t.filters.url.scan_result.as_deref(), Some("malicious"));
         assert_eq!(c.state_dir, dir.path().join("st"));
-        assert_eq!(c.sink, SinkConfig::File { path: dir.path().join("events.ndjson") });
-        assert_eq!(t.allowed_origin, Origin { scheme: "https".into(), host: "eu-api.mimecast.com".into(), port: 443 });
+        assert_eq!(
+            c.sink,
+            SinkConfig::File {
+                path: dir.path().join("events.ndjson")
+            }
+        );
+        assert_eq!(
+            t.allowed_origin,
+            Origin {
+                scheme: "https".into(),
+                host: "eu-api.mimecast.com".into(),
+                port: 443
+            }
+        );
     }
 
     #[test]
@@ -483,7 +527,9 @@ secret_key = "d"
     fn duplicate_ids_and_no_tenants() {
         let two = format!("{GOOD}\n{}", &GOOD[GOOD.find("[[tenant]]").unwrap()..]);
         let problems = parse(&two).validate(Path::new("/tmp")).unwrap_err();
-        assert!(problems.iter().any(|p| p.contains("used by another tenant")));
+        assert!(problems
+            .iter()
+            .any(|p| p.contains("used by another tenant")));
         let problems = parse("").validate(Path::new("/tmp")).unwrap_err();
         assert!(problems[0].contains("no [[tenant]]"));
     }
@@ -496,13 +542,18 @@ secret_key = "d"
         assert!(parse_origin("http://10.0.0.1").is_err());
         assert!(parse_origin("ftp://eu-api.mimecast.com").is_err());
         assert!(parse_origin("https://user:pw@eu-api.mimecast.com").is_err());
-        assert_eq!(parse_origin("https://EU-API.mimecast.com/").unwrap().host, "eu-api.mimecast.com");
+        assert_eq!(
+            parse_origin("https://EU-API.mimecast.com/").unwrap().host,
+            "eu-api.mimecast.com"
+        );
     }
 
     #[test]
     fn debug_output_has_no_secrets() {
         let dir = tempfile::tempdir().unwrap();
-        let c = parse(&GOOD.replace("c2VjcmV0", "TOPSECRETVALUE")).validate(dir.path()).unwrap();
+        let c = parse(&GOOD.replace("c2VjcmV0", "TOPSECRETVALUE"))
+            .validate(dir.path())
+            .unwrap();
         assert!(!format!("{c:?}").contains("TOPSECRETVALUE"));
     }
 }

@@ -11,11 +11,11 @@ use clap::{Parser, Subcommand};
 use tokio::sync::watch;
 
 use mimecast_host::config::{FileConfig, SinkConfig, Tenant};
+use mimecast_host::demo;
 use mimecast_host::runner::{self, RunMode, SharedSink, SharedStore, Summary};
 use mimecast_host::runtime::{self, Runtime};
 use mimecast_host::sink::{FileSink, Sink, StdoutSink};
 use mimecast_host::state::{FileStateStore, StateStore};
-use mimecast_host::demo;
 
 /// Collects Mimecast TTP logs (URL, Impersonation, Attachment Protect) with a sandboxed
 /// WebAssembly component.
@@ -72,7 +72,10 @@ fn main() -> ExitCode {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
         .init();
-    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
@@ -90,7 +93,11 @@ fn main() -> ExitCode {
 
 async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
     match command {
-        Command::Run { config, once, component } => run(&config, once, component.as_deref()).await,
+        Command::Run {
+            config,
+            once,
+            component,
+        } => run(&config, once, component.as_deref()).await,
         Command::Demo { component } => demo_cmd(component.as_deref()).await,
         Command::Check { config, component } => check(&config, component.as_deref()).await,
         Command::Mock { write_config } => mock_cmd(&write_config).await,
@@ -139,7 +146,8 @@ async fn run(config: &Path, once: bool, component: Option<&Path>) -> anyhow::Res
     let sink: Box<dyn Sink> = match &config.sink {
         SinkConfig::Stdout => Box::new(StdoutSink),
         SinkConfig::File { path } => Box::new(
-            FileSink::open(path).with_context(|| format!("cannot open sink file {}", path.display()))?,
+            FileSink::open(path)
+                .with_context(|| format!("cannot open sink file {}", path.display()))?,
         ),
     };
     let store: Box<dyn StateStore> = Box::new(
@@ -159,7 +167,15 @@ async fn collect(
 ) -> Summary {
     let sink: SharedSink = Arc::new(Mutex::new(sink));
     let store: SharedStore = Arc::new(Mutex::new(store));
-    runner::run(runtime, tenants, sink, store, RunMode { once }, shutdown_on_ctrl_c()).await
+    runner::run(
+        runtime,
+        tenants,
+        sink,
+        store,
+        RunMode { once },
+        shutdown_on_ctrl_c(),
+    )
+    .await
 }
 
 fn report(summary: &Summary, once: bool) -> anyhow::Result<ExitCode> {
@@ -169,7 +185,10 @@ fn report(summary: &Summary, once: bool) -> anyhow::Result<ExitCode> {
             None => eprintln!("{tenant}/{log_type}: {} events delivered", p.delivered),
             Some(e) => {
                 failed += 1;
-                eprintln!("{tenant}/{log_type}: FAILED after {} events: {e}", p.delivered);
+                eprintln!(
+                    "{tenant}/{log_type}: FAILED after {} events: {e}",
+                    p.delivered
+                );
             }
         }
     }
@@ -182,11 +201,16 @@ fn report(summary: &Summary, once: bool) -> anyhow::Result<ExitCode> {
 async fn demo_cmd(component: Option<&Path>) -> anyhow::Result<ExitCode> {
     let started = Instant::now();
     let runtime = load_runtime(component)?;
-    let server = demo::start_mock().await.context("cannot start the mock Mimecast")?;
+    let server = demo::start_mock()
+        .await
+        .context("cannot start the mock Mimecast")?;
     let tenant = demo::demo_tenant(&server).map_err(anyhow::Error::msg)?;
     let state = tempfile::tempdir().context("cannot create a temporary state directory")?;
     let store: Box<dyn StateStore> = Box::new(FileStateStore::open(state.path())?);
-    eprintln!("demo: mock Mimecast at {}; collecting url, impersonation and attachment logs", server.base_url());
+    eprintln!(
+        "demo: mock Mimecast at {}; collecting url, impersonation and attachment logs",
+        server.base_url()
+    );
     let summary = collect(runtime, vec![tenant], Box::new(StdoutSink), store, true).await;
     let code = report(&summary, true)?;
     eprintln!("demo: caught up in {:.2}s", started.elapsed().as_secs_f64());
@@ -215,12 +239,18 @@ async fn check(config: &Path, component: Option<&Path>) -> anyhow::Result<ExitCo
             problems.join("\n  - ")
         );
     }
-    println!("{}: OK ({} tenant(s))", config.display(), valid.tenants.len());
+    println!(
+        "{}: OK ({} tenant(s))",
+        config.display(),
+        valid.tenants.len()
+    );
     Ok(ExitCode::SUCCESS)
 }
 
 async fn mock_cmd(write_config: &Path) -> anyhow::Result<ExitCode> {
-    let server = demo::start_mock().await.context("cannot start the mock Mimecast")?;
+    let server = demo::start_mock()
+        .await
+        .context("cannot start the mock Mimecast")?;
     let text = demo::mock_config_toml(&server, "mock-state");
     std::fs::write(write_config, text)
         .with_context(|| format!("cannot write {}", write_config.display()))?;

@@ -72,7 +72,12 @@ pub async fn run(
 ) -> Summary {
     let mut tasks = tokio::task::JoinSet::new();
     for tenant in tenants {
-        let (rt, sink, store, shutdown) = (runtime.clone(), sink.clone(), store.clone(), shutdown.clone());
+        let (rt, sink, store, shutdown) = (
+            runtime.clone(),
+            sink.clone(),
+            store.clone(),
+            shutdown.clone(),
+        );
         tasks.spawn(async move { run_tenant(&rt, tenant, sink, store, mode, shutdown).await });
     }
     let mut summary = Summary::new();
@@ -119,10 +124,7 @@ async fn run_tenant(
         })
         .collect();
     let mut instance: Option<Instance> = None;
-    loop {
-        let Some(slot) = slots.iter_mut().filter(|s| !s.done).min_by_key(|s| s.due) else {
-            break;
-        };
+    while let Some(slot) = slots.iter_mut().filter(|s| !s.done).min_by_key(|s| s.due) {
         tokio::select! {
             _ = tokio::time::sleep_until(slot.due) => {}
             _ = shutdown.wait_for(|stop| *stop) => break,
@@ -149,9 +151,17 @@ async fn run_tenant(
                 }
             },
         };
-        let (inst, kept) = poll_slot(inst, slot, &tenant, &sink, &store, mode).await;
-        if kept {
-            instance = Some(inst);
+        let (inst, after) = poll_slot(inst, slot, &tenant, &sink, &store, mode).await;
+        match after {
+            After::Continue => instance = Some(inst),
+            After::Discard => {}
+            After::PauseTenant(until) => {
+                // Mimecast's quota is per user, so a 429 pauses every log type of the tenant.
+                for s in slots.iter_mut() {
+                    s.due = s.due.max(until);
+                }
+                instance = Some(inst);
+            }
         }
     }
     slots
@@ -172,7 +182,17 @@ async fn start_instance(runtime: &Runtime, tenant: &Tenant) -> Result<Instance, 
     }
 }
 
-/// Polls one slot once; returns the instance and whether it may be reused (not after a trap).
+/// What the tenant loop does after a poll.
+enum After {
+    /// Keep the instance and go on.
+    Continue,
+    /// Drop the instance: it trapped and its state cannot be trusted.
+    Discard,
+    /// Rate limited: no call to this tenant before the instant.
+    PauseTenant(Instant),
+}
+
+/// Polls one slot once and says what the tenant loop should do next.
 async fn poll_slot(
     mut inst: Instance,
     slot: &mut Slot,
@@ -180,30 +200,35 @@ async fn poll_slot(
     sink: &SharedSink,
     store: &SharedStore,
     mode: RunMode,
-) -> (Instance, bool) {
+) -> (Instance, After) {
     let log_type = slot.name;
     let checkpoint = match lock(store).load(&tenant.id, log_type) {
         Ok(cp) => cp,
         Err(e) => {
             fail(slot, format!("cannot read the checkpoint: {e}"), mode);
-            return (inst, true);
+            return (inst, After::Continue);
         }
     };
     let outcome = inst.poll(slot.log_type, checkpoint.as_deref()).await;
     let batch = match outcome {
         Err(trap) => {
             fail(slot, format!("{trap:#}"), mode);
-            return (inst, false);
+            return (inst, After::Discard);
         }
         Ok(Err(PollError::RateLimited(limit))) => {
             slot.rate_limits += 1;
             let wait = jitter(Duration::from_millis(limit.after_ms));
             tracing::warn!(log_type, wait_ms = wait.as_millis() as u64, message = %limit.message, "rate limited; waiting");
-            slot.due = Instant::now() + wait;
+            let until = Instant::now() + wait;
+            slot.due = until;
             if mode.once && slot.rate_limits > ONCE_MAX_RATE_LIMITS {
-                fail(slot, format!("still rate limited after {ONCE_MAX_RATE_LIMITS} waits"), mode);
+                fail(
+                    slot,
+                    format!("still rate limited after {ONCE_MAX_RATE_LIMITS} waits"),
+                    mode,
+                );
             }
-            return (inst, true);
+            return (inst, After::PauseTenant(until));
         }
         Ok(Err(e @ PollError::Transient(_))) => {
             slot.failures += 1;
@@ -211,13 +236,21 @@ async fn poll_slot(
             tracing::warn!(log_type, error = %runtime::describe(&e), retry_in_ms = wait.as_millis() as u64, "poll failed; retrying");
             slot.due = Instant::now() + wait;
             if mode.once && slot.failures >= ONCE_MAX_FAILURES {
-                fail(slot, format!("{} (gave up after {} attempts)", runtime::describe(&e), slot.failures), mode);
+                fail(
+                    slot,
+                    format!(
+                        "{} (gave up after {} attempts)",
+                        runtime::describe(&e),
+                        slot.failures
+                    ),
+                    mode,
+                );
             }
-            return (inst, true);
+            return (inst, After::Continue);
         }
         Ok(Err(e)) => {
             fail(slot, runtime::describe(&e), mode);
-            return (inst, true);
+            return (inst, After::Continue);
         }
         Ok(Ok(batch)) => batch,
     };
@@ -229,7 +262,7 @@ async fn poll_slot(
             if mode.once && slot.failures >= ONCE_MAX_FAILURES {
                 fail(slot, format!("sink: {e}"), mode);
             }
-            return (inst, true);
+            return (inst, After::Continue);
         }
     }
     if checkpoint.as_deref() != Some(batch.checkpoint.as_str()) {
@@ -239,7 +272,7 @@ async fn poll_slot(
             slot.failures += 1;
             tracing::error!(log_type, error = %e, "cannot commit the checkpoint");
             slot.due = Instant::now() + backoff(slot.failures);
-            return (inst, true);
+            return (inst, After::Continue);
         }
     }
     let events = batch.events.len();
@@ -257,8 +290,13 @@ async fn poll_slot(
         }
         NextPoll::Interval => Instant::now() + jitter(tenant.interval),
     };
-    tracing::info!(log_type, events, caught_up = matches!(batch.next_poll, NextPoll::Interval), "poll finished");
-    (inst, true)
+    tracing::info!(
+        log_type,
+        events,
+        caught_up = matches!(batch.next_poll, NextPoll::Interval),
+        "poll finished"
+    );
+    (inst, After::Continue)
 }
 
 /// Records a failure that retrying soon will not fix.

@@ -23,12 +23,12 @@ mod bindings {
     });
 }
 
-use bindings::{mimecast, Collector, CollectorPre};
 pub use bindings::exports::mimecast::source::source::{
-    AttachmentFilter, Api1Keys, Batch, Config as SourceConfig, Credentials, ImpersonationFilter,
+    Api1Keys, AttachmentFilter, Batch, Config as SourceConfig, Credentials, ImpersonationFilter,
     NextPoll, PollError, UrlFilter,
 };
 pub use bindings::mimecast::source::types::{LogLevel, LogType};
+use bindings::{mimecast, Collector, CollectorPre};
 
 /// The component as bundled into this binary at build time.
 pub const BUNDLED_COMPONENT: &[u8] = include_bytes!(env!("MIMECAST_SOURCE_WASM"));
@@ -94,9 +94,9 @@ impl Runtime {
         let mut config = wasmtime::Config::new();
         config.wasm_component_model(true);
         let engine = Engine::new(&config).map_err(anyhow_from)?;
-        let component = Component::new(&engine, wasm)
-            .map_err(anyhow_from)
-            .context("the component does not load; is it a wasm32-wasip2 build of mimecast-source?")?;
+        let component = Component::new(&engine, wasm).map_err(anyhow_from).context(
+            "the component does not load; is it a wasm32-wasip2 build of mimecast-source?",
+        )?;
         let mut linker = Linker::<HostState>::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(anyhow_from)?;
         wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker).map_err(anyhow_from)?;
@@ -139,7 +139,9 @@ impl Runtime {
             .instantiate_async(&mut store)
             .await
             .map_err(anyhow_from)
-            .with_context(|| format!("cannot instantiate the component for tenant {}", tenant.id))?;
+            .with_context(|| {
+                format!("cannot instantiate the component for tenant {}", tenant.id)
+            })?;
         Ok(Instance { store, bindings })
     }
 }
@@ -156,7 +158,10 @@ impl Instance {
     ///
     /// # Errors
     /// The guest trapped.
-    pub async fn configure(&mut self, config: &SourceConfig) -> anyhow::Result<Result<(), PollError>> {
+    pub async fn configure(
+        &mut self,
+        config: &SourceConfig,
+    ) -> anyhow::Result<Result<(), PollError>> {
         self.bindings
             .mimecast_source_source()
             .call_configure(&mut self.store, config)

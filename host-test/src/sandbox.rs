@@ -86,7 +86,8 @@ impl WasiHttpHooks for OutboundPolicy {
         };
         Box::new(async move {
             use http_body_util::BodyExt;
-            let (response, io) = wasmtime_wasi_http::default_send_request(request, Some(options)).await?;
+            let (response, io) =
+                wasmtime_wasi_http::default_send_request(request, Some(options)).await?;
             Ok((
                 response.map(BodyExt::boxed_unsync),
                 Box::new(io) as Box<dyn Future<Output = Result<(), HttpError>> + Send>,
@@ -101,13 +102,23 @@ mod tests {
     use super::*;
 
     fn origin(scheme: &str, host: &str, port: u16) -> Origin {
-        Origin { scheme: scheme.into(), host: host.into(), port }
+        Origin {
+            scheme: scheme.into(),
+            host: host.into(),
+            port,
+        }
     }
 
     #[test]
     fn allows_only_the_exact_origin() {
         let eu = origin("https", "eu-api.mimecast.com", 443);
-        assert!(check_outbound(&eu, &"https://eu-api.mimecast.com/api/ttp/url/get-logs".parse().unwrap()).is_ok());
+        assert!(check_outbound(
+            &eu,
+            &"https://eu-api.mimecast.com/api/ttp/url/get-logs"
+                .parse()
+                .unwrap()
+        )
+        .is_ok());
         assert!(check_outbound(&eu, &"https://EU-API.mimecast.com:443/x".parse().unwrap()).is_ok());
         for bad in [
             "http://eu-api.mimecast.com/x",

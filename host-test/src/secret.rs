@@ -66,8 +66,9 @@ impl SecretSource {
     pub fn resolve(&self) -> Result<Secret, String> {
         let value = match self {
             SecretSource::Literal(v) => v.clone(),
-            SecretSource::Env { env } => std::env::var(env)
-                .map_err(|_| format!("environment variable {env} is not set"))?,
+            SecretSource::Env { env } => {
+                std::env::var(env).map_err(|_| format!("environment variable {env} is not set"))?
+            }
             SecretSource::File { file } => std::fs::read_to_string(file)
                 .map_err(|e| format!("cannot read {}: {e}", file.display()))?,
         };
@@ -99,19 +100,37 @@ mod tests {
     #[test]
     fn resolves_env_and_file() {
         std::env::set_var("MCSOURCE_TEST_SECRET_A", " value \n");
-        let s = SecretSource::Env { env: "MCSOURCE_TEST_SECRET_A".into() }.resolve().unwrap();
+        let s = SecretSource::Env {
+            env: "MCSOURCE_TEST_SECRET_A".into(),
+        }
+        .resolve()
+        .unwrap();
         assert_eq!(s.expose(), "value");
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("k");
         std::fs::write(&path, "from-file\n").unwrap();
-        assert_eq!(SecretSource::File { file: path }.resolve().unwrap().expose(), "from-file");
+        assert_eq!(
+            SecretSource::File { file: path }
+                .resolve()
+                .unwrap()
+                .expose(),
+            "from-file"
+        );
     }
 
     #[test]
     fn errors_name_the_source_not_the_value() {
-        let err = SecretSource::Env { env: "MCSOURCE_TEST_UNSET_VAR".into() }.resolve().unwrap_err();
+        let err = SecretSource::Env {
+            env: "MCSOURCE_TEST_UNSET_VAR".into(),
+        }
+        .resolve()
+        .unwrap_err();
         assert!(err.contains("MCSOURCE_TEST_UNSET_VAR"));
-        let err = SecretSource::File { file: "/nonexistent/key".into() }.resolve().unwrap_err();
+        let err = SecretSource::File {
+            file: "/nonexistent/key".into(),
+        }
+        .resolve()
+        .unwrap_err();
         assert!(err.contains("/nonexistent/key"));
         assert!(SecretSource::Literal("  ".into()).resolve().is_err());
     }

@@ -80,10 +80,14 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("out.ndjson");
         let mut sink = FileSink::open(&path).unwrap();
-        sink.deliver(&["{\"a\":1}".into(), "{\"b\":2}".into()]).unwrap();
+        sink.deliver(&["{\"a\":1}".into(), "{\"b\":2}".into()])
+            .unwrap();
         drop(sink);
         let mut sink = FileSink::open(&path).unwrap();
         sink.deliver(&["{\"c\":3}".into()]).unwrap();
-        assert_eq!(std::fs::read_to_string(&path).unwrap(), "{\"a\":1}\n{\"b\":2}\n{\"c\":3}\n");
+        assert_eq!(
+            std::fs::read_to_string(&path).unwrap(),
+            "{\"a\":1}\n{\"b\":2}\n{\"c\":3}\n"
+        );
     }
 }

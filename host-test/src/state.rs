@@ -85,8 +85,14 @@ mod tests {
         store.commit("acme", "url", "two").unwrap();
         store.commit("acme", "attachment", "three").unwrap();
         let reopened = FileStateStore::open(dir.path()).unwrap();
-        assert_eq!(reopened.load("acme", "url").unwrap().as_deref(), Some("two"));
-        assert_eq!(reopened.load("acme", "attachment").unwrap().as_deref(), Some("three"));
+        assert_eq!(
+            reopened.load("acme", "url").unwrap().as_deref(),
+            Some("two")
+        );
+        assert_eq!(
+            reopened.load("acme", "attachment").unwrap().as_deref(),
+            Some("three")
+        );
         assert_eq!(reopened.load("other", "url").unwrap(), None);
     }
 
