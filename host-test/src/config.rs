@@ -520,7 +520,7 @@ secret_key = "d"
         ] {
             assert!(all.contains(needle), "{needle} missing from:\n{all}");
         }
-        assert_eq!(problems.len(), 10, "{all}");
+        assert_eq!(problems.len(), 9, "{all}");
     }
 
     #[test]

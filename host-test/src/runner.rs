@@ -96,7 +96,7 @@ fn jitter(base: Duration) -> Duration {
 }
 
 fn backoff(failures: u32) -> Duration {
-    let exp = BACKOFF_START.saturating_mul(1u32 << failures.min(16));
+    let exp = BACKOFF_START.saturating_mul(1u32 << failures.saturating_sub(1).min(16));
     jitter(exp.min(BACKOFF_CAP))
 }
 
@@ -321,8 +321,8 @@ mod tests {
 
     #[test]
     fn backoff_grows_and_caps() {
-        assert!(backoff(1) >= Duration::from_secs(2) && backoff(1) <= Duration::from_millis(2200));
-        assert!(backoff(3) >= Duration::from_secs(8));
+        assert!(backoff(1) >= Duration::from_secs(1) && backoff(1) <= Duration::from_millis(1100));
+        assert!(backoff(3) >= Duration::from_secs(4));
         assert!(backoff(30) <= BACKOFF_CAP + BACKOFF_CAP / 10);
     }
 }
