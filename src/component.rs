@@ -107,15 +107,7 @@ impl wit::Guest for Component {
                 &mut WasiTransport,
                 &mut WasiClock,
             )?;
-            if outcome.duplicates > 0 {
-                host_log::log(
-                    LogLevel::Debug,
-                    &format!(
-                        "{log}: dropped {} already-delivered records",
-                        outcome.duplicates
-                    ),
-                );
-            }
+            host_log::log(LogLevel::Debug, &outcome.summary);
             Ok(wit::Batch {
                 events: outcome.events,
                 checkpoint: outcome.checkpoint,
@@ -123,6 +115,7 @@ impl wit::Guest for Component {
                     NextPoll::Now => wit::NextPoll::Now,
                     NextPoll::Interval => wit::NextPoll::Interval,
                 },
+                cursor: outcome.cursor,
             })
         })
     }

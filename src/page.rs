@@ -25,6 +25,8 @@ pub struct Page<'a> {
     pub records: Vec<&'a RawValue>,
     /// Token for the next page, when Mimecast says there is one.
     pub next: Option<String>,
+    /// `meta.pagination.totalCount`: records matching the query when this page was served.
+    pub total: Option<u64>,
 }
 
 /// Wait used when a 429 carries no usable `X-RateLimit-Reset`.
@@ -51,6 +53,8 @@ struct Meta {
 struct Pagination {
     #[serde(default)]
     next: Option<String>,
+    #[serde(default, rename = "totalCount")]
+    total_count: Option<u64>,
 }
 
 /// One `fail[]` entry: `errors[]` (API 1.0) or a top-level `code` (API 2.0 token errors, §4.2).
@@ -232,17 +236,19 @@ pub fn parse(log_type: LogType, response: &HttpResponse) -> Result<Page<'_>, Sou
         Some(raw) if raw.get() == "null" => None,
         Some(raw) => Some(raw),
     };
-    let next = envelope
-        .meta
-        .and_then(|m| m.pagination)
-        .and_then(|p| p.next)
-        .filter(|t| !t.is_empty());
+    let pagination = envelope.meta.and_then(|m| m.pagination);
+    let total = pagination.as_ref().and_then(|p| p.total_count);
+    let next = pagination.and_then(|p| p.next).filter(|t| !t.is_empty());
     let records = match item {
         // No data item and no failure: nothing in this page.
         None => Vec::new(),
         Some(raw) => records_of(log_type, raw)?,
     };
-    Ok(Page { records, next })
+    Ok(Page {
+        records,
+        next,
+        total,
+    })
 }
 
 fn records_of(log_type: LogType, item: &RawValue) -> Result<Vec<&RawValue>, SourceError> {
@@ -292,6 +298,7 @@ mod tests {
         let page = parse(LogType::UrlProtect, &r).unwrap();
         assert_eq!(page.records.len(), 2);
         assert_eq!(page.next.as_deref(), Some("tok2"));
+        assert_eq!(page.total, Some(3));
         assert!(page.records[1].get().contains("Internal IP"));
     }
 

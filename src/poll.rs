@@ -51,6 +51,10 @@ pub struct Outcome {
     pub next_poll: NextPoll,
     /// Records served but dropped as already delivered (for logs and tests).
     pub duplicates: usize,
+    /// One line describing the page, for debug logs (no secrets, no record content).
+    pub summary: String,
+    /// Unix seconds up to which every record has been read (the cursor).
+    pub cursor: Option<i64>,
 }
 
 /// Polls `log_type` once, continuing from `checkpoint` (`None` on the first run).
@@ -84,6 +88,8 @@ pub fn poll(
             checkpoint: cp.encode(),
             next_poll: NextPoll::Interval,
             duplicates: 0,
+            cursor: cp.cursor(),
+            summary: format!("{log_type}: caught up"),
         });
     };
     if window.item.is_null() {
@@ -94,6 +100,16 @@ pub fn poll(
     }
     let body = request::page_body(&window.item, settings.page_size, window.token.as_deref());
     let window_to = window.to;
+    let mut summary = format!(
+        "{log_type}: window {}..{} page {}",
+        window.from,
+        window.to,
+        if window.token.is_some() {
+            "next"
+        } else {
+            "first"
+        }
+    );
     let req = request::signed_post(settings, log_type, body, now, clock.random16());
     let response = transport.send(&req, settings.request_timeout_ms)?;
     let page = page::parse(log_type, &response)?;
@@ -106,7 +122,8 @@ pub fn poll(
         infos.push(info);
     }
     let keys: Vec<_> = infos.iter().map(|i| (i.key(), i.time)).collect();
-    let verdicts = cp.accept(&keys);
+    let horizon = now.timestamp() - overlap - settings.lag_secs as i64;
+    let verdicts = cp.accept(&keys, page.total, horizon);
     let mut events = Vec::with_capacity(page.records.len());
     let mut duplicates = 0;
     for ((raw, info), verdict) in page.records.iter().zip(&infos).zip(verdicts) {
@@ -124,7 +141,16 @@ pub fn poll(
             Verdict::Duplicate => duplicates += 1,
         }
     }
+    summary.push_str(&format!(
+        ": {} records (totalCount {:?}), {} new, {duplicates} already delivered",
+        page.records.len(),
+        page.total,
+        events.len()
+    ));
     let completed = cp.finish_page(page.next, page.records.is_empty(), overlap);
+    if completed {
+        summary.push_str(", window complete");
+    }
     // After a completed window, poll again at once only if the backlog goes beyond it.
     let next_poll = if !completed || window_to < end {
         NextPoll::Now
@@ -136,5 +162,7 @@ pub fn poll(
         checkpoint: cp.encode(),
         next_poll,
         duplicates,
+        cursor: cp.cursor(),
+        summary,
     })
 }

@@ -3,6 +3,7 @@
 
 pub mod config;
 pub mod demo;
+pub mod pipeline;
 pub mod runner;
 pub mod runtime;
 pub mod sandbox;

@@ -12,10 +12,11 @@ use tokio::sync::watch;
 
 use mimecast_host::config::{FileConfig, SinkConfig, Tenant};
 use mimecast_host::demo;
-use mimecast_host::runner::{self, RunMode, SharedSink, SharedStore, Summary};
+use mimecast_host::pipeline::Pipeline;
+use mimecast_host::runner::{self, RunMode, Summary};
 use mimecast_host::runtime::{self, Runtime};
 use mimecast_host::sink::{FileSink, Sink, StdoutSink};
-use mimecast_host::state::{FileStateStore, StateStore};
+use mimecast_host::state::{SqliteStore, StateStore, Status};
 
 /// Collects Mimecast TTP logs (URL, Impersonation, Attachment Protect) with a sandboxed
 /// WebAssembly component.
@@ -54,6 +55,12 @@ enum Command {
         /// Use this component instead of the bundled one.
         #[arg(long)]
         component: Option<PathBuf>,
+    },
+    /// Show each tenant's log types: events delivered, lag, retries, rate-limit waits, last error.
+    Status {
+        /// TOML configuration (its state_dir is read).
+        #[arg(long)]
+        config: PathBuf,
     },
     /// Serve the mock Mimecast on loopback until interrupted, and write a config for `run`.
     Mock {
@@ -101,19 +108,33 @@ async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
         Command::Demo { component } => demo_cmd(component.as_deref()).await,
         Command::Check { config, component } => check(&config, component.as_deref()).await,
         Command::Mock { write_config } => mock_cmd(&write_config).await,
+        Command::Status { config } => status(&config),
     }
 }
 
-fn load_runtime(component: Option<&Path>) -> anyhow::Result<Arc<Runtime>> {
+fn load_runtime(
+    component: Option<&Path>,
+    cache_dir: Option<&Path>,
+) -> anyhow::Result<Arc<Runtime>> {
     let runtime = match component {
         Some(path) => {
             let bytes = std::fs::read(path)
                 .with_context(|| format!("cannot read component {}", path.display()))?;
-            Runtime::new(&bytes).with_context(|| format!("component {}", path.display()))?
+            Runtime::new(&bytes, cache_dir)
+                .with_context(|| format!("component {}", path.display()))?
         }
-        None => Runtime::new(runtime::BUNDLED_COMPONENT)?,
+        None => Runtime::new(runtime::BUNDLED_COMPONENT, cache_dir)?,
     };
     Ok(Arc::new(runtime))
+}
+
+/// The per-user cache directory for compiled code (`$XDG_CACHE_HOME/mcsource` or
+/// `~/.cache/mcsource`), used where no state directory is configured.
+fn user_cache_dir() -> Option<PathBuf> {
+    std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
+        .map(|d| d.join("mcsource"))
 }
 
 fn load_config(path: &Path) -> anyhow::Result<mimecast_host::config::ValidConfig> {
@@ -142,7 +163,10 @@ fn shutdown_on_ctrl_c() -> watch::Receiver<bool> {
 
 async fn run(config: &Path, once: bool, component: Option<&Path>) -> anyhow::Result<ExitCode> {
     let config = load_config(config)?;
-    let runtime = load_runtime(component)?;
+    let cache = std::env::var_os("MCSOURCE_CACHE_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| config.state_dir.join("compiled"));
+    let runtime = load_runtime(component, Some(&cache))?;
     let sink: Box<dyn Sink> = match &config.sink {
         SinkConfig::Stdout => Box::new(StdoutSink),
         SinkConfig::File { path } => Box::new(
@@ -151,10 +175,10 @@ async fn run(config: &Path, once: bool, component: Option<&Path>) -> anyhow::Res
         ),
     };
     let store: Box<dyn StateStore> = Box::new(
-        FileStateStore::open(&config.state_dir)
+        SqliteStore::open(&config.state_dir)
             .with_context(|| format!("cannot use state_dir {}", config.state_dir.display()))?,
     );
-    let summary = collect(runtime, config.tenants, sink, store, once).await;
+    let summary = collect(runtime, config.tenants, sink, store, once).await?;
     report(&summary, once)
 }
 
@@ -164,18 +188,28 @@ async fn collect(
     sink: Box<dyn Sink>,
     store: Box<dyn StateStore>,
     once: bool,
-) -> Summary {
-    let sink: SharedSink = Arc::new(Mutex::new(sink));
-    let store: SharedStore = Arc::new(Mutex::new(store));
-    runner::run(
+) -> anyhow::Result<Summary> {
+    let (pipeline, recovery) = Pipeline::open(sink, store).map_err(anyhow::Error::msg)?;
+    if recovery.cut_bytes > 0 {
+        tracing::warn!(
+            bytes = recovery.cut_bytes,
+            "cut uncommitted events from the end of the sink file; they will be fetched again"
+        );
+    }
+    if recovery.sink_shrank {
+        tracing::warn!(
+            "the sink file is shorter than recorded (rotated or truncated?); appending at its end"
+        );
+    }
+    let pipeline = Arc::new(Mutex::new(pipeline));
+    Ok(runner::run(
         runtime,
         tenants,
-        sink,
-        store,
+        pipeline,
         RunMode { once },
         shutdown_on_ctrl_c(),
     )
-    .await
+    .await)
 }
 
 fn report(summary: &Summary, once: bool) -> anyhow::Result<ExitCode> {
@@ -200,18 +234,18 @@ fn report(summary: &Summary, once: bool) -> anyhow::Result<ExitCode> {
 
 async fn demo_cmd(component: Option<&Path>) -> anyhow::Result<ExitCode> {
     let started = Instant::now();
-    let runtime = load_runtime(component)?;
+    let runtime = load_runtime(component, user_cache_dir().as_deref())?;
     let server = demo::start_mock()
         .await
         .context("cannot start the mock Mimecast")?;
     let tenant = demo::demo_tenant(&server).map_err(anyhow::Error::msg)?;
     let state = tempfile::tempdir().context("cannot create a temporary state directory")?;
-    let store: Box<dyn StateStore> = Box::new(FileStateStore::open(state.path())?);
+    let store: Box<dyn StateStore> = Box::new(SqliteStore::open(state.path())?);
     eprintln!(
         "demo: mock Mimecast at {}; collecting url, impersonation and attachment logs",
         server.base_url()
     );
-    let summary = collect(runtime, vec![tenant], Box::new(StdoutSink), store, true).await;
+    let summary = collect(runtime, vec![tenant], Box::new(StdoutSink), store, true).await?;
     let code = report(&summary, true)?;
     eprintln!("demo: caught up in {:.2}s", started.elapsed().as_secs_f64());
     server.shutdown().await;
@@ -220,7 +254,7 @@ async fn demo_cmd(component: Option<&Path>) -> anyhow::Result<ExitCode> {
 
 async fn check(config: &Path, component: Option<&Path>) -> anyhow::Result<ExitCode> {
     let valid = load_config(config)?;
-    let runtime = load_runtime(component)?;
+    let runtime = load_runtime(component, user_cache_dir().as_deref())?;
     // The component checks what only it knows: filter values, page size, key encoding.
     let mut problems = Vec::new();
     for (i, tenant) in valid.tenants.iter().enumerate() {
@@ -263,4 +297,86 @@ async fn mock_cmd(write_config: &Path) -> anyhow::Result<ExitCode> {
     let _ = tokio::signal::ctrl_c().await;
     server.shutdown().await;
     Ok(ExitCode::SUCCESS)
+}
+
+fn status(config: &Path) -> anyhow::Result<ExitCode> {
+    let file = FileConfig::load(config).map_err(anyhow::Error::msg)?;
+    let state_dir = config
+        .parent()
+        .unwrap_or(Path::new("."))
+        .join(&file.state_dir);
+    let Some(store) = SqliteStore::open_existing(&state_dir)? else {
+        println!(
+            "no state in {} yet: nothing has been collected",
+            state_dir.display()
+        );
+        return Ok(ExitCode::SUCCESS);
+    };
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0);
+    print!("{}", status_table(&store.statuses()?, now));
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Renders the status rows as an aligned text table.
+fn status_table(rows: &[Status], now: i64) -> String {
+    let ago = |t: Option<i64>| match t {
+        Some(t) => {
+            humantime::format_duration(std::time::Duration::from_secs((now - t).max(0) as u64))
+                .to_string()
+        }
+        None => "-".to_string(),
+    };
+    let mut table = vec![[
+        "TENANT".to_string(),
+        "LOG TYPE".into(),
+        "DELIVERED".into(),
+        "LAG".into(),
+        "LAST OK".into(),
+        "RETRIES".into(),
+        "429 WAITS".into(),
+        "LAST ERROR".into(),
+    ]];
+    for r in rows {
+        table.push([
+            r.tenant.clone(),
+            r.log_type.clone(),
+            r.delivered.to_string(),
+            ago(r.cursor),
+            r.last_success
+                .map_or("-".into(), |_| format!("{} ago", ago(r.last_success))),
+            r.retries.to_string(),
+            r.rate_limit_waits.to_string(),
+            r.last_error.clone().unwrap_or_else(|| "-".into()),
+        ]);
+    }
+    let widths: Vec<usize> = (0..8)
+        .map(|c| {
+            table
+                .iter()
+                .map(|row| row[c].chars().count())
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let mut out = String::new();
+    for row in &table {
+        let cells: Vec<String> = row
+            .iter()
+            .zip(&widths)
+            .enumerate()
+            .map(|(i, (cell, w))| {
+                if i == 7 {
+                    cell.clone()
+                } else {
+                    format!("{cell:<w$}")
+                }
+            })
+            .collect();
+        out.push_str(cells.join("  ").trim_end());
+        out.push('\n');
+    }
+    out
 }

@@ -12,9 +12,9 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 
 use crate::config::Tenant;
+use crate::pipeline::Pipeline;
 use crate::runtime::{self, Instance, LogType, NextPoll, PollError, Runtime};
-use crate::sink::Sink;
-use crate::state::StateStore;
+use crate::state::Trouble;
 
 /// First retry delay after a transient failure; doubles per failure.
 const BACKOFF_START: Duration = Duration::from_secs(1);
@@ -25,10 +25,8 @@ const ONCE_MAX_FAILURES: u32 = 6;
 /// In `--once` mode, give up after this many rate-limit waits in a row.
 const ONCE_MAX_RATE_LIMITS: u32 = 20;
 
-/// Shared sink, used by every tenant task.
-pub type SharedSink = Arc<Mutex<Box<dyn Sink>>>;
-/// Shared checkpoint store.
-pub type SharedStore = Arc<Mutex<Box<dyn StateStore>>>;
+/// The sink and state store, shared by every tenant task.
+pub type SharedPipeline = Arc<Mutex<Pipeline>>;
 
 /// How the runner behaves.
 #[derive(Debug, Clone, Copy)]
@@ -65,20 +63,14 @@ struct Slot {
 pub async fn run(
     runtime: Arc<Runtime>,
     tenants: Vec<Tenant>,
-    sink: SharedSink,
-    store: SharedStore,
+    pipeline: SharedPipeline,
     mode: RunMode,
     shutdown: watch::Receiver<bool>,
 ) -> Summary {
     let mut tasks = tokio::task::JoinSet::new();
     for tenant in tenants {
-        let (rt, sink, store, shutdown) = (
-            runtime.clone(),
-            sink.clone(),
-            store.clone(),
-            shutdown.clone(),
-        );
-        tasks.spawn(async move { run_tenant(&rt, tenant, sink, store, mode, shutdown).await });
+        let (rt, pipeline, shutdown) = (runtime.clone(), pipeline.clone(), shutdown.clone());
+        tasks.spawn(async move { run_tenant(&rt, tenant, pipeline, mode, shutdown).await });
     }
     let mut summary = Summary::new();
     while let Some(joined) = tasks.join_next().await {
@@ -104,8 +96,7 @@ fn backoff(failures: u32) -> Duration {
 async fn run_tenant(
     runtime: &Runtime,
     tenant: Tenant,
-    sink: SharedSink,
-    store: SharedStore,
+    pipeline: SharedPipeline,
     mode: RunMode,
     mut shutdown: watch::Receiver<bool>,
 ) -> Summary {
@@ -123,6 +114,17 @@ async fn run_tenant(
             progress: Progress::default(),
         })
         .collect();
+    // A rate limit announced to an earlier run still holds.
+    let pending = lock(&pipeline).pending_pause(&tenant.id);
+    if !pending.is_zero() {
+        tracing::info!(
+            wait_ms = pending.as_millis() as u64,
+            "waiting for a rate-limit reset seen before the restart"
+        );
+        for s in slots.iter_mut() {
+            s.due = Instant::now() + pending;
+        }
+    }
     let mut instance: Option<Instance> = None;
     while let Some(slot) = slots.iter_mut().filter(|s| !s.done).min_by_key(|s| s.due) {
         tokio::select! {
@@ -140,6 +142,7 @@ async fn run_tenant(
                     // A configuration the component rejects stops every log type of the tenant.
                     tracing::error!(error = %message, "tenant cannot start");
                     for s in slots.iter_mut() {
+                        lock(&pipeline).trouble(&tenant.id, s.name, Trouble::Error, &message);
                         s.progress.error = Some(message.clone());
                         if mode.once {
                             s.done = true;
@@ -151,7 +154,7 @@ async fn run_tenant(
                 }
             },
         };
-        let (inst, after) = poll_slot(inst, slot, &tenant, &sink, &store, mode).await;
+        let (inst, after) = poll_slot(inst, slot, &tenant, &pipeline, mode).await;
         match after {
             After::Continue => instance = Some(inst),
             After::Discard => {}
@@ -197,29 +200,32 @@ async fn poll_slot(
     mut inst: Instance,
     slot: &mut Slot,
     tenant: &Tenant,
-    sink: &SharedSink,
-    store: &SharedStore,
+    pipeline: &SharedPipeline,
     mode: RunMode,
 ) -> (Instance, After) {
     let log_type = slot.name;
-    let checkpoint = match lock(store).load(&tenant.id, log_type) {
+    let checkpoint = match lock(pipeline).checkpoint(&tenant.id, log_type) {
         Ok(cp) => cp,
         Err(e) => {
-            fail(slot, format!("cannot read the checkpoint: {e}"), mode);
+            fail(slot, format!("cannot read the checkpoint: {e:#}"), mode);
             return (inst, After::Continue);
         }
     };
     let outcome = inst.poll(slot.log_type, checkpoint.as_deref()).await;
     let batch = match outcome {
         Err(trap) => {
-            fail(slot, format!("{trap:#}"), mode);
+            let message = format!("{trap:#}");
+            lock(pipeline).trouble(&tenant.id, log_type, Trouble::Error, &message);
+            fail(slot, message, mode);
             return (inst, After::Discard);
         }
         Ok(Err(PollError::RateLimited(limit))) => {
             slot.rate_limits += 1;
+            lock(pipeline).trouble(&tenant.id, log_type, Trouble::RateLimitWait, &limit.message);
             let wait = jitter(Duration::from_millis(limit.after_ms));
             tracing::warn!(log_type, wait_ms = wait.as_millis() as u64, message = %limit.message, "rate limited; waiting");
             let until = Instant::now() + wait;
+            lock(pipeline).pause_tenant(&tenant.id, std::time::SystemTime::now() + wait);
             slot.due = until;
             if mode.once && slot.rate_limits > ONCE_MAX_RATE_LIMITS {
                 fail(
@@ -232,6 +238,7 @@ async fn poll_slot(
         }
         Ok(Err(e @ PollError::Transient(_))) => {
             slot.failures += 1;
+            lock(pipeline).trouble(&tenant.id, log_type, Trouble::Retry, &runtime::describe(&e));
             let wait = backoff(slot.failures);
             tracing::warn!(log_type, error = %runtime::describe(&e), retry_in_ms = wait.as_millis() as u64, "poll failed; retrying");
             slot.due = Instant::now() + wait;
@@ -249,31 +256,30 @@ async fn poll_slot(
             return (inst, After::Continue);
         }
         Ok(Err(e)) => {
-            fail(slot, runtime::describe(&e), mode);
+            let message = runtime::describe(&e);
+            lock(pipeline).trouble(&tenant.id, log_type, Trouble::Error, &message);
+            fail(slot, message, mode);
             return (inst, After::Continue);
         }
         Ok(Ok(batch)) => batch,
     };
-    if !batch.events.is_empty() {
-        if let Err(e) = lock(sink).deliver(&batch.events) {
-            slot.failures += 1;
-            tracing::error!(log_type, error = %e, "sink refused the batch; checkpoint not moved");
-            slot.due = Instant::now() + backoff(slot.failures);
-            if mode.once && slot.failures >= ONCE_MAX_FAILURES {
-                fail(slot, format!("sink: {e}"), mode);
-            }
-            return (inst, After::Continue);
+    let delivered = lock(pipeline).deliver(
+        &tenant.id,
+        log_type,
+        &batch.events,
+        &batch.checkpoint,
+        batch.cursor,
+    );
+    if let Err(e) = delivered {
+        slot.failures += 1;
+        let message = format!("{:#}", anyhow::Error::new(e));
+        tracing::error!(log_type, error = %message, "batch not delivered; checkpoint not moved");
+        lock(pipeline).trouble(&tenant.id, log_type, Trouble::Retry, &message);
+        slot.due = Instant::now() + backoff(slot.failures);
+        if mode.once && slot.failures >= ONCE_MAX_FAILURES {
+            fail(slot, message, mode);
         }
-    }
-    if checkpoint.as_deref() != Some(batch.checkpoint.as_str()) {
-        if let Err(e) = lock(store).commit(&tenant.id, log_type, &batch.checkpoint) {
-            // The batch is delivered but its checkpoint is not: the next poll repeats it
-            // (at-least-once); the events carry stable ids for downstream de-duplication.
-            slot.failures += 1;
-            tracing::error!(log_type, error = %e, "cannot commit the checkpoint");
-            slot.due = Instant::now() + backoff(slot.failures);
-            return (inst, After::Continue);
-        }
+        return (inst, After::Continue);
     }
     let events = batch.events.len();
     slot.progress.delivered += events as u64;

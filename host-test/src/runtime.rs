@@ -86,13 +86,25 @@ pub struct Runtime {
 }
 
 impl Runtime {
-    /// Compiles `wasm` (a component binary) and links WASI, WASI-HTTP and the host log.
+    /// Compiles `wasm` (a component binary) and links WASI, WASI-HTTP and the host log. With
+    /// `cache_dir`, the compiled code is kept there and reused by the next start.
     ///
     /// # Errors
     /// The bytes are not a component of the `collector` world.
-    pub fn new(wasm: &[u8]) -> anyhow::Result<Runtime> {
+    pub fn new(wasm: &[u8], cache_dir: Option<&std::path::Path>) -> anyhow::Result<Runtime> {
         let mut config = wasmtime::Config::new();
         config.wasm_component_model(true);
+        if let Some(dir) = cache_dir {
+            let mut cache = wasmtime::CacheConfig::new();
+            cache.with_directory(dir);
+            match wasmtime::Cache::new(cache) {
+                Ok(cache) => {
+                    config.cache(Some(cache));
+                }
+                Err(e) => tracing::warn!(dir = %dir.display(), error = %format!("{e:?}"),
+                    "cannot use the compiled-component cache; compiling at every start"),
+            }
+        }
         let engine = Engine::new(&config).map_err(anyhow_from)?;
         let component = Component::new(&engine, wasm).map_err(anyhow_from).context(
             "the component does not load; is it a wasm32-wasip2 build of mimecast-source?",

@@ -1,109 +1,447 @@
-//! Durable checkpoints. `StateStore` is the seam where a shared store (e.g. PostgreSQL, for
-//! several hosts) can replace the embedded one; `FileStateStore` keeps one small file per tenant
-//! and log type, replaced atomically (write, fsync, rename, fsync the directory), so a crash at
-//! any instant leaves either the old or the new checkpoint, never a torn one.
+//! Durable collector state: checkpoints, the committed length of the file sink, and per-log-type
+//! health counters for `mcsource status`. `StateStore` is the seam where a shared store (e.g.
+//! PostgreSQL, for several hosts) can replace the embedded one. `SqliteStore` keeps everything in
+//! one SQLite database (WAL, `synchronous = FULL`): a checkpoint and the sink length it belongs to
+//! are committed in one transaction, so a `kill -9` at any instant leaves a consistent pair.
 
-use std::fs;
-use std::io::{self, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
+use std::time::{SystemTime, UNIX_EPOCH};
 
-/// Stores the last committed checkpoint per tenant and log type.
+use rusqlite::{params, Connection, OptionalExtension};
+
+/// A state-store failure.
+#[derive(Debug, thiserror::Error)]
+pub enum StateError {
+    /// The database could not be opened or created.
+    #[error("cannot open the state database {path}")]
+    Open {
+        /// Database file.
+        path: String,
+        /// Cause.
+        #[source]
+        source: rusqlite::Error,
+    },
+    /// A read or write failed.
+    #[error("state database {action} failed")]
+    Query {
+        /// What was being done.
+        action: &'static str,
+        /// Cause.
+        #[source]
+        source: rusqlite::Error,
+    },
+}
+
+/// One delivered batch, committed atomically.
+#[derive(Debug, Clone)]
+pub struct Commit<'a> {
+    /// Tenant id.
+    pub tenant: &'a str,
+    /// `url`, `impersonation` or `attachment`.
+    pub log_type: &'a str,
+    /// The checkpoint that follows the batch.
+    pub checkpoint: &'a str,
+    /// Events in the batch.
+    pub delivered: u64,
+    /// Unix seconds up to which every record has been delivered, if known.
+    pub cursor: Option<i64>,
+    /// For a sink that can be cut back: its id and length after the batch.
+    pub sink: Option<(&'a str, u64)>,
+}
+
+/// A failed or throttled poll, for the health counters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Trouble {
+    /// Retried with backoff.
+    Retry,
+    /// Waited for a rate-limit reset.
+    RateLimitWait,
+    /// Stopped until the setup is fixed.
+    Error,
+}
+
+/// Health of one tenant's log type.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Status {
+    /// Tenant id.
+    pub tenant: String,
+    /// Log type.
+    pub log_type: String,
+    /// Events delivered since the state was created.
+    pub delivered: u64,
+    /// Unix seconds up to which every record has been delivered.
+    pub cursor: Option<i64>,
+    /// Unix seconds of the last successful poll.
+    pub last_success: Option<i64>,
+    /// Retries after transient failures.
+    pub retries: u64,
+    /// Rate-limit waits.
+    pub rate_limit_waits: u64,
+    /// The last error, cleared by the next success.
+    pub last_error: Option<String>,
+    /// Unix seconds of the last error.
+    pub last_error_at: Option<i64>,
+}
+
+/// Stores checkpoints and what goes with them.
 pub trait StateStore: Send {
-    /// The committed checkpoint, if any.
+    /// The committed checkpoint of a tenant's log type.
     ///
     /// # Errors
     /// The store cannot be read.
-    fn load(&self, tenant: &str, log_type: &str) -> io::Result<Option<String>>;
+    fn load(&self, tenant: &str, log_type: &str) -> Result<Option<String>, StateError>;
 
-    /// Replaces the committed checkpoint; durable when this returns.
+    /// Commits a delivered batch: checkpoint, counters and sink length, all or nothing.
     ///
     /// # Errors
-    /// The checkpoint could not be made durable; the old one is still in force.
-    fn commit(&mut self, tenant: &str, log_type: &str, checkpoint: &str) -> io::Result<()>;
-}
+    /// Nothing was committed.
+    fn commit(&mut self, commit: &Commit<'_>) -> Result<(), StateError>;
 
-/// Checkpoints as files under a directory: `{dir}/{tenant}/{log_type}.checkpoint`.
-pub struct FileStateStore {
-    dir: PathBuf,
-}
-
-impl FileStateStore {
-    /// Uses (and creates) `dir`.
+    /// The committed length of a sink, if one was ever committed.
     ///
     /// # Errors
-    /// The directory cannot be created.
-    pub fn open(dir: &Path) -> io::Result<FileStateStore> {
-        fs::create_dir_all(dir)?;
-        Ok(FileStateStore {
-            dir: dir.to_path_buf(),
-        })
+    /// The store cannot be read.
+    fn sink_length(&self, sink: &str) -> Result<Option<u64>, StateError>;
+
+    /// Sets a sink's committed length outside a batch (when a sink is first used or was found
+    /// shorter than recorded).
+    ///
+    /// # Errors
+    /// The store cannot be written.
+    fn set_sink_length(&mut self, sink: &str, length: u64) -> Result<(), StateError>;
+
+    /// Remembers that no call may be made for `tenant` before `until_ms` (Unix milliseconds),
+    /// so a restart honours a pending `X-RateLimit-Reset` too.
+    ///
+    /// # Errors
+    /// The store cannot be written.
+    fn set_pause(&mut self, tenant: &str, until_ms: u64) -> Result<(), StateError>;
+
+    /// The pause set for `tenant`, if any (it may be in the past).
+    ///
+    /// # Errors
+    /// The store cannot be read.
+    fn pause(&self, tenant: &str) -> Result<Option<u64>, StateError>;
+
+    /// Counts a failed or throttled poll and remembers its message.
+    ///
+    /// # Errors
+    /// The store cannot be written.
+    fn record_trouble(
+        &mut self,
+        tenant: &str,
+        log_type: &str,
+        trouble: Trouble,
+        message: &str,
+    ) -> Result<(), StateError>;
+
+    /// Health of every tenant's log types, sorted.
+    ///
+    /// # Errors
+    /// The store cannot be read.
+    fn statuses(&self) -> Result<Vec<Status>, StateError>;
+}
+
+/// The embedded store: one SQLite file.
+pub struct SqliteStore {
+    conn: Connection,
+}
+
+/// File name of the database inside `state_dir`.
+pub const DATABASE_FILE: &str = "mcsource.sqlite3";
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS checkpoint (
+    tenant      TEXT NOT NULL,
+    log_type    TEXT NOT NULL,
+    checkpoint  TEXT NOT NULL,
+    updated_at  INTEGER NOT NULL,
+    PRIMARY KEY (tenant, log_type)
+);
+CREATE TABLE IF NOT EXISTS sink_length (
+    sink        TEXT PRIMARY KEY,
+    length      INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS tenant_pause (
+    tenant      TEXT PRIMARY KEY,
+    until_ms    INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS status (
+    tenant            TEXT NOT NULL,
+    log_type          TEXT NOT NULL,
+    delivered         INTEGER NOT NULL DEFAULT 0,
+    cursor            INTEGER,
+    last_success      INTEGER,
+    retries           INTEGER NOT NULL DEFAULT 0,
+    rate_limit_waits  INTEGER NOT NULL DEFAULT 0,
+    last_error        TEXT,
+    last_error_at     INTEGER,
+    PRIMARY KEY (tenant, log_type)
+);
+";
+
+const SET_SINK_LENGTH: &str = "INSERT INTO sink_length (sink, length) VALUES (?1, ?2)
+     ON CONFLICT (sink) DO UPDATE SET length = ?2";
+
+fn unix_now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+fn query(action: &'static str) -> impl FnOnce(rusqlite::Error) -> StateError {
+    move |source| StateError::Query { action, source }
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database in `state_dir`.
+    ///
+    /// # Errors
+    /// The directory or database cannot be created, or the schema cannot be applied.
+    pub fn open(state_dir: &Path) -> Result<SqliteStore, StateError> {
+        let path = state_dir.join(DATABASE_FILE);
+        let open_err = |source| StateError::Open {
+            path: path.display().to_string(),
+            source,
+        };
+        std::fs::create_dir_all(state_dir).map_err(|e| {
+            open_err(rusqlite::Error::InvalidPath(
+                format!("{} ({e})", state_dir.display()).into(),
+            ))
+        })?;
+        let conn = Connection::open(&path).map_err(open_err)?;
+        conn.busy_timeout(std::time::Duration::from_secs(10))
+            .map_err(open_err)?;
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(open_err)?;
+        conn.pragma_update(None, "synchronous", "FULL")
+            .map_err(open_err)?;
+        conn.execute_batch(SCHEMA).map_err(open_err)?;
+        Ok(SqliteStore { conn })
     }
 
-    fn path(&self, tenant: &str, log_type: &str) -> PathBuf {
-        // Tenant ids are validated to letters, digits, '.', '_' and '-' (config.rs).
-        self.dir.join(tenant).join(format!("{log_type}.checkpoint"))
+    /// Opens an existing database read-only-in-spirit (for `status`); `None` if there is none.
+    ///
+    /// # Errors
+    /// The database exists but cannot be opened.
+    pub fn open_existing(state_dir: &Path) -> Result<Option<SqliteStore>, StateError> {
+        if state_dir.join(DATABASE_FILE).exists() {
+            SqliteStore::open(state_dir).map(Some)
+        } else {
+            Ok(None)
+        }
     }
 }
 
-impl StateStore for FileStateStore {
-    fn load(&self, tenant: &str, log_type: &str) -> io::Result<Option<String>> {
-        match fs::read_to_string(self.path(tenant, log_type)) {
-            Ok(text) => Ok(Some(text)),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(e),
-        }
+impl StateStore for SqliteStore {
+    fn load(&self, tenant: &str, log_type: &str) -> Result<Option<String>, StateError> {
+        self.conn
+            .query_row(
+                "SELECT checkpoint FROM checkpoint WHERE tenant = ?1 AND log_type = ?2",
+                params![tenant, log_type],
+                |row| row.get(0),
+            )
+            .optional()
+            .map_err(query("checkpoint read"))
     }
 
-    fn commit(&mut self, tenant: &str, log_type: &str, checkpoint: &str) -> io::Result<()> {
-        let path = self.path(tenant, log_type);
-        let dir = path
-            .parent()
-            .ok_or_else(|| io::Error::other("checkpoint path has no parent"))?;
-        fs::create_dir_all(dir)?;
-        let tmp = dir.join(format!(".{log_type}.checkpoint.tmp"));
-        {
-            let mut f = fs::File::create(&tmp)?;
-            f.write_all(checkpoint.as_bytes())?;
-            f.sync_all()?;
+    fn commit(&mut self, c: &Commit<'_>) -> Result<(), StateError> {
+        let now = unix_now();
+        let tx = self.conn.transaction().map_err(query("begin"))?;
+        tx.execute(
+            "INSERT INTO checkpoint (tenant, log_type, checkpoint, updated_at) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT (tenant, log_type) DO UPDATE SET checkpoint = ?3, updated_at = ?4",
+            params![c.tenant, c.log_type, c.checkpoint, now],
+        )
+        .map_err(query("checkpoint write"))?;
+        tx.execute(
+            "INSERT INTO status (tenant, log_type, delivered, cursor, last_success) VALUES (?1, ?2, ?3, ?4, ?5)
+             ON CONFLICT (tenant, log_type) DO UPDATE SET delivered = delivered + ?3,
+                 cursor = COALESCE(?4, cursor), last_success = ?5, last_error = NULL, last_error_at = NULL",
+            params![c.tenant, c.log_type, c.delivered as i64, c.cursor, now],
+        )
+        .map_err(query("status write"))?;
+        if let Some((sink, length)) = c.sink {
+            tx.execute(SET_SINK_LENGTH, params![sink, length as i64])
+                .map_err(query("sink length write"))?;
         }
-        fs::rename(&tmp, &path)?;
-        fs::File::open(dir)?.sync_all()
+        tx.commit().map_err(query("commit"))
+    }
+
+    fn sink_length(&self, sink: &str) -> Result<Option<u64>, StateError> {
+        self.conn
+            .query_row(
+                "SELECT length FROM sink_length WHERE sink = ?1",
+                params![sink],
+                |row| row.get::<_, i64>(0),
+            )
+            .optional()
+            .map(|v| v.map(|n| n.max(0) as u64))
+            .map_err(query("sink length read"))
+    }
+
+    fn set_sink_length(&mut self, sink: &str, length: u64) -> Result<(), StateError> {
+        self.conn
+            .execute(SET_SINK_LENGTH, params![sink, length as i64])
+            .map(|_| ())
+            .map_err(query("sink length write"))
+    }
+
+    fn set_pause(&mut self, tenant: &str, until_ms: u64) -> Result<(), StateError> {
+        self.conn
+            .execute(
+                "INSERT INTO tenant_pause (tenant, until_ms) VALUES (?1, ?2)
+                 ON CONFLICT (tenant) DO UPDATE SET until_ms = MAX(until_ms, ?2)",
+                params![tenant, until_ms as i64],
+            )
+            .map(|_| ())
+            .map_err(query("pause write"))
+    }
+
+    fn pause(&self, tenant: &str) -> Result<Option<u64>, StateError> {
+        self.conn
+            .query_row(
+                "SELECT until_ms FROM tenant_pause WHERE tenant = ?1",
+                params![tenant],
+                |row| row.get::<_, i64>(0),
+            )
+            .optional()
+            .map(|v| v.map(|n| n.max(0) as u64))
+            .map_err(query("pause read"))
+    }
+
+    fn record_trouble(
+        &mut self,
+        tenant: &str,
+        log_type: &str,
+        trouble: Trouble,
+        message: &str,
+    ) -> Result<(), StateError> {
+        let (retries, waits) = match trouble {
+            Trouble::Retry => (1, 0),
+            Trouble::RateLimitWait => (0, 1),
+            Trouble::Error => (0, 0),
+        };
+        self.conn
+            .execute(
+                "INSERT INTO status (tenant, log_type, retries, rate_limit_waits, last_error, last_error_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                 ON CONFLICT (tenant, log_type) DO UPDATE SET retries = retries + ?3,
+                     rate_limit_waits = rate_limit_waits + ?4, last_error = ?5, last_error_at = ?6",
+                params![tenant, log_type, retries, waits, message, unix_now()],
+            )
+            .map(|_| ())
+            .map_err(query("status write"))
+    }
+
+    fn statuses(&self) -> Result<Vec<Status>, StateError> {
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT tenant, log_type, delivered, cursor, last_success, retries, rate_limit_waits,
+                        last_error, last_error_at
+                 FROM status ORDER BY tenant, log_type",
+            )
+            .map_err(query("status read"))?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok(Status {
+                    tenant: r.get(0)?,
+                    log_type: r.get(1)?,
+                    delivered: r.get::<_, i64>(2)?.max(0) as u64,
+                    cursor: r.get(3)?,
+                    last_success: r.get(4)?,
+                    retries: r.get::<_, i64>(5)?.max(0) as u64,
+                    rate_limit_waits: r.get::<_, i64>(6)?.max(0) as u64,
+                    last_error: r.get(7)?,
+                    last_error_at: r.get(8)?,
+                })
+            })
+            .map_err(query("status read"))?;
+        rows.collect::<Result<Vec<_>, _>>()
+            .map_err(query("status read"))
     }
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
-    #[test]
-    fn commit_then_load() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut store = FileStateStore::open(dir.path()).unwrap();
-        assert_eq!(store.load("acme", "url").unwrap(), None);
-        store.commit("acme", "url", "one").unwrap();
-        store.commit("acme", "url", "two").unwrap();
-        store.commit("acme", "attachment", "three").unwrap();
-        let reopened = FileStateStore::open(dir.path()).unwrap();
-        assert_eq!(
-            reopened.load("acme", "url").unwrap().as_deref(),
-            Some("two")
-        );
-        assert_eq!(
-            reopened.load("acme", "attachment").unwrap().as_deref(),
-            Some("three")
-        );
-        assert_eq!(reopened.load("other", "url").unwrap(), None);
+    fn commit<'a>(
+        tenant: &'a str,
+        lt: &'a str,
+        cp: &'a str,
+        sink: Option<(&'a str, u64)>,
+    ) -> Commit<'a> {
+        Commit {
+            tenant,
+            log_type: lt,
+            checkpoint: cp,
+            delivered: 3,
+            cursor: Some(100),
+            sink,
+        }
     }
 
     #[test]
-    fn leftover_temp_file_does_not_matter() {
+    fn commit_then_load_survives_reopen() {
         let dir = tempfile::tempdir().unwrap();
-        let mut store = FileStateStore::open(dir.path()).unwrap();
-        store.commit("t", "url", "good").unwrap();
-        fs::write(dir.path().join("t").join(".url.checkpoint.tmp"), "torn").unwrap();
-        assert_eq!(store.load("t", "url").unwrap().as_deref(), Some("good"));
-        store.commit("t", "url", "better").unwrap();
-        assert_eq!(store.load("t", "url").unwrap().as_deref(), Some("better"));
+        let mut store = SqliteStore::open(dir.path()).unwrap();
+        assert_eq!(store.load("acme", "url").unwrap(), None);
+        store
+            .commit(&commit("acme", "url", "one", Some(("/out", 10))))
+            .unwrap();
+        store
+            .commit(&commit("acme", "url", "two", Some(("/out", 25))))
+            .unwrap();
+        store
+            .commit(&commit("acme", "attachment", "three", None))
+            .unwrap();
+        drop(store);
+        let store = SqliteStore::open(dir.path()).unwrap();
+        assert_eq!(store.load("acme", "url").unwrap().as_deref(), Some("two"));
+        assert_eq!(
+            store.load("acme", "attachment").unwrap().as_deref(),
+            Some("three")
+        );
+        assert_eq!(store.load("other", "url").unwrap(), None);
+        assert_eq!(store.sink_length("/out").unwrap(), Some(25));
+        assert_eq!(store.sink_length("/else").unwrap(), None);
+    }
+
+    #[test]
+    fn pause_only_moves_forward() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = SqliteStore::open(dir.path()).unwrap();
+        assert_eq!(store.pause("t").unwrap(), None);
+        store.set_pause("t", 2000).unwrap();
+        store.set_pause("t", 1000).unwrap();
+        assert_eq!(store.pause("t").unwrap(), Some(2000));
+    }
+
+    #[test]
+    fn status_counts_deliveries_and_trouble() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = SqliteStore::open(dir.path()).unwrap();
+        store
+            .record_trouble("t", "url", Trouble::Retry, "503")
+            .unwrap();
+        store
+            .record_trouble("t", "url", Trouble::RateLimitWait, "429")
+            .unwrap();
+        store
+            .record_trouble("t", "url", Trouble::RateLimitWait, "429")
+            .unwrap();
+        let s = &store.statuses().unwrap()[0];
+        assert_eq!((s.retries, s.rate_limit_waits), (1, 2));
+        assert_eq!(s.last_error.as_deref(), Some("429"));
+        store.commit(&commit("t", "url", "cp", None)).unwrap();
+        store.commit(&commit("t", "url", "cp2", None)).unwrap();
+        let s = &store.statuses().unwrap()[0];
+        assert_eq!(s.delivered, 6);
+        assert_eq!(s.cursor, Some(100));
+        assert_eq!(s.last_error, None);
+        assert!(s.last_success.is_some());
     }
 }

@@ -1,0 +1,223 @@
+//! Delivery tied to the checkpoint: a batch goes to the sink, becomes durable, and only then is
+//! its checkpoint committed, together with the sink's new length where the sink has one. One
+//! `Pipeline` is shared by all tenants, and the deliver-then-commit pair runs under its lock, so
+//! a committed sink length always covers exactly the batches whose checkpoints are committed.
+
+use crate::sink::Sink;
+use crate::state::{Commit, StateError, StateStore, Status, Trouble};
+
+/// Why a batch was not delivered.
+#[derive(Debug, thiserror::Error)]
+pub enum DeliveryError {
+    /// The sink refused the batch; nothing was committed.
+    #[error("the sink refused the batch")]
+    Sink(#[source] std::io::Error),
+    /// The checkpoint could not be committed; the batch was removed from the sink again where
+    /// the sink allows it (otherwise it will be repeated, with the same event ids).
+    #[error("the checkpoint could not be committed")]
+    State(#[source] StateError),
+}
+
+/// What recovery found at start-up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Recovery {
+    /// Bytes of uncommitted events cut from the end of the sink (they will be fetched again).
+    pub cut_bytes: u64,
+    /// The sink was shorter than its committed length (rotated or truncated by someone else).
+    pub sink_shrank: bool,
+}
+
+/// The sink and the state store, used together.
+pub struct Pipeline {
+    sink: Box<dyn Sink>,
+    store: Box<dyn StateStore>,
+}
+
+impl Pipeline {
+    /// Joins a sink and a store, cutting from the sink whatever a crash left uncommitted.
+    ///
+    /// # Errors
+    /// The store cannot be read or written, or the sink cannot be cut.
+    pub fn open(
+        mut sink: Box<dyn Sink>,
+        mut store: Box<dyn StateStore>,
+    ) -> Result<(Pipeline, Recovery), String> {
+        let mut recovery = Recovery::default();
+        if let Some((id, length)) = sink.position() {
+            let id = id.to_string();
+            let committed = store.sink_length(&id).map_err(|e| format!("{e:#}"))?;
+            match committed {
+                Some(c) if length > c => {
+                    sink.truncate(c)
+                        .map_err(|e| format!("cannot cut the uncommitted tail of {id}: {e}"))?;
+                    recovery.cut_bytes = length - c;
+                }
+                Some(c) if length < c => {
+                    recovery.sink_shrank = true;
+                    store
+                        .set_sink_length(&id, length)
+                        .map_err(|e| format!("{e:#}"))?;
+                }
+                Some(_) => {}
+                None => store
+                    .set_sink_length(&id, length)
+                    .map_err(|e| format!("{e:#}"))?,
+            }
+        }
+        Ok((Pipeline { sink, store }, recovery))
+    }
+
+    /// The committed checkpoint of a tenant's log type.
+    ///
+    /// # Errors
+    /// The store cannot be read.
+    pub fn checkpoint(&self, tenant: &str, log_type: &str) -> Result<Option<String>, StateError> {
+        self.store.load(tenant, log_type)
+    }
+
+    /// Delivers a batch and commits its checkpoint.
+    ///
+    /// # Errors
+    /// See [`DeliveryError`]; in every case the committed checkpoint is unchanged.
+    pub fn deliver(
+        &mut self,
+        tenant: &str,
+        log_type: &str,
+        events: &[String],
+        checkpoint: &str,
+        cursor: Option<i64>,
+    ) -> Result<(), DeliveryError> {
+        let before = self.sink.position().map(|(_, len)| len);
+        if !events.is_empty() {
+            self.sink.deliver(events).map_err(DeliveryError::Sink)?;
+        }
+        let commit = Commit {
+            tenant,
+            log_type,
+            checkpoint,
+            delivered: events.len() as u64,
+            cursor,
+            sink: self.sink.position(),
+        };
+        if let Err(e) = self.store.commit(&commit) {
+            if let Some(len) = before {
+                let _ = self.sink.truncate(len);
+            }
+            return Err(DeliveryError::State(e));
+        }
+        Ok(())
+    }
+
+    /// Persists a rate-limit pause for `tenant` until `until` (best effort: logged on failure).
+    pub fn pause_tenant(&mut self, tenant: &str, until: std::time::SystemTime) {
+        let ms = until
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as u64)
+            .unwrap_or(0);
+        if let Err(e) = self.store.set_pause(tenant, ms) {
+            tracing::warn!(tenant, error = %format!("{e:#}"), "cannot record the rate-limit pause");
+        }
+    }
+
+    /// How long `tenant` must still wait after a rate limit seen before (also by an earlier run).
+    pub fn pending_pause(&self, tenant: &str) -> std::time::Duration {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as u64)
+            .unwrap_or(0);
+        match self.store.pause(tenant) {
+            Ok(Some(until)) => std::time::Duration::from_millis(until.saturating_sub(now)),
+            Ok(None) => std::time::Duration::ZERO,
+            Err(e) => {
+                tracing::warn!(tenant, error = %format!("{e:#}"), "cannot read the rate-limit pause");
+                std::time::Duration::ZERO
+            }
+        }
+    }
+
+    /// Counts a failed or throttled poll.
+    pub fn trouble(&mut self, tenant: &str, log_type: &str, trouble: Trouble, message: &str) {
+        if let Err(e) = self
+            .store
+            .record_trouble(tenant, log_type, trouble, message)
+        {
+            tracing::warn!(tenant, log_type, error = %format!("{e:#}"), "cannot record the failure in the state store");
+        }
+    }
+
+    /// Health of every tenant's log types.
+    ///
+    /// # Errors
+    /// The store cannot be read.
+    pub fn statuses(&self) -> Result<Vec<Status>, StateError> {
+        self.store.statuses()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sink::FileSink;
+    use crate::state::SqliteStore;
+
+    fn open(dir: &std::path::Path) -> (Pipeline, Recovery) {
+        let sink = FileSink::open(&dir.join("out.ndjson")).unwrap();
+        let store = SqliteStore::open(&dir.join("state")).unwrap();
+        Pipeline::open(Box::new(sink), Box::new(store)).unwrap()
+    }
+
+    #[test]
+    fn uncommitted_tail_is_cut_on_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut p, rec) = open(dir.path());
+        assert_eq!(rec, Recovery::default());
+        p.deliver("t", "url", &["{\"n\":1}".into()], "cp1", Some(1))
+            .unwrap();
+        drop(p);
+        // A crash after the sink write but before the commit leaves a tail.
+        let path = dir.path().join("out.ndjson");
+        let mut text = std::fs::read_to_string(&path).unwrap();
+        text.push_str("{\"n\":2}\n");
+        std::fs::write(&path, &text).unwrap();
+        let (p, rec) = open(dir.path());
+        assert_eq!(rec.cut_bytes, 8);
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "{\"n\":1}\n");
+        assert_eq!(p.checkpoint("t", "url").unwrap().as_deref(), Some("cp1"));
+    }
+
+    #[test]
+    fn first_use_of_an_existing_file_keeps_its_content() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("out.ndjson"), "old line\n").unwrap();
+        let (mut p, rec) = open(dir.path());
+        assert_eq!(rec.cut_bytes, 0);
+        drop(p);
+        let (mut p2, rec) = open(dir.path());
+        assert_eq!(rec.cut_bytes, 0);
+        p2.deliver("t", "url", &["{}".into()], "cp", None).unwrap();
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join("out.ndjson")).unwrap(),
+            "old line\n{}\n"
+        );
+        p = p2;
+        assert_eq!(p.statuses().unwrap()[0].delivered, 1);
+    }
+
+    #[test]
+    fn shrunken_sink_is_accepted_and_reported() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut p, _) = open(dir.path());
+        p.deliver(
+            "t",
+            "url",
+            &["{\"n\":1}".into(), "{\"n\":2}".into()],
+            "cp",
+            None,
+        )
+        .unwrap();
+        drop(p);
+        std::fs::write(dir.path().join("out.ndjson"), "").unwrap();
+        let (_, rec) = open(dir.path());
+        assert!(rec.sink_shrank);
+    }
+}

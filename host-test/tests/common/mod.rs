@@ -1,0 +1,191 @@
+//! Shared harness for the end-to-end tests: a mock Mimecast on loopback per test, a temporary
+//! directory with a config pointing at it, the real `mcsource` binary, and assertions that
+//! compare the sink with what the mock holds.
+
+#![allow(clippy::unwrap_used, dead_code)]
+
+use std::collections::{BTreeMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use chrono::Utc;
+use mimecast_mock::{Credential, LogType, MockConfig, MockServer};
+use serde_json::Value;
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_mcsource");
+
+pub struct Harness {
+    pub _rt: tokio::runtime::Runtime,
+    pub server: MockServer,
+    pub dir: tempfile::TempDir,
+}
+
+impl Harness {
+    pub fn start(config: MockConfig) -> Harness {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        let server = rt.block_on(MockServer::start(config)).unwrap();
+        Harness {
+            _rt: rt,
+            server,
+            dir: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    pub fn demo() -> Harness {
+        Harness::start(MockConfig::demo(Utc::now()))
+    }
+
+    pub fn sink(&self) -> PathBuf {
+        self.dir.path().join("events.ndjson")
+    }
+
+    /// Writes a config with the demo credentials; `tenant_extra` is appended to the tenant table.
+    pub fn config(&self, tenant_extra: &str) -> PathBuf {
+        let c = Credential::demo();
+        let text = format!(
+            r#"state_dir = "state"
+[sink]
+type = "file"
+path = "events.ndjson"
+
+[[tenant]]
+id = "acme"
+base_url = "{url}"
+app_id = "{app_id}"
+app_key = "{app_key}"
+access_key = {{ env = "E2E_ACCESS_KEY" }}
+secret_key = {{ file = "secret.txt" }}
+lookback = "3h"
+{tenant_extra}
+"#,
+            url = self.server.base_url(),
+            app_id = c.app_id,
+            app_key = c.app_key,
+        );
+        std::fs::write(
+            self.dir.path().join("secret.txt"),
+            format!("{}\n", c.secret_key),
+        )
+        .unwrap();
+        let path = self.dir.path().join("config.toml");
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(BIN);
+        cmd.args(args)
+            .env("E2E_ACCESS_KEY", Credential::demo().access_key)
+            .env(
+                "RUST_LOG",
+                std::env::var("E2E_LOG").unwrap_or_else(|_| "info".into()),
+            )
+            .env("MCSOURCE_CACHE_DIR", shared_cache_dir())
+            .current_dir(self.dir.path());
+        cmd
+    }
+
+    pub fn run_once(&self, config: &Path) -> Output {
+        let out = self
+            .command(&["run", "--once", "--config", config.to_str().unwrap()])
+            .output()
+            .unwrap();
+        out
+    }
+
+    pub fn events(&self) -> Vec<Value> {
+        read_events(&self.sink())
+    }
+}
+
+/// One compiled-component cache for all tests, so each test does not compile the component.
+pub fn shared_cache_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("mcsource-compiled")
+}
+
+pub fn read_events(path: &Path) -> Vec<Value> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => text
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("bad line {l:?}: {e}")))
+            .collect(),
+        Err(_) => Vec::new(),
+    }
+}
+
+pub fn mock_type(name: &str) -> LogType {
+    LogType::parse(name).unwrap()
+}
+
+/// Multiset of records per log type.
+pub fn count(
+    records: impl IntoIterator<Item = (String, Value)>,
+) -> BTreeMap<(String, String), usize> {
+    let mut out = BTreeMap::new();
+    for (t, r) in records {
+        *out.entry((t, r.to_string())).or_default() += 1;
+    }
+    out
+}
+
+/// Asserts each record the mock holds arrived exactly once, and every event id is unique.
+pub fn assert_exactly_once(events: &[Value], server: &MockServer, types: &[&str]) {
+    let mut ids = HashSet::new();
+    for e in events {
+        assert!(
+            ids.insert(e["event_id"].as_str().unwrap().to_string()),
+            "duplicate event {e}"
+        );
+        assert_eq!(e["tenant"], "acme");
+        assert!(e["event_time"].is_string(), "{e}");
+    }
+    let got = count(events.iter().map(|e| {
+        (
+            e["log_type"].as_str().unwrap().to_string(),
+            e["record"].clone(),
+        )
+    }));
+    let want = count(types.iter().flat_map(|t| {
+        server
+            .records(mock_type(t))
+            .into_iter()
+            .map(move |r| (t.to_string(), r))
+    }));
+    let mut wrong: Vec<String> = want
+        .iter()
+        .filter(|(k, n)| got.get(*k) != Some(n))
+        .map(|(k, n)| {
+            format!(
+                "{} {} served {n}x, delivered {}x",
+                k.0,
+                k.1,
+                got.get(k).unwrap_or(&0)
+            )
+        })
+        .collect();
+    wrong.extend(
+        got.iter()
+            .filter(|(k, _)| !want.contains_key(*k))
+            .map(|(k, n)| format!("{} {} never served, delivered {n}x", k.0, k.1)),
+    );
+    assert!(
+        wrong.is_empty(),
+        "delivered != served for {} records (of {}), e.g.:\n{}",
+        wrong.len(),
+        want.len(),
+        wrong.iter().take(4).cloned().collect::<Vec<_>>().join("\n")
+    );
+}
+
+pub fn assert_success(out: &Output) {
+    assert!(
+        out.status.success(),
+        "mcsource failed: {}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
