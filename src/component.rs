@@ -3,6 +3,7 @@
 
 use std::cell::RefCell;
 
+use crate::auth::TokenCache;
 use crate::error::SourceError;
 use crate::log_type::LogType;
 use crate::poll::{self, NextPoll};
@@ -21,6 +22,8 @@ use mimecast::source::types::{LogLevel, LogType as WitLogType};
 thread_local! {
     /// The settings given to `configure`; a component instance is single-threaded.
     static SETTINGS: RefCell<Option<Settings>> = const { RefCell::new(None) };
+    /// The API 2.0 bearer token: instance memory only, never in a checkpoint or a log line.
+    static TOKENS: RefCell<TokenCache> = RefCell::new(TokenCache::new());
 }
 
 struct Component;
@@ -49,16 +52,22 @@ fn log_type(t: WitLogType) -> LogType {
 }
 
 fn source_config(c: wit::Config) -> SourceConfig {
-    let wit::Credentials::Api1(keys) = c.credentials;
-    SourceConfig {
-        tenant: c.tenant,
-        base_url: c.base_url,
-        keys: settings::Api1Keys {
+    let credentials = match c.credentials {
+        wit::Credentials::Api1(keys) => settings::Credentials::Api1(settings::Api1Keys {
             app_id: keys.app_id,
             app_key: keys.app_key,
             access_key: keys.access_key,
             secret_key: keys.secret_key,
-        },
+        }),
+        wit::Credentials::Api2(c) => settings::Credentials::Api2(settings::Api2Credentials {
+            client_id: c.client_id,
+            client_secret: c.client_secret,
+        }),
+    };
+    SourceConfig {
+        tenant: c.tenant,
+        base_url: c.base_url,
+        credentials,
         page_size: c.page_size,
         lookback_secs: c.lookback_secs,
         lag_secs: c.lag_secs,
@@ -90,22 +99,21 @@ impl wit::Guest for Component {
             host_log::log(LogLevel::Warn, &w);
         }
         SETTINGS.with(|s| *s.borrow_mut() = Some(settings));
+        // New credentials: a token of the old ones must not be used.
+        TOKENS.with(|t| t.borrow_mut().invalidate());
         Ok(())
     }
 
     fn poll(log: WitLogType, checkpoint: Option<String>) -> Result<wit::Batch, wit::PollError> {
         let log = log_type(log);
-        SETTINGS.with(|s| {
-            let guard = s.borrow();
-            let settings = guard.as_ref().ok_or_else(|| {
-                wit::PollError::InvalidConfig("poll was called before configure".to_string())
-            })?;
+        with_settings("poll", |settings, tokens| {
             let outcome = poll::poll(
                 settings,
                 log,
                 checkpoint.as_deref(),
                 &mut WasiTransport,
                 &mut WasiClock,
+                tokens,
             )?;
             host_log::log(LogLevel::Debug, &outcome.summary);
             Ok(wit::Batch {
@@ -119,6 +127,49 @@ impl wit::Guest for Component {
             })
         })
     }
+
+    fn probe(log: WitLogType) -> Result<(), wit::PollError> {
+        let log = log_type(log);
+        with_settings("probe", |settings, tokens| {
+            Ok(poll::probe(
+                settings,
+                log,
+                &mut WasiTransport,
+                &mut WasiClock,
+                tokens,
+            )?)
+        })
+    }
+
+    fn discover(
+        discover_url: String,
+        app_id: String,
+        email_address: String,
+        timeout_ms: u64,
+    ) -> Result<String, wit::PollError> {
+        Ok(poll::discover(
+            &discover_url,
+            &app_id,
+            &email_address,
+            timeout_ms,
+            &mut WasiTransport,
+            &mut WasiClock,
+        )?)
+    }
+}
+
+/// Runs `f` with the configured settings and the token cache.
+fn with_settings<T>(
+    call: &str,
+    f: impl FnOnce(&Settings, &mut TokenCache) -> Result<T, wit::PollError>,
+) -> Result<T, wit::PollError> {
+    SETTINGS.with(|s| {
+        let guard = s.borrow();
+        let settings = guard.as_ref().ok_or_else(|| {
+            wit::PollError::InvalidConfig(format!("{call} was called before configure"))
+        })?;
+        TOKENS.with(|t| f(settings, &mut t.borrow_mut()))
+    })
 }
 
 export!(Component);

@@ -4,6 +4,7 @@
 //! Everything but `component` (the wit-bindgen glue and the WASI-HTTP transport) is pure and is
 //! unit-tested natively. Facts about the API come from `shared/reference/mimecast-api.md`.
 
+pub mod auth;
 pub mod cursor;
 pub mod error;
 pub mod event;

@@ -6,6 +6,7 @@ use serde_json::value::RawValue;
 
 use crate::error::SourceError;
 use crate::log_type::LogType;
+use crate::settings::ApiVersion;
 
 /// A response as the transport received it.
 #[derive(Debug, Clone)]
@@ -124,8 +125,43 @@ fn describe(errors: &[ApiError]) -> String {
         .join("; ")
 }
 
+/// Whether an IP range restriction refused the request. Mimecast's code for this is not in the
+/// reference (§4.2), so any code naming an IP restriction counts.
+fn is_ip_restriction(code: &str) -> bool {
+    let c = code.to_ascii_lowercase();
+    [
+        "ip_range",
+        "ip_restrict",
+        "ip_not_allowed",
+        "ip_address_not",
+        "ip_not_permitted",
+    ]
+    .iter()
+    .any(|needle| c.contains(needle))
+}
+
+/// Whether Mimecast refused the request's time: `err_xdk_date_skew` and similar codes.
+fn is_clock_skew(code: &str) -> bool {
+    let c = code.to_ascii_lowercase();
+    c.contains("skew") || c.contains("date_invalid") || c.contains("request_expired")
+}
+
+/// Whether an API 2.0 answer says the bearer token is no longer accepted: HTTP 401 or a
+/// `token_expired` code (§4.2); the caller then gets a new token and retries once.
+pub fn is_token_rejection(response: &HttpResponse) -> bool {
+    if response.status == 401 {
+        return true;
+    }
+    serde_json::from_slice::<Envelope<'_>>(&response.body).is_ok_and(|e| {
+        flatten(e.fail)
+            .iter()
+            .any(|err| err.code == "token_expired")
+    })
+}
+
 /// Maps an HTTP status and its `fail[]` errors to the error the host acts on, with the fix.
 fn classify_failure(
+    api: ApiVersion,
     log_type: LogType,
     status: u16,
     reset_ms: Option<u64>,
@@ -157,7 +193,30 @@ fn classify_failure(
     if has("err_audit_log_incorrect_region") {
         return SourceError::InvalidConfig(format!(
             "the account lives in another Mimecast region ({detail}); set base_url to your region's \
-             API host (see `mcsource discover`)"
+             API host (see `mcsource discover`, or base_url = \"discover\")"
+        ));
+    }
+    if errors.iter().any(|e| is_ip_restriction(&e.code)) {
+        return SourceError::Forbidden(format!(
+            "Mimecast refused this machine's IP address ({detail}); add this host's public IP \
+             address to the IP range restriction of the {}",
+            match api {
+                ApiVersion::V1 => "service user's Authentication Profile",
+                ApiVersion::V2 => "API 2.0 application",
+            }
+        ));
+    }
+    if errors.iter().any(|e| is_clock_skew(&e.code)) {
+        return SourceError::Unauthorized(format!(
+            "Mimecast says this host's clock is wrong ({detail}); synchronise the clock (NTP): \
+             x-mc-date must be the current UTC time"
+        ));
+    }
+    if (status == 401 || has("token_expired")) && api == ApiVersion::V2 {
+        return SourceError::Unauthorized(format!(
+            "Mimecast rejected the API 2.0 bearer token even after a fresh one ({detail}); check \
+             that client_id and client_secret belong to an enabled API 2.0 application and that \
+             base_url is its gateway"
         ));
     }
     if status == 401 {
@@ -168,8 +227,12 @@ fn classify_failure(
     }
     if status == 403 {
         return SourceError::Forbidden(format!(
-            "the service user may not read {log_type} logs ({detail}); give its role the permission \
+            "the {} may not read {log_type} logs ({detail}); give its role the permission \
              \"{}\"",
+            match api {
+                ApiVersion::V1 => "service user",
+                ApiVersion::V2 => "API 2.0 application",
+            },
             log_type.permission()
         ));
     }
@@ -195,7 +258,11 @@ fn classify_failure(
 /// # Errors
 /// A non-200 status, a non-empty `fail[]` (also on 200), or a body that is not a Mimecast page.
 /// A body that is not JSON counts as transient: it is usually a cut-off or proxy response.
-pub fn parse(log_type: LogType, response: &HttpResponse) -> Result<Page<'_>, SourceError> {
+pub fn parse(
+    api: ApiVersion,
+    log_type: LogType,
+    response: &HttpResponse,
+) -> Result<Page<'_>, SourceError> {
     let envelope: Result<Envelope<'_>, _> = serde_json::from_slice(&response.body);
     let status = response.status;
     let envelope = match envelope {
@@ -207,6 +274,7 @@ pub fn parse(log_type: LogType, response: &HttpResponse) -> Result<Page<'_>, Sou
         }
         Err(_) => {
             return Err(classify_failure(
+                api,
                 log_type,
                 status,
                 response.rate_limit_reset_ms,
@@ -217,6 +285,7 @@ pub fn parse(log_type: LogType, response: &HttpResponse) -> Result<Page<'_>, Sou
     let errors = flatten(envelope.fail);
     if status != 200 || !errors.is_empty() {
         return Err(classify_failure(
+            api,
             log_type,
             status,
             response.rate_limit_reset_ms,
@@ -249,6 +318,71 @@ pub fn parse(log_type: LogType, response: &HttpResponse) -> Result<Page<'_>, Sou
         next,
         total,
     })
+}
+
+/// Reads the discover-authentication answer for `email` (§2.2) and returns the regional API
+/// base URL from `data[0].region.api`.
+///
+/// # Errors
+/// A non-200 status, a `fail[]`, no `region` (Mimecast does not know the address), or a body
+/// that is not JSON.
+pub fn parse_discover(response: &HttpResponse, email: &str) -> Result<String, SourceError> {
+    let status = response.status;
+    let value: serde_json::Value = match serde_json::from_slice(&response.body) {
+        Ok(v) => v,
+        Err(_) if status >= 500 => {
+            return Err(SourceError::Transient(format!(
+                "discover-authentication failed (HTTP {status})"
+            )))
+        }
+        Err(e) => {
+            return Err(SourceError::Protocol(format!(
+                "the discover-authentication answer (HTTP {status}) is not JSON ({e}); is the \
+                 discover URL https://api.mimecast.com?"
+            )))
+        }
+    };
+    let errors = value
+        .get("fail")
+        .cloned()
+        .and_then(|f| serde_json::from_value::<Vec<FailItem>>(f).ok())
+        .map(flatten)
+        .unwrap_or_default();
+    if status != 200 || !errors.is_empty() {
+        let detail = if errors.is_empty() {
+            format!("HTTP {status}")
+        } else {
+            format!("HTTP {status}: {}", describe(&errors))
+        };
+        if errors.iter().any(|e| e.code == "err_developer_key") {
+            return Err(SourceError::Unauthorized(format!(
+                "Mimecast does not recognise the application id ({detail}); pass the API 1.0 \
+                 Application ID"
+            )));
+        }
+        if status >= 500 || status == 429 {
+            return Err(SourceError::Transient(format!(
+                "discover-authentication failed ({detail})"
+            )));
+        }
+        return Err(SourceError::Protocol(format!(
+            "discover-authentication refused the request ({detail})"
+        )));
+    }
+    let region = value
+        .pointer("/data/0/region/api")
+        .or_else(|| value.pointer("/data/region/api"))
+        .and_then(|v| v.as_str())
+        .map(str::trim)
+        .filter(|v| !v.is_empty());
+    match region {
+        Some(api) if api.contains("://") => Ok(api.trim_end_matches('/').to_string()),
+        Some(host) => Ok(format!("https://{}", host.trim_end_matches('/'))),
+        None => Err(SourceError::InvalidConfig(format!(
+            "Mimecast returned no region for {email:?}: the address is unknown; use the service \
+             user's primary e-mail address"
+        ))),
+    }
 }
 
 fn records_of(log_type: LogType, item: &RawValue) -> Result<Vec<&RawValue>, SourceError> {
@@ -295,7 +429,7 @@ mod tests {
     #[test]
     fn url_page_with_next() {
         let r = resp(200, URL_PAGE);
-        let page = parse(LogType::UrlProtect, &r).unwrap();
+        let page = parse(ApiVersion::V1, LogType::UrlProtect, &r).unwrap();
         assert_eq!(page.records.len(), 2);
         assert_eq!(page.next.as_deref(), Some("tok2"));
         assert_eq!(page.total, Some(3));
@@ -309,7 +443,7 @@ mod tests {
             r#"{"meta":{"status":200,"pagination":{"pageSize":100}},
             "data":[{"resultCount":1,"impersonationLogs":[{"eventTime":"2026-11-24T09:00:00+0000","id":"MTOKEN:x"}]}],"fail":[]}"#,
         );
-        let page = parse(LogType::ImpersonationProtect, &r).unwrap();
+        let page = parse(ApiVersion::V1, LogType::ImpersonationProtect, &r).unwrap();
         assert_eq!(page.records.len(), 1);
         assert_eq!(page.next, None);
     }
@@ -320,7 +454,7 @@ mod tests {
             200,
             r#"{"meta":{"pagination":{}},"data":[{"attachmentLogs":[{"date":"2026-11-24T09:00:00+0000","details":"Safe\r\n  Time taken: 0 hrs"}]}],"fail":[]}"#,
         );
-        let page = parse(LogType::AttachmentProtect, &r).unwrap();
+        let page = parse(ApiVersion::V1, LogType::AttachmentProtect, &r).unwrap();
         assert!(page.records[0].get().contains(r"Safe\r\n  Time"));
     }
 
@@ -330,7 +464,7 @@ mod tests {
             200,
             r#"{"meta":{"status":200,"pagination":{"next":"String"}},"data":[{"clickLogs":[]}],"fail":[]}"#,
         );
-        let page = parse(LogType::UrlProtect, &r).unwrap();
+        let page = parse(ApiVersion::V1, LogType::UrlProtect, &r).unwrap();
         assert!(page.records.is_empty());
         assert_eq!(page.next.as_deref(), Some("String"));
     }
@@ -342,7 +476,7 @@ mod tests {
             r#"{"meta":{},"data":{"impersonationLogs":[{"eventTime":"2026-11-24T09:00:00+0000"}]},"fail":[]}"#,
         );
         assert_eq!(
-            parse(LogType::ImpersonationProtect, &r)
+            parse(ApiVersion::V1, LogType::ImpersonationProtect, &r)
                 .unwrap()
                 .records
                 .len(),
@@ -356,7 +490,7 @@ mod tests {
             200,
             r#"{"meta":{"status":400},"data":[],"fail":[{"key":{},"errors":[{"code":"err_validation_blank","message":"from is blank","retryable":false}]}]}"#,
         );
-        let err = parse(LogType::UrlProtect, &r).unwrap_err();
+        let err = parse(ApiVersion::V1, LogType::UrlProtect, &r).unwrap_err();
         assert!(
             matches!(&err, SourceError::Protocol(m) if m.contains("err_validation_blank")),
             "{err}"
@@ -370,7 +504,7 @@ mod tests {
             r#"{"data":[],"fail":[{"errors":[{"code":"err_busy","message":"try later","retryable":true}]}]}"#,
         );
         assert!(matches!(
-            parse(LogType::UrlProtect, &r),
+            parse(ApiVersion::V1, LogType::UrlProtect, &r),
             Err(SourceError::Transient(_))
         ));
     }
@@ -378,19 +512,19 @@ mod tests {
     #[test]
     fn status_mapping() {
         let body = r#"{"meta":{"status":401},"data":[],"fail":[{"errors":[{"code":"err_developer_key","message":"bad","retryable":false}]}]}"#;
-        let err = parse(LogType::UrlProtect, &resp(401, body)).unwrap_err();
+        let err = parse(ApiVersion::V1, LogType::UrlProtect, &resp(401, body)).unwrap_err();
         assert!(
             matches!(&err, SourceError::Unauthorized(m) if m.contains("app_id")),
             "{err}"
         );
 
-        let err = parse(LogType::UrlProtect, &resp(418, "{}")).unwrap_err();
+        let err = parse(ApiVersion::V1, LogType::UrlProtect, &resp(418, "{}")).unwrap_err();
         assert!(
             matches!(&err, SourceError::Unauthorized(m) if m.contains("Never Expire")),
             "{err}"
         );
 
-        let err = parse(LogType::AttachmentProtect, &resp(403, "")).unwrap_err();
+        let err = parse(ApiVersion::V1, LogType::AttachmentProtect, &resp(403, "")).unwrap_err();
         assert!(
             matches!(&err, SourceError::Forbidden(m) if m.contains("Monitoring | Attachment Protection | Read")),
             "{err}"
@@ -398,18 +532,18 @@ mod tests {
 
         for s in [500, 502, 503, 504] {
             assert!(matches!(
-                parse(LogType::UrlProtect, &resp(s, "<html>")),
+                parse(ApiVersion::V1, LogType::UrlProtect, &resp(s, "<html>")),
                 Err(SourceError::Transient(_))
             ));
         }
         let mut r = resp(429, "");
         r.rate_limit_reset_ms = Some(1234);
         assert!(matches!(
-            parse(LogType::UrlProtect, &r),
+            parse(ApiVersion::V1, LogType::UrlProtect, &r),
             Err(SourceError::RateLimited { after_ms: 1234, .. })
         ));
         assert!(matches!(
-            parse(LogType::UrlProtect, &resp(400, "{}")),
+            parse(ApiVersion::V1, LogType::UrlProtect, &resp(400, "{}")),
             Err(SourceError::Protocol(_))
         ));
     }
@@ -420,7 +554,7 @@ mod tests {
             401,
             r#"{"fail":[{"code":"token_expired","message":"expired"}]}"#,
         );
-        let err = parse(LogType::UrlProtect, &r).unwrap_err();
+        let err = parse(ApiVersion::V1, LogType::UrlProtect, &r).unwrap_err();
         assert!(
             matches!(&err, SourceError::Unauthorized(m) if m.contains("token_expired")),
             "{err}"
@@ -428,10 +562,113 @@ mod tests {
     }
 
     #[test]
+    fn setup_errors_name_their_fix() {
+        let fail = |status: u16, code: &str| {
+            resp(
+                status,
+                &format!(
+                    r#"{{"fail":[{{"errors":[{{"code":"{code}","message":"m","retryable":false}}]}}]}}"#
+                ),
+            )
+        };
+        let err = parse(
+            ApiVersion::V1,
+            LogType::UrlProtect,
+            &fail(401, "err_xdk_date_skew"),
+        )
+        .unwrap_err();
+        assert!(
+            matches!(&err, SourceError::Unauthorized(m) if m.contains("clock")),
+            "{err}"
+        );
+        let err = parse(
+            ApiVersion::V1,
+            LogType::UrlProtect,
+            &fail(403, "err_ip_range_restricted"),
+        )
+        .unwrap_err();
+        assert!(
+            matches!(&err, SourceError::Forbidden(m) if m.contains("IP range")),
+            "{err}"
+        );
+        let err = parse(
+            ApiVersion::V1,
+            LogType::UrlProtect,
+            &fail(401, "err_audit_log_incorrect_region"),
+        )
+        .unwrap_err();
+        assert!(
+            matches!(&err, SourceError::InvalidConfig(m) if m.contains("region")),
+            "{err}"
+        );
+        let err = parse(
+            ApiVersion::V2,
+            LogType::UrlProtect,
+            &fail(401, "token_invalid"),
+        )
+        .unwrap_err();
+        assert!(
+            matches!(&err, SourceError::Unauthorized(m) if m.contains("client_secret")),
+            "{err}"
+        );
+        let err = parse(
+            ApiVersion::V2,
+            LogType::ImpersonationProtect,
+            &resp(403, ""),
+        )
+        .unwrap_err();
+        assert!(
+            matches!(&err, SourceError::Forbidden(m) if m.contains("API 2.0 application") && m.contains("Impersonation")),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn discover_answer_gives_region_or_names_the_problem() {
+        let ok = resp(
+            200,
+            r#"{"meta":{"status":200},"data":[{"emailAddress":"a@b","region":{"api":"https://eu-api.mimecast.com/"}}],"fail":[]}"#,
+        );
+        assert_eq!(
+            parse_discover(&ok, "a@b").unwrap(),
+            "https://eu-api.mimecast.com"
+        );
+        let unknown = resp(
+            200,
+            r#"{"meta":{"status":200},"data":[{"emailAddress":"x@y"}],"fail":[]}"#,
+        );
+        assert!(
+            matches!(parse_discover(&unknown, "x@y"), Err(SourceError::InvalidConfig(m)) if m.contains("x@y"))
+        );
+        let app = resp(
+            401,
+            r#"{"fail":[{"errors":[{"code":"err_developer_key","message":"m","retryable":false}]}]}"#,
+        );
+        assert!(matches!(
+            parse_discover(&app, "a@b"),
+            Err(SourceError::Unauthorized(_))
+        ));
+    }
+
+    #[test]
+    fn token_rejection_is_401_or_token_expired() {
+        assert!(is_token_rejection(&resp(401, "")));
+        assert!(is_token_rejection(&resp(
+            200,
+            r#"{"fail":[{"code":"token_expired","message":"x"}]}"#
+        )));
+        assert!(!is_token_rejection(&resp(
+            403,
+            r#"{"fail":[{"code":"other"}]}"#
+        )));
+        assert!(!is_token_rejection(&resp(200, URL_PAGE)));
+    }
+
+    #[test]
     fn truncated_body_is_transient() {
         let r = resp(200, &URL_PAGE[..URL_PAGE.len() / 2]);
         assert!(matches!(
-            parse(LogType::UrlProtect, &r),
+            parse(ApiVersion::V1, LogType::UrlProtect, &r),
             Err(SourceError::Transient(_))
         ));
     }
@@ -440,7 +677,7 @@ mod tests {
     fn missing_array_is_a_protocol_error() {
         let r = resp(200, r#"{"data":[{"other":[]}],"fail":[]}"#);
         assert!(matches!(
-            parse(LogType::UrlProtect, &r),
+            parse(ApiVersion::V1, LogType::UrlProtect, &r),
             Err(SourceError::Protocol(_))
         ));
     }
@@ -450,7 +687,7 @@ mod tests {
         fn never_panics(status in 100u16..600, body in proptest::collection::vec(any::<u8>(), 0..512)) {
             let r = HttpResponse { status, rate_limit_reset_ms: None, body };
             for t in LogType::ALL {
-                let _ = parse(t, &r);
+                let _ = parse(ApiVersion::V1, t, &r);
             }
         }
     }

@@ -4,13 +4,14 @@
 
 use chrono::{DateTime, Utc};
 
+use crate::auth::TokenCache;
 use crate::cursor::{Checkpoint, Verdict};
 use crate::error::SourceError;
 use crate::event;
 use crate::log_type::LogType;
 use crate::page::{self, HttpResponse};
 use crate::request::{self, HttpRequest};
-use crate::settings::Settings;
+use crate::settings::{Auth, Settings};
 use crate::timefmt;
 
 /// Sends one HTTP request.
@@ -67,6 +68,7 @@ pub fn poll(
     checkpoint: Option<&str>,
     transport: &mut dyn Transport,
     clock: &mut dyn Clock,
+    tokens: &mut TokenCache,
 ) -> Result<Outcome, SourceError> {
     let mut cp = match checkpoint {
         Some(text) => Checkpoint::decode(log_type, text)?,
@@ -110,9 +112,8 @@ pub fn poll(
             "first"
         }
     );
-    let req = request::signed_post(settings, log_type, body, now, clock.random16());
-    let response = transport.send(&req, settings.request_timeout_ms)?;
-    let page = page::parse(log_type, &response)?;
+    let response = send_log_request(settings, log_type, body, transport, clock, tokens)?;
+    let page = page::parse(settings.auth.version(), log_type, &response)?;
 
     let mut infos = Vec::with_capacity(page.records.len());
     for raw in &page.records {
@@ -165,4 +166,265 @@ pub fn poll(
         cursor: cp.cursor(),
         summary,
     })
+}
+
+/// Sends one log request with the tenant's credentials. API 1.0 signs it; API 2.0 uses the
+/// cached token (getting one first if needed) and, when Mimecast rejects the token (401 or
+/// `token_expired`), gets a new one and sends the same body once more (§4.1, §5).
+///
+/// # Errors
+/// The request or a token request failed; an answer Mimecast sent comes back as `Ok`.
+fn send_log_request(
+    settings: &Settings,
+    log_type: LogType,
+    body: Vec<u8>,
+    transport: &mut dyn Transport,
+    clock: &mut dyn Clock,
+    tokens: &mut TokenCache,
+) -> Result<HttpResponse, SourceError> {
+    let timeout = settings.request_timeout_ms;
+    let path = log_type.path();
+    match &settings.auth {
+        Auth::Api1(keys) => {
+            let req = request::signed_post(
+                &settings.base_url,
+                keys,
+                path,
+                body,
+                clock.now(),
+                clock.random16(),
+            );
+            transport.send(&req, timeout)
+        }
+        Auth::Api2(credentials) => {
+            let token = tokens.get(
+                &settings.base_url,
+                credentials,
+                transport,
+                timeout,
+                clock.now(),
+            )?;
+            let req = request::bearer_post(&settings.base_url, token, path, body.clone());
+            let response = transport.send(&req, timeout)?;
+            if !page::is_token_rejection(&response) {
+                return Ok(response);
+            }
+            tokens.invalidate();
+            let token = tokens.get(
+                &settings.base_url,
+                credentials,
+                transport,
+                timeout,
+                clock.now(),
+            )?;
+            let req = request::bearer_post(&settings.base_url, token, path, body);
+            transport.send(&req, timeout)
+        }
+    }
+}
+
+/// Length of the window a probe asks for.
+pub const PROBE_WINDOW_SECS: i64 = 60;
+
+/// Setup check for `log_type`: one real request for one record of the last minute (after a
+/// token request for API 2.0). Touches no checkpoint and delivers nothing.
+///
+/// # Errors
+/// Whatever Mimecast or the network answered, with the fix in the text.
+pub fn probe(
+    settings: &Settings,
+    log_type: LogType,
+    transport: &mut dyn Transport,
+    clock: &mut dyn Clock,
+    tokens: &mut TokenCache,
+) -> Result<(), SourceError> {
+    let to = clock.now();
+    let from = to - chrono::TimeDelta::seconds(PROBE_WINDOW_SECS);
+    let item = request::window_item(log_type, settings, from, to);
+    let body = request::page_body(&item, 1, None);
+    let response = send_log_request(settings, log_type, body, transport, clock, tokens)?;
+    page::parse(settings.auth.version(), log_type, &response).map(|_| ())
+}
+
+/// Region discovery (§2.2): asks `discover_url` which regional API host serves `email`.
+///
+/// # Errors
+/// The request failed, the application id is unknown, or Mimecast knows no such address.
+pub fn discover(
+    discover_url: &str,
+    app_id: &str,
+    email: &str,
+    timeout_ms: u64,
+    transport: &mut dyn Transport,
+    clock: &mut dyn Clock,
+) -> Result<String, SourceError> {
+    if email.trim().is_empty() || !email.contains('@') {
+        return Err(SourceError::InvalidConfig(format!(
+            "{email:?} is not an e-mail address; give the service user's address"
+        )));
+    }
+    if app_id.trim().is_empty() {
+        return Err(SourceError::InvalidConfig(
+            "app_id is empty; discovery needs the API 1.0 Application ID".into(),
+        ));
+    }
+    let req = request::discover_post(discover_url, app_id, email, clock.now(), clock.random16());
+    let response = transport.send(&req, timeout_ms)?;
+    page::parse_discover(&response, email.trim())
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::settings::tests::sample_api2;
+    use chrono::TimeZone;
+    use serde_json::{json, Value};
+
+    /// An in-memory API 2.0 gateway: tokens die after `uses` requests with `token_expired`.
+    struct FakeGateway {
+        records: Vec<Value>,
+        uses: u32,
+        current: Option<(String, u32)>,
+        issued: u32,
+        log_requests: u32,
+    }
+
+    fn reply(status: u16, body: Value) -> HttpResponse {
+        HttpResponse {
+            status,
+            rate_limit_reset_ms: None,
+            body: body.to_string().into_bytes(),
+        }
+    }
+
+    impl Transport for FakeGateway {
+        fn send(&mut self, r: &HttpRequest, _: u64) -> Result<HttpResponse, SourceError> {
+            if r.url.ends_with("/oauth/token") {
+                assert!(String::from_utf8_lossy(&r.body).contains("grant_type=client_credentials"));
+                self.issued += 1;
+                let token = format!("tok{}", self.issued);
+                self.current = Some((token.clone(), 0));
+                return Ok(reply(
+                    200,
+                    json!({"access_token": token, "token_type": "Bearer", "expires_in": 1799}),
+                ));
+            }
+            self.log_requests += 1;
+            let auth = r
+                .headers
+                .iter()
+                .find(|(n, _)| *n == "authorization")
+                .unwrap();
+            let (token, used) = self.current.as_mut().unwrap();
+            assert_eq!(auth.1, format!("Bearer {token}"));
+            *used += 1;
+            if *used > self.uses {
+                return Ok(reply(
+                    401,
+                    json!({"fail": [{"code": "token_expired", "message": "expired"}]}),
+                ));
+            }
+            let body: Value = serde_json::from_slice(&r.body).unwrap();
+            assert!(body["data"][0]["from"].as_str().unwrap().ends_with('Z'));
+            let size = body["meta"]["pagination"]["pageSize"].as_u64().unwrap() as usize;
+            let offset: usize = body["meta"]["pagination"]["pageToken"]
+                .as_str()
+                .map_or(0, |t| t.parse().unwrap());
+            let end = (offset + size).min(self.records.len());
+            let mut pagination = json!({"pageSize": size});
+            if end < self.records.len() {
+                pagination["next"] = json!(end.to_string());
+            }
+            Ok(reply(
+                200,
+                json!({"meta": {"status": 200, "pagination": pagination},
+                       "data": [{"clickLogs": self.records[offset..end]}], "fail": []}),
+            ))
+        }
+    }
+
+    struct FixedClock(DateTime<Utc>);
+
+    impl Clock for FixedClock {
+        fn now(&self) -> DateTime<Utc> {
+            self.0
+        }
+        fn random16(&mut self) -> [u8; 16] {
+            [7; 16]
+        }
+    }
+
+    #[test]
+    fn api2_token_expiring_mid_window_loses_and_repeats_nothing() {
+        let now = Utc.with_ymd_and_hms(2026, 11, 24, 12, 0, 0).unwrap();
+        let records: Vec<Value> = (0..23)
+            .map(|i| {
+                let t = now - chrono::TimeDelta::seconds(3600 - i * 60);
+                json!({"date": timefmt::format_mimecast(t), "url": format!("https://{i}.example")})
+            })
+            .collect();
+        let mut gw = FakeGateway {
+            records: records.clone(),
+            uses: 3,
+            current: None,
+            issued: 0,
+            log_requests: 0,
+        };
+        let mut config = sample_api2();
+        config.page_size = 2;
+        let settings = Settings::validate(config).unwrap().0;
+        let mut clock = FixedClock(now);
+        let mut tokens = TokenCache::new();
+        let mut checkpoint: Option<String> = None;
+        let mut delivered = Vec::new();
+        for _ in 0..50 {
+            let out = poll(
+                &settings,
+                LogType::UrlProtect,
+                checkpoint.as_deref(),
+                &mut gw,
+                &mut clock,
+                &mut tokens,
+            )
+            .unwrap();
+            for e in &out.events {
+                let v: Value = serde_json::from_str(e).unwrap();
+                delivered.push(v["record"].clone());
+            }
+            checkpoint = Some(out.checkpoint);
+            if out.next_poll == NextPoll::Interval {
+                break;
+            }
+        }
+        assert_eq!(delivered, records);
+        assert_eq!(gw.issued, 4, "12 pages at 3 per token");
+        assert_eq!(tokens.issued(), 4);
+    }
+
+    #[test]
+    fn api2_fails_clearly_when_a_fresh_token_is_rejected_too() {
+        let mut gw = FakeGateway {
+            records: Vec::new(),
+            uses: 0,
+            current: None,
+            issued: 0,
+            log_requests: 0,
+        };
+        let settings = Settings::validate(sample_api2()).unwrap().0;
+        let now = Utc.with_ymd_and_hms(2026, 11, 24, 12, 0, 0).unwrap();
+        let err = probe(
+            &settings,
+            LogType::UrlProtect,
+            &mut gw,
+            &mut FixedClock(now),
+            &mut TokenCache::new(),
+        )
+        .unwrap_err();
+        assert!(
+            matches!(&err, SourceError::Unauthorized(m) if m.contains("even after a fresh one")),
+            "{err}"
+        );
+        assert_eq!((gw.issued, gw.log_requests), (2, 2));
+    }
 }

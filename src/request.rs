@@ -1,11 +1,13 @@
-//! Building Mimecast requests (reference §1.1, §3.0–3.3): the `data[0]` item of a window, the
-//! page body, and the signed headers. Pure: time and randomness come from the caller.
+//! Building Mimecast requests (reference §1.1, §3.0–3.3, §5): the `data[0]` item of a window,
+//! the page body, and the authenticated POST (API 1.0 signed, API 2.0 bearer). Pure: time,
+//! randomness and tokens come from the caller.
 
 use chrono::{DateTime, Utc};
 use serde_json::{json, Map, Value};
 
+use crate::auth::Token;
 use crate::log_type::LogType;
-use crate::settings::Settings;
+use crate::settings::{Api1Auth, ApiVersion, Settings};
 use crate::signing;
 use crate::timefmt;
 
@@ -22,15 +24,20 @@ pub struct HttpRequest {
 
 /// The `data[0]` item for a window: times, `oldestFirst: true`, and the configured filters.
 /// It is stored with the window so every page of that window sends the very same item (§6.6 #7).
+/// API 1.0 gets `2026-11-24T09:00:00+0000`, API 2.0 RFC 3339 `2026-11-24T09:00:00Z` (§3.4).
 pub fn window_item(
     log_type: LogType,
     settings: &Settings,
     from: DateTime<Utc>,
     to: DateTime<Utc>,
 ) -> Value {
+    let format = match settings.auth.version() {
+        ApiVersion::V1 => timefmt::format_mimecast,
+        ApiVersion::V2 => timefmt::format_rfc3339,
+    };
     let mut item = Map::new();
-    item.insert("from".into(), timefmt::format_mimecast(from).into());
-    item.insert("to".into(), timefmt::format_mimecast(to).into());
+    item.insert("from".into(), format(from).into());
+    item.insert("to".into(), format(to).into());
     item.insert("oldestFirst".into(), true.into());
     let mut put = |key: &str, value: &Option<String>| {
         if let Some(v) = value {
@@ -77,30 +84,30 @@ pub fn page_body(item: &Value, page_size: u32, page_token: Option<&str>) -> Vec<
         .into_bytes()
 }
 
-/// A signed API 1.0 POST of `body` to `log_type`'s endpoint.
+/// A signed API 1.0 POST of `body` to `path` on `base_url` (§1.1).
 pub fn signed_post(
-    settings: &Settings,
-    log_type: LogType,
+    base_url: &str,
+    keys: &Api1Auth,
+    path: &str,
     body: Vec<u8>,
     now: DateTime<Utc>,
     random: [u8; 16],
 ) -> HttpRequest {
     let date = signing::mc_date(now);
     let request_id = signing::request_id(random);
-    let path = log_type.path();
     let authorization = signing::authorization(
-        &settings.access_key,
-        &settings.secret,
-        &settings.app_key,
+        &keys.access_key,
+        &keys.secret,
+        &keys.app_key,
         &date,
         &request_id,
         path,
     );
     HttpRequest {
-        url: format!("{}{path}", settings.base_url),
+        url: format!("{base_url}{path}"),
         headers: vec![
             ("authorization", authorization),
-            ("x-mc-app-id", settings.app_id.clone()),
+            ("x-mc-app-id", keys.app_id.clone()),
             ("x-mc-date", date),
             ("x-mc-req-id", request_id),
             ("content-type", "application/json".into()),
@@ -109,6 +116,50 @@ pub fn signed_post(
         body,
     }
 }
+
+/// An API 2.0 POST of `body` to `path` on the gateway, with `Authorization: Bearer …` and no
+/// signing headers (§5).
+pub fn bearer_post(gateway: &str, token: &Token, path: &str, body: Vec<u8>) -> HttpRequest {
+    HttpRequest {
+        url: format!("{gateway}{path}"),
+        headers: vec![
+            ("authorization", token.bearer()),
+            ("content-type", "application/json".into()),
+            ("accept", "application/json".into()),
+        ],
+        body,
+    }
+}
+
+/// The unsigned discover-authentication request for `email` (§2.2): `x-mc-app-id`,
+/// `x-mc-date` and `x-mc-req-id`, no `Authorization`.
+pub fn discover_post(
+    discover_url: &str,
+    app_id: &str,
+    email: &str,
+    now: DateTime<Utc>,
+    random: [u8; 16],
+) -> HttpRequest {
+    HttpRequest {
+        url: format!(
+            "{}{DISCOVER_PATH}",
+            discover_url.trim().trim_end_matches('/')
+        ),
+        headers: vec![
+            ("x-mc-app-id", app_id.trim().to_string()),
+            ("x-mc-date", signing::mc_date(now)),
+            ("x-mc-req-id", signing::request_id(random)),
+            ("content-type", "application/json".into()),
+            ("accept", "application/json".into()),
+        ],
+        body: json!({"data": [{"emailAddress": email.trim()}]})
+            .to_string()
+            .into_bytes(),
+    }
+}
+
+/// Path of the region discovery endpoint (§2.2).
+pub const DISCOVER_PATH: &str = "/api/login/discover-authentication";
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
@@ -157,6 +208,34 @@ mod tests {
     }
 
     #[test]
+    fn api2_items_use_rfc3339_times() {
+        let s = Settings::validate(crate::settings::tests::sample_api2())
+            .unwrap()
+            .0;
+        let item = window_item(LogType::UrlProtect, &s, t(9), t(10));
+        assert_eq!(item["from"], "2026-11-24T09:00:00Z");
+        assert_eq!(item["to"], "2026-11-24T10:00:00Z");
+    }
+
+    #[test]
+    fn discover_request_is_unsigned() {
+        let r = discover_post(
+            "https://api.mimecast.com/",
+            "app",
+            " svc@example.com ",
+            t(10),
+            [2; 16],
+        );
+        assert_eq!(
+            r.url,
+            "https://api.mimecast.com/api/login/discover-authentication"
+        );
+        assert!(r.headers.iter().all(|(n, _)| *n != "authorization"));
+        let body: Value = serde_json::from_slice(&r.body).unwrap();
+        assert_eq!(body, json!({"data": [{"emailAddress": "svc@example.com"}]}));
+    }
+
+    #[test]
     fn body_carries_token_only_when_given() {
         let item = json!({"from": "x"});
         let first: Value = serde_json::from_slice(&page_body(&item, 100, None)).unwrap();
@@ -172,7 +251,17 @@ mod tests {
     #[test]
     fn signed_post_has_all_headers() {
         let s = settings();
-        let req = signed_post(&s, LogType::UrlProtect, b"{}".to_vec(), t(10), [1; 16]);
+        let crate::settings::Auth::Api1(keys) = &s.auth else {
+            panic!("api1 sample")
+        };
+        let req = signed_post(
+            &s.base_url,
+            keys,
+            LogType::UrlProtect.path(),
+            b"{}".to_vec(),
+            t(10),
+            [1; 16],
+        );
         assert_eq!(req.url, "https://eu-api.mimecast.com/api/ttp/url/get-logs");
         let names: Vec<_> = req.headers.iter().map(|(n, _)| *n).collect();
         for h in [

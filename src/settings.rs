@@ -29,6 +29,73 @@ impl std::fmt::Debug for Api1Keys {
     }
 }
 
+/// API 2.0 credentials, as configured (reference §5).
+#[derive(Clone)]
+pub struct Api2Credentials {
+    /// Client ID of the API 2.0 application.
+    pub client_id: String,
+    /// Client Secret of that application.
+    pub client_secret: String,
+}
+
+impl std::fmt::Debug for Api2Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Api2Credentials")
+            .field("client_id", &self.client_id)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Credentials as configured (mirror of the WIT `credentials` variant).
+#[derive(Debug, Clone)]
+pub enum Credentials {
+    /// API 1.0: HMAC-signed requests.
+    Api1(Api1Keys),
+    /// API 2.0: OAuth 2.0 client credentials and bearer tokens.
+    Api2(Api2Credentials),
+}
+
+/// Which Mimecast API a tenant uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ApiVersion {
+    /// API 1.0 (HMAC signing, regional hosts).
+    V1,
+    /// API 2.0 (OAuth bearer tokens, one gateway).
+    V2,
+}
+
+/// Checked API 1.0 keys, ready for signing.
+#[derive(Debug, Clone)]
+pub struct Api1Auth {
+    /// Application ID.
+    pub app_id: String,
+    /// Application Key.
+    pub app_key: String,
+    /// Access Key.
+    pub access_key: String,
+    /// Decoded Secret Key.
+    pub secret: SecretKey,
+}
+
+/// Checked credentials, ready to authenticate requests.
+#[derive(Debug, Clone)]
+pub enum Auth {
+    /// API 1.0 keys.
+    Api1(Api1Auth),
+    /// API 2.0 client credentials.
+    Api2(Api2Credentials),
+}
+
+impl Auth {
+    /// The API version these credentials belong to.
+    pub fn version(&self) -> ApiVersion {
+        match self {
+            Auth::Api1(_) => ApiVersion::V1,
+            Auth::Api2(_) => ApiVersion::V2,
+        }
+    }
+}
+
 /// URL Protect filters; `None` means all.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct UrlFilter {
@@ -69,8 +136,8 @@ pub struct SourceConfig {
     pub tenant: String,
     /// API base URL.
     pub base_url: String,
-    /// API 1.0 keys.
-    pub keys: Api1Keys,
+    /// How to authenticate.
+    pub credentials: Credentials,
     /// Records per page.
     pub page_size: u32,
     /// First-run look-back in seconds.
@@ -96,14 +163,8 @@ pub struct Settings {
     pub tenant: String,
     /// Base URL without a trailing slash, e.g. `https://eu-api.mimecast.com`.
     pub base_url: String,
-    /// Application ID.
-    pub app_id: String,
-    /// Application Key.
-    pub app_key: String,
-    /// Access Key.
-    pub access_key: String,
-    /// Decoded Secret Key.
-    pub secret: SecretKey,
+    /// Checked credentials.
+    pub auth: Auth,
     /// Records per page, 1 to 100.
     pub page_size: u32,
     /// First-run look-back, seconds, at most 30 days.
@@ -186,6 +247,49 @@ fn check_base_url(url: &str, out: &mut Vec<String>) -> String {
     trimmed.to_string()
 }
 
+/// Checks the credentials of either API version and returns them trimmed and decoded.
+fn check_credentials(credentials: &Credentials, problems: &mut Vec<String>) -> Option<Auth> {
+    match credentials {
+        Credentials::Api1(keys) => {
+            let before = problems.len();
+            check_nonempty("app_id", &keys.app_id, problems);
+            check_nonempty("app_key", &keys.app_key, problems);
+            check_nonempty("access_key", &keys.access_key, problems);
+            check_nonempty("secret_key", &keys.secret_key, problems);
+            let secret = match SecretKey::from_base64(keys.secret_key.trim()) {
+                Ok(s) => Some(s),
+                Err(_) => {
+                    problems.push(
+                        "secret_key is not valid Base64; paste the Secret Key exactly as Mimecast showed it"
+                            .to_string(),
+                    );
+                    None
+                }
+            };
+            match secret {
+                Some(secret) if problems.len() == before => Some(Auth::Api1(Api1Auth {
+                    app_id: keys.app_id.trim().to_string(),
+                    app_key: keys.app_key.trim().to_string(),
+                    access_key: keys.access_key.trim().to_string(),
+                    secret,
+                })),
+                _ => None,
+            }
+        }
+        Credentials::Api2(c) => {
+            let before = problems.len();
+            check_nonempty("client_id", &c.client_id, problems);
+            check_nonempty("client_secret", &c.client_secret, problems);
+            (problems.len() == before).then(|| {
+                Auth::Api2(Api2Credentials {
+                    client_id: c.client_id.trim().to_string(),
+                    client_secret: c.client_secret.trim().to_string(),
+                })
+            })
+        }
+    }
+}
+
 impl Settings {
     /// Checks `config`; returns the settings and warnings (e.g. a clamped look-back).
     ///
@@ -198,24 +302,7 @@ impl Settings {
             problems.push("tenant is empty; give every tenant an id".to_string());
         }
         let base_url = check_base_url(&config.base_url, &mut problems);
-        let keys = &config.keys;
-        check_nonempty("app_id", &keys.app_id, &mut problems);
-        check_nonempty("app_key", &keys.app_key, &mut problems);
-        check_nonempty("access_key", &keys.access_key, &mut problems);
-        let secret = match SecretKey::from_base64(&keys.secret_key) {
-            Ok(s) if !keys.secret_key.trim().is_empty() => Some(s),
-            Ok(_) => {
-                check_nonempty("secret_key", &keys.secret_key, &mut problems);
-                None
-            }
-            Err(_) => {
-                problems.push(
-                    "secret_key is not valid Base64; paste the Secret Key exactly as Mimecast showed it"
-                        .to_string(),
-                );
-                None
-            }
-        };
+        let auth = check_credentials(&config.credentials, &mut problems);
         if config.page_size == 0 || config.page_size > MAX_PAGE_SIZE {
             problems.push(format!(
                 "page_size: {} is outside 1..=100 (Mimecast serves at most 100 records a page)",
@@ -299,15 +386,12 @@ impl Settings {
                 ));
             }
         }
-        match secret {
-            Some(secret) if problems.is_empty() => Ok((
+        match auth {
+            Some(auth) if problems.is_empty() => Ok((
                 Settings {
                     tenant: config.tenant,
                     base_url,
-                    app_id: config.keys.app_id.trim().to_string(),
-                    app_key: config.keys.app_key.trim().to_string(),
-                    access_key: config.keys.access_key.trim().to_string(),
-                    secret,
+                    auth,
                     page_size: config.page_size,
                     lookback_secs,
                     lag_secs: config.lag_secs,
@@ -334,12 +418,12 @@ pub(crate) mod tests {
         SourceConfig {
             tenant: "acme".into(),
             base_url: "https://eu-api.mimecast.com/".into(),
-            keys: Api1Keys {
+            credentials: Credentials::Api1(Api1Keys {
                 app_id: "app".into(),
                 app_key: "key".into(),
                 access_key: "access".into(),
                 secret_key: "c2VjcmV0LXNlY3JldA==".into(),
-            },
+            }),
             page_size: 100,
             lookback_secs: 86400,
             lag_secs: 60,
@@ -363,8 +447,12 @@ pub(crate) mod tests {
         let mut c = sample();
         c.base_url = "eu-api.mimecast.com".into();
         c.page_size = 500;
-        c.keys.secret_key = "%%%".into();
-        c.keys.app_id = " ".into();
+        c.credentials = Credentials::Api1(Api1Keys {
+            app_id: " ".into(),
+            app_key: "key".into(),
+            access_key: "access".into(),
+            secret_key: "%%%".into(),
+        });
         c.url_filter.route = Some("sideways".into());
         c.attachment_filter.result = Some("clean".into());
         c.impersonation_filter.search_field = Some("subject".into());
@@ -399,6 +487,35 @@ pub(crate) mod tests {
         assert!(Settings::validate(c)
             .unwrap_err()
             .contains("scheme and host only"));
+    }
+
+    /// A valid API 2.0 configuration for tests.
+    pub(crate) fn sample_api2() -> SourceConfig {
+        SourceConfig {
+            base_url: "https://api.services.mimecast.com".into(),
+            credentials: Credentials::Api2(Api2Credentials {
+                client_id: "client".into(),
+                client_secret: "cl13nt-s3cr3t".into(),
+            }),
+            ..sample()
+        }
+    }
+
+    #[test]
+    fn accepts_api2_and_reports_empty_client_fields() {
+        let (s, _) = Settings::validate(sample_api2()).unwrap();
+        assert_eq!(s.auth.version(), ApiVersion::V2);
+        assert!(!format!("{s:?}").contains("cl13nt-s3cr3t"));
+        let mut c = sample_api2();
+        c.credentials = Credentials::Api2(Api2Credentials {
+            client_id: "".into(),
+            client_secret: " ".into(),
+        });
+        let err = Settings::validate(c).unwrap_err();
+        assert!(
+            err.contains("client_id") && err.contains("client_secret"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -11,6 +11,16 @@ use serde::Deserialize;
 
 use crate::secret::{Secret, SecretSource};
 
+/// Default API 2.0 gateway (reference §2.3); `uk-api.` and `us-api.services.mimecast.com` are the
+/// UK and US instances without failover.
+pub const DEFAULT_API2_GATEWAY: &str = "https://api.services.mimecast.com";
+
+/// Default region discovery host for API 1.0 (reference §2.2).
+pub const DEFAULT_DISCOVER_URL: &str = "https://api.mimecast.com";
+
+/// `base_url` value that asks for region discovery before the first poll.
+pub const DISCOVER: &str = "discover";
+
 /// The three log types, as written in `log_types`.
 pub const LOG_TYPES: [&str; 3] = ["url", "impersonation", "attachment"];
 
@@ -54,17 +64,29 @@ pub enum SinkConfig {
 pub struct TenantConfig {
     /// Unique name; used in events, logs and state file names (letters, digits, `.`, `_`, `-`).
     pub id: String,
-    /// Regional API base URL, e.g. `https://eu-api.mimecast.com`. Plain `http://` only for
-    /// loopback hosts (tests, the demo).
-    pub base_url: String,
+    /// `"1.0"` or `"2.0"`; inferred from the credentials given when unset.
+    pub api: Option<String>,
+    /// API 1.0: the regional API host, e.g. `https://eu-api.mimecast.com`, or `"discover"` to
+    /// look it up from `discover_email`. API 2.0: the gateway, default
+    /// `https://api.services.mimecast.com` (UK: `https://uk-api.services.mimecast.com`, US:
+    /// `https://us-api.services.mimecast.com`). Plain `http://` only for loopback hosts.
+    pub base_url: Option<String>,
+    /// With `base_url = "discover"`: the service user's e-mail address.
+    pub discover_email: Option<String>,
+    /// With `base_url = "discover"`: the discovery host, default `https://api.mimecast.com`.
+    pub discover_url: Option<String>,
     /// API 1.0 Application ID.
-    pub app_id: SecretSource,
+    pub app_id: Option<SecretSource>,
     /// API 1.0 Application Key.
-    pub app_key: SecretSource,
-    /// Access Key of the service user's binding.
-    pub access_key: SecretSource,
-    /// Secret Key of that binding.
-    pub secret_key: SecretSource,
+    pub app_key: Option<SecretSource>,
+    /// API 1.0 Access Key of the service user's binding.
+    pub access_key: Option<SecretSource>,
+    /// API 1.0 Secret Key of that binding.
+    pub secret_key: Option<SecretSource>,
+    /// API 2.0 Client ID.
+    pub client_id: Option<SecretSource>,
+    /// API 2.0 Client Secret.
+    pub client_secret: Option<SecretSource>,
     /// Which logs to collect; all three by default.
     #[serde(default = "default_log_types")]
     pub log_types: Vec<String>,
@@ -182,12 +204,16 @@ pub struct ValidConfig {
 pub struct Tenant {
     /// Unique id.
     pub id: String,
-    /// Base URL without trailing slash.
+    /// Base URL without trailing slash (the API 2.0 gateway, or the API 1.0 regional host;
+    /// empty until discovery ran when `discover` is set).
     pub base_url: String,
-    /// The only host this tenant's component may call: `(scheme, host, port)`.
+    /// The only host this tenant's component may call: `(scheme, host, port)`. Until
+    /// discovery ran, the discovery host.
     pub allowed_origin: Origin,
     /// Credentials.
-    pub keys: Keys,
+    pub credentials: Credentials,
+    /// Region discovery still to run before this tenant can be polled.
+    pub discover: Option<Discovery>,
     /// Log types to collect, in order, as `url`/`impersonation`/`attachment`.
     pub log_types: Vec<String>,
     /// Poll interval once caught up.
@@ -204,6 +230,29 @@ pub struct Tenant {
     pub request_timeout: Duration,
     /// Filters.
     pub filters: Filters,
+}
+
+/// Resolved credentials of either API version.
+#[derive(Debug, Clone)]
+pub enum Credentials {
+    /// API 1.0 keys.
+    Api1(Keys),
+    /// API 2.0 client credentials.
+    Api2 {
+        /// Client ID.
+        client_id: Secret,
+        /// Client Secret.
+        client_secret: Secret,
+    },
+}
+
+/// A pending region discovery (API 1.0, `base_url = "discover"`).
+#[derive(Debug, Clone)]
+pub struct Discovery {
+    /// The service user's e-mail address.
+    pub email: String,
+    /// Discovery host, e.g. `https://api.mimecast.com`.
+    pub url: String,
 }
 
 /// Resolved API 1.0 credentials.
@@ -278,6 +327,207 @@ fn check_duration(at: &str, name: &str, d: Duration, min: Duration, out: &mut Ve
     }
 }
 
+/// What `resolve_access` found: where to connect and with which credentials.
+struct Access {
+    base_url: String,
+    origin: Origin,
+    credentials: Credentials,
+    discover: Option<Discovery>,
+}
+
+/// Resolves the API version, credentials and base URL of one tenant, reporting every problem.
+fn resolve_access(at: &str, t: &TenantConfig, problems: &mut Vec<String>) -> Option<Access> {
+    let v1_fields = [
+        ("app_id", &t.app_id),
+        ("app_key", &t.app_key),
+        ("access_key", &t.access_key),
+        ("secret_key", &t.secret_key),
+    ];
+    let v2_fields = [
+        ("client_id", &t.client_id),
+        ("client_secret", &t.client_secret),
+    ];
+    let given = |fields: &[(&str, &Option<SecretSource>)]| {
+        fields.iter().filter(|(_, f)| f.is_some()).count()
+    };
+    let (v1_given, v2_given) = (given(&v1_fields), given(&v2_fields));
+    let version = match t.api.as_deref() {
+        Some("1.0") | Some("1") => "1.0",
+        Some("2.0") | Some("2") => "2.0",
+        Some(other) => {
+            problems.push(format!("{at}.api: {other:?} is not \"1.0\" or \"2.0\""));
+            return None;
+        }
+        None => match (v1_given, v2_given) {
+            (4, 0) => "1.0",
+            (0, 2) => "2.0",
+            (0, 0) => {
+                problems.push(format!(
+                    "{at}: no credentials; give client_id and client_secret (API 2.0) or app_id, \
+                     app_key, access_key and secret_key (API 1.0)"
+                ));
+                return None;
+            }
+            (a, b) if a > 0 && b > 0 => {
+                problems.push(format!(
+                    "{at}: both API 1.0 keys and API 2.0 client credentials are given; set \
+                     api = \"1.0\" or api = \"2.0\", or remove one set"
+                ));
+                return None;
+            }
+            (a, 0) => {
+                problems.push(format!(
+                    "{at}: incomplete API 1.0 credentials ({a} of 4); missing {}",
+                    missing(&v1_fields)
+                ));
+                return None;
+            }
+            _ => {
+                problems.push(format!(
+                    "{at}: incomplete API 2.0 credentials; missing {}",
+                    missing(&v2_fields)
+                ));
+                return None;
+            }
+        },
+    };
+    let (needed, unused) = if version == "1.0" {
+        (&v1_fields[..], &v2_fields[..])
+    } else {
+        (&v2_fields[..], &v1_fields[..])
+    };
+    for (name, field) in unused {
+        if field.is_some() {
+            problems.push(format!(
+                "{at}.{name} is an API {} setting but this tenant uses API {version}; remove it",
+                if version == "1.0" { "2.0" } else { "1.0" }
+            ));
+        }
+    }
+    let mut values = Vec::new();
+    for (name, field) in needed {
+        match field {
+            None => problems.push(format!(
+                "{at}.{name} is missing; API {version} needs {}",
+                needed
+                    .iter()
+                    .map(|(n, _)| *n)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )),
+            Some(src) => match src.resolve() {
+                Ok(v) => values.push(v),
+                Err(e) => problems.push(format!("{at}.{name}: {e}")),
+            },
+        }
+    }
+    let base_url = match (&t.base_url, version) {
+        (Some(u), _) => u.trim().trim_end_matches('/').to_string(),
+        (None, "2.0") => DEFAULT_API2_GATEWAY.to_string(),
+        (None, _) => {
+            problems.push(format!(
+                "{at}.base_url is missing; API 1.0 needs the regional host (e.g. \
+                 https://eu-api.mimecast.com) or \"discover\" with discover_email"
+            ));
+            return None;
+        }
+    };
+    let mut discover = None;
+    let origin = if base_url == DISCOVER {
+        let url = t
+            .discover_url
+            .as_deref()
+            .unwrap_or(DEFAULT_DISCOVER_URL)
+            .trim()
+            .trim_end_matches('/')
+            .to_string();
+        if version != "1.0" {
+            problems.push(format!(
+                "{at}.base_url: \"discover\" is for API 1.0 only; API 2.0 uses one gateway \
+                 ({DEFAULT_API2_GATEWAY}, or the uk-api/us-api instance)"
+            ));
+        }
+        match &t.discover_email {
+            Some(email) if email.contains('@') => {
+                discover = Some(Discovery {
+                    email: email.trim().to_string(),
+                    url: url.clone(),
+                })
+            }
+            Some(email) => problems.push(format!(
+                "{at}.discover_email: {email:?} is not an e-mail address"
+            )),
+            None => problems.push(format!(
+                "{at}.discover_email is missing; base_url = \"discover\" needs the service user's address"
+            )),
+        }
+        parse_origin(&url)
+            .map_err(|e| problems.push(format!("{at}.discover_url: {e}")))
+            .ok()
+    } else {
+        if t.discover_email.is_some() || t.discover_url.is_some() {
+            problems.push(format!(
+                "{at}: discover_email and discover_url are used only with base_url = \"discover\""
+            ));
+        }
+        parse_origin(&base_url)
+            .map_err(|e| problems.push(format!("{at}.base_url: {e}")))
+            .ok()
+    };
+    let origin = origin?;
+    if values.len() != needed.len() {
+        return None;
+    }
+    let mut values = values.into_iter();
+    let credentials = if version == "1.0" {
+        Credentials::Api1(Keys {
+            app_id: values.next()?,
+            app_key: values.next()?,
+            access_key: values.next()?,
+            secret_key: values.next()?,
+        })
+    } else {
+        Credentials::Api2 {
+            client_id: values.next()?,
+            client_secret: values.next()?,
+        }
+    };
+    Some(Access {
+        base_url: if discover.is_some() {
+            String::new()
+        } else {
+            base_url
+        },
+        origin,
+        credentials,
+        discover,
+    })
+}
+
+/// Names the unset fields of `fields`.
+fn missing(fields: &[(&str, &Option<SecretSource>)]) -> String {
+    fields
+        .iter()
+        .filter(|(_, f)| f.is_none())
+        .map(|(n, _)| *n)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+impl Tenant {
+    /// Sets the regional base URL found by discovery and allows only that origin from now on.
+    ///
+    /// # Errors
+    /// The discovered URL is not a usable origin.
+    pub fn set_discovered(&mut self, base_url: &str) -> Result<(), String> {
+        let base_url = base_url.trim().trim_end_matches('/').to_string();
+        self.allowed_origin = parse_origin(&base_url)?;
+        self.base_url = base_url;
+        self.discover = None;
+        Ok(())
+    }
+}
+
 impl FileConfig {
     /// Reads and parses a config file.
     ///
@@ -317,20 +567,7 @@ impl FileConfig {
             } else if !ids.insert(t.id.clone()) {
                 problems.push(format!("{at}.id: {:?} is used by another tenant", t.id));
             }
-            let origin = parse_origin(&t.base_url)
-                .map_err(|e| problems.push(format!("{at}.base_url: {e}")))
-                .ok();
-            let mut resolve = |name: &str, src: &SecretSource| {
-                src.resolve()
-                    .map_err(|e| problems.push(format!("{at}.{name}: {e}")))
-                    .ok()
-            };
-            let keys = (
-                resolve("app_id", &t.app_id),
-                resolve("app_key", &t.app_key),
-                resolve("access_key", &t.access_key),
-                resolve("secret_key", &t.secret_key),
-            );
+            let resolved = resolve_access(&at, &t, &mut problems);
             if t.log_types.is_empty() {
                 problems.push(format!(
                     "{at}.log_types is empty; list some of {LOG_TYPES:?}"
@@ -367,21 +604,13 @@ impl FileConfig {
                 Duration::from_millis(100),
                 &mut problems,
             );
-            if let (
-                Some(origin),
-                (Some(app_id), Some(app_key), Some(access_key), Some(secret_key)),
-            ) = (origin, keys)
-            {
+            if let Some(access) = resolved {
                 tenants.push(Tenant {
                     id: t.id,
-                    base_url: t.base_url.trim().trim_end_matches('/').to_string(),
-                    allowed_origin: origin,
-                    keys: Keys {
-                        app_id,
-                        app_key,
-                        access_key,
-                        secret_key,
-                    },
+                    base_url: access.base_url,
+                    allowed_origin: access.origin,
+                    credentials: access.credentials,
+                    discover: access.discover,
                     log_types: t.log_types,
                     interval: t.interval,
                     lookback: t.lookback,
@@ -532,6 +761,80 @@ secret_key = "d"
             .any(|p| p.contains("used by another tenant")));
         let problems = parse("").validate(Path::new("/tmp")).unwrap_err();
         assert!(problems[0].contains("no [[tenant]]"));
+    }
+
+    fn one_tenant(body: &str) -> Result<ValidConfig, Vec<String>> {
+        parse(&format!("[[tenant]]\nid = \"t\"\n{body}")).validate(Path::new("/tmp"))
+    }
+
+    #[test]
+    fn api2_is_inferred_and_defaults_to_the_global_gateway() {
+        let c = one_tenant("client_id = \"cid\"\nclient_secret = \"TOPSECRET2\"").unwrap();
+        let t = &c.tenants[0];
+        assert_eq!(t.base_url, DEFAULT_API2_GATEWAY);
+        assert_eq!(t.allowed_origin.host, "api.services.mimecast.com");
+        assert!(matches!(t.credentials, Credentials::Api2 { .. }));
+        assert!(!format!("{c:?}").contains("TOPSECRET2"));
+        let c = one_tenant(
+            "api = \"2.0\"\nbase_url = \"https://uk-api.services.mimecast.com\"\nclient_id = \"a\"\nclient_secret = \"b\"",
+        )
+        .unwrap();
+        assert_eq!(
+            c.tenants[0].base_url,
+            "https://uk-api.services.mimecast.com"
+        );
+    }
+
+    #[test]
+    fn credentials_both_neither_or_incomplete_are_explained() {
+        let v1 = "app_id = \"a\"\napp_key = \"b\"\naccess_key = \"c\"\nsecret_key = \"d\"\nbase_url = \"https://eu-api.mimecast.com\"";
+        let v2 = "client_id = \"a\"\nclient_secret = \"b\"";
+        let err = one_tenant(&format!("{v1}\n{v2}")).unwrap_err().join("\n");
+        assert!(err.contains("both API 1.0 keys and API 2.0"), "{err}");
+        let err = one_tenant("").unwrap_err().join("\n");
+        assert!(err.contains("no credentials"), "{err}");
+        let err = one_tenant("app_id = \"a\"\nsecret_key = \"d\"")
+            .unwrap_err()
+            .join("\n");
+        assert!(err.contains("missing app_key, access_key"), "{err}");
+        let err = one_tenant("client_id = \"a\"").unwrap_err().join("\n");
+        assert!(err.contains("missing client_secret"), "{err}");
+        let err = one_tenant(&format!("api = \"2.0\"\n{v1}\nclient_id = \"x\""))
+            .unwrap_err()
+            .join("\n");
+        assert!(err.contains("tenant[0].client_secret is missing"), "{err}");
+        assert!(
+            err.contains("tenant[0].app_id is an API 1.0 setting"),
+            "{err}"
+        );
+        let err = one_tenant("api = \"3\"").unwrap_err().join("\n");
+        assert!(err.contains("tenant[0].api"), "{err}");
+        let err =
+            one_tenant("app_id = \"a\"\napp_key = \"b\"\naccess_key = \"c\"\nsecret_key = \"d\"")
+                .unwrap_err()
+                .join("\n");
+        assert!(err.contains("tenant[0].base_url is missing"), "{err}");
+    }
+
+    #[test]
+    fn discover_base_url_needs_an_email_and_allows_the_discovery_host() {
+        let v1 = "app_id = \"a\"\napp_key = \"b\"\naccess_key = \"c\"\nsecret_key = \"d\"";
+        let c = one_tenant(&format!(
+            "{v1}\nbase_url = \"discover\"\ndiscover_email = \"svc@example.com\""
+        ))
+        .unwrap();
+        let t = &c.tenants[0];
+        assert_eq!(t.allowed_origin.host, "api.mimecast.com");
+        assert_eq!(t.discover.as_ref().unwrap().email, "svc@example.com");
+        let mut t = t.clone();
+        t.set_discovered("https://eu-api.mimecast.com/").unwrap();
+        assert_eq!(t.base_url, "https://eu-api.mimecast.com");
+        assert_eq!(t.allowed_origin.host, "eu-api.mimecast.com");
+        assert!(t.discover.is_none());
+        let err = one_tenant(&format!("{v1}\nbase_url = \"discover\""))
+            .unwrap_err()
+            .join("\n");
+        assert!(err.contains("discover_email is missing"), "{err}");
     }
 
     #[test]

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use mimecast_mock::{Credential, MockConfig, MockServer};
 
-use crate::config::{self, Filters, Keys, Tenant};
+use crate::config::{self, Credentials, Filters, Keys, Tenant};
 use crate::secret::Secret;
 
 /// Tenant id used by the demo.
@@ -31,12 +31,13 @@ pub fn demo_tenant(server: &MockServer) -> Result<Tenant, String> {
         id: DEMO_TENANT.to_string(),
         allowed_origin: config::parse_origin(&base_url)?,
         base_url,
-        keys: Keys {
+        credentials: Credentials::Api1(Keys {
             app_id: Secret::new(c.app_id),
             app_key: Secret::new(c.app_key),
             access_key: Secret::new(c.access_key),
             secret_key: Secret::new(c.secret_key),
-        },
+        }),
+        discover: None,
         log_types: config::LOG_TYPES.iter().map(|s| s.to_string()).collect(),
         interval: Duration::from_secs(60),
         lookback: Duration::from_secs(3 * 3600),

@@ -3,6 +3,8 @@
 
 pub mod config;
 pub mod demo;
+pub mod diagnose;
+pub mod discover;
 pub mod pipeline;
 pub mod runner;
 pub mod runtime;

@@ -1,5 +1,6 @@
 //! `mcsource`: run the mimecast-source component against Mimecast (`run`), try it against the
-//! bundled mock (`demo`, `mock`), or validate a configuration (`check`).
+//! bundled mock (`demo`, `mock`), validate a configuration (`check`, `check --online`), or find
+//! an API 1.0 account's region (`discover`).
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -11,12 +12,12 @@ use clap::{Parser, Subcommand};
 use tokio::sync::watch;
 
 use mimecast_host::config::{FileConfig, SinkConfig, Tenant};
-use mimecast_host::demo;
 use mimecast_host::pipeline::Pipeline;
 use mimecast_host::runner::{self, RunMode, Summary};
 use mimecast_host::runtime::{self, Runtime};
 use mimecast_host::sink::{FileSink, Sink, StdoutSink};
 use mimecast_host::state::{SqliteStore, StateStore, Status};
+use mimecast_host::{demo, diagnose, discover};
 
 /// Collects Mimecast TTP logs (URL, Impersonation, Attachment Protect) with a sandboxed
 /// WebAssembly component.
@@ -52,6 +53,25 @@ enum Command {
         /// TOML configuration.
         #[arg(long)]
         config: PathBuf,
+        /// Also make one minimal real request per tenant and log type, and print a table of OK
+        /// or what to fix.
+        #[arg(long)]
+        online: bool,
+        /// Use this component instead of the bundled one.
+        #[arg(long)]
+        component: Option<PathBuf>,
+    },
+    /// Print the regional API 1.0 base URL of the account a service user belongs to.
+    Discover {
+        /// The service user's e-mail address.
+        #[arg(long)]
+        email: String,
+        /// The API 1.0 Application ID (sent as x-mc-app-id).
+        #[arg(long)]
+        app_id: String,
+        /// Discovery host.
+        #[arg(long, default_value = mimecast_host::config::DEFAULT_DISCOVER_URL)]
+        discover_url: String,
         /// Use this component instead of the bundled one.
         #[arg(long)]
         component: Option<PathBuf>,
@@ -106,7 +126,17 @@ async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
             component,
         } => run(&config, once, component.as_deref()).await,
         Command::Demo { component } => demo_cmd(component.as_deref()).await,
-        Command::Check { config, component } => check(&config, component.as_deref()).await,
+        Command::Check {
+            config,
+            online,
+            component,
+        } => check(&config, online, component.as_deref()).await,
+        Command::Discover {
+            email,
+            app_id,
+            discover_url,
+            component,
+        } => discover_cmd(&email, &app_id, &discover_url, component.as_deref()).await,
         Command::Mock { write_config } => mock_cmd(&write_config).await,
         Command::Status { config } => status(&config),
     }
@@ -162,11 +192,14 @@ fn shutdown_on_ctrl_c() -> watch::Receiver<bool> {
 }
 
 async fn run(config: &Path, once: bool, component: Option<&Path>) -> anyhow::Result<ExitCode> {
-    let config = load_config(config)?;
+    let mut config = load_config(config)?;
     let cache = std::env::var_os("MCSOURCE_CACHE_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| config.state_dir.join("compiled"));
     let runtime = load_runtime(component, Some(&cache))?;
+    discover::resolve_tenants(&runtime, &mut config.tenants)
+        .await
+        .map_err(|problems| anyhow::anyhow!("{}", problems.join("\n")))?;
     let sink: Box<dyn Sink> = match &config.sink {
         SinkConfig::Stdout => Box::new(StdoutSink),
         SinkConfig::File { path } => Box::new(
@@ -252,12 +285,13 @@ async fn demo_cmd(component: Option<&Path>) -> anyhow::Result<ExitCode> {
     Ok(code)
 }
 
-async fn check(config: &Path, component: Option<&Path>) -> anyhow::Result<ExitCode> {
+async fn check(config: &Path, online: bool, component: Option<&Path>) -> anyhow::Result<ExitCode> {
     let valid = load_config(config)?;
     let runtime = load_runtime(component, user_cache_dir().as_deref())?;
     // The component checks what only it knows: filter values, page size, key encoding.
     let mut problems = Vec::new();
     for (i, tenant) in valid.tenants.iter().enumerate() {
+        let tenant = &diagnose::offline_view(tenant);
         let mut instance = runtime.instantiate(tenant).await?;
         if let Err(e) = instance.configure(&runtime::source_config(tenant)).await? {
             for line in runtime::describe(&e).lines() {
@@ -273,11 +307,34 @@ async fn check(config: &Path, component: Option<&Path>) -> anyhow::Result<ExitCo
             problems.join("\n  - ")
         );
     }
+    if online {
+        let rows = diagnose::probe_all(&runtime, &valid.tenants).await?;
+        print!("{}", diagnose::table(&rows));
+        let failed = rows.iter().filter(|r| !r.is_ok()).count();
+        if failed > 0 {
+            bail!("{failed} check(s) failed; apply the fixes in the table above");
+        }
+    }
     println!(
         "{}: OK ({} tenant(s))",
         config.display(),
         valid.tenants.len()
     );
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn discover_cmd(
+    email: &str,
+    app_id: &str,
+    discover_url: &str,
+    component: Option<&Path>,
+) -> anyhow::Result<ExitCode> {
+    let runtime = load_runtime(component, user_cache_dir().as_deref())?;
+    let timeout = std::time::Duration::from_secs(30);
+    let base_url = discover::discover_base_url(&runtime, discover_url, app_id, email, timeout)
+        .await
+        .map_err(anyhow::Error::msg)?;
+    println!("{base_url}");
     Ok(ExitCode::SUCCESS)
 }
 

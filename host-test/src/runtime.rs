@@ -10,7 +10,7 @@ use wasmtime::{Engine, Store, StoreLimits, StoreLimitsBuilder};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
-use crate::config::Tenant;
+use crate::config::{self, Origin, Tenant};
 use crate::sandbox::OutboundPolicy;
 
 /// Bindings generated from `wit/source.wit`.
@@ -24,8 +24,8 @@ mod bindings {
 }
 
 pub use bindings::exports::mimecast::source::source::{
-    Api1Keys, AttachmentFilter, Batch, Config as SourceConfig, Credentials, ImpersonationFilter,
-    NextPoll, PollError, UrlFilter,
+    Api1Keys, Api2Credentials, AttachmentFilter, Batch, Config as SourceConfig, Credentials,
+    ImpersonationFilter, NextPoll, PollError, UrlFilter,
 };
 pub use bindings::mimecast::source::types::{LogLevel, LogType};
 use bindings::{mimecast, Collector, CollectorPre};
@@ -127,17 +127,32 @@ impl Runtime {
     /// # Errors
     /// Instantiation failed (e.g. the memory limit is too small for the component).
     pub async fn instantiate(&self, tenant: &Tenant) -> anyhow::Result<Instance> {
+        self.instantiate_for(&tenant.id, &tenant.allowed_origin, tenant.request_timeout)
+            .await
+    }
+
+    /// Creates a sandboxed instance named `id` that may call only `allowed` (e.g. the region
+    /// discovery host before a tenant's base URL is known).
+    ///
+    /// # Errors
+    /// Instantiation failed (e.g. the memory limit is too small for the component).
+    pub async fn instantiate_for(
+        &self,
+        id: &str,
+        allowed: &Origin,
+        timeout: Duration,
+    ) -> anyhow::Result<Instance> {
         let state = HostState {
-            tenant: tenant.id.clone(),
+            tenant: id.to_string(),
             // No preopened files, no environment, no arguments: the guest sees only the clock,
             // randomness and the outbound HTTP the policy allows.
             wasi: WasiCtx::builder().build(),
             http: WasiHttpCtx::new(),
             table: ResourceTable::new(),
             policy: OutboundPolicy {
-                tenant: tenant.id.clone(),
-                allowed: tenant.allowed_origin.clone(),
-                timeout: tenant.request_timeout,
+                tenant: id.to_string(),
+                allowed: allowed.clone(),
+                timeout,
             },
             limits: StoreLimitsBuilder::new()
                 .memory_size(MEMORY_LIMIT_BYTES)
@@ -151,9 +166,7 @@ impl Runtime {
             .instantiate_async(&mut store)
             .await
             .map_err(anyhow_from)
-            .with_context(|| {
-                format!("cannot instantiate the component for tenant {}", tenant.id)
-            })?;
+            .with_context(|| format!("cannot instantiate the component for tenant {id}"))?;
         Ok(Instance { store, bindings })
     }
 }
@@ -182,6 +195,39 @@ impl Instance {
             .context("the component trapped in configure")
     }
 
+    /// Calls `probe` for one log type: one minimal real request (setup diagnostics).
+    ///
+    /// # Errors
+    /// The guest trapped.
+    pub async fn probe(&mut self, log_type: LogType) -> anyhow::Result<Result<(), PollError>> {
+        self.bindings
+            .mimecast_source_source()
+            .call_probe(&mut self.store, log_type)
+            .await
+            .map_err(anyhow_from)
+            .context("the component trapped in probe")
+    }
+
+    /// Calls `discover`: region discovery for `email` at `discover_url` (API 1.0).
+    ///
+    /// # Errors
+    /// The guest trapped.
+    pub async fn discover(
+        &mut self,
+        discover_url: &str,
+        app_id: &str,
+        email: &str,
+        timeout: Duration,
+    ) -> anyhow::Result<Result<String, PollError>> {
+        let timeout_ms = u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX);
+        self.bindings
+            .mimecast_source_source()
+            .call_discover(&mut self.store, discover_url, app_id, email, timeout_ms)
+            .await
+            .map_err(anyhow_from)
+            .context("the component trapped in discover")
+    }
+
     /// Calls `poll` for one log type with the last committed checkpoint.
     ///
     /// # Errors
@@ -206,12 +252,21 @@ pub fn source_config(t: &Tenant) -> SourceConfig {
     SourceConfig {
         tenant: t.id.clone(),
         base_url: t.base_url.clone(),
-        credentials: Credentials::Api1(Api1Keys {
-            app_id: t.keys.app_id.expose().to_string(),
-            app_key: t.keys.app_key.expose().to_string(),
-            access_key: t.keys.access_key.expose().to_string(),
-            secret_key: t.keys.secret_key.expose().to_string(),
-        }),
+        credentials: match &t.credentials {
+            config::Credentials::Api1(keys) => Credentials::Api1(Api1Keys {
+                app_id: keys.app_id.expose().to_string(),
+                app_key: keys.app_key.expose().to_string(),
+                access_key: keys.access_key.expose().to_string(),
+                secret_key: keys.secret_key.expose().to_string(),
+            }),
+            config::Credentials::Api2 {
+                client_id,
+                client_secret,
+            } => Credentials::Api2(Api2Credentials {
+                client_id: client_id.expose().to_string(),
+                client_secret: client_secret.expose().to_string(),
+            }),
+        },
         page_size: t.page_size,
         lookback_secs: secs(t.lookback),
         lag_secs: secs(t.lag),

@@ -24,6 +24,12 @@ pub struct Credential {
     pub expired: bool,
     /// Log types this binding may read; others get HTTP 403 `err_xdk_access_denied`.
     pub permissions: Vec<LogType>,
+    /// The account lives in another region: every request gets HTTP 401
+    /// `err_audit_log_incorrect_region` (reference §4.2).
+    pub other_region: bool,
+    /// The Authentication Profile's IP range excludes the caller: HTTP 403
+    /// `err_ip_range_restricted` (code assumed; Mimecast's is not in the reference).
+    pub ip_restricted: bool,
 }
 
 impl Credential {
@@ -36,6 +42,8 @@ impl Credential {
             secret_key: "LVFr28U/SwZ9sr86uobAvziEF41KiNNLvjlwPgzp+FBAYDp/TIVBeH1liJBXFbWR".into(),
             expired: false,
             permissions: LogType::ALL.to_vec(),
+            other_region: false,
+            ip_restricted: false,
         }
     }
 
@@ -48,6 +56,8 @@ impl Credential {
             secret_key: "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8gISIjJCUmJygpKissLS4vMDEyMzQ1Njc4OTo7PD0+Pw==".into(),
             expired: false,
             permissions: LogType::ALL.to_vec(),
+            other_region: false,
+            ip_restricted: false,
         }
     }
 }
@@ -61,6 +71,38 @@ impl fmt::Debug for Credential {
             .field("expired", &self.expired)
             .field("permissions", &self.permissions)
             .finish_non_exhaustive()
+    }
+}
+
+/// One API 2.0 application the mock accepts at `POST /oauth/token` (reference §5).
+#[derive(Clone, PartialEq, Eq)]
+pub struct OAuthClient {
+    /// Client ID.
+    pub client_id: String,
+    /// Client Secret.
+    pub client_secret: String,
+    /// Log types the application's role may read; others get HTTP 403 `err_xdk_access_denied`.
+    pub permissions: Vec<LogType>,
+}
+
+impl OAuthClient {
+    /// Fixed demo client credentials with all permissions.
+    pub fn demo() -> Self {
+        OAuthClient {
+            client_id: "mock-client-7f3e9a12".into(),
+            client_secret: "mock-secret-Qm9vbGVhbiBzZWNyZXQ".into(),
+            permissions: LogType::ALL.to_vec(),
+        }
+    }
+}
+
+impl fmt::Debug for OAuthClient {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OAuthClient")
+            .field("client_id", &self.client_id)
+            .field("client_secret", &"<redacted>")
+            .field("permissions", &self.permissions)
+            .finish()
     }
 }
 
@@ -98,6 +140,16 @@ pub struct MockConfig {
     pub max_skew: Duration,
     /// Optional quota per access key; `None` never throttles (faults still can).
     pub rate_limit: Option<RateLimit>,
+    /// API 2.0 applications accepted at `POST /oauth/token`.
+    pub oauth_clients: Vec<OAuthClient>,
+    /// Lifetime of an issued token, announced as `expires_in` (whole seconds, at least 1).
+    pub token_ttl: Duration,
+    /// A token is also expired after this many log requests (`None`: only by time). Makes
+    /// mid-window expiry deterministic in tests.
+    pub token_max_uses: Option<u32>,
+    /// E-mail addresses `discover-authentication` knows; their `region.api` is the mock's own
+    /// base URL. Other addresses get no `region`.
+    pub discover_users: Vec<String>,
 }
 
 impl MockConfig {
@@ -111,7 +163,8 @@ impl MockConfig {
         )
     }
 
-    /// The given credentials and dataset with defaults: `NextAbsent`, exclusive `to`, 15 min skew, no quota.
+    /// The given credentials and dataset with defaults: `NextAbsent`, exclusive `to`, 15 min skew,
+    /// no quota, the demo API 2.0 client with 1799 s tokens, and `svc@example.com` discoverable.
     pub fn new(credentials: Vec<Credential>, dataset: Dataset) -> Self {
         MockConfig {
             credentials,
@@ -120,6 +173,10 @@ impl MockConfig {
             to_inclusive: false,
             max_skew: Duration::from_secs(15 * 60),
             rate_limit: None,
+            oauth_clients: vec![OAuthClient::demo()],
+            token_ttl: Duration::from_secs(1799),
+            token_max_uses: None,
+            discover_users: vec!["svc@example.com".into()],
         }
     }
 }

@@ -10,12 +10,13 @@ use hyper::HeaderMap;
 use serde_json::{Map, Value};
 
 use crate::auth::{reject, verify_request, AuthHeaders, Rejection};
-use crate::config::{Credential, MockConfig, PagingEnd};
+use crate::config::{Credential, MockConfig, OAuthClient, PagingEnd};
 use crate::dataset::Dataset;
 use crate::fault::Fault;
 use crate::filter::select;
 use crate::ledger::{Ledger, RequestLog};
 use crate::log_type::LogType;
+use crate::oauth::{self, Issued, TokenProblem, DISCOVER_PATH, TOKEN_PATH};
 use crate::paging::{cut, encode_token, resolve};
 use crate::rate_limit::{Limiter, RateHeaders};
 use crate::request::{page_size, parse_envelope, parse_query, BodyError, Invalid};
@@ -112,6 +113,8 @@ struct Inner {
     ledger: Ledger,
     replay: HashMap<String, DateTime<Utc>>,
     limiter: Limiter,
+    tokens: HashMap<String, Issued>,
+    tokens_issued: u64,
 }
 
 /// Shared server state: configuration plus everything that changes.
@@ -120,7 +123,22 @@ pub(crate) struct State {
     paging_end: PagingEnd,
     to_inclusive: bool,
     max_skew: Duration,
+    oauth_clients: Vec<OAuthClient>,
+    token_ttl: Duration,
+    token_max_uses: Option<u32>,
+    discover_users: Vec<String>,
+    region_api: String,
     inner: Mutex<Inner>,
+}
+
+/// Who made a log request, once authenticated.
+struct Principal<'a> {
+    /// Access key (API 1.0) or client id (API 2.0): the ledger key and quota key.
+    key: String,
+    /// Log types it may read.
+    permissions: &'a [LogType],
+    /// The API 1.0 binding, when it is one (API 2.0 has no bindings).
+    binding: Option<&'a Credential>,
 }
 
 fn header<'a>(h: &'a HeaderMap, name: &str) -> Option<&'a str> {
@@ -135,14 +153,26 @@ impl State {
             paging_end: config.paging_end,
             to_inclusive: config.to_inclusive,
             max_skew: config.max_skew,
+            oauth_clients: config.oauth_clients,
+            token_ttl: config.token_ttl.max(Duration::from_secs(1)),
+            token_max_uses: config.token_max_uses,
+            discover_users: config.discover_users,
+            region_api: String::new(),
             inner: Mutex::new(Inner {
                 dataset: config.dataset,
                 faults: VecDeque::new(),
                 ledger: Ledger::default(),
                 replay: HashMap::new(),
                 limiter: Limiter::new(config.rate_limit),
+                tokens: HashMap::new(),
+                tokens_issued: 0,
             }),
         }
+    }
+
+    /// Sets the `region.api` that discovery returns for known addresses (the mock's own URL).
+    pub(crate) fn set_region_api(&mut self, url: String) {
+        self.region_api = url;
     }
 
     fn lock(&self) -> MutexGuard<'_, Inner> {
@@ -190,6 +220,25 @@ impl State {
             fault: None,
             violation: false,
         };
+        if path == TOKEN_PATH || path == DISCOVER_PATH {
+            let outcome = if method != "POST" {
+                let msg = format!("{method} {path} is not allowed; use POST");
+                let rate = inner.limiter.peek(None, now);
+                Outcome::error(
+                    405,
+                    &Map::new(),
+                    "err_method_not_allowed",
+                    &msg,
+                    false,
+                    rate,
+                )
+            } else if path == TOKEN_PATH {
+                self.issue_token(&mut inner, &mut ctx, body, now)
+            } else {
+                self.discover(&mut inner, headers, body, now)
+            };
+            return Step::Done(finish(&mut inner, &ctx, outcome));
+        }
         let outcome = match self.admit(&mut inner, &mut ctx, headers, now) {
             Err(outcome) => outcome,
             Ok((lt, rate)) => match inner.faults.pop_front() {
@@ -282,36 +331,40 @@ impl State {
                 anonymous,
             ));
         }
-        let auth = AuthHeaders {
-            authorization: header(headers, "authorization"),
-            app_id: header(headers, "x-mc-app-id"),
-            date: header(headers, "x-mc-date"),
-            req_id: header(headers, "x-mc-req-id"),
+        let bearer = header(headers, "authorization").and_then(|a| a.strip_prefix("Bearer "));
+        let principal = match bearer {
+            Some(token) => self.verify_bearer(inner, token.trim(), now, anonymous)?,
+            None => self.verify_signed(inner, headers, &ctx.path, now, anonymous)?,
         };
-        let verified = verify_request(&self.credentials, &auth, &ctx.path, now, self.max_skew)
-            .map_err(|r| Outcome::rejection(&r, anonymous))?;
-        let cred = verified.credential;
-        ctx.access_key = Some(cred.access_key.clone());
-        let rate = inner.limiter.peek(Some(&cred.access_key), now);
-        inner.replay.retain(|_, seen| now - *seen < REPLAY_WINDOW);
-        if inner.replay.contains_key(verified.req_id) {
-            let r = reject(
-                401,
-                "err_xdk_replay",
-                format!("x-mc-req-id {} was already used within 15 minutes; send a fresh id per request", verified.req_id),
-            );
-            return Err(Outcome::rejection(&r, rate));
+        ctx.access_key = Some(principal.key.clone());
+        let rate = inner.limiter.peek(Some(&principal.key), now);
+        if let Some(cred) = principal.binding {
+            if cred.expired {
+                let r = reject(
+                    418,
+                    "err_xdk_binding_expired",
+                    "the binding (access key) has expired; create a new access key and secret key",
+                );
+                return Err(Outcome::rejection(&r, rate));
+            }
+            if cred.other_region {
+                let r = reject(
+                    401,
+                    "err_audit_log_incorrect_region",
+                    "the account is hosted in another region; use its regional API host",
+                );
+                return Err(Outcome::rejection(&r, rate));
+            }
+            if cred.ip_restricted {
+                let r = reject(
+                    403,
+                    "err_ip_range_restricted",
+                    "the client IP address is outside the IP ranges allowed by the authentication profile",
+                );
+                return Err(Outcome::rejection(&r, rate));
+            }
         }
-        inner.replay.insert(verified.req_id.to_string(), now);
-        if cred.expired {
-            let r = reject(
-                418,
-                "err_xdk_binding_expired",
-                "the binding (access key) has expired; create a new access key and secret key",
-            );
-            return Err(Outcome::rejection(&r, rate));
-        }
-        if !cred.permissions.contains(&lt) {
+        if !principal.permissions.contains(&lt) {
             let msg = format!(
                 "access denied: the user lacks the permission {}",
                 lt.permission()
@@ -334,7 +387,7 @@ impl State {
             );
             return Err(Outcome::rejection(&r, rate));
         }
-        let verdict = inner.limiter.check(&cred.access_key, now);
+        let verdict = inner.limiter.check(&principal.key, now);
         ctx.violation = verdict.violation;
         if !verdict.allowed {
             return Err(Outcome::error(
@@ -347,6 +400,186 @@ impl State {
             ));
         }
         Ok((lt, verdict.headers))
+    }
+
+    /// API 1.0: signature, date skew and replay (§1).
+    fn verify_signed<'s>(
+        &'s self,
+        inner: &mut Inner,
+        headers: &'s HeaderMap,
+        path: &str,
+        now: DateTime<Utc>,
+        anonymous: RateHeaders,
+    ) -> Result<Principal<'s>, Outcome> {
+        let auth = AuthHeaders {
+            authorization: header(headers, "authorization"),
+            app_id: header(headers, "x-mc-app-id"),
+            date: header(headers, "x-mc-date"),
+            req_id: header(headers, "x-mc-req-id"),
+        };
+        let verified = verify_request(&self.credentials, &auth, path, now, self.max_skew)
+            .map_err(|r| Outcome::rejection(&r, anonymous))?;
+        let cred = verified.credential;
+        let rate = inner.limiter.peek(Some(&cred.access_key), now);
+        inner.replay.retain(|_, seen| now - *seen < REPLAY_WINDOW);
+        if inner.replay.contains_key(verified.req_id) {
+            let r = reject(
+                401,
+                "err_xdk_replay",
+                format!("x-mc-req-id {} was already used within 15 minutes; send a fresh id per request", verified.req_id),
+            );
+            return Err(Outcome::rejection(&r, rate));
+        }
+        inner.replay.insert(verified.req_id.to_string(), now);
+        Ok(Principal {
+            key: cred.access_key.clone(),
+            permissions: &cred.permissions,
+            binding: Some(cred),
+        })
+    }
+
+    /// API 2.0: a token this mock issued, not expired (§5).
+    fn verify_bearer<'s>(
+        &'s self,
+        inner: &mut Inner,
+        token: &str,
+        now: DateTime<Utc>,
+        anonymous: RateHeaders,
+    ) -> Result<Principal<'s>, Outcome> {
+        let refuse = |code: &str, message: &str| Outcome {
+            reply: Reply {
+                status: 401,
+                headers: rate_pairs(anonymous),
+                body: oauth::token_failure_body(401, code, message),
+            },
+            fail_code: Some(code.to_string()),
+            served: None,
+            records: 0,
+        };
+        let checked = match inner.tokens.get_mut(token) {
+            None => Err(TokenProblem::Unknown),
+            Some(issued) => issued
+                .use_once(now, self.token_ttl, self.token_max_uses)
+                .map(|()| issued.client_id.clone()),
+        };
+        let client_id = match checked {
+            Ok(id) => id,
+            Err(TokenProblem::Expired) => {
+                return Err(refuse(
+                    "token_expired",
+                    "the access token has expired; request a new one",
+                ))
+            }
+            Err(TokenProblem::Unknown) => {
+                return Err(refuse("token_invalid", "the access token is not valid"))
+            }
+        };
+        let client = self
+            .oauth_clients
+            .iter()
+            .find(|c| c.client_id == client_id)
+            .ok_or_else(|| refuse("token_invalid", "the token's application no longer exists"))?;
+        Ok(Principal {
+            key: client.client_id.clone(),
+            permissions: &client.permissions,
+            binding: None,
+        })
+    }
+
+    /// `POST /oauth/token` with form client credentials (§5).
+    fn issue_token(
+        &self,
+        inner: &mut Inner,
+        ctx: &mut Ctx,
+        body: &[u8],
+        now: DateTime<Utc>,
+    ) -> Outcome {
+        let rate = inner.limiter.peek(None, now);
+        let reply = |status: u16, body: Vec<u8>, fail: Option<&str>| Outcome {
+            reply: Reply {
+                status,
+                headers: rate_pairs(rate),
+                body,
+            },
+            fail_code: fail.map(str::to_string),
+            served: None,
+            records: 0,
+        };
+        let Some(form) = oauth::parse_form(body) else {
+            return reply(
+                400,
+                oauth::oauth_error(
+                    "invalid_request",
+                    "the body must be application/x-www-form-urlencoded",
+                ),
+                Some("invalid_request"),
+            );
+        };
+        match oauth::check_token_request(&self.oauth_clients, &form) {
+            Err((status, code, message)) => {
+                reply(status, oauth::oauth_error(code, &message), Some(code))
+            }
+            Ok(client) => {
+                inner.tokens_issued += 1;
+                let token = format!(
+                    "mock-token-{:08}-{}",
+                    inner.tokens_issued,
+                    now.timestamp_micros()
+                );
+                inner.tokens.insert(
+                    token.clone(),
+                    Issued {
+                        client_id: client.client_id.clone(),
+                        issued_at: now,
+                        uses: 0,
+                    },
+                );
+                ctx.access_key = Some(client.client_id.clone());
+                reply(200, oauth::token_body(&token, self.token_ttl), None)
+            }
+        }
+    }
+
+    /// `POST /api/login/discover-authentication`: unsigned, needs the `x-mc-*` headers (§2.2).
+    fn discover(
+        &self,
+        inner: &mut Inner,
+        headers: &HeaderMap,
+        body: &[u8],
+        now: DateTime<Utc>,
+    ) -> Outcome {
+        let rate = inner.limiter.peek(None, now);
+        for name in ["x-mc-app-id", "x-mc-date", "x-mc-req-id"] {
+            if header(headers, name).is_none() {
+                let msg = format!("required header {name} is missing");
+                return Outcome::error(
+                    400,
+                    &Map::new(),
+                    "err_xdk_missing_header",
+                    &msg,
+                    false,
+                    rate,
+                );
+            }
+        }
+        let app_id = header(headers, "x-mc-app-id").unwrap_or_default();
+        if !self.credentials.iter().any(|c| c.app_id == app_id) {
+            let msg = format!("the application id {app_id} in x-mc-app-id is not registered");
+            return Outcome::error(401, &Map::new(), "err_developer_key", &msg, false, rate);
+        }
+        match oauth::discover_body(body, &self.discover_users, &self.region_api) {
+            Ok(body) => Outcome {
+                reply: Reply {
+                    status: 200,
+                    headers: rate_pairs(rate),
+                    body,
+                },
+                fail_code: None,
+                served: None,
+                records: 0,
+            },
+            Err(msg) => Outcome::error(200, &Map::new(), "err_validation_null", &msg, false, rate),
+        }
     }
 
     /// Parses the body and answers with a page (or a validation failure).

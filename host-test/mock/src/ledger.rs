@@ -16,7 +16,7 @@ pub struct RequestLog {
     pub path: String,
     /// Log type of the path, if it is a log endpoint.
     pub log_type: Option<LogType>,
-    /// Access key from `Authorization`, once the request was verified.
+    /// Access key (API 1.0) or client id (API 2.0 token and log requests), once verified.
     pub access_key: Option<String>,
     /// HTTP status sent.
     pub status: u16,

@@ -1,4 +1,5 @@
-//! Mock Mimecast API 1.0 server for the TTP log endpoints: verifies signatures exactly like the API,
+//! Mock Mimecast API 1.0 and 2.0 server for the TTP log endpoints: verifies signatures and bearer
+//! tokens like the API,
 //! serves a deterministic dataset with real paging, injects faults and keeps a ledger for assertions.
 //! Spec: shared/reference/mimecast-api.md (§1 signing, §3 endpoints, §4 errors and rate limits).
 //!
@@ -6,11 +7,14 @@
 //!
 //! ```text
 //! enum LogType { Url, Impersonation, Attachment }      path(), array_name(), time_field(), as_str(), permission()
-//! struct Credential { app_id, app_key, access_key, secret_key /*base64*/, expired, permissions }
+//! struct Credential { app_id, app_key, access_key, secret_key /*base64*/, expired, permissions,
+//!                     other_region, ip_restricted }
+//! struct OAuthClient { client_id, client_secret, permissions }   OAuthClient::demo()
 //!     Credential::demo(), Credential::reference_vector()
 //! enum PagingEnd { NextAbsent, EmptyPageWithNext }
 //! struct RateLimit { limit: u32, window: Duration }
-//! struct MockConfig { credentials, dataset, paging_end, to_inclusive, max_skew, rate_limit }
+//! struct MockConfig { credentials, dataset, paging_end, to_inclusive, max_skew, rate_limit,
+//!                     oauth_clients, token_ttl, token_max_uses, discover_users }
 //!     MockConfig::demo(now), MockConfig::new(credentials, dataset)
 //! struct Dataset   generate(seed, start, end, per_type), empty(), records(t), append(t, records)
 //! fn generate_records(t, seed, start, end, n) -> Vec<Value>    // more records, e.g. late arrivals
@@ -25,6 +29,17 @@
 //! # Behaviour
 //!
 //! * `POST /api/ttp/{url,impersonation,attachment}/get-logs`; other paths 404, other methods 405.
+//! * `POST /oauth/token` (API 2.0): form `client_id`, `client_secret`,
+//!   `grant_type=client_credentials` → `{"access_token","token_type":"Bearer","expires_in"}`; a
+//!   wrong client is 401 `{"error":"invalid_client"}`. A log request with `Authorization: Bearer`
+//!   needs a token the mock issued that is younger than `token_ttl` and used fewer than
+//!   `token_max_uses` times, else 401 `fail[{"code":"token_expired"|"token_invalid"}]`; then the
+//!   client's permissions, content type, quota and faults as for API 1.0.
+//! * `POST /api/login/discover-authentication` (unsigned; `x-mc-app-id` of a registered binding,
+//!   `x-mc-date`, `x-mc-req-id`): `data[0].region.api` = the mock's own base URL for
+//!   `discover_users`, no `region` for other addresses.
+//! * API 1.0 bindings marked `other_region` get 401 `err_audit_log_incorrect_region`, those
+//!   marked `ip_restricted` 403 `err_ip_range_restricted` (after the expiry check).
 //! * Checks, in order: signing headers present and `Authorization: MC key:sig` (400
 //!   `err_xdk_missing_header`), app id known (401 `err_developer_key`), access key + signature (401
 //!   `err_xdk_signature_invalid`), `x-mc-date` parseable and within `max_skew` (401 `err_xdk_date_skew`),
@@ -47,6 +62,7 @@ mod filter;
 mod handler;
 mod ledger;
 mod log_type;
+mod oauth;
 mod paging;
 mod rate_limit;
 mod request;
@@ -54,7 +70,7 @@ mod response;
 mod server;
 mod signing;
 
-pub use config::{Credential, MockConfig, PagingEnd, RateLimit};
+pub use config::{Credential, MockConfig, OAuthClient, PagingEnd, RateLimit};
 pub use dataset::{generate_records, record_time, seconds_before, Dataset};
 pub use fault::Fault;
 pub use ledger::{Ledger, RequestLog};

@@ -44,7 +44,9 @@ impl MockServer {
     pub async fn start(config: MockConfig) -> std::io::Result<MockServer> {
         let listener = TcpListener::bind(("127.0.0.1", 0)).await?;
         let addr = listener.local_addr()?;
-        let state = Arc::new(State::new(config));
+        let mut state = State::new(config);
+        state.set_region_api(format!("http://{addr}"));
+        let state = Arc::new(state);
         let (stop, stopped) = oneshot::channel();
         let task = tokio::spawn(accept_loop(listener, Arc::clone(&state), stopped));
         tracing::info!(%addr, "mock Mimecast API listening");

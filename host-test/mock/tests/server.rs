@@ -205,3 +205,75 @@ async fn live_appends_and_late_arrivals_are_served() {
     }
     assert_eq!(server.records(LogType::Url).len(), 45);
 }
+
+#[tokio::test]
+async fn oauth_token_bearer_expiry_and_discovery_over_the_wire() {
+    let mut config = MockConfig::demo(Utc::now());
+    config.token_max_uses = Some(1);
+    let server = MockServer::start(config).await.unwrap();
+    let url = server.base_url();
+    let client = mimecast_mock::OAuthClient::demo();
+    let form = |secret: &str| {
+        format!(
+            "client_id={}&client_secret={secret}&grant_type=client_credentials",
+            client.client_id
+        )
+    };
+    let form_headers = vec![(
+        "Content-Type".to_string(),
+        "application/x-www-form-urlencoded".to_string(),
+    )];
+    let bad = common::raw(
+        &url,
+        "POST",
+        "/oauth/token",
+        &form_headers,
+        form("nope").as_bytes(),
+    )
+    .await;
+    assert_eq!(bad.status, 401);
+    assert_eq!(bad.json()["error"], "invalid_client");
+    let ok = common::raw(
+        &url,
+        "POST",
+        "/oauth/token",
+        &form_headers,
+        form(&client.client_secret).as_bytes(),
+    )
+    .await;
+    assert_eq!(ok.status, 200);
+    let token = ok.json()["access_token"].as_str().unwrap().to_string();
+    assert_eq!(ok.json()["token_type"], "Bearer");
+    assert_eq!(ok.json()["expires_in"], 1799);
+    let bearer = vec![
+        ("Authorization".to_string(), format!("Bearer {token}")),
+        ("Content-Type".to_string(), "application/json".to_string()),
+    ];
+    let body = serde_json::json!({"data": [window_item(true)]}).to_string();
+    let path = LogType::Url.path();
+    let first = common::raw(&url, "POST", path, &bearer, body.as_bytes()).await;
+    assert_eq!(first.status, 200);
+    let second = common::raw(&url, "POST", path, &bearer, body.as_bytes()).await;
+    assert_eq!(second.status, 401);
+    assert_eq!(second.json()["fail"][0]["code"], "token_expired");
+    let discover = |email: &str| {
+        let mut h = common::signed_headers(&Credential::demo(), "/unused");
+        h.retain(|(k, _)| k != "Authorization");
+        let body = format!(r#"{{"data":[{{"emailAddress":"{email}"}}]}}"#);
+        let url = url.clone();
+        async move {
+            common::raw(
+                &url,
+                "POST",
+                "/api/login/discover-authentication",
+                &h,
+                body.as_bytes(),
+            )
+            .await
+        }
+    };
+    let known = discover("svc@example.com").await;
+    assert_eq!(known.json()["data"][0]["region"]["api"], url.as_str());
+    let unknown = discover("who@example.com").await;
+    assert!(unknown.json()["data"][0].get("region").is_none());
+}

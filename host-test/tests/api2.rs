@@ -1,0 +1,396 @@
+//! End-to-end for issue 5: API 2.0 (OAuth) collection, a token expiring mid-window, region
+//! discovery and `check --online` diagnostics. The real `mcsource` binary with the bundled
+//! component runs against the mock Mimecast on loopback; every test starts its own mock.
+
+#![allow(clippy::unwrap_used)]
+
+use std::collections::{BTreeMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use chrono::Utc;
+use mimecast_mock::{Credential, LogType, MockConfig, MockServer, OAuthClient};
+use serde_json::Value;
+
+const BIN: &str = env!("CARGO_BIN_EXE_mcsource");
+const ALL: [&str; 3] = ["url", "impersonation", "attachment"];
+
+struct Harness {
+    _rt: tokio::runtime::Runtime,
+    server: MockServer,
+    dir: tempfile::TempDir,
+}
+
+impl Harness {
+    fn start(config: MockConfig) -> Harness {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        let server = rt.block_on(MockServer::start(config)).unwrap();
+        Harness {
+            _rt: rt,
+            server,
+            dir: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    /// Writes `config.toml` with a file sink and the given tenant tables.
+    fn config(&self, tenants: &str) -> PathBuf {
+        let text = format!(
+            "state_dir = \"state\"\n[sink]\ntype = \"file\"\npath = \"events.ndjson\"\n\n{tenants}"
+        );
+        let path = self.dir.path().join("config.toml");
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+
+    /// An API 2.0 tenant table with the demo client; the secret comes from the environment.
+    fn api2_tenant(&self, extra: &str) -> String {
+        format!(
+            "[[tenant]]\nid = \"acme\"\nbase_url = \"{}\"\nclient_id = \"{}\"\n\
+             client_secret = {{ env = \"E2E_CLIENT_SECRET\" }}\nlookback = \"3h\"\n{extra}\n",
+            self.server.base_url(),
+            OAuthClient::demo().client_id
+        )
+    }
+
+    fn command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(BIN);
+        cmd.args(args)
+            .env("E2E_CLIENT_SECRET", OAuthClient::demo().client_secret)
+            .env("RUST_LOG", "info")
+            .current_dir(self.dir.path());
+        cmd
+    }
+
+    fn run_once(&self, config: &Path) -> Output {
+        self.command(&["run", "--once", "--config", config.to_str().unwrap()])
+            .output()
+            .unwrap()
+    }
+
+    fn events(&self) -> Vec<Value> {
+        match std::fs::read_to_string(self.dir.path().join("events.ndjson")) {
+            Ok(text) => text
+                .lines()
+                .map(|l| serde_json::from_str(l).unwrap())
+                .collect(),
+            Err(_) => Vec::new(),
+        }
+    }
+
+    /// Requests to `path` answered with `status`.
+    fn count(&self, path: &str, status: u16) -> usize {
+        self.server
+            .ledger()
+            .requests()
+            .iter()
+            .filter(|r| r.path == path && r.status == status)
+            .count()
+    }
+}
+
+fn assert_success(out: &Output) {
+    assert!(
+        out.status.success(),
+        "mcsource failed: {}\n{}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Asserts each record the mock holds arrived exactly once, with unique event ids.
+fn assert_exactly_once(events: &[Value], server: &MockServer) {
+    let ids: HashSet<_> = events.iter().map(|e| e["event_id"].to_string()).collect();
+    assert_eq!(ids.len(), events.len(), "duplicate event ids");
+    let mut got = BTreeMap::new();
+    for e in events {
+        *got.entry((
+            e["log_type"].as_str().unwrap().to_string(),
+            e["record"].to_string(),
+        ))
+        .or_insert(0) += 1;
+    }
+    let mut want = BTreeMap::new();
+    for t in ALL {
+        for r in server.records(LogType::parse(t).unwrap()) {
+            *want.entry((t.to_string(), r.to_string())).or_insert(0) += 1;
+        }
+    }
+    assert!(
+        got == want,
+        "delivered != served ({} vs {} distinct)",
+        got.len(),
+        want.len()
+    );
+}
+
+#[test]
+fn api2_collects_all_three_types_exactly_once() {
+    let h = Harness::start(MockConfig::demo(Utc::now()));
+    let cfg = h.config(&h.api2_tenant("api = \"2.0\""));
+    assert_success(&h.run_once(&cfg));
+    let events = h.events();
+    assert_eq!(events.len(), 900);
+    assert_exactly_once(&events, &h.server);
+    let ledger = h.server.ledger();
+    let client = OAuthClient::demo().client_id;
+    assert!(ledger
+        .requests()
+        .iter()
+        .filter(|r| r.log_type.is_some())
+        .all(|r| r.status == 200 && r.access_key.as_deref() == Some(client.as_str())));
+    // One instance, one token for the whole run (it lives 1799 s).
+    assert_eq!(h.count("/oauth/token", 200), 1);
+}
+
+#[test]
+fn api2_token_expiring_mid_window_loses_and_repeats_nothing() {
+    let mut config = MockConfig::demo(Utc::now());
+    config.token_max_uses = Some(7);
+    let h = Harness::start(config);
+    let cfg = h.config(&h.api2_tenant("page_size = 20"));
+    assert_success(&h.run_once(&cfg));
+    let events = h.events();
+    assert_eq!(events.len(), 900);
+    assert_exactly_once(&events, &h.server);
+    let ledger = h.server.ledger();
+    let expired = ledger
+        .requests()
+        .iter()
+        .filter(|r| r.fail_code.as_deref() == Some("token_expired"))
+        .count();
+    let tokens = h.count("/oauth/token", 200);
+    // 45 pages at 7 uses a token: every rejected token was replaced and its page repeated.
+    assert!(expired >= 6, "{expired} token_expired answers");
+    assert_eq!(tokens, expired + 1);
+}
+
+#[test]
+fn api2_wrong_secret_and_both_credential_sets_are_explained() {
+    let h = Harness::start(MockConfig::demo(Utc::now()));
+    let cfg = h.config(&h.api2_tenant("log_types = [\"url\"]"));
+    let out = h
+        .command(&["run", "--once", "--config", cfg.to_str().unwrap()])
+        .env("E2E_CLIENT_SECRET", "not-the-secret")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("client_secret") && stderr.contains("invalid_client"),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains("not-the-secret"),
+        "secret leaked: {stderr}"
+    );
+    assert!(h.events().is_empty());
+
+    let both = h.config(
+        &h.api2_tenant("app_id = \"a\"\napp_key = \"b\"\naccess_key = \"c\"\nsecret_key = \"d\""),
+    );
+    let out = h
+        .command(&["check", "--config", both.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("both API 1.0 keys and API 2.0"), "{stderr}");
+}
+
+#[test]
+fn discover_prints_the_region_and_base_url_discover_collects() {
+    let h = Harness::start(MockConfig::demo(Utc::now()));
+    let c = Credential::demo();
+    let url = h.server.base_url();
+    let discover = |email: &str| {
+        h.command(&[
+            "discover",
+            "--email",
+            email,
+            "--app-id",
+            &c.app_id,
+            "--discover-url",
+            &url,
+        ])
+        .output()
+        .unwrap()
+    };
+    let out = discover("svc@example.com");
+    assert_success(&out);
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), url);
+    let out = discover("nobody@example.com");
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("nobody@example.com") && stderr.contains("no region"),
+        "{stderr}"
+    );
+
+    // `base_url = "discover"`: the host asks the discovery host, then collects from the region.
+    let cfg = h.config(&format!(
+        "[[tenant]]\nid = \"acme\"\nbase_url = \"discover\"\ndiscover_email = \"svc@example.com\"\n\
+         discover_url = \"{url}\"\napp_id = \"{}\"\napp_key = \"{}\"\naccess_key = \"{}\"\n\
+         secret_key = \"{}\"\nlookback = \"3h\"\nlog_types = [\"attachment\"]\n",
+        c.app_id, c.app_key, c.access_key, c.secret_key
+    ));
+    assert_success(&h.run_once(&cfg));
+    assert_eq!(h.events().len(), 300);
+    // Two `discover` commands and one run.
+    assert_eq!(h.count("/api/login/discover-authentication", 200), 3);
+}
+
+/// An API 1.0 tenant table with the demo application and the given binding.
+fn api1_tenant(id: &str, base_url: &str, c: &Credential, log_types: &str) -> String {
+    format!(
+        "[[tenant]]\nid = \"{id}\"\nbase_url = \"{base_url}\"\napp_id = \"{}\"\napp_key = \"{}\"\n\
+         access_key = \"{}\"\nsecret_key = \"{}\"\nlog_types = {log_types}\n\n",
+        c.app_id, c.app_key, c.access_key, c.secret_key
+    )
+}
+
+/// The RESULT column of `tenant`/`log_type` in the `check --online` table.
+fn verdict<'a>(table: &'a str, tenant: &str, log_type: &str) -> &'a str {
+    table
+        .lines()
+        .find(|l| {
+            let mut cols = l.split_whitespace();
+            cols.next() == Some(tenant) && cols.next() == Some(log_type)
+        })
+        .unwrap_or_else(|| panic!("no row {tenant}/{log_type} in\n{table}"))
+}
+
+#[test]
+fn check_online_names_the_fix_for_each_setup_error() {
+    let demo = Credential::demo();
+    let binding = |key: &str| Credential {
+        access_key: key.into(),
+        ..Credential::demo()
+    };
+    let expired = Credential {
+        expired: true,
+        ..binding("expired-binding")
+    };
+    let url_only = Credential {
+        permissions: vec![LogType::Url],
+        ..binding("url-only-binding")
+    };
+    let elsewhere = Credential {
+        other_region: true,
+        ..binding("other-region-binding")
+    };
+    let fenced = Credential {
+        ip_restricted: true,
+        ..binding("ip-restricted-binding")
+    };
+    let mut config = MockConfig::demo(Utc::now());
+    config.credentials = vec![
+        demo.clone(),
+        expired.clone(),
+        url_only.clone(),
+        elsewhere.clone(),
+        fenced.clone(),
+    ];
+    let h = Harness::start(config);
+    let url = h.server.base_url();
+    let url_type = "[\"url\"]";
+    let unknown_app = Credential {
+        app_id: "not-a-registered-app".into(),
+        ..demo.clone()
+    };
+    let wrong_secret = Credential {
+        secret_key: "d3JvbmctYnV0LXZhbGlkLWJhc2U2NA==".into(),
+        ..demo.clone()
+    };
+    let mut tenants = String::new();
+    tenants += &api1_tenant(
+        "ok",
+        &url,
+        &demo,
+        "[\"url\", \"impersonation\", \"attachment\"]",
+    );
+    tenants += &api1_tenant("unknown-app", &url, &unknown_app, url_type);
+    tenants += &api1_tenant("wrong-secret", &url, &wrong_secret, url_type);
+    tenants += &api1_tenant("expired", &url, &expired, url_type);
+    tenants += &api1_tenant("no-perm", &url, &url_only, "[\"url\", \"impersonation\"]");
+    tenants += &api1_tenant("region", &url, &elsewhere, url_type);
+    tenants += &api1_tenant("ip", &url, &fenced, url_type);
+    tenants += &api1_tenant("dead-host", "http://127.0.0.1:9", &demo, url_type);
+    tenants += &format!(
+        "[[tenant]]\nid = \"api2-ok\"\nbase_url = \"{url}\"\nclient_id = \"{}\"\nclient_secret = \"{}\"\n\n",
+        OAuthClient::demo().client_id,
+        OAuthClient::demo().client_secret
+    );
+    tenants += &format!(
+        "[[tenant]]\nid = \"api2-bad\"\nbase_url = \"{url}\"\nclient_id = \"{}\"\nclient_secret = \"wrong\"\nlog_types = {url_type}\n",
+        OAuthClient::demo().client_id
+    );
+    let cfg = h.config(&tenants);
+    let out = h
+        .command(&["check", "--online", "--config", cfg.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let table = String::from_utf8_lossy(&out.stdout).to_string();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("check(s) failed"), "{stderr}");
+    for t in ALL {
+        assert_eq!(
+            verdict(&table, "ok", t).split_whitespace().last(),
+            Some("OK")
+        );
+        assert_eq!(
+            verdict(&table, "api2-ok", t).split_whitespace().last(),
+            Some("OK")
+        );
+    }
+    let expect = [
+        ("unknown-app", "url", "check app_id and app_key"),
+        ("wrong-secret", "url", "secret_key"),
+        ("expired", "url", "\"Never Expire\""),
+        (
+            "no-perm",
+            "impersonation",
+            "Monitoring | Impersonation Protection | Read",
+        ),
+        ("region", "url", "another Mimecast region"),
+        ("ip", "url", "IP range restriction"),
+        ("dead-host", "url", "check base_url"),
+        ("api2-bad", "url", "client_secret"),
+    ];
+    for (tenant, log_type, fix) in expect {
+        let row = verdict(&table, tenant, log_type);
+        assert!(
+            row.contains("FIX:") && row.contains(fix),
+            "{tenant}: want {fix:?} in {row}"
+        );
+    }
+    assert!(verdict(&table, "no-perm", "url").ends_with("OK"));
+    assert!(!table.contains("wrong\""), "a secret reached the table");
+}
+
+#[test]
+fn check_online_reports_clock_skew() {
+    let mut config = MockConfig::demo(Utc::now());
+    // No tolerance: the signed whole-second date is always behind the mock's clock.
+    config.max_skew = std::time::Duration::ZERO;
+    let h = Harness::start(config);
+    let cfg = h.config(&api1_tenant(
+        "skewed",
+        &h.server.base_url(),
+        &Credential::demo(),
+        "[\"url\"]",
+    ));
+    let out = h
+        .command(&["check", "--online", "--config", cfg.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let table = String::from_utf8_lossy(&out.stdout);
+    let row = verdict(&table, "skewed", "url");
+    assert!(row.contains("clock") && row.contains("NTP"), "{row}");
+}

@@ -1,0 +1,363 @@
+//! API 2.0 OAuth tokens (reference §5): the token request (form-encoded client credentials),
+//! the token response, expiry math and the in-memory token cache. Pure apart from the
+//! `Transport` the cache is handed; the clock is passed in. A token never goes into a
+//! checkpoint, an error message or a log line.
+
+use std::fmt;
+
+use chrono::{DateTime, TimeDelta, Utc};
+use serde::Deserialize;
+
+use crate::error::SourceError;
+use crate::page::HttpResponse;
+use crate::poll::Transport;
+use crate::request::HttpRequest;
+use crate::settings::Api2Credentials;
+
+/// Path of the token endpoint on the API 2.0 gateway.
+pub const TOKEN_PATH: &str = "/oauth/token";
+
+/// A token is replaced this long before Mimecast says it expires (reference §5: ~60 s early).
+pub const REFRESH_MARGIN_SECS: i64 = 60;
+
+/// A bearer token and when to stop using it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Token {
+    access_token: String,
+    /// When the token is replaced: `expires_in` minus the refresh margin after it was issued.
+    refresh_at: DateTime<Utc>,
+}
+
+impl fmt::Debug for Token {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Token")
+            .field("refresh_at", &self.refresh_at)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Token {
+    /// The `Authorization` header value. Never log it.
+    pub fn bearer(&self) -> String {
+        format!("Bearer {}", self.access_token)
+    }
+
+    /// Whether the token may still be used at `now`.
+    pub fn is_fresh(&self, now: DateTime<Utc>) -> bool {
+        now < self.refresh_at
+    }
+}
+
+/// How long before expiry a token of `expires_in_secs` is replaced: 60 s, but at most a quarter
+/// of its lifetime, so a short-lived token is still used at all.
+pub fn refresh_margin_secs(expires_in_secs: i64) -> i64 {
+    REFRESH_MARGIN_SECS.min(expires_in_secs / 4).max(0)
+}
+
+/// Escapes one `application/x-www-form-urlencoded` value.
+fn form_escape(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for b in value.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'*' => {
+                out.push(b as char)
+            }
+            b' ' => out.push('+'),
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
+}
+
+/// The token request: `POST {gateway}/oauth/token` with the client credentials as a form body.
+pub fn token_request(gateway: &str, credentials: &Api2Credentials) -> HttpRequest {
+    let body = format!(
+        "client_id={}&client_secret={}&grant_type=client_credentials",
+        form_escape(&credentials.client_id),
+        form_escape(&credentials.client_secret)
+    );
+    HttpRequest {
+        url: format!("{gateway}{TOKEN_PATH}"),
+        headers: vec![
+            (
+                "content-type",
+                "application/x-www-form-urlencoded".to_string(),
+            ),
+            ("accept", "application/json".to_string()),
+        ],
+        body: body.into_bytes(),
+    }
+}
+
+#[derive(Deserialize)]
+struct TokenResponse {
+    access_token: String,
+    #[serde(default)]
+    token_type: Option<String>,
+    expires_in: i64,
+}
+
+/// Reads the token endpoint's answer received at `now`.
+///
+/// # Errors
+/// `Unauthorized` when Mimecast rejects the client credentials (400/401), `Transient` for 5xx
+/// and network-like answers, `RateLimited` for 429, `Protocol` for anything unusable.
+pub fn parse_token_response(
+    response: &HttpResponse,
+    now: DateTime<Utc>,
+) -> Result<Token, SourceError> {
+    let status = response.status;
+    if status != 200 {
+        let detail = oauth_error(&response.body)
+            .map(|e| format!("HTTP {status}: {e}"))
+            .unwrap_or_else(|| format!("HTTP {status}"));
+        return Err(match status {
+            400 | 401 | 403 => SourceError::Unauthorized(format!(
+                "Mimecast rejected the API 2.0 client credentials ({detail}); check client_id and \
+                 client_secret (the secret is shown only once: if it is lost, generate a new one for \
+                 the API 2.0 application) and that base_url is the API 2.0 gateway"
+            )),
+            404 => SourceError::InvalidConfig(format!(
+                "{TOKEN_PATH} was not found ({detail}); base_url must be an API 2.0 gateway such as \
+                 https://api.services.mimecast.com, not an API 1.0 regional host"
+            )),
+            429 => SourceError::RateLimited {
+                after_ms: response
+                    .rate_limit_reset_ms
+                    .unwrap_or(crate::page::DEFAULT_RATE_LIMIT_WAIT_MS),
+                message: format!("Mimecast throttled the token request ({detail})"),
+            },
+            s if s >= 500 => {
+                SourceError::Transient(format!("the token request failed ({detail})"))
+            }
+            _ => SourceError::Protocol(format!("unexpected answer to the token request ({detail})")),
+        });
+    }
+    let parsed: TokenResponse = serde_json::from_slice(&response.body).map_err(|e| {
+        SourceError::Protocol(format!(
+            "the token response is not {{\"access_token\", \"expires_in\"}} JSON ({e})"
+        ))
+    })?;
+    if parsed.access_token.is_empty() || parsed.expires_in <= 0 {
+        return Err(SourceError::Protocol(
+            "the token response has an empty access_token or a non-positive expires_in".into(),
+        ));
+    }
+    if let Some(kind) = parsed.token_type.as_deref() {
+        if !kind.eq_ignore_ascii_case("bearer") {
+            return Err(SourceError::Protocol(format!(
+                "the token response has token_type {kind:?}; expected Bearer"
+            )));
+        }
+    }
+    let usable = parsed.expires_in - refresh_margin_secs(parsed.expires_in);
+    Ok(Token {
+        access_token: parsed.access_token,
+        refresh_at: now + TimeDelta::seconds(usable),
+    })
+}
+
+/// The OAuth error of a failed token answer: `error`/`error_description` (RFC 6749) or a
+/// Mimecast `fail[]`. Never echoes anything but the code and message.
+fn oauth_error(body: &[u8]) -> Option<String> {
+    let v: serde_json::Value = serde_json::from_slice(body).ok()?;
+    let code = v
+        .get("error")
+        .and_then(|e| e.as_str())
+        .or_else(|| v.pointer("/fail/0/code").and_then(|c| c.as_str()))
+        .or_else(|| v.pointer("/fail/0/errors/0/code").and_then(|c| c.as_str()))?;
+    let message = v
+        .get("error_description")
+        .and_then(|e| e.as_str())
+        .or_else(|| v.pointer("/fail/0/message").and_then(|c| c.as_str()))
+        .or_else(|| {
+            v.pointer("/fail/0/errors/0/message")
+                .and_then(|c| c.as_str())
+        });
+    Some(match message {
+        Some(m) if !m.is_empty() => format!("{code} ({m})"),
+        _ => code.to_string(),
+    })
+}
+
+/// The component instance's current token. Lives only in memory.
+#[derive(Debug, Default)]
+pub struct TokenCache {
+    token: Option<Token>,
+    issued: u64,
+}
+
+impl TokenCache {
+    /// An empty cache.
+    pub fn new() -> TokenCache {
+        TokenCache::default()
+    }
+
+    /// A fresh token: the cached one, or a new one from the gateway.
+    ///
+    /// # Errors
+    /// The token request failed (see [`parse_token_response`]) or could not be sent.
+    pub fn get(
+        &mut self,
+        gateway: &str,
+        credentials: &Api2Credentials,
+        transport: &mut dyn Transport,
+        timeout_ms: u64,
+        now: DateTime<Utc>,
+    ) -> Result<&Token, SourceError> {
+        let fresh = self.token.as_ref().is_some_and(|t| t.is_fresh(now));
+        if !fresh {
+            self.token = None;
+            let response = transport.send(&token_request(gateway, credentials), timeout_ms)?;
+            self.token = Some(parse_token_response(&response, now)?);
+            self.issued += 1;
+        }
+        self.token
+            .as_ref()
+            .ok_or_else(|| SourceError::Protocol("no token after a token request".into()))
+    }
+
+    /// Drops the token, e.g. after Mimecast answered 401 or `token_expired`.
+    pub fn invalidate(&mut self) {
+        self.token = None;
+    }
+
+    /// How many tokens this cache has obtained (for logs and tests).
+    pub fn issued(&self) -> u64 {
+        self.issued
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    fn creds() -> Api2Credentials {
+        Api2Credentials {
+            client_id: "my client".into(),
+            client_secret: "s3cr3t&=+/".into(),
+        }
+    }
+
+    fn now() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 11, 24, 10, 0, 0).unwrap()
+    }
+
+    fn ok(body: &str) -> HttpResponse {
+        HttpResponse {
+            status: 200,
+            rate_limit_reset_ms: None,
+            body: body.as_bytes().to_vec(),
+        }
+    }
+
+    #[test]
+    fn token_request_is_a_form_post_with_escaped_values() {
+        let r = token_request("https://api.services.mimecast.com", &creds());
+        assert_eq!(r.url, "https://api.services.mimecast.com/oauth/token");
+        assert_eq!(
+            String::from_utf8(r.body).unwrap(),
+            "client_id=my+client&client_secret=s3cr3t%26%3D%2B%2F&grant_type=client_credentials"
+        );
+        assert!(r
+            .headers
+            .contains(&("content-type", "application/x-www-form-urlencoded".into())));
+    }
+
+    #[test]
+    fn token_is_refreshed_sixty_seconds_early() {
+        let t = parse_token_response(
+            &ok(r#"{"access_token":"abc","token_type":"Bearer","expires_in":1799,"scope":""}"#),
+            now(),
+        )
+        .unwrap();
+        assert_eq!(t.bearer(), "Bearer abc");
+        assert!(t.is_fresh(now() + TimeDelta::seconds(1738)));
+        assert!(!t.is_fresh(now() + TimeDelta::seconds(1739)));
+        assert!(!format!("{t:?}").contains("abc"));
+    }
+
+    #[test]
+    fn short_tokens_keep_three_quarters_of_their_life() {
+        assert_eq!(refresh_margin_secs(1799), 60);
+        assert_eq!(refresh_margin_secs(8), 2);
+        assert_eq!(refresh_margin_secs(1), 0);
+    }
+
+    #[test]
+    fn rejected_credentials_name_the_fields_but_not_the_secret() {
+        let r = HttpResponse {
+            status: 401,
+            rate_limit_reset_ms: None,
+            body: br#"{"error":"invalid_client","error_description":"bad secret"}"#.to_vec(),
+        };
+        let e = parse_token_response(&r, now()).unwrap_err();
+        match e {
+            SourceError::Unauthorized(m) => {
+                assert!(
+                    m.contains("client_secret") && m.contains("invalid_client"),
+                    "{m}"
+                );
+                assert!(!m.contains("s3cr3t"));
+            }
+            other => panic!("{other:?}"),
+        }
+        let r = HttpResponse {
+            status: 503,
+            rate_limit_reset_ms: None,
+            body: Vec::new(),
+        };
+        assert!(matches!(
+            parse_token_response(&r, now()),
+            Err(SourceError::Transient(_))
+        ));
+        for body in [
+            "{}",
+            r#"{"access_token":"","expires_in":10}"#,
+            r#"{"access_token":"a","expires_in":0}"#,
+            r#"{"access_token":"a","token_type":"mac","expires_in":10}"#,
+        ] {
+            assert!(
+                matches!(
+                    parse_token_response(&ok(body), now()),
+                    Err(SourceError::Protocol(_))
+                ),
+                "{body}"
+            );
+        }
+    }
+
+    struct Fake {
+        sent: usize,
+    }
+
+    impl Transport for Fake {
+        fn send(&mut self, _: &HttpRequest, _: u64) -> Result<HttpResponse, SourceError> {
+            self.sent += 1;
+            Ok(ok(&format!(
+                r#"{{"access_token":"t{}","token_type":"Bearer","expires_in":100}}"#,
+                self.sent
+            )))
+        }
+    }
+
+    #[test]
+    fn cache_reuses_until_refresh_time_or_invalidation() {
+        let mut cache = TokenCache::new();
+        let mut fake = Fake { sent: 0 };
+        let g = "https://gw";
+        let t = |c: &mut TokenCache, f: &mut Fake, secs| {
+            c.get(g, &creds(), f, 1000, now() + TimeDelta::seconds(secs))
+                .unwrap()
+                .bearer()
+        };
+        assert_eq!(t(&mut cache, &mut fake, 0), "Bearer t1");
+        assert_eq!(t(&mut cache, &mut fake, 74), "Bearer t1");
+        assert_eq!(t(&mut cache, &mut fake, 75), "Bearer t2");
+        cache.invalidate();
+        assert_eq!(t(&mut cache, &mut fake, 76), "Bearer t3");
+        assert_eq!(cache.issued(), 3);
+    }
+}
