@@ -4,134 +4,22 @@
 
 #![allow(clippy::unwrap_used)]
 
-use std::collections::{BTreeMap, HashSet};
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+mod common;
 
 use chrono::Utc;
-use mimecast_mock::{Credential, LogType, MockConfig, MockServer, OAuthClient};
-use serde_json::Value;
+use common::{assert_success, Harness};
+use mimecast_mock::{Credential, LogType, MockConfig, OAuthClient};
 
-const BIN: &str = env!("CARGO_BIN_EXE_mcsource");
 const ALL: [&str; 3] = ["url", "impersonation", "attachment"];
 
-struct Harness {
-    _rt: tokio::runtime::Runtime,
-    server: MockServer,
-    dir: tempfile::TempDir,
-}
-
-impl Harness {
-    fn start(config: MockConfig) -> Harness {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .enable_all()
-            .build()
-            .unwrap();
-        let server = rt.block_on(MockServer::start(config)).unwrap();
-        Harness {
-            _rt: rt,
-            server,
-            dir: tempfile::tempdir().unwrap(),
-        }
-    }
-
-    /// Writes `config.toml` with a file sink and the given tenant tables.
-    fn config(&self, tenants: &str) -> PathBuf {
-        let text = format!(
-            "state_dir = \"state\"\n[sink]\ntype = \"file\"\npath = \"events.ndjson\"\n\n{tenants}"
-        );
-        let path = self.dir.path().join("config.toml");
-        std::fs::write(&path, text).unwrap();
-        path
-    }
-
-    /// An API 2.0 tenant table with the demo client; the secret comes from the environment.
-    fn api2_tenant(&self, extra: &str) -> String {
-        format!(
-            "[[tenant]]\nid = \"acme\"\nbase_url = \"{}\"\nclient_id = \"{}\"\n\
-             client_secret = {{ env = \"E2E_CLIENT_SECRET\" }}\nlookback = \"3h\"\n{extra}\n",
-            self.server.base_url(),
-            OAuthClient::demo().client_id
-        )
-    }
-
-    fn command(&self, args: &[&str]) -> Command {
-        let mut cmd = Command::new(BIN);
-        cmd.args(args)
-            .env("E2E_CLIENT_SECRET", OAuthClient::demo().client_secret)
-            .env("RUST_LOG", "info")
-            .current_dir(self.dir.path());
-        cmd
-    }
-
-    fn run_once(&self, config: &Path) -> Output {
-        self.command(&["run", "--once", "--config", config.to_str().unwrap()])
-            .output()
-            .unwrap()
-    }
-
-    fn events(&self) -> Vec<Value> {
-        match std::fs::read_to_string(self.dir.path().join("events.ndjson")) {
-            Ok(text) => text
-                .lines()
-                .map(|l| serde_json::from_str(l).unwrap())
-                .collect(),
-            Err(_) => Vec::new(),
-        }
-    }
-
-    /// Requests to `path` answered with `status`.
-    fn count(&self, path: &str, status: u16) -> usize {
-        self.server
-            .ledger()
-            .requests()
-            .iter()
-            .filter(|r| r.path == path && r.status == status)
-            .count()
-    }
-}
-
-fn assert_success(out: &Output) {
-    assert!(
-        out.status.success(),
-        "mcsource failed: {}\n{}\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-/// Asserts each record the mock holds arrived exactly once, with unique event ids.
-fn assert_exactly_once(events: &[Value], server: &MockServer) {
-    let ids: HashSet<_> = events.iter().map(|e| e["event_id"].to_string()).collect();
-    assert_eq!(ids.len(), events.len(), "duplicate event ids");
-    let mut got = BTreeMap::new();
-    for e in events {
-        *got.entry((
-            e["log_type"].as_str().unwrap().to_string(),
-            e["record"].to_string(),
-        ))
-        .or_insert(0) += 1;
-    }
-    let mut want = BTreeMap::new();
-    for t in ALL {
-        for r in server.records(LogType::parse(t).unwrap()) {
-            *want.entry((t.to_string(), r.to_string())).or_insert(0) += 1;
-        }
-    }
-    assert!(
-        got == want,
-        "delivered != served ({} vs {} distinct)",
-        got.len(),
-        want.len()
-    );
+fn assert_exactly_once(events: &[serde_json::Value], server: &mimecast_mock::MockServer) {
+    common::assert_exactly_once(events, server, &ALL);
 }
 
 #[test]
 fn api2_collects_all_three_types_exactly_once() {
     let h = Harness::start(MockConfig::demo(Utc::now()));
-    let cfg = h.config(&h.api2_tenant("api = \"2.0\""));
+    let cfg = h.write_config(&h.api2_tenant("api = \"2.0\""));
     assert_success(&h.run_once(&cfg));
     let events = h.events();
     assert_eq!(events.len(), 900);
@@ -152,7 +40,7 @@ fn api2_token_expiring_mid_window_loses_and_repeats_nothing() {
     let mut config = MockConfig::demo(Utc::now());
     config.token_max_uses = Some(7);
     let h = Harness::start(config);
-    let cfg = h.config(&h.api2_tenant("page_size = 20"));
+    let cfg = h.write_config(&h.api2_tenant("page_size = 20"));
     assert_success(&h.run_once(&cfg));
     let events = h.events();
     assert_eq!(events.len(), 900);
@@ -172,7 +60,7 @@ fn api2_token_expiring_mid_window_loses_and_repeats_nothing() {
 #[test]
 fn api2_wrong_secret_and_both_credential_sets_are_explained() {
     let h = Harness::start(MockConfig::demo(Utc::now()));
-    let cfg = h.config(&h.api2_tenant("log_types = [\"url\"]"));
+    let cfg = h.write_config(&h.api2_tenant("log_types = [\"url\"]"));
     let out = h
         .command(&["run", "--once", "--config", cfg.to_str().unwrap()])
         .env("E2E_CLIENT_SECRET", "not-the-secret")
@@ -190,7 +78,7 @@ fn api2_wrong_secret_and_both_credential_sets_are_explained() {
     );
     assert!(h.events().is_empty());
 
-    let both = h.config(
+    let both = h.write_config(
         &h.api2_tenant("app_id = \"a\"\napp_key = \"b\"\naccess_key = \"c\"\nsecret_key = \"d\""),
     );
     let out = h
@@ -232,7 +120,7 @@ fn discover_prints_the_region_and_base_url_discover_collects() {
     );
 
     // `base_url = "discover"`: the host asks the discovery host, then collects from the region.
-    let cfg = h.config(&format!(
+    let cfg = h.write_config(&format!(
         "[[tenant]]\nid = \"acme\"\nbase_url = \"discover\"\ndiscover_email = \"svc@example.com\"\n\
          discover_url = \"{url}\"\napp_id = \"{}\"\napp_key = \"{}\"\naccess_key = \"{}\"\n\
          secret_key = \"{}\"\nlookback = \"3h\"\nlog_types = [\"attachment\"]\n",
@@ -329,7 +217,7 @@ fn check_online_names_the_fix_for_each_setup_error() {
         "[[tenant]]\nid = \"api2-bad\"\nbase_url = \"{url}\"\nclient_id = \"{}\"\nclient_secret = \"wrong\"\nlog_types = {url_type}\n",
         OAuthClient::demo().client_id
     );
-    let cfg = h.config(&tenants);
+    let cfg = h.write_config(&tenants);
     let out = h
         .command(&["check", "--online", "--config", cfg.to_str().unwrap()])
         .output()
@@ -379,7 +267,7 @@ fn check_online_reports_clock_skew() {
     // No tolerance: the signed whole-second date is always behind the mock's clock.
     config.max_skew = std::time::Duration::ZERO;
     let h = Harness::start(config);
-    let cfg = h.config(&api1_tenant(
+    let cfg = h.write_config(&api1_tenant(
         "skewed",
         &h.server.base_url(),
         &Credential::demo(),

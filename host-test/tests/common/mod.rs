@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use chrono::Utc;
-use mimecast_mock::{Credential, LogType, MockConfig, MockServer};
+use mimecast_mock::{Credential, LogType, MockConfig, MockServer, OAuthClient};
 use serde_json::Value;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_mcsource");
@@ -43,43 +43,60 @@ impl Harness {
         self.dir.path().join("events.ndjson")
     }
 
-    /// Writes a config with the demo credentials; `tenant_extra` is appended to the tenant table.
+    /// Writes `config.toml`: a file sink and the given `[[tenant]]` tables.
+    pub fn write_config(&self, tenants: &str) -> PathBuf {
+        let text = format!(
+            "state_dir = \"state\"\n[sink]\ntype = \"file\"\npath = \"events.ndjson\"\n\n{tenants}"
+        );
+        let path = self.dir.path().join("config.toml");
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+
+    /// Writes a config with one API 1.0 tenant using the demo credentials (access key from the
+    /// environment, secret key from a file); `tenant_extra` is appended to the tenant table.
     pub fn config(&self, tenant_extra: &str) -> PathBuf {
         let c = Credential::demo();
-        let text = format!(
-            r#"state_dir = "state"
-[sink]
-type = "file"
-path = "events.ndjson"
-
-[[tenant]]
-id = "acme"
-base_url = "{url}"
-app_id = "{app_id}"
-app_key = "{app_key}"
-access_key = {{ env = "E2E_ACCESS_KEY" }}
-secret_key = {{ file = "secret.txt" }}
-lookback = "3h"
-{tenant_extra}
-"#,
-            url = self.server.base_url(),
-            app_id = c.app_id,
-            app_key = c.app_key,
-        );
         std::fs::write(
             self.dir.path().join("secret.txt"),
             format!("{}\n", c.secret_key),
         )
         .unwrap();
-        let path = self.dir.path().join("config.toml");
-        std::fs::write(&path, text).unwrap();
-        path
+        self.write_config(&format!(
+            "[[tenant]]\nid = \"acme\"\nbase_url = \"{url}\"\napp_id = \"{app_id}\"\n\
+             app_key = \"{app_key}\"\naccess_key = {{ env = \"E2E_ACCESS_KEY\" }}\n\
+             secret_key = {{ file = \"secret.txt\" }}\nlookback = \"3h\"\n{tenant_extra}\n",
+            url = self.server.base_url(),
+            app_id = c.app_id,
+            app_key = c.app_key,
+        ))
+    }
+
+    /// An API 2.0 tenant table with the demo client; the secret comes from the environment.
+    pub fn api2_tenant(&self, extra: &str) -> String {
+        format!(
+            "[[tenant]]\nid = \"acme\"\nbase_url = \"{}\"\nclient_id = \"{}\"\n\
+             client_secret = {{ env = \"E2E_CLIENT_SECRET\" }}\nlookback = \"3h\"\n{extra}\n",
+            self.server.base_url(),
+            OAuthClient::demo().client_id
+        )
+    }
+
+    /// Requests to `path` answered with `status`.
+    pub fn count(&self, path: &str, status: u16) -> usize {
+        self.server
+            .ledger()
+            .requests()
+            .iter()
+            .filter(|r| r.path == path && r.status == status)
+            .count()
     }
 
     pub fn command(&self, args: &[&str]) -> Command {
         let mut cmd = Command::new(BIN);
         cmd.args(args)
             .env("E2E_ACCESS_KEY", Credential::demo().access_key)
+            .env("E2E_CLIENT_SECRET", OAuthClient::demo().client_secret)
             .env(
                 "RUST_LOG",
                 std::env::var("E2E_LOG").unwrap_or_else(|_| "info".into()),
@@ -184,8 +201,9 @@ pub fn assert_exactly_once(events: &[Value], server: &MockServer, types: &[&str]
 pub fn assert_success(out: &Output) {
     assert!(
         out.status.success(),
-        "mcsource failed: {}\n{}",
+        "mcsource failed: {}\n{}\n{}",
         out.status,
+        String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
 }
