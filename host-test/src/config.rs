@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use crate::limits::{check_concurrent_polls, Limits, LimitsConfig};
 use crate::secret::{Secret, SecretSource};
 
 /// Default API 2.0 gateway (reference §2.3); `uk-api.` and `us-api.services.mimecast.com` are the
@@ -35,9 +36,19 @@ pub struct FileConfig {
     /// Where events go.
     #[serde(default)]
     pub sink: SinkConfig,
+    /// Default sandbox limits for every tenant (see `limits.rs`).
+    #[serde(default)]
+    pub limits: LimitsConfig,
+    /// Polls run at once across all tenants (the worker pool; default 16).
+    #[serde(default = "default_max_concurrent_polls")]
+    pub max_concurrent_polls: u32,
     /// The tenants to collect from.
     #[serde(default)]
     pub tenant: Vec<TenantConfig>,
+}
+
+fn default_max_concurrent_polls() -> u32 {
+    crate::limits::DEFAULT_MAX_CONCURRENT_POLLS
 }
 
 fn default_state_dir() -> PathBuf {
@@ -111,6 +122,13 @@ pub struct TenantConfig {
     /// Per-log-type filters.
     #[serde(default)]
     pub filters: Filters,
+    /// This tenant's sandbox limits, overriding the top-level `[limits]`.
+    #[serde(default)]
+    pub limits: LimitsConfig,
+    /// Run this tenant with another build of the component (relative to the config file);
+    /// by default the one bundled into `mcsource` (or `--component`).
+    #[serde(default)]
+    pub component: Option<PathBuf>,
 }
 
 fn default_log_types() -> Vec<String> {
@@ -197,6 +215,8 @@ pub struct ValidConfig {
     pub sink: SinkConfig,
     /// Tenants.
     pub tenants: Vec<Tenant>,
+    /// Polls run at once across all tenants.
+    pub max_concurrent_polls: u32,
 }
 
 /// One validated tenant.
@@ -230,6 +250,10 @@ pub struct Tenant {
     pub request_timeout: Duration,
     /// Filters.
     pub filters: Filters,
+    /// Sandbox limits of this tenant's instance.
+    pub limits: Limits,
+    /// Another component build for this tenant, if configured.
+    pub component: Option<PathBuf>,
 }
 
 /// Resolved credentials of either API version.
@@ -551,6 +575,7 @@ impl FileConfig {
         }
         let mut ids = HashSet::new();
         let mut tenants = Vec::new();
+        check_concurrent_polls(self.max_concurrent_polls, &mut problems);
         for (i, t) in self.tenant.into_iter().enumerate() {
             let at = format!("tenant[{i}]");
             if t.id.is_empty()
@@ -604,6 +629,12 @@ impl FileConfig {
                 Duration::from_millis(100),
                 &mut problems,
             );
+            let limits = t.limits.resolve(
+                &self.limits,
+                t.request_timeout,
+                &format!("{at}.limits"),
+                &mut problems,
+            );
             if let Some(access) = resolved {
                 tenants.push(Tenant {
                     id: t.id,
@@ -619,6 +650,8 @@ impl FileConfig {
                     page_size: t.page_size,
                     request_timeout: t.request_timeout,
                     filters: t.filters,
+                    limits,
+                    component: t.component.map(|c| base_dir.join(c)),
                 });
             }
         }
@@ -643,6 +676,7 @@ impl FileConfig {
                 state_dir: base_dir.join(self.state_dir),
                 sink,
                 tenants,
+                max_concurrent_polls: self.max_concurrent_polls,
             })
         } else {
             Err(problems)

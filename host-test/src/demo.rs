@@ -6,6 +6,7 @@ use std::time::Duration;
 use mimecast_mock::{Credential, MockConfig, MockServer};
 
 use crate::config::{self, Credentials, Filters, Keys, Tenant};
+use crate::limits::Limits;
 use crate::secret::Secret;
 
 /// Tenant id used by the demo.
@@ -46,6 +47,8 @@ pub fn demo_tenant(server: &MockServer) -> Result<Tenant, String> {
         page_size: 100,
         request_timeout: Duration::from_secs(10),
         filters: Filters::default(),
+        limits: Limits::default(),
+        component: None,
     })
 }
 

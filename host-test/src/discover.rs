@@ -24,7 +24,12 @@ pub async fn discover_base_url(
 ) -> Result<String, String> {
     let origin = config::parse_origin(discover_url).map_err(|e| format!("discover URL: {e}"))?;
     let mut instance = runtime
-        .instantiate_for(DISCOVER_INSTANCE, &origin, timeout)
+        .instantiate_for(
+            DISCOVER_INSTANCE,
+            &origin,
+            timeout,
+            &crate::limits::Limits::default(),
+        )
         .await
         .map_err(|e| format!("{e:#}"))?;
     match instance

@@ -5,6 +5,7 @@ pub mod config;
 pub mod demo;
 pub mod diagnose;
 pub mod discover;
+pub mod limits;
 pub mod pipeline;
 pub mod runner;
 pub mod runtime;

@@ -14,7 +14,7 @@ use tokio::sync::watch;
 use mimecast_host::config::{FileConfig, SinkConfig, Tenant};
 use mimecast_host::pipeline::Pipeline;
 use mimecast_host::runner::{self, RunMode, Summary};
-use mimecast_host::runtime::{self, Runtime};
+use mimecast_host::runtime::{self, Runtime, RuntimeOptions};
 use mimecast_host::sink::{FileSink, Sink, StdoutSink};
 use mimecast_host::state::{SqliteStore, StateStore, Status};
 use mimecast_host::{demo, diagnose, discover};
@@ -94,6 +94,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
@@ -144,18 +145,26 @@ async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
 
 fn load_runtime(
     component: Option<&Path>,
-    cache_dir: Option<&Path>,
+    options: &RuntimeOptions,
 ) -> anyhow::Result<Arc<Runtime>> {
     let runtime = match component {
         Some(path) => {
             let bytes = std::fs::read(path)
                 .with_context(|| format!("cannot read component {}", path.display()))?;
-            Runtime::new(&bytes, cache_dir)
+            Runtime::new(&bytes, options)
                 .with_context(|| format!("component {}", path.display()))?
         }
-        None => Runtime::new(runtime::BUNDLED_COMPONENT, cache_dir)?,
+        None => Runtime::new(runtime::BUNDLED_COMPONENT, options)?,
     };
     Ok(Arc::new(runtime))
+}
+
+/// Engine options for the commands that run a few instances (`demo`, `check`, `discover`).
+fn default_options() -> RuntimeOptions {
+    RuntimeOptions {
+        cache_dir: user_cache_dir(),
+        ..RuntimeOptions::default()
+    }
 }
 
 /// The per-user cache directory for compiled code (`$XDG_CACHE_HOME/mcsource` or
@@ -196,7 +205,26 @@ async fn run(config: &Path, once: bool, component: Option<&Path>) -> anyhow::Res
     let cache = std::env::var_os("MCSOURCE_CACHE_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| config.state_dir.join("compiled"));
-    let runtime = load_runtime(component, Some(&cache))?;
+    let options = RuntimeOptions {
+        cache_dir: Some(cache),
+        max_instances: config.max_concurrent_polls + 4,
+        max_memory_bytes: config
+            .tenants
+            .iter()
+            .map(|t| t.limits.memory_bytes)
+            .max()
+            .unwrap_or(RuntimeOptions::default().max_memory_bytes),
+    };
+    let mut runtime = load_runtime(component, &options)?;
+    let max_concurrent_polls = config.max_concurrent_polls;
+    if let Some(rt) = Arc::get_mut(&mut runtime) {
+        for tenant in &config.tenants {
+            if let Some(path) = &tenant.component {
+                rt.load_extra(path)
+                    .with_context(|| format!("tenant {}", tenant.id))?;
+            }
+        }
+    }
     discover::resolve_tenants(&runtime, &mut config.tenants)
         .await
         .map_err(|problems| anyhow::anyhow!("{}", problems.join("\n")))?;
@@ -211,7 +239,11 @@ async fn run(config: &Path, once: bool, component: Option<&Path>) -> anyhow::Res
         SqliteStore::open(&config.state_dir)
             .with_context(|| format!("cannot use state_dir {}", config.state_dir.display()))?,
     );
-    let summary = collect(runtime, config.tenants, sink, store, once).await?;
+    let mode = RunMode {
+        once,
+        max_concurrent_polls,
+    };
+    let summary = collect(runtime, config.tenants, sink, store, mode).await?;
     report(&summary, once)
 }
 
@@ -220,7 +252,7 @@ async fn collect(
     tenants: Vec<Tenant>,
     sink: Box<dyn Sink>,
     store: Box<dyn StateStore>,
-    once: bool,
+    mode: RunMode,
 ) -> anyhow::Result<Summary> {
     let (pipeline, recovery) = Pipeline::open(sink, store).map_err(anyhow::Error::msg)?;
     if recovery.cut_bytes > 0 {
@@ -235,14 +267,7 @@ async fn collect(
         );
     }
     let pipeline = Arc::new(Mutex::new(pipeline));
-    Ok(runner::run(
-        runtime,
-        tenants,
-        pipeline,
-        RunMode { once },
-        shutdown_on_ctrl_c(),
-    )
-    .await)
+    Ok(runner::run(runtime, tenants, pipeline, mode, shutdown_on_ctrl_c()).await)
 }
 
 fn report(summary: &Summary, once: bool) -> anyhow::Result<ExitCode> {
@@ -267,7 +292,7 @@ fn report(summary: &Summary, once: bool) -> anyhow::Result<ExitCode> {
 
 async fn demo_cmd(component: Option<&Path>) -> anyhow::Result<ExitCode> {
     let started = Instant::now();
-    let runtime = load_runtime(component, user_cache_dir().as_deref())?;
+    let runtime = load_runtime(component, &default_options())?;
     let server = demo::start_mock()
         .await
         .context("cannot start the mock Mimecast")?;
@@ -278,7 +303,11 @@ async fn demo_cmd(component: Option<&Path>) -> anyhow::Result<ExitCode> {
         "demo: mock Mimecast at {}; collecting url, impersonation and attachment logs",
         server.base_url()
     );
-    let summary = collect(runtime, vec![tenant], Box::new(StdoutSink), store, true).await?;
+    let mode = RunMode {
+        once: true,
+        max_concurrent_polls: 4,
+    };
+    let summary = collect(runtime, vec![tenant], Box::new(StdoutSink), store, mode).await?;
     let code = report(&summary, true)?;
     eprintln!("demo: caught up in {:.2}s", started.elapsed().as_secs_f64());
     server.shutdown().await;
@@ -287,7 +316,7 @@ async fn demo_cmd(component: Option<&Path>) -> anyhow::Result<ExitCode> {
 
 async fn check(config: &Path, online: bool, component: Option<&Path>) -> anyhow::Result<ExitCode> {
     let valid = load_config(config)?;
-    let runtime = load_runtime(component, user_cache_dir().as_deref())?;
+    let runtime = load_runtime(component, &default_options())?;
     // The component checks what only it knows: filter values, page size, key encoding.
     let mut problems = Vec::new();
     for (i, tenant) in valid.tenants.iter().enumerate() {
@@ -329,7 +358,7 @@ async fn discover_cmd(
     discover_url: &str,
     component: Option<&Path>,
 ) -> anyhow::Result<ExitCode> {
-    let runtime = load_runtime(component, user_cache_dir().as_deref())?;
+    let runtime = load_runtime(component, &default_options())?;
     let timeout = std::time::Duration::from_secs(30);
     let base_url = discover::discover_base_url(&runtime, discover_url, app_id, email, timeout)
         .await

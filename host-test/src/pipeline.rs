@@ -18,6 +18,44 @@ pub enum DeliveryError {
     State(#[source] StateError),
 }
 
+/// Most events one batch may carry.
+pub const MAX_BATCH_EVENTS: usize = 10_000;
+/// Most bytes one batch may carry (events and checkpoint).
+pub const MAX_BATCH_BYTES: usize = 64 * 1024 * 1024;
+
+/// Checks a batch from the component before anything of it is delivered: bounded size, and
+/// every event one line holding one JSON object, so a broken or hostile component cannot
+/// corrupt the NDJSON stream or flood the sink.
+///
+/// # Errors
+/// What is wrong, naming the first offending event.
+pub fn check_batch(events: &[String], checkpoint: &str) -> Result<(), String> {
+    if events.len() > MAX_BATCH_EVENTS {
+        return Err(format!(
+            "the batch has {} events; at most {MAX_BATCH_EVENTS} are accepted",
+            events.len()
+        ));
+    }
+    let bytes: usize = events.iter().map(String::len).sum::<usize>() + checkpoint.len();
+    if bytes > MAX_BATCH_BYTES {
+        return Err(format!(
+            "the batch has {bytes} bytes; at most {MAX_BATCH_BYTES} are accepted"
+        ));
+    }
+    for (i, e) in events.iter().enumerate() {
+        let one_line = !e.contains(['\n', '\r']);
+        let object = e.starts_with('{')
+            && e.ends_with('}')
+            && serde_json::from_str::<serde::de::IgnoredAny>(e).is_ok();
+        if !one_line || !object {
+            return Err(format!(
+                "event {i} of the batch is not a one-line JSON object"
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// What recovery found at start-up.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Recovery {
@@ -164,6 +202,17 @@ mod tests {
         let sink = FileSink::open(&dir.join("out.ndjson")).unwrap();
         let store = SqliteStore::open(&dir.join("state")).unwrap();
         Pipeline::open(Box::new(sink), Box::new(store)).unwrap()
+    }
+
+    #[test]
+    fn malformed_batches_are_refused() {
+        assert!(check_batch(&["{\"a\":1}".into()], "cp").is_ok());
+        for bad in ["not json", "{\"a\":\n1}", "[1]", "{\"a\":", ""] {
+            let err = check_batch(&["{}".into(), bad.into()], "cp").unwrap_err();
+            assert!(err.contains("event 1"), "{bad}: {err}");
+        }
+        let many = vec!["{}".to_string(); MAX_BATCH_EVENTS + 1];
+        assert!(check_batch(&many, "").is_err());
     }
 
     #[test]

@@ -2,6 +2,13 @@
 //! the sink and only then commits the batch's checkpoint. Backoff, rate-limit waits and the
 //! `--once` stopping rule live here; the component decides nothing about timing beyond its
 //! `next-poll` hint.
+//!
+//! Fairness: a bounded worker pool (`max_concurrent_polls` permits) limits polls in flight
+//! across all tenants. A tenant holds a permit, and a component instance, only for a short
+//! session of consecutive polls; when it goes idle or has used its session, both are given
+//! back, so a slow, failing or rate-limited tenant never holds up others beyond its own slot,
+//! and an idle tenant keeps no instance. At start, tenants are spread over their interval so
+//! many tenants do not hit the API in one burst.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -15,6 +22,7 @@ use crate::config::Tenant;
 use crate::pipeline::Pipeline;
 use crate::runtime::{self, Instance, LogType, NextPoll, PollError, Runtime};
 use crate::state::Trouble;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 /// First retry delay after a transient failure; doubles per failure.
 const BACKOFF_START: Duration = Duration::from_secs(1);
@@ -33,7 +41,14 @@ pub type SharedPipeline = Arc<Mutex<Pipeline>>;
 pub struct RunMode {
     /// Stop each log type once it is caught up (or has failed), instead of polling forever.
     pub once: bool,
+    /// Polls in flight at once across all tenants.
+    pub max_concurrent_polls: u32,
 }
+
+/// Consecutive polls a tenant may make before it gives its worker slot back.
+const SESSION_POLLS: u32 = 20;
+/// A tenant whose next poll is further away than this gives back its slot and instance.
+const IDLE_AFTER: Duration = Duration::from_millis(250);
 
 /// What happened to one tenant's log type.
 #[derive(Debug, Clone, Default)]
@@ -68,9 +83,20 @@ pub async fn run(
     shutdown: watch::Receiver<bool>,
 ) -> Summary {
     let mut tasks = tokio::task::JoinSet::new();
+    let workers = Arc::new(Semaphore::new(mode.max_concurrent_polls.max(1) as usize));
+    let spread = !mode.once && tenants.len() > 1;
     for tenant in tenants {
         let (rt, pipeline, shutdown) = (runtime.clone(), pipeline.clone(), shutdown.clone());
-        tasks.spawn(async move { run_tenant(&rt, tenant, pipeline, mode, shutdown).await });
+        let workers = workers.clone();
+        let start = if spread {
+            let ms = tenant.interval.as_millis().max(1) as u64;
+            Instant::now() + Duration::from_millis(rand::rng().random_range(0..ms))
+        } else {
+            Instant::now()
+        };
+        tasks.spawn(async move {
+            run_tenant(&rt, tenant, pipeline, workers, start, mode, shutdown).await
+        });
     }
     let mut summary = Summary::new();
     while let Some(joined) = tasks.join_next().await {
@@ -97,6 +123,8 @@ async fn run_tenant(
     runtime: &Runtime,
     tenant: Tenant,
     pipeline: SharedPipeline,
+    workers: Arc<Semaphore>,
+    start: Instant,
     mode: RunMode,
     mut shutdown: watch::Receiver<bool>,
 ) -> Summary {
@@ -107,7 +135,7 @@ async fn run_tenant(
         .map(|log_type| Slot {
             log_type,
             name: runtime::log_type_name(log_type),
-            due: Instant::now(),
+            due: start,
             failures: 0,
             rate_limits: 0,
             done: false,
@@ -126,7 +154,15 @@ async fn run_tenant(
         }
     }
     let mut instance: Option<Instance> = None;
+    let mut permit: Option<OwnedSemaphorePermit> = None;
+    let mut session_polls = 0;
     while let Some(slot) = slots.iter_mut().filter(|s| !s.done).min_by_key(|s| s.due) {
+        if slot.due > Instant::now() + IDLE_AFTER || session_polls >= SESSION_POLLS {
+            // Going idle, or others may be waiting: give back the instance and the slot.
+            instance = None;
+            permit = None;
+            session_polls = 0;
+        }
         tokio::select! {
             _ = tokio::time::sleep_until(slot.due) => {}
             _ = shutdown.wait_for(|stop| *stop) => break,
@@ -134,6 +170,16 @@ async fn run_tenant(
         if *shutdown.borrow() {
             break;
         }
+        if permit.is_none() {
+            tokio::select! {
+                acquired = workers.clone().acquire_owned() => match acquired {
+                    Ok(p) => permit = Some(p),
+                    Err(_) => break,
+                },
+                _ = shutdown.wait_for(|stop| *stop) => break,
+            }
+        }
+        session_polls += 1;
         let inst = match instance.take() {
             Some(i) => i,
             None => match start_instance(runtime, &tenant).await {
@@ -181,7 +227,7 @@ async fn start_instance(runtime: &Runtime, tenant: &Tenant) -> Result<Instance, 
     match inst.configure(&runtime::source_config(tenant)).await {
         Ok(Ok(())) => Ok(inst),
         Ok(Err(e)) => Err(runtime::describe(&e)),
-        Err(trap) => Err(format!("{trap:#}")),
+        Err(trap) => Err(trap.to_string()),
     }
 }
 
@@ -213,10 +259,17 @@ async fn poll_slot(
     };
     let outcome = inst.poll(slot.log_type, checkpoint.as_deref()).await;
     let batch = match outcome {
-        Err(trap) => {
-            let message = format!("{trap:#}");
+        Err(broken) => {
+            // A broken limit or a trap: this instance is gone; the tenant gets a fresh one
+            // after a backoff, and no other tenant notices.
+            let message = broken.to_string();
+            tracing::error!(log_type, error = %message, "poll stopped by the sandbox");
             lock(pipeline).trouble(&tenant.id, log_type, Trouble::Error, &message);
-            fail(slot, message, mode);
+            slot.failures += 1;
+            slot.progress.error = Some(message);
+            slot.due = Instant::now() + backoff(slot.failures);
+            // In `--once` mode a broken limit is final: the same poll would break it again.
+            slot.done |= mode.once;
             return (inst, After::Discard);
         }
         Ok(Err(PollError::RateLimited(limit))) => {
@@ -263,6 +316,16 @@ async fn poll_slot(
         }
         Ok(Ok(batch)) => batch,
     };
+    if let Err(problem) = crate::pipeline::check_batch(&batch.events, &batch.checkpoint) {
+        let message = format!("tenant {}: the component returned a malformed batch ({problem}); nothing of it was delivered", tenant.id);
+        tracing::error!(log_type, error = %message, "batch refused");
+        lock(pipeline).trouble(&tenant.id, log_type, Trouble::Error, &message);
+        slot.failures += 1;
+        slot.progress.error = Some(message);
+        slot.due = Instant::now() + backoff(slot.failures);
+        slot.done |= mode.once;
+        return (inst, After::Discard);
+    }
     let delivered = lock(pipeline).deliver(
         &tenant.id,
         log_type,

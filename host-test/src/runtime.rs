@@ -1,7 +1,12 @@
-//! The wasmtime side: compiles the component once, and gives each tenant its own sandboxed
-//! instance (own `Store`, memory cap, WASI with no files or environment, outbound policy).
+//! The wasmtime side: compiles the component once (cached on disk), pre-instantiates it, and
+//! gives each tenant its own sandboxed instance from a pooling allocator: own `Store`, memory
+//! cap, wall-clock deadline per call (epoch interruption), WASI with no files or environment,
+//! and an outbound policy (one origin, bounded requests and response sizes). A broken limit
+//! ends that call with an error naming the limit and the tenant; nothing else is affected.
 //! The component and this host meet only through `wit/source.wit`.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
@@ -11,6 +16,7 @@ use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
 use crate::config::{self, Origin, Tenant};
+use crate::limits::Limits;
 use crate::sandbox::OutboundPolicy;
 
 /// Bindings generated from `wit/source.wit`.
@@ -33,12 +39,66 @@ use bindings::{mimecast, Collector, CollectorPre};
 /// The component as bundled into this binary at build time.
 pub const BUNDLED_COMPONENT: &[u8] = include_bytes!(env!("MIMECAST_SOURCE_WASM"));
 
-/// Memory one tenant's instance may use.
-const MEMORY_LIMIT_BYTES: usize = 256 * 1024 * 1024;
+/// How often the engine's epoch advances; deadlines are counted in these ticks.
+const EPOCH_TICK: Duration = Duration::from_millis(10);
+
+/// How the engine is set up.
+#[derive(Debug, Clone)]
+pub struct RuntimeOptions {
+    /// Where compiled code is cached between starts (`None`: compile at every start).
+    pub cache_dir: Option<std::path::PathBuf>,
+    /// Instances alive at once (the pooling allocator's size); the runner keeps at most one
+    /// per poll in flight.
+    pub max_instances: u32,
+    /// The largest memory limit of any tenant, in bytes (sizes the pool's memory slots).
+    pub max_memory_bytes: usize,
+}
+
+impl Default for RuntimeOptions {
+    fn default() -> Self {
+        RuntimeOptions {
+            cache_dir: None,
+            max_instances: crate::limits::DEFAULT_MAX_CONCURRENT_POLLS + 4,
+            max_memory_bytes: Limits::default().memory_bytes,
+        }
+    }
+}
+
+/// Why a call into the component failed without an answer from it.
+#[derive(Debug, thiserror::Error)]
+pub enum CallError {
+    /// The call ran past the tenant's `poll_timeout`.
+    #[error("tenant {tenant}: the component ran past its poll deadline of {} (limits.poll_timeout) and was stopped", humantime::format_duration(*.limit))]
+    Deadline {
+        /// Tenant id.
+        tenant: String,
+        /// The deadline.
+        limit: Duration,
+    },
+    /// The instance tried to grow its memory beyond the tenant's cap.
+    #[error("tenant {tenant}: the component tried to use more than {} MiB of memory (limits.memory_mib) and was stopped", .limit_bytes / (1024 * 1024))]
+    Memory {
+        /// Tenant id.
+        tenant: String,
+        /// The cap.
+        limit_bytes: usize,
+    },
+    /// Any other trap: a bug in the component.
+    #[error("tenant {tenant}: the component trapped in {call}: {detail}")]
+    Trap {
+        /// Tenant id.
+        tenant: String,
+        /// Which export.
+        call: &'static str,
+        /// wasmtime's description.
+        detail: String,
+    },
+}
 
 /// Per-store state: WASI, WASI-HTTP and the tenant's limits.
 pub struct HostState {
     tenant: String,
+    tenant_limits: Limits,
     wasi: WasiCtx,
     http: WasiHttpCtx,
     table: ResourceTable,
@@ -82,7 +142,56 @@ impl mimecast::source::host_log::Host for HostState {
 /// The compiled component, ready to instantiate for any number of tenants.
 pub struct Runtime {
     engine: Engine,
+    linker: Linker<HostState>,
     pre: CollectorPre<HostState>,
+    /// Other component builds some tenants run with (`component = "…"`), by path.
+    extra: std::collections::HashMap<std::path::PathBuf, CollectorPre<HostState>>,
+    ticker: Arc<AtomicBool>,
+}
+
+impl Drop for Runtime {
+    fn drop(&mut self) {
+        self.ticker.store(false, Ordering::Relaxed);
+    }
+}
+
+/// Advances the engine's epoch every `EPOCH_TICK` while `running` holds.
+fn start_epoch_ticker(engine: Engine) -> Arc<AtomicBool> {
+    let running = Arc::new(AtomicBool::new(true));
+    let flag = running.clone();
+    let spawned = std::thread::Builder::new()
+        .name("mcsource-epoch".into())
+        .spawn(move || {
+            while flag.load(Ordering::Relaxed) {
+                std::thread::sleep(EPOCH_TICK);
+                engine.increment_epoch();
+            }
+        });
+    if let Err(e) = spawned {
+        tracing::error!(error = %e, "cannot start the epoch ticker; poll deadlines will not be enforced");
+    }
+    running
+}
+
+fn pooling(options: &RuntimeOptions) -> wasmtime::PoolingAllocationConfig {
+    // A wasm32-wasip2 component holds a few core instances (the program and WASI adapter
+    // shims), one or two memories and a few tables; these bounds leave room for that.
+    const CORE_INSTANCES: u32 = 16;
+    const MEMORIES: u32 = 4;
+    const TABLES: u32 = 8;
+    let n = options.max_instances.max(1);
+    let mut pool = wasmtime::PoolingAllocationConfig::new();
+    pool.total_component_instances(n)
+        .total_core_instances(n * CORE_INSTANCES)
+        .max_core_instances_per_component(CORE_INSTANCES)
+        .total_memories(n * MEMORIES)
+        .max_memories_per_component(MEMORIES)
+        .total_tables(n * TABLES)
+        .max_tables_per_component(TABLES)
+        // Async calls run on fibers; a store keeps its stack while it lives.
+        .total_stacks(n)
+        .max_memory_size(options.max_memory_bytes);
+    pool
 }
 
 impl Runtime {
@@ -91,10 +200,14 @@ impl Runtime {
     ///
     /// # Errors
     /// The bytes are not a component of the `collector` world.
-    pub fn new(wasm: &[u8], cache_dir: Option<&std::path::Path>) -> anyhow::Result<Runtime> {
+    pub fn new(wasm: &[u8], options: &RuntimeOptions) -> anyhow::Result<Runtime> {
         let mut config = wasmtime::Config::new();
         config.wasm_component_model(true);
-        if let Some(dir) = cache_dir {
+        config.epoch_interruption(true);
+        config.allocation_strategy(wasmtime::InstanceAllocationStrategy::Pooling(pooling(
+            options,
+        )));
+        if let Some(dir) = &options.cache_dir {
             let mut cache = wasmtime::CacheConfig::new();
             cache.with_directory(dir);
             match wasmtime::Cache::new(cache) {
@@ -106,20 +219,36 @@ impl Runtime {
             }
         }
         let engine = Engine::new(&config).map_err(anyhow_from)?;
-        let component = Component::new(&engine, wasm).map_err(anyhow_from).context(
-            "the component does not load; is it a wasm32-wasip2 build of mimecast-source?",
-        )?;
         let mut linker = Linker::<HostState>::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(anyhow_from)?;
         wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker).map_err(anyhow_from)?;
         Collector::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |s| s)
             .map_err(anyhow_from)?;
-        let instance_pre = linker
-            .instantiate_pre(&component)
-            .map_err(anyhow_from)
-            .context("the component needs imports this host does not provide")?;
-        let pre = CollectorPre::new(instance_pre).map_err(anyhow_from)?;
-        Ok(Runtime { engine, pre })
+        let pre = prepare(&engine, &linker, wasm)?;
+        let ticker = start_epoch_ticker(engine.clone());
+        Ok(Runtime {
+            engine,
+            linker,
+            pre,
+            extra: std::collections::HashMap::new(),
+            ticker,
+        })
+    }
+
+    /// Loads another component build that tenants with `component = path` run with.
+    ///
+    /// # Errors
+    /// The file cannot be read or is not a component of the `collector` world.
+    pub fn load_extra(&mut self, path: &std::path::Path) -> anyhow::Result<()> {
+        if self.extra.contains_key(path) {
+            return Ok(());
+        }
+        let wasm = std::fs::read(path)
+            .with_context(|| format!("cannot read component {}", path.display()))?;
+        let pre = prepare(&self.engine, &self.linker, &wasm)
+            .with_context(|| format!("component {}", path.display()))?;
+        self.extra.insert(path.to_path_buf(), pre);
+        Ok(())
     }
 
     /// Creates a sandboxed instance for `tenant`.
@@ -127,8 +256,14 @@ impl Runtime {
     /// # Errors
     /// Instantiation failed (e.g. the memory limit is too small for the component).
     pub async fn instantiate(&self, tenant: &Tenant) -> anyhow::Result<Instance> {
-        self.instantiate_for(&tenant.id, &tenant.allowed_origin, tenant.request_timeout)
-            .await
+        self.instantiate_component(
+            &tenant.id,
+            &tenant.allowed_origin,
+            tenant.request_timeout,
+            &tenant.limits,
+            tenant.component.as_deref(),
+        )
+        .await
     }
 
     /// Creates a sandboxed instance named `id` that may call only `allowed` (e.g. the region
@@ -141,34 +276,68 @@ impl Runtime {
         id: &str,
         allowed: &Origin,
         timeout: Duration,
+        limits: &Limits,
+    ) -> anyhow::Result<Instance> {
+        self.instantiate_component(id, allowed, timeout, limits, None)
+            .await
+    }
+
+    async fn instantiate_component(
+        &self,
+        id: &str,
+        allowed: &Origin,
+        timeout: Duration,
+        limits: &Limits,
+        component: Option<&std::path::Path>,
     ) -> anyhow::Result<Instance> {
         let state = HostState {
             tenant: id.to_string(),
+            tenant_limits: *limits,
             // No preopened files, no environment, no arguments: the guest sees only the clock,
             // randomness and the outbound HTTP the policy allows.
             wasi: WasiCtx::builder().build(),
             http: WasiHttpCtx::new(),
             table: ResourceTable::new(),
-            policy: OutboundPolicy {
-                tenant: id.to_string(),
-                allowed: allowed.clone(),
-                timeout,
-            },
+            policy: OutboundPolicy::new(id, allowed.clone(), timeout, limits),
             limits: StoreLimitsBuilder::new()
-                .memory_size(MEMORY_LIMIT_BYTES)
+                .memory_size(limits.memory_bytes)
                 .trap_on_grow_failure(true)
                 .build(),
         };
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.limits);
-        let bindings = self
-            .pre
+        store.epoch_deadline_trap();
+        store.set_epoch_deadline(deadline_ticks(limits.poll_timeout));
+        let pre = component
+            .and_then(|path| self.extra.get(path))
+            .unwrap_or(&self.pre);
+        let bindings = pre
             .instantiate_async(&mut store)
             .await
             .map_err(anyhow_from)
             .with_context(|| format!("cannot instantiate the component for tenant {id}"))?;
         Ok(Instance { store, bindings })
     }
+}
+
+/// Compiles (or loads from the cache) and pre-instantiates a component.
+fn prepare(
+    engine: &Engine,
+    linker: &Linker<HostState>,
+    wasm: &[u8],
+) -> anyhow::Result<CollectorPre<HostState>> {
+    let component = Component::new(engine, wasm)
+        .map_err(anyhow_from)
+        .context("the component does not load; is it a wasm32-wasip2 build of mimecast-source?")?;
+    let instance_pre = linker
+        .instantiate_pre(&component)
+        .map_err(anyhow_from)
+        .context("the component needs imports this host does not provide")?;
+    CollectorPre::new(instance_pre).map_err(anyhow_from)
+}
+
+fn deadline_ticks(timeout: Duration) -> u64 {
+    (timeout.as_millis() / EPOCH_TICK.as_millis()).max(1) as u64
 }
 
 /// One tenant's live component instance.
@@ -178,6 +347,41 @@ pub struct Instance {
 }
 
 impl Instance {
+    /// Arms the deadline for the next call.
+    fn arm(&mut self) {
+        let timeout = self.store.data().tenant_limits.poll_timeout;
+        self.store.set_epoch_deadline(deadline_ticks(timeout));
+    }
+
+    /// Turns a trap into an error that names the broken limit, if one was broken.
+    fn classify(&self, call: &'static str, e: wasmtime::Error) -> CallError {
+        let state = self.store.data();
+        let tenant = state.tenant.clone();
+        let limits = state.tenant_limits;
+        if matches!(
+            e.downcast_ref::<wasmtime::Trap>(),
+            Some(wasmtime::Trap::Interrupt)
+        ) {
+            return CallError::Deadline {
+                tenant,
+                limit: limits.poll_timeout,
+            };
+        }
+        let detail = format!("{e:?}");
+        if detail.contains("memory") && (detail.contains("limit") || detail.contains("grow")) {
+            return CallError::Memory {
+                tenant,
+                limit_bytes: limits.memory_bytes,
+            };
+        }
+        let detail = detail.lines().next().unwrap_or_default().to_string();
+        CallError::Trap {
+            tenant,
+            call,
+            detail,
+        }
+    }
+
     /// Calls `configure`. The outer error is a trap (a bug or a broken limit), the inner one the
     /// component's verdict on the configuration.
     ///
@@ -186,26 +390,28 @@ impl Instance {
     pub async fn configure(
         &mut self,
         config: &SourceConfig,
-    ) -> anyhow::Result<Result<(), PollError>> {
-        self.bindings
+    ) -> Result<Result<(), PollError>, CallError> {
+        self.arm();
+        let result = self
+            .bindings
             .mimecast_source_source()
             .call_configure(&mut self.store, config)
-            .await
-            .map_err(anyhow_from)
-            .context("the component trapped in configure")
+            .await;
+        result.map_err(|e| self.classify("configure", e))
     }
 
     /// Calls `probe` for one log type: one minimal real request (setup diagnostics).
     ///
     /// # Errors
     /// The guest trapped.
-    pub async fn probe(&mut self, log_type: LogType) -> anyhow::Result<Result<(), PollError>> {
-        self.bindings
+    pub async fn probe(&mut self, log_type: LogType) -> Result<Result<(), PollError>, CallError> {
+        self.arm();
+        let result = self
+            .bindings
             .mimecast_source_source()
             .call_probe(&mut self.store, log_type)
-            .await
-            .map_err(anyhow_from)
-            .context("the component trapped in probe")
+            .await;
+        result.map_err(|e| self.classify("probe", e))
     }
 
     /// Calls `discover`: region discovery for `email` at `discover_url` (API 1.0).
@@ -218,14 +424,15 @@ impl Instance {
         app_id: &str,
         email: &str,
         timeout: Duration,
-    ) -> anyhow::Result<Result<String, PollError>> {
+    ) -> Result<Result<String, PollError>, CallError> {
         let timeout_ms = u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX);
-        self.bindings
+        self.arm();
+        let result = self
+            .bindings
             .mimecast_source_source()
             .call_discover(&mut self.store, discover_url, app_id, email, timeout_ms)
-            .await
-            .map_err(anyhow_from)
-            .context("the component trapped in discover")
+            .await;
+        result.map_err(|e| self.classify("discover", e))
     }
 
     /// Calls `poll` for one log type with the last committed checkpoint.
@@ -236,13 +443,14 @@ impl Instance {
         &mut self,
         log_type: LogType,
         checkpoint: Option<&str>,
-    ) -> anyhow::Result<Result<Batch, PollError>> {
-        self.bindings
+    ) -> Result<Result<Batch, PollError>, CallError> {
+        self.arm();
+        let result = self
+            .bindings
             .mimecast_source_source()
             .call_poll(&mut self.store, log_type, checkpoint)
-            .await
-            .map_err(anyhow_from)
-            .context("the component trapped in poll")
+            .await;
+        result.map_err(|e| self.classify("poll", e))
     }
 }
 

@@ -1,13 +1,19 @@
 //! Outbound HTTP policy for one tenant's component: requests may go only to that tenant's
-//! Mimecast origin, and every request gets the tenant's timeouts whatever the guest asked for.
-//! The check is pure (`check_outbound`); `OutboundPolicy` enforces it in the WASI-HTTP hook.
+//! Mimecast origin, at most `max_concurrent_requests` at once, each with the tenant's timeouts
+//! whatever the guest asked for, and no response body larger than `max_response_bytes`.
+//! The origin check is pure (`check_outbound`); `OutboundPolicy` enforces all of it in the
+//! WASI-HTTP hook.
 
 use std::future::Future;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
+use http_body_util::BodyExt;
 use wasmtime_wasi_http::{Error as HttpError, RequestOptions, WasiHttpHooks};
 
 use crate::config::Origin;
+use crate::limits::Limits;
 
 /// Why a request was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -46,12 +52,40 @@ pub fn check_outbound(allowed: &Origin, uri: &http::Uri) -> Result<(), Denied> {
 
 /// The WASI-HTTP hooks of one tenant's store.
 pub struct OutboundPolicy {
-    /// Tenant id, for logs.
-    pub tenant: String,
-    /// The one origin allowed.
-    pub allowed: Origin,
-    /// Connect, first-byte and between-bytes timeout for every request.
-    pub timeout: Duration,
+    tenant: String,
+    allowed: Origin,
+    timeout: Duration,
+    max_in_flight: u32,
+    max_response_bytes: u64,
+    in_flight: Arc<AtomicU32>,
+}
+
+impl OutboundPolicy {
+    /// The policy for tenant `tenant`: only `allowed`, with `timeout` and `limits`.
+    pub fn new(
+        tenant: &str,
+        allowed: Origin,
+        timeout: Duration,
+        limits: &Limits,
+    ) -> OutboundPolicy {
+        OutboundPolicy {
+            tenant: tenant.to_string(),
+            allowed,
+            timeout,
+            max_in_flight: limits.max_concurrent_requests,
+            max_response_bytes: limits.max_response_bytes,
+            in_flight: Arc::new(AtomicU32::new(0)),
+        }
+    }
+}
+
+/// Counts one request in flight until dropped.
+struct InFlight(Arc<AtomicU32>);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
 }
 
 type SendFuture = Box<
@@ -79,17 +113,48 @@ impl WasiHttpHooks for OutboundPolicy {
                 "outbound request denied by the tenant's allowlist");
             return Box::new(async { Err(HttpError::HttpRequestDenied) });
         }
+        if self.in_flight.fetch_add(1, Ordering::AcqRel) >= self.max_in_flight {
+            self.in_flight.fetch_sub(1, Ordering::AcqRel);
+            tracing::error!(tenant = %self.tenant, limit = self.max_in_flight,
+                "outbound request denied: too many requests in flight (limits.max_concurrent_requests)");
+            return Box::new(async { Err(HttpError::ConnectionLimitReached) });
+        }
+        let guard = InFlight(self.in_flight.clone());
         let options = RequestOptions {
             connect_timeout: Some(self.timeout),
             first_byte_timeout: Some(self.timeout),
             between_bytes_timeout: Some(self.timeout),
         };
+        let max = self.max_response_bytes;
+        let tenant = self.tenant.clone();
         Box::new(async move {
-            use http_body_util::BodyExt;
             let (response, io) =
                 wasmtime_wasi_http::default_send_request(request, Some(options)).await?;
+            let declared = response
+                .headers()
+                .get(http::header::CONTENT_LENGTH)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.parse::<u64>().ok());
+            if declared.is_some_and(|n| n > max) {
+                tracing::error!(%tenant, limit_bytes = max,
+                    "response refused: larger than limits.max_response_mib");
+                return Err(HttpError::HttpResponseBodySize(declared));
+            }
+            // The request counts as in flight until its body is read or dropped.
+            // The guard lives in the body's error mapper, so it is dropped with the body.
+            let response = response.map(move |body| {
+                http_body_util::Limited::new(body, max as usize)
+                    .map_err(move |e| {
+                        let _in_flight = &guard;
+                        match e.downcast::<HttpError>() {
+                            Ok(inner) => *inner,
+                            Err(_) => HttpError::HttpResponseBodySize(Some(max)),
+                        }
+                    })
+                    .boxed_unsync()
+            });
             Ok((
-                response.map(BodyExt::boxed_unsync),
+                response,
                 Box::new(io) as Box<dyn Future<Output = Result<(), HttpError>> + Send>,
             ))
         })
@@ -100,6 +165,25 @@ impl WasiHttpHooks for OutboundPolicy {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn policy_counts_requests_in_flight() {
+        let limits = Limits {
+            max_concurrent_requests: 1,
+            ..Limits::default()
+        };
+        let policy = OutboundPolicy::new(
+            "t",
+            origin("http", "127.0.0.1", 1),
+            Duration::from_secs(1),
+            &limits,
+        );
+        let first = InFlight(policy.in_flight.clone());
+        policy.in_flight.fetch_add(1, Ordering::AcqRel);
+        assert_eq!(policy.in_flight.load(Ordering::Acquire), 1);
+        drop(first);
+        assert_eq!(policy.in_flight.load(Ordering::Acquire), 0);
+    }
 
     fn origin(scheme: &str, host: &str, port: u16) -> Origin {
         Origin {

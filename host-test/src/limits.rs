@@ -1,0 +1,165 @@
+//! Sandbox limits: what one tenant's component instance may use, and how many polls the host
+//! runs at once. Written in human units in the config (`memory_mib`, `"120s"`), checked here,
+//! converted to bytes and durations for the runtime. Pure.
+
+use std::time::Duration;
+
+use serde::Deserialize;
+
+/// Limits as written in the config: top-level `[limits]` (defaults for every tenant) or a
+/// tenant's `[tenant.limits]` (overrides). Every field is optional.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct LimitsConfig {
+    /// Linear memory one instance may grow to, in MiB (default 64).
+    pub memory_mib: Option<u32>,
+    /// Wall-clock deadline of one call into the component, e.g. `"120s"` (default 120 s);
+    /// enforced by epoch interruption, so a guest that spins is stopped.
+    #[serde(default, with = "humantime_serde::option")]
+    pub poll_timeout: Option<Duration>,
+    /// Outbound HTTP requests one instance may have in flight (default 2).
+    pub max_concurrent_requests: Option<u32>,
+    /// Largest response body one request may return, in MiB (default 32).
+    pub max_response_mib: Option<u32>,
+}
+
+/// Checked limits of one tenant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Linear memory cap in bytes.
+    pub memory_bytes: usize,
+    /// Deadline of one call into the component.
+    pub poll_timeout: Duration,
+    /// Outbound requests in flight.
+    pub max_concurrent_requests: u32,
+    /// Response body cap in bytes.
+    pub max_response_bytes: u64,
+}
+
+const MIB: usize = 1024 * 1024;
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            memory_bytes: 64 * MIB,
+            poll_timeout: Duration::from_secs(120),
+            max_concurrent_requests: 2,
+            max_response_bytes: 32 * MIB as u64,
+        }
+    }
+}
+
+impl LimitsConfig {
+    /// This tenant's limits: its own values, else the top-level ones, else the defaults.
+    /// Problems are appended to `out` with the path `at` (e.g. `tenant[2].limits`).
+    pub fn resolve(
+        &self,
+        defaults: &LimitsConfig,
+        request_timeout: Duration,
+        at: &str,
+        out: &mut Vec<String>,
+    ) -> Limits {
+        let d = Limits::default();
+        let memory_mib = self
+            .memory_mib
+            .or(defaults.memory_mib)
+            .unwrap_or((d.memory_bytes / MIB) as u32);
+        let poll_timeout = self
+            .poll_timeout
+            .or(defaults.poll_timeout)
+            .unwrap_or(d.poll_timeout);
+        let requests = self
+            .max_concurrent_requests
+            .or(defaults.max_concurrent_requests)
+            .unwrap_or(d.max_concurrent_requests);
+        let response_mib = self
+            .max_response_mib
+            .or(defaults.max_response_mib)
+            .unwrap_or((d.max_response_bytes / MIB as u64) as u32);
+        if !(16..=4096).contains(&memory_mib) {
+            out.push(format!(
+                "{at}.memory_mib: {memory_mib} is outside 16..=4096 (the component needs about 16 MiB)"
+            ));
+        }
+        if poll_timeout < request_timeout + Duration::from_secs(5) {
+            out.push(format!(
+                "{at}.poll_timeout: {} must exceed request_timeout ({}) by at least 5s",
+                humantime::format_duration(poll_timeout),
+                humantime::format_duration(request_timeout)
+            ));
+        }
+        if !(1..=64).contains(&requests) {
+            out.push(format!(
+                "{at}.max_concurrent_requests: {requests} is outside 1..=64"
+            ));
+        }
+        if !(1..=1024).contains(&response_mib) {
+            out.push(format!(
+                "{at}.max_response_mib: {response_mib} is outside 1..=1024"
+            ));
+        }
+        Limits {
+            memory_bytes: memory_mib as usize * MIB,
+            poll_timeout,
+            max_concurrent_requests: requests,
+            max_response_bytes: response_mib as u64 * MIB as u64,
+        }
+    }
+}
+
+/// Polls the host runs at once, across all tenants (the worker pool), by default.
+pub const DEFAULT_MAX_CONCURRENT_POLLS: u32 = 16;
+
+/// Checks `max_concurrent_polls`.
+pub fn check_concurrent_polls(n: u32, out: &mut Vec<String>) {
+    if !(1..=1024).contains(&n) {
+        out.push(format!("max_concurrent_polls: {n} is outside 1..=1024"));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tenant_overrides_top_level_overrides_defaults() {
+        let top = LimitsConfig {
+            memory_mib: Some(128),
+            max_response_mib: Some(8),
+            ..Default::default()
+        };
+        let tenant = LimitsConfig {
+            memory_mib: Some(32),
+            ..Default::default()
+        };
+        let mut out = Vec::new();
+        let l = tenant.resolve(&top, Duration::from_secs(30), "tenant[0].limits", &mut out);
+        assert!(out.is_empty(), "{out:?}");
+        assert_eq!(l.memory_bytes, 32 * MIB);
+        assert_eq!(l.max_response_bytes, 8 * MIB as u64);
+        assert_eq!(l.max_concurrent_requests, 2);
+        assert_eq!(l.poll_timeout, Duration::from_secs(120));
+    }
+
+    #[test]
+    fn reports_each_bad_value_with_its_path() {
+        let bad = LimitsConfig {
+            memory_mib: Some(1),
+            poll_timeout: Some(Duration::from_secs(10)),
+            max_concurrent_requests: Some(0),
+            max_response_mib: Some(5000),
+        };
+        let mut out = Vec::new();
+        bad.resolve(
+            &LimitsConfig::default(),
+            Duration::from_secs(30),
+            "limits",
+            &mut out,
+        );
+        assert_eq!(out.len(), 4, "{out:?}");
+        assert!(out.iter().all(|p| p.starts_with("limits.")));
+        let mut out = Vec::new();
+        check_concurrent_polls(0, &mut out);
+        assert_eq!(out.len(), 1);
+    }
+}

@@ -1,0 +1,117 @@
+//! Hostile guests: components that loop forever, allocate without bound, call a host they were
+//! not given, return malformed batches or trap, each run as a tenant beside a well-behaved one
+//! in one host. Each must be stopped with an error naming its limit and tenant, while the
+//! well-behaved tenant delivers every record exactly once.
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::sync::OnceLock;
+
+use common::{assert_exactly_once, Harness};
+use mimecast_mock::{Credential, MockConfig};
+
+/// Builds `host-test/hostile` for wasm32-wasip2 once per test run, in its own target dir.
+fn hostile_component() -> &'static PathBuf {
+    static BUILT: OnceLock<PathBuf> = OnceLock::new();
+    BUILT.get_or_init(|| {
+        let workspace = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+        let target = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("hostile-build");
+        let status = Command::new(env!("CARGO"))
+            .args([
+                "build",
+                "--release",
+                "--target=wasm32-wasip2",
+                "--package=mimecast-hostile",
+                "--lib",
+            ])
+            .env("CARGO_TARGET_DIR", &target)
+            .env_remove("RUSTFLAGS")
+            .env_remove("CARGO_ENCODED_RUSTFLAGS")
+            .env_remove("RUSTC_WORKSPACE_WRAPPER")
+            .current_dir(&workspace)
+            .status()
+            .unwrap();
+        assert!(
+            status.success(),
+            "cannot build the hostile component (rustup target add wasm32-wasip2?)"
+        );
+        target.join("wasm32-wasip2/release/mimecast_hostile.wasm")
+    })
+}
+
+fn hostile_tenant(h: &Harness, mode: &str, component: &std::path::Path) -> String {
+    let c = Credential::demo();
+    format!(
+        "[[tenant]]\nid = \"{mode}\"\nbase_url = \"{url}\"\napp_id = \"{}\"\napp_key = \"{}\"\n\
+         access_key = \"{}\"\nsecret_key = \"{}\"\nlog_types = [\"url\"]\n\
+         component = \"{}\"\nrequest_timeout = \"1s\"\n\
+         [tenant.limits]\npoll_timeout = \"6s\"\nmemory_mib = 32\n\n",
+        c.app_id,
+        c.app_key,
+        c.access_key,
+        c.secret_key,
+        component.display(),
+        url = h.server.base_url(),
+    )
+}
+
+#[test]
+fn hostile_guests_are_contained_and_neighbours_deliver_exactly_once() {
+    let component = hostile_component();
+    let h = Harness::start(MockConfig::demo(chrono::Utc::now()));
+    // The well-behaved tenant (the real component), then one tenant per misbehaviour.
+    h.config("");
+    let good = std::fs::read_to_string(h.dir.path().join("config.toml")).unwrap();
+    let good = &good[good.find("[[tenant]]").unwrap()..];
+    let mut tenants = good.to_string();
+    for mode in ["loop", "alloc", "disallowed-host", "malformed", "trap"] {
+        tenants.push_str(&hostile_tenant(&h, mode, component));
+    }
+    let cfg = h.write_config(&tenants);
+    let out = h.run_once(&cfg);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success(),
+        "hostile tenants must make --once fail"
+    );
+    let line = |tenant: &str| {
+        stderr
+            .lines()
+            .find(|l| l.starts_with(&format!("{tenant}/url: FAILED")))
+            .unwrap_or_else(|| panic!("no failure line for {tenant}:\n{stderr}"))
+            .to_string()
+    };
+    assert!(
+        line("loop").contains("poll deadline of 6s (limits.poll_timeout)"),
+        "{stderr}"
+    );
+    assert!(
+        line("alloc").contains("more than 32 MiB of memory (limits.memory_mib)"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("outbound request denied by the tenant's allowlist"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("tenant=disallowed-host target=http://127.0.0.1:9"),
+        "{stderr}"
+    );
+    assert!(
+        line("disallowed-host").contains("request failed"),
+        "{stderr}"
+    );
+    assert!(line("malformed").contains("malformed batch"), "{stderr}");
+    assert!(line("trap").contains("trapped"), "{stderr}");
+    // The good tenant is untouched: every record once, and nothing from the hostile ones.
+    let events = h.events();
+    assert!(
+        events.iter().all(|e| e["tenant"] == "acme"),
+        "a hostile event reached the sink"
+    );
+    assert_exactly_once(&events, &h.server, &["url", "impersonation", "attachment"]);
+}
