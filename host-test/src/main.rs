@@ -284,10 +284,20 @@ fn report(summary: &Summary, once: bool) -> anyhow::Result<ExitCode> {
             }
         }
     }
+    if let Some(kib) = peak_rss_kib() {
+        tracing::info!(peak_rss_kib = kib, "resource use");
+    }
     if once && failed > 0 {
         bail!("{failed} log type(s) failed; see the messages above");
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Peak resident memory of this process in KiB (Linux `VmHWM`), if the system tells.
+fn peak_rss_kib() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
 }
 
 async fn demo_cmd(component: Option<&Path>) -> anyhow::Result<ExitCode> {
