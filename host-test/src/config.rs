@@ -256,6 +256,39 @@ pub struct Tenant {
     pub component: Option<PathBuf>,
 }
 
+impl Tenant {
+    /// A hash of everything that shapes this tenant's collection, credentials included (their
+    /// values go only into the hash): a reload restarts the tenant when it changes.
+    pub fn fingerprint(&self) -> u64 {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        let config = crate::runtime::source_config(self);
+        format!("{config:?}").hash(&mut h);
+        match &self.credentials {
+            Credentials::Api1(k) => {
+                for s in [&k.app_id, &k.app_key, &k.access_key, &k.secret_key] {
+                    s.expose().hash(&mut h);
+                }
+            }
+            Credentials::Api2 {
+                client_id,
+                client_secret,
+            } => {
+                client_id.expose().hash(&mut h);
+                client_secret.expose().hash(&mut h);
+            }
+        }
+        (
+            &self.allowed_origin.host,
+            self.allowed_origin.port,
+            &self.log_types,
+        )
+            .hash(&mut h);
+        (self.interval, format!("{:?}", self.limits), &self.component).hash(&mut h);
+        h.finish()
+    }
+}
+
 /// Resolved credentials of either API version.
 #[derive(Debug, Clone)]
 pub enum Credentials {

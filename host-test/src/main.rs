@@ -200,8 +200,60 @@ fn shutdown_on_ctrl_c() -> watch::Receiver<bool> {
     rx
 }
 
-async fn run(config: &Path, once: bool, component: Option<&Path>) -> anyhow::Result<ExitCode> {
-    let mut config = load_config(config)?;
+/// Loads the tenants' own component builds and runs region discovery.
+async fn prepare_tenants(runtime: &Runtime, tenants: &mut [Tenant]) -> anyhow::Result<()> {
+    for tenant in tenants.iter() {
+        if let Some(path) = &tenant.component {
+            runtime
+                .load_extra(path)
+                .with_context(|| format!("tenant {}", tenant.id))?;
+        }
+    }
+    discover::resolve_tenants(runtime, tenants)
+        .await
+        .map_err(|problems| anyhow::anyhow!("{}", problems.join("\n")))
+}
+
+/// On SIGHUP, re-reads the config and hands the new tenant list to the runner. A config that
+/// does not validate is reported and ignored; the running tenants go on.
+fn reload_on_sighup(
+    path: PathBuf,
+    runtime: Arc<Runtime>,
+) -> tokio::sync::mpsc::Receiver<Vec<Tenant>> {
+    let (tx, rx) = tokio::sync::mpsc::channel(1);
+    tokio::spawn(async move {
+        let Ok(mut hangups) =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+        else {
+            tracing::warn!("cannot listen for SIGHUP; configuration reload is off");
+            return;
+        };
+        while hangups.recv().await.is_some() {
+            tracing::info!(config = %path.display(), "SIGHUP: reloading the configuration");
+            let loaded = match load_config(&path) {
+                Ok(mut config) => prepare_tenants(&runtime, &mut config.tenants)
+                    .await
+                    .map(|()| config),
+                Err(e) => Err(e),
+            };
+            match loaded {
+                Ok(config) => {
+                    tracing::info!(tenants = config.tenants.len(), "configuration reloaded (sink, state_dir and limits of the pool apply after a restart)");
+                    if tx.send(config.tenants).await.is_err() {
+                        return;
+                    }
+                }
+                Err(e) => {
+                    tracing::error!(error = %format!("{e:#}"), "configuration reload failed; keeping the running configuration")
+                }
+            }
+        }
+    });
+    rx
+}
+
+async fn run(config_path: &Path, once: bool, component: Option<&Path>) -> anyhow::Result<ExitCode> {
+    let mut config = load_config(config_path)?;
     let cache = std::env::var_os("MCSOURCE_CACHE_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| config.state_dir.join("compiled"));
@@ -215,19 +267,10 @@ async fn run(config: &Path, once: bool, component: Option<&Path>) -> anyhow::Res
             .max()
             .unwrap_or(RuntimeOptions::default().max_memory_bytes),
     };
-    let mut runtime = load_runtime(component, &options)?;
+    let runtime = load_runtime(component, &options)?;
     let max_concurrent_polls = config.max_concurrent_polls;
-    if let Some(rt) = Arc::get_mut(&mut runtime) {
-        for tenant in &config.tenants {
-            if let Some(path) = &tenant.component {
-                rt.load_extra(path)
-                    .with_context(|| format!("tenant {}", tenant.id))?;
-            }
-        }
-    }
-    discover::resolve_tenants(&runtime, &mut config.tenants)
-        .await
-        .map_err(|problems| anyhow::anyhow!("{}", problems.join("\n")))?;
+    prepare_tenants(&runtime, &mut config.tenants).await?;
+    let reload = (!once).then(|| reload_on_sighup(config_path.to_path_buf(), runtime.clone()));
     let sink: Box<dyn Sink> = match &config.sink {
         SinkConfig::Stdout => Box::new(StdoutSink),
         SinkConfig::File { path } => Box::new(
@@ -243,7 +286,7 @@ async fn run(config: &Path, once: bool, component: Option<&Path>) -> anyhow::Res
         once,
         max_concurrent_polls,
     };
-    let summary = collect(runtime, config.tenants, sink, store, mode).await?;
+    let summary = collect(runtime, config.tenants, sink, store, mode, reload).await?;
     report(&summary, once)
 }
 
@@ -253,6 +296,7 @@ async fn collect(
     sink: Box<dyn Sink>,
     store: Box<dyn StateStore>,
     mode: RunMode,
+    reload: Option<tokio::sync::mpsc::Receiver<Vec<Tenant>>>,
 ) -> anyhow::Result<Summary> {
     let (pipeline, recovery) = Pipeline::open(sink, store).map_err(anyhow::Error::msg)?;
     if recovery.cut_bytes > 0 {
@@ -267,7 +311,15 @@ async fn collect(
         );
     }
     let pipeline = Arc::new(Mutex::new(pipeline));
-    Ok(runner::run(runtime, tenants, pipeline, mode, shutdown_on_ctrl_c()).await)
+    Ok(runner::run(
+        runtime,
+        tenants,
+        pipeline,
+        mode,
+        shutdown_on_ctrl_c(),
+        reload,
+    )
+    .await)
 }
 
 fn report(summary: &Summary, once: bool) -> anyhow::Result<ExitCode> {
@@ -317,7 +369,15 @@ async fn demo_cmd(component: Option<&Path>) -> anyhow::Result<ExitCode> {
         once: true,
         max_concurrent_polls: 4,
     };
-    let summary = collect(runtime, vec![tenant], Box::new(StdoutSink), store, mode).await?;
+    let summary = collect(
+        runtime,
+        vec![tenant],
+        Box::new(StdoutSink),
+        store,
+        mode,
+        None,
+    )
+    .await?;
     let code = report(&summary, true)?;
     eprintln!("demo: caught up in {:.2}s", started.elapsed().as_secs_f64());
     server.shutdown().await;

@@ -74,38 +74,103 @@ struct Slot {
     progress: Progress,
 }
 
-/// Runs every tenant until `--once` completes or `shutdown` turns true.
+/// Runs every tenant until `--once` completes or `shutdown` turns true. Each new tenant list
+/// arriving on `reload` (a re-read configuration) is applied without a restart: tenants that
+/// are gone are stopped, new ones started, changed ones (credentials, settings, limits)
+/// restarted; the others go on untouched. A stopped tenant finishes its poll in flight, and
+/// its checkpoints stay in the state store.
 pub async fn run(
     runtime: Arc<Runtime>,
     tenants: Vec<Tenant>,
     pipeline: SharedPipeline,
     mode: RunMode,
-    shutdown: watch::Receiver<bool>,
+    mut shutdown: watch::Receiver<bool>,
+    mut reload: Option<tokio::sync::mpsc::Receiver<Vec<Tenant>>>,
 ) -> Summary {
-    let mut tasks = tokio::task::JoinSet::new();
     let workers = Arc::new(Semaphore::new(mode.max_concurrent_polls.max(1) as usize));
     let spread = !mode.once && tenants.len() > 1;
-    for tenant in tenants {
-        let (rt, pipeline, shutdown) = (runtime.clone(), pipeline.clone(), shutdown.clone());
-        let workers = workers.clone();
-        let start = if spread {
+    let mut running: BTreeMap<String, Running> = BTreeMap::new();
+    let mut summary = Summary::new();
+    let start = |tenant: Tenant, spread: bool| {
+        let (stop, stopped) = watch::channel(false);
+        let fingerprint = tenant.fingerprint();
+        let (rt, pipeline, workers) = (runtime.clone(), pipeline.clone(), workers.clone());
+        let first = if spread {
             let ms = tenant.interval.as_millis().max(1) as u64;
             Instant::now() + Duration::from_millis(rand::rng().random_range(0..ms))
         } else {
             Instant::now()
         };
-        tasks.spawn(async move {
-            run_tenant(&rt, tenant, pipeline, workers, start, mode, shutdown).await
+        let task = tokio::spawn(async move {
+            run_tenant(&rt, tenant, pipeline, workers, first, mode, stopped).await
         });
+        Running {
+            fingerprint,
+            stop,
+            task,
+        }
+    };
+    for tenant in tenants {
+        running.insert(tenant.id.clone(), start(tenant, spread));
     }
-    let mut summary = Summary::new();
-    while let Some(joined) = tasks.join_next().await {
-        match joined {
-            Ok(part) => summary.extend(part),
-            Err(e) => tracing::error!(error = %e, "a tenant task panicked"),
+    loop {
+        let all_done = running.values().all(|r| r.task.is_finished());
+        if all_done && (mode.once || reload.is_none()) {
+            break;
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_millis(200)) => {}
+            _ = shutdown.wait_for(|stop| *stop) => break,
+            next = async { match reload.as_mut() { Some(r) => r.recv().await, None => std::future::pending().await } } => {
+                let Some(next) = next else {
+                    reload = None;
+                    continue;
+                };
+                let wanted: BTreeMap<String, Tenant> = next.into_iter().map(|t| (t.id.clone(), t)).collect();
+                let ids: Vec<String> = running.keys().cloned().collect();
+                for id in ids {
+                    let keep = wanted.get(&id).is_some_and(|t| running.get(&id).is_some_and(|r| r.fingerprint == t.fingerprint()));
+                    if !keep {
+                        if let Some(r) = running.remove(&id) {
+                            tracing::info!(tenant = %id, "configuration changed: stopping tenant");
+                            summary.extend(r.finish().await);
+                        }
+                    }
+                }
+                for (id, tenant) in wanted {
+                    if let std::collections::btree_map::Entry::Vacant(slot) = running.entry(id) {
+                        tracing::info!(tenant = %slot.key(), "configuration changed: starting tenant");
+                        slot.insert(start(tenant, false));
+                    }
+                }
+            }
         }
     }
+    for (_, r) in std::mem::take(&mut running) {
+        summary.extend(r.finish().await);
+    }
     summary
+}
+
+/// A tenant task and the means to stop it.
+struct Running {
+    fingerprint: u64,
+    stop: watch::Sender<bool>,
+    task: tokio::task::JoinHandle<Summary>,
+}
+
+impl Running {
+    /// Asks the task to stop after its poll in flight, and waits for it.
+    async fn finish(self) -> Summary {
+        let _ = self.stop.send(true);
+        match self.task.await {
+            Ok(part) => part,
+            Err(e) => {
+                tracing::error!(error = %e, "a tenant task panicked");
+                Summary::new()
+            }
+        }
+    }
 }
 
 fn jitter(base: Duration) -> Duration {

@@ -145,7 +145,8 @@ pub struct Runtime {
     linker: Linker<HostState>,
     pre: CollectorPre<HostState>,
     /// Other component builds some tenants run with (`component = "…"`), by path.
-    extra: std::collections::HashMap<std::path::PathBuf, CollectorPre<HostState>>,
+    extra:
+        std::sync::RwLock<std::collections::HashMap<std::path::PathBuf, CollectorPre<HostState>>>,
     ticker: Arc<AtomicBool>,
 }
 
@@ -230,7 +231,7 @@ impl Runtime {
             engine,
             linker,
             pre,
-            extra: std::collections::HashMap::new(),
+            extra: std::sync::RwLock::new(std::collections::HashMap::new()),
             ticker,
         })
     }
@@ -239,15 +240,23 @@ impl Runtime {
     ///
     /// # Errors
     /// The file cannot be read or is not a component of the `collector` world.
-    pub fn load_extra(&mut self, path: &std::path::Path) -> anyhow::Result<()> {
-        if self.extra.contains_key(path) {
+    pub fn load_extra(&self, path: &std::path::Path) -> anyhow::Result<()> {
+        let loaded = |rt: &Runtime| {
+            rt.extra
+                .read()
+                .map(|m| m.contains_key(path))
+                .unwrap_or(false)
+        };
+        if loaded(self) {
             return Ok(());
         }
         let wasm = std::fs::read(path)
             .with_context(|| format!("cannot read component {}", path.display()))?;
         let pre = prepare(&self.engine, &self.linker, &wasm)
             .with_context(|| format!("component {}", path.display()))?;
-        self.extra.insert(path.to_path_buf(), pre);
+        if let Ok(mut extra) = self.extra.write() {
+            extra.insert(path.to_path_buf(), pre);
+        }
         Ok(())
     }
 
@@ -308,10 +317,11 @@ impl Runtime {
         store.limiter(|s| &mut s.limits);
         store.epoch_deadline_trap();
         store.set_epoch_deadline(deadline_ticks(limits.poll_timeout));
-        let pre = component
-            .and_then(|path| self.extra.get(path))
-            .unwrap_or(&self.pre);
-        let bindings = pre
+        let extra =
+            component.and_then(|path| self.extra.read().ok().and_then(|m| m.get(path).cloned()));
+        let bindings = extra
+            .as_ref()
+            .unwrap_or(&self.pre)
             .instantiate_async(&mut store)
             .await
             .map_err(anyhow_from)

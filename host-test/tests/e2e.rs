@@ -274,3 +274,68 @@ fn demo_prints_events_of_all_three_types() {
         .collect();
     assert_eq!(types.len(), 3, "{types:?}");
 }
+
+#[test]
+fn sighup_reload_adds_a_tenant_without_touching_the_others() {
+    let h = Harness::demo();
+    let cfg = h.config("interval = \"1s\"\nlog_types = [\"url\"]");
+    let first = std::fs::read_to_string(&cfg).unwrap();
+    let log = h.dir.path().join("run.log");
+    let mut child = h
+        .command(&["run", "--config", cfg.to_str().unwrap()])
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let wait_for = |what: &dyn Fn(&[Value]) -> bool| {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while !what(&h.events()) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        assert!(
+            what(&h.events()),
+            "timed out; log:\n{}",
+            std::fs::read_to_string(&log).unwrap_or_default()
+        );
+    };
+    let urls = h.server.records(LogType::Url).len();
+    let count =
+        |events: &[Value], tenant: &str| events.iter().filter(|e| e["tenant"] == tenant).count();
+    wait_for(&|e| count(e, "acme") == urls);
+    // Add a second tenant with the same credentials; acme's table is unchanged.
+    let second = first.replacen("[[tenant]]", "[[tenant]]\nid = \"beta\"\nREST", 1);
+    let beta = &second[second.find("[[tenant]]").unwrap()..];
+    let beta = beta.replace("id = \"acme\"\n", "").replace("REST\n", "");
+    std::fs::write(&cfg, format!("{first}\n{beta}")).unwrap();
+    let hup = Command::new("kill")
+        .args(["-HUP", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(hup.success());
+    wait_for(&|e| count(e, "beta") == urls);
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        text.contains("starting tenant") && text.contains("tenant=beta"),
+        "{text}"
+    );
+    assert!(
+        !text.contains("stopping tenant"),
+        "acme must not be restarted: {text}"
+    );
+    let events = h.events();
+    for tenant in ["acme", "beta"] {
+        let mine: Vec<Value> = events
+            .iter()
+            .filter(|e| e["tenant"] == tenant)
+            .cloned()
+            .collect();
+        let mut ids = HashSet::new();
+        assert!(
+            mine.iter().all(|e| ids.insert(e["event_id"].to_string())),
+            "{tenant}: duplicate"
+        );
+        assert_eq!(mine.len(), urls, "{tenant}");
+    }
+}
