@@ -919,6 +919,20 @@ secret_key = "d"
     }
 
     #[test]
+    fn bundled_examples_parse() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples");
+        let mut seen = 0;
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_some_and(|e| e == "toml") {
+                FileConfig::load(&path).unwrap_or_else(|e| panic!("{e}"));
+                seen += 1;
+            }
+        }
+        assert!(seen >= 2);
+    }
+
+    #[test]
     fn debug_output_has_no_secrets() {
         let dir = tempfile::tempdir().unwrap();
         let c = parse(&GOOD.replace("c2VjcmV0", "TOPSECRETVALUE"))
