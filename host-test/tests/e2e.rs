@@ -339,3 +339,89 @@ fn sighup_reload_adds_a_tenant_without_touching_the_others() {
         assert_eq!(mine.len(), urls, "{tenant}");
     }
 }
+
+#[test]
+fn slow_and_oversized_responses_are_cut_off_and_retried() {
+    let h = Harness::demo();
+    h.server.push_fault(Fault::Delay(Duration::from_secs(4)));
+    h.server.push_fault(Fault::Status {
+        status: 200,
+        headers: vec![],
+        body: format!(
+            "{{\"data\":[{{\"clickLogs\":[\"{}\"]}}]}}",
+            "x".repeat(2 << 20)
+        ),
+    });
+    let cfg = h.config(
+        "log_types = [\"url\"]\nrequest_timeout = \"1s\"\n[tenant.limits]\nmax_response_mib = 1",
+    );
+    let out = h.run_once(&cfg);
+    assert_success(&out);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("response refused: larger than limits.max_response_mib"),
+        "{stderr}"
+    );
+    assert!(stderr.to_lowercase().contains("timeout"), "{stderr}");
+    assert_exactly_once(&h.events(), &h.server, &["url"]);
+}
+
+#[test]
+fn non_retryable_fail_and_expired_binding_stop_with_the_fix() {
+    let h = Harness::demo();
+    h.server.push_fault(Fault::FailOn200 {
+        code: "err_validation_blank".into(),
+        retryable: false,
+    });
+    let out = h.run_once(&h.config("log_types = [\"url\"]"));
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("acme/url: FAILED") && stderr.contains("err_validation_blank"),
+        "{stderr}"
+    );
+
+    let now = Utc::now();
+    let mut expired = Credential::demo();
+    expired.expired = true;
+    let h = Harness::start(MockConfig::new(
+        vec![expired],
+        Dataset::generate(
+            9,
+            now - chrono::TimeDelta::hours(1),
+            now - chrono::TimeDelta::minutes(2),
+            10,
+        ),
+    ));
+    let out = h.run_once(&h.config("log_types = [\"attachment\"]"));
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("Never Expire") && stderr.contains("create new Access and Secret keys"),
+        "{stderr}"
+    );
+    assert!(h.events().is_empty());
+}
+
+#[test]
+fn status_shows_delivered_lag_and_errors() {
+    let h = Harness::demo();
+    let cfg = h.config("");
+    assert_success(&h.run_once(&cfg));
+    let out = h
+        .command(&["status", "--config", cfg.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_success(&out);
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert!(table.starts_with("TENANT"), "{table}");
+    for t in ["url", "impersonation", "attachment"] {
+        let row = table
+            .lines()
+            .find(|l| {
+                l.contains(&format!("acme    {t}")) || (l.starts_with("acme") && l.contains(t))
+            })
+            .unwrap_or_else(|| panic!("{table}"));
+        assert!(row.contains("300"), "{row}");
+    }
+}
