@@ -13,3 +13,4 @@ pub mod sandbox;
 pub mod secret;
 pub mod sink;
 pub mod state;
+pub mod status;

@@ -16,7 +16,7 @@ use mimecast_host::pipeline::Pipeline;
 use mimecast_host::runner::{self, RunMode, Summary};
 use mimecast_host::runtime::{self, Runtime, RuntimeOptions};
 use mimecast_host::sink::{FileSink, Sink, StdoutSink};
-use mimecast_host::state::{SqliteStore, StateStore, Status};
+use mimecast_host::state::{SqliteStore, StateStore};
 use mimecast_host::{demo, diagnose, discover};
 
 /// Collects Mimecast TTP logs (URL, Impersonation, Attachment Protect) with a sandboxed
@@ -472,67 +472,6 @@ fn status(config: &Path) -> anyhow::Result<ExitCode> {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs() as i64)
         .unwrap_or(0);
-    print!("{}", status_table(&store.statuses()?, now));
+    print!("{}", mimecast_host::status::render(&store.statuses()?, now));
     Ok(ExitCode::SUCCESS)
-}
-
-/// Renders the status rows as an aligned text table.
-fn status_table(rows: &[Status], now: i64) -> String {
-    let ago = |t: Option<i64>| match t {
-        Some(t) => {
-            humantime::format_duration(std::time::Duration::from_secs((now - t).max(0) as u64))
-                .to_string()
-        }
-        None => "-".to_string(),
-    };
-    let mut table = vec![[
-        "TENANT".to_string(),
-        "LOG TYPE".into(),
-        "DELIVERED".into(),
-        "LAG".into(),
-        "LAST OK".into(),
-        "RETRIES".into(),
-        "429 WAITS".into(),
-        "LAST ERROR".into(),
-    ]];
-    for r in rows {
-        table.push([
-            r.tenant.clone(),
-            r.log_type.clone(),
-            r.delivered.to_string(),
-            ago(r.cursor),
-            r.last_success
-                .map_or("-".into(), |_| format!("{} ago", ago(r.last_success))),
-            r.retries.to_string(),
-            r.rate_limit_waits.to_string(),
-            r.last_error.clone().unwrap_or_else(|| "-".into()),
-        ]);
-    }
-    let widths: Vec<usize> = (0..8)
-        .map(|c| {
-            table
-                .iter()
-                .map(|row| row[c].chars().count())
-                .max()
-                .unwrap_or(0)
-        })
-        .collect();
-    let mut out = String::new();
-    for row in &table {
-        let cells: Vec<String> = row
-            .iter()
-            .zip(&widths)
-            .enumerate()
-            .map(|(i, (cell, w))| {
-                if i == 7 {
-                    cell.clone()
-                } else {
-                    format!("{cell:<w$}")
-                }
-            })
-            .collect();
-        out.push_str(cells.join("  ").trim_end());
-        out.push('\n');
-    }
-    out
 }

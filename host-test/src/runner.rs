@@ -325,17 +325,11 @@ async fn poll_slot(
     let outcome = inst.poll(slot.log_type, checkpoint.as_deref()).await;
     let batch = match outcome {
         Err(broken) => {
-            // A broken limit or a trap: this instance is gone; the tenant gets a fresh one
-            // after a backoff, and no other tenant notices.
-            let message = broken.to_string();
-            tracing::error!(log_type, error = %message, "poll stopped by the sandbox");
-            lock(pipeline).trouble(&tenant.id, log_type, Trouble::Error, &message);
-            slot.failures += 1;
-            slot.progress.error = Some(message);
-            slot.due = Instant::now() + backoff(slot.failures);
-            // In `--once` mode a broken limit is final: the same poll would break it again.
-            slot.done |= mode.once;
-            return (inst, After::Discard);
+            tracing::error!(log_type, error = %broken, "poll stopped by the sandbox");
+            return (
+                inst,
+                sandbox_break(slot, &tenant.id, pipeline, mode, broken.to_string()),
+            );
         }
         Ok(Err(PollError::RateLimited(limit))) => {
             slot.rate_limits += 1;
@@ -384,12 +378,10 @@ async fn poll_slot(
     if let Err(problem) = crate::pipeline::check_batch(&batch.events, &batch.checkpoint) {
         let message = format!("tenant {}: the component returned a malformed batch ({problem}); nothing of it was delivered", tenant.id);
         tracing::error!(log_type, error = %message, "batch refused");
-        lock(pipeline).trouble(&tenant.id, log_type, Trouble::Error, &message);
-        slot.failures += 1;
-        slot.progress.error = Some(message);
-        slot.due = Instant::now() + backoff(slot.failures);
-        slot.done |= mode.once;
-        return (inst, After::Discard);
+        return (
+            inst,
+            sandbox_break(slot, &tenant.id, pipeline, mode, message),
+        );
     }
     let delivered = lock(pipeline).deliver(
         &tenant.id,
@@ -431,6 +423,24 @@ async fn poll_slot(
         "poll finished"
     );
     (inst, After::Continue)
+}
+
+/// A broken limit, a trap or a malformed batch: the instance is dropped, the tenant gets a
+/// fresh one after a backoff, and no other tenant notices. In `--once` mode it is final: the
+/// same poll would break the same way again.
+fn sandbox_break(
+    slot: &mut Slot,
+    tenant: &str,
+    pipeline: &SharedPipeline,
+    mode: RunMode,
+    message: String,
+) -> After {
+    lock(pipeline).trouble(tenant, slot.name, Trouble::Error, &message);
+    slot.failures += 1;
+    slot.progress.error = Some(message);
+    slot.due = Instant::now() + backoff(slot.failures);
+    slot.done |= mode.once;
+    After::Discard
 }
 
 /// Records a failure that retrying soon will not fix.

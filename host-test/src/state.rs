@@ -221,6 +221,20 @@ impl SqliteStore {
         Ok(SqliteStore { conn })
     }
 
+    /// Reads one non-negative integer selected by `key`.
+    fn read_u64(
+        &self,
+        sql: &str,
+        key: &str,
+        action: &'static str,
+    ) -> Result<Option<u64>, StateError> {
+        self.conn
+            .query_row(sql, params![key], |row| row.get::<_, i64>(0))
+            .optional()
+            .map(|v| v.map(|n| n.max(0) as u64))
+            .map_err(query(action))
+    }
+
     /// Opens an existing database read-only-in-spirit (for `status`); `None` if there is none.
     ///
     /// # Errors
@@ -270,15 +284,11 @@ impl StateStore for SqliteStore {
     }
 
     fn sink_length(&self, sink: &str) -> Result<Option<u64>, StateError> {
-        self.conn
-            .query_row(
-                "SELECT length FROM sink_length WHERE sink = ?1",
-                params![sink],
-                |row| row.get::<_, i64>(0),
-            )
-            .optional()
-            .map(|v| v.map(|n| n.max(0) as u64))
-            .map_err(query("sink length read"))
+        self.read_u64(
+            "SELECT length FROM sink_length WHERE sink = ?1",
+            sink,
+            "sink length read",
+        )
     }
 
     fn set_sink_length(&mut self, sink: &str, length: u64) -> Result<(), StateError> {
@@ -300,15 +310,11 @@ impl StateStore for SqliteStore {
     }
 
     fn pause(&self, tenant: &str) -> Result<Option<u64>, StateError> {
-        self.conn
-            .query_row(
-                "SELECT until_ms FROM tenant_pause WHERE tenant = ?1",
-                params![tenant],
-                |row| row.get::<_, i64>(0),
-            )
-            .optional()
-            .map(|v| v.map(|n| n.max(0) as u64))
-            .map_err(query("pause read"))
+        self.read_u64(
+            "SELECT until_ms FROM tenant_pause WHERE tenant = ?1",
+            tenant,
+            "pause read",
+        )
     }
 
     fn record_trouble(
