@@ -81,7 +81,7 @@ impl Sizes {
             rounds: 7,
             polls_per_round: 200,
             page_sizes: vec![10, 50, 100],
-            e2e_records_per_type: 20_000,
+            e2e_records_per_type: 5_000,
             e2e_tenants: vec![1, 100, 1000],
             e2e_duration: Duration::from_secs(10),
             memory_tenants: vec![1, 100, 1000],
@@ -157,17 +157,15 @@ impl Report {
 
     fn render(&self, sizes: &Sizes) -> String {
         let mut out = String::new();
-        let _ = writeln!(out, "# Benchmarks\n");
         let _ = writeln!(
             out,
-            "What the WebAssembly sandbox costs, measured side by side in one run of `mcsource bench`. \
-             Every figure is the median of {} rounds or a ratio of figures taken in the same run.\n",
+            "Every figure is the median of {} rounds or a ratio of figures taken in the same run.\n",
             sizes.rounds
         );
         let _ = writeln!(out, "Machine: {}.\n", machine());
         let _ = writeln!(
             out,
-            "Re-run (about five minutes on 2 cores, after a release build of about six):\n"
+            "Re-run (about one minute on 2 cores, after a release build: about six minutes from clean):\n"
         );
         let _ = writeln!(out, "```sh\n{RERUN_COMMAND}\n```\n");
         let _ = writeln!(out, "## Goals\n");
@@ -179,7 +177,7 @@ impl Report {
                 g.name,
                 g.target,
                 g.measured,
-                if g.met { "yes" } else { "**no** (see notes)" }
+                if g.met { "yes" } else { "**no** (see below)" }
             );
         }
         let sections: [(&str, &str, &Vec<String>); 6] = [
@@ -246,35 +244,31 @@ impl Report {
                 let _ = writeln!(out, "{row}");
             }
         }
-        out.push_str(NOTES);
         out
     }
 }
 
-/// What limits the figures; the same on every run.
-const NOTES: &str = "
-## Notes: what limits each figure
+/// Marks the start of the generated part of `docs/benchmarks.md`; text outside the markers
+/// (the analysis of the figures) is kept when the report is written again.
+pub const BEGIN_MARKER: &str = "<!-- mcsource bench: generated from here -->";
+/// Marks the end of the generated part.
+pub const END_MARKER: &str = "<!-- mcsource bench: generated up to here -->";
 
-- **Component vs native.** The guest is compiled at opt-level 3 with LTO; Cranelift then compiles \
-it to machine code with bounds checks elided by guard pages. What remains is Cranelift's weaker \
-optimisation than LLVM (no auto-vectorisation; SHA-256 and JSON scanning are plain scalar loops in \
-both, but LLVM schedules them better), and the guest's `dlmalloc` against the host's allocator. \
-*Per call* additionally copies the page into guest memory and the result out, and enters and \
-leaves the guest on an async fiber, once per poll; with 100 records that is a small share.
-- **End to end.** One tenant runs its log types one after another on one instance, so it uses about \
-one core; the mock, the runner and SQLite share the other. The mock recomputes and sorts the whole \
-result set for every page (it is a test double, not a fast server), which makes it the ceiling; \
-each delivered batch is also written and committed (file write plus a SQLite transaction) before \
-the next poll. With many tenants both cores are busy and the mock, not the sandbox, sets the pace.
-- **Instantiation.** Plain instantiation type-checks every import on each call; `InstancePre` does \
-that once. The pooling allocator reuses memory slots instead of `mmap`ing a fresh linear memory.
-- **Memory.** An idle instance holds its linear memory's touched pages (data segments, the stack \
-and the small heap `configure` leaves) plus its `Store`. A poll grows the guest heap for the page \
-and its events; the allocator keeps that memory until the instance is dropped, which is why the \
-runner could drop idle instances between polls when tenants are many (instantiation is cheap).
-- **Resident memory** is the whole process: the tokio runtime, the mock and SQLite are included in \
-the before figure, and the per-tenant figure is the growth divided by N.
-";
+/// The file to write: `generated` between the markers of `existing`, keeping the text around
+/// them, or `generated` alone between markers when `existing` has none.
+pub fn splice(existing: Option<&str>, generated: &str) -> String {
+    let block = format!("{BEGIN_MARKER}\n{generated}{END_MARKER}\n");
+    let Some(text) = existing else {
+        return block;
+    };
+    match (text.find(BEGIN_MARKER), text.find(END_MARKER)) {
+        (Some(begin), Some(end)) if begin < end => {
+            let after = text[end + END_MARKER.len()..].trim_start_matches('\n');
+            format!("{}{block}\n{after}", &text[..begin])
+        }
+        _ => block,
+    }
+}
 
 fn machine() -> String {
     let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
@@ -1002,4 +996,25 @@ async fn e2e_section(sizes: &Sizes, cache_dir: &Path, report: &mut Report) -> an
 /// Where the benchmark keeps compiled code between runs when none is given.
 pub fn default_cache_dir() -> PathBuf {
     std::env::temp_dir().join("mcsource-bench-compiled")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn splice_keeps_the_text_around_the_markers() {
+        let old = format!("# T\nintro\n{BEGIN_MARKER}\nold table\n{END_MARKER}\n\nnotes\n");
+        let new = splice(Some(&old), "new table\n");
+        assert_eq!(
+            new,
+            format!("# T\nintro\n{BEGIN_MARKER}\nnew table\n{END_MARKER}\n\nnotes\n")
+        );
+        assert_eq!(splice(Some(&new), "new table\n"), new);
+        assert_eq!(
+            splice(None, "t\n"),
+            format!("{BEGIN_MARKER}\nt\n{END_MARKER}\n")
+        );
+        assert_eq!(splice(Some("no markers"), "t\n"), splice(None, "t\n"));
+    }
 }

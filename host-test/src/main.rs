@@ -378,7 +378,10 @@ async fn bench_cmd(out: &Path, smoke: bool) -> anyhow::Result<ExitCode> {
         .unwrap_or_else(bench::default_cache_dir);
     let report = bench::run(&sizes, &cache).await?;
     print!("{report}");
-    std::fs::write(out, &report).with_context(|| format!("cannot write {}", out.display()))?;
+    // Only the generated part is replaced; the analysis around it stays.
+    let existing = std::fs::read_to_string(out).ok();
+    let text = bench::splice(existing.as_deref(), &report);
+    std::fs::write(out, text).with_context(|| format!("cannot write {}", out.display()))?;
     eprintln!("bench: wrote {}", out.display());
     Ok(ExitCode::SUCCESS)
 }
