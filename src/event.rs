@@ -33,9 +33,11 @@ impl RecordInfo {
 /// The record is not valid JSON (cannot happen for a record taken from a parsed page).
 pub fn inspect(log_type: LogType, raw: &RawValue) -> Result<RecordInfo, serde_json::Error> {
     let value: Value = serde_json::from_str(raw.get())?;
-    // serde_json's default map is sorted, so this serialisation is canonical.
-    let canonical = serde_json::to_vec(&value)?;
-    let digest: [u8; 32] = Sha256::digest(&canonical).into();
+    // serde_json's default map is sorted, so this serialisation is canonical. It goes straight
+    // into the hash, without an intermediate buffer.
+    let mut hasher = Sha256::new();
+    serde_json::to_writer(&mut hasher, &value)?;
+    let digest: [u8; 32] = hasher.finalize().into();
     let time = value
         .get(log_type.time_field())
         .and_then(Value::as_str)
@@ -55,10 +57,13 @@ pub fn event_id(tenant: &str, log_type: LogType, digest: &[u8; 32], occurrence: 
     h.update([0]);
     h.update(digest);
     h.update(occurrence.to_be_bytes());
-    h.finalize()[..16]
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut id = String::with_capacity(32);
+    for b in &h.finalize()[..16] {
+        id.push(char::from(HEX[usize::from(b >> 4)]));
+        id.push(char::from(HEX[usize::from(b & 0x0f)]));
+    }
+    id
 }
 
 /// The event line: `{"log_type","tenant","event_time","event_id","record"}`, with the record
@@ -162,5 +167,25 @@ mod tests {
             serde_json::from_str::<Value>(&no_time).unwrap()["event_time"],
             Value::Null
         );
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod golden {
+    use super::*;
+
+    /// Event ids must never change between versions: a downstream deduplicates on them.
+    #[test]
+    fn event_id_of_a_fixed_record_is_stable() {
+        let raw = RawValue::from_string(
+            r#"{"url":"https://a.example/x?q=1","date":"2026-11-24T09:00:00+0000","n":[1,2.5,-3,true,null],"o":{"b":"é\"\n","a":{}}}"#
+                .to_string(),
+        )
+        .unwrap();
+        let info = inspect(LogType::UrlProtect, &raw).unwrap();
+        let id = event_id("acme", LogType::UrlProtect, &info.digest, 2);
+        assert_eq!(id, "ab977f14996a12d23569982553e872ac");
+        assert_eq!(info.time, Some(1_795_510_800));
     }
 }

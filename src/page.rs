@@ -1,6 +1,7 @@
 //! Reading one Mimecast response (reference §3.0, §4): HTTP status, `fail[]` (which can come
 //! with HTTP 200), the record array and `meta.pagination.next`. Pure: bytes in, page or error out.
 
+use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
@@ -292,26 +293,19 @@ pub fn parse(
             &errors,
         ));
     }
-    let item = match envelope.data {
-        None => None,
-        Some(raw) if raw.get().starts_with('[') => {
-            serde_json::from_str::<Vec<&RawValue>>(raw.get())
-                .map_err(|e| {
-                    SourceError::Protocol(format!("{log_type} response data is not an array ({e})"))
-                })?
-                .into_iter()
-                .next()
-        }
-        Some(raw) if raw.get() == "null" => None,
-        Some(raw) => Some(raw),
-    };
     let pagination = envelope.meta.and_then(|m| m.pagination);
     let total = pagination.as_ref().and_then(|p| p.total_count);
     let next = pagination.and_then(|p| p.next).filter(|t| !t.is_empty());
-    let records = match item {
+    let records = match envelope.data {
         // No data item and no failure: nothing in this page.
         None => Vec::new(),
-        Some(raw) => records_of(log_type, raw)?,
+        Some(raw) if raw.get() == "null" => Vec::new(),
+        // One pass over `data` for a well-formed page; the slower path below only runs to name
+        // what is wrong with a malformed one.
+        Some(raw) => match find_records(log_type, raw) {
+            Some(records) => records,
+            None => records_in_data(log_type, raw)?,
+        },
     };
     Ok(Page {
         records,
@@ -385,6 +379,98 @@ pub fn parse_discover(response: &HttpResponse, email: &str) -> Result<String, So
     }
 }
 
+/// The records of `data`, or `None` when `data` is not as expected (then
+/// [`records_in_data`] says why). Walks `data` once: an array's first item (or an object
+/// itself), and in it the log type's array, skipping everything else.
+fn find_records(log_type: LogType, data: &RawValue) -> Option<Vec<&RawValue>> {
+    let mut de = serde_json::Deserializer::from_str(data.get());
+    let found = DataSeed(log_type.array_name()).deserialize(&mut de).ok()?;
+    de.end().ok()?;
+    found
+}
+
+/// Finds the records in `data`: `[item, ...]` (API 1.0) or `item` (API 2.0 renderings).
+/// The value is `None` when the item lacks the array; an empty `data` array has no records.
+struct DataSeed<'n>(&'n str);
+
+impl<'de> DeserializeSeed<'de> for DataSeed<'_> {
+    type Value = Option<Vec<&'de RawValue>>;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for DataSeed<'_> {
+    type Value = Option<Vec<&'de RawValue>>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("an array or an object")
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        let first = seq.next_element_seed(ItemSeed(self.0))?;
+        while seq.next_element::<IgnoredAny>()?.is_some() {}
+        Ok(first.unwrap_or(Some(Vec::new())))
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+        ItemSeed(self.0).visit_map(map)
+    }
+}
+
+/// Finds the array named `.0` in one `data` item; `None` when it is absent, empty for `null`.
+struct ItemSeed<'n>(&'n str);
+
+impl<'de> DeserializeSeed<'de> for ItemSeed<'_> {
+    type Value = Option<Vec<&'de RawValue>>;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for ItemSeed<'_> {
+    type Value = Option<Vec<&'de RawValue>>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("an object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut found = None;
+        // Borrowed keys, as in `records_of`: a key with escapes fails both the same way.
+        while let Some(key) = map.next_key::<&'de str>()? {
+            if key == self.0 {
+                // A repeated key counts last, as in `records_of`.
+                let records: Option<Vec<&'de RawValue>> = map.next_value()?;
+                found = Some(records.unwrap_or_default());
+            } else {
+                map.next_value::<IgnoredAny>()?;
+            }
+        }
+        Ok(found)
+    }
+}
+
+/// The records of `data`, or an error naming what is wrong with it.
+fn records_in_data(log_type: LogType, data: &RawValue) -> Result<Vec<&RawValue>, SourceError> {
+    let item = if data.get().starts_with('[') {
+        serde_json::from_str::<Vec<&RawValue>>(data.get())
+            .map_err(|e| {
+                SourceError::Protocol(format!("{log_type} response data is not an array ({e})"))
+            })?
+            .into_iter()
+            .next()
+    } else {
+        Some(data)
+    };
+    match item {
+        None => Ok(Vec::new()),
+        Some(item) => records_of(log_type, item),
+    }
+}
+
 fn records_of(log_type: LogType, item: &RawValue) -> Result<Vec<&RawValue>, SourceError> {
     let fields: std::collections::HashMap<&str, &RawValue> = serde_json::from_str(item.get())
         .map_err(|e| {
@@ -418,6 +504,41 @@ mod tests {
             status,
             rate_limit_reset_ms: None,
             body: body.as_bytes().to_vec(),
+        }
+    }
+
+    /// The one-pass reader of `data` finds exactly what the step-by-step one finds.
+    #[test]
+    fn one_pass_records_agree_with_step_by_step() {
+        let shapes = [
+            r#"[{"clickLogs":[{"a":1},{"b":[2,{"c":"]"}]}]}]"#,
+            r#"[{"other":{"clickLogs":[1]},"clickLogs":[{"a":"x\"y"}]},{"clickLogs":[9]}]"#,
+            r#"{"clickLogs":[{"a":1}],"x":null}"#,
+            r#"[{"clickLogs":null}]"#,
+            r#"[{"clickLogs":[1],"clickLogs":[2,3]}]"#,
+            r#"[]"#,
+            r#"[{}]"#,
+            r#"[{"clickLogs":{}}]"#,
+            r#"[{"click\u004cogs":[1]}]"#,
+            r#"[1]"#,
+            r#""text""#,
+            r#"{"clickLogs":[1]"#,
+        ];
+        for data in shapes {
+            let raw: Box<RawValue> = match serde_json::from_str(data) {
+                Ok(raw) => raw,
+                Err(_) => continue,
+            };
+            let slow = records_in_data(LogType::UrlProtect, &raw);
+            match find_records(LogType::UrlProtect, &raw) {
+                Some(fast) => {
+                    let slow = slow.unwrap();
+                    let texts =
+                        |v: &[&RawValue]| v.iter().map(|r| r.get().to_string()).collect::<Vec<_>>();
+                    assert_eq!(texts(&fast), texts(&slow), "{data}");
+                }
+                None => assert!(slow.is_err(), "{data}: only the slow path found records"),
+            }
         }
     }
 

@@ -17,7 +17,7 @@ use mimecast_host::runner::{self, RunMode, Summary};
 use mimecast_host::runtime::{self, Runtime, RuntimeOptions};
 use mimecast_host::sink::{FileSink, Sink, StdoutSink};
 use mimecast_host::state::{SqliteStore, StateStore};
-use mimecast_host::{demo, diagnose, discover};
+use mimecast_host::{bench, demo, diagnose, discover};
 
 /// Collects Mimecast TTP logs (URL, Impersonation, Attachment Protect) with a sandboxed
 /// WebAssembly component.
@@ -82,6 +82,16 @@ enum Command {
         #[arg(long)]
         config: PathBuf,
     },
+    /// Measure what the sandbox costs (component vs native, per tenant, scaling); prints a
+    /// markdown report and writes it to `--out`.
+    Bench {
+        /// Where to write the report.
+        #[arg(long, default_value = "docs/benchmarks.md")]
+        out: PathBuf,
+        /// Tiny sizes: checks every section runs, in seconds; the figures mean nothing.
+        #[arg(long)]
+        smoke: bool,
+    },
     /// Serve the mock Mimecast on loopback until interrupted, and write a config for `run`.
     Mock {
         /// Where to write the config that points at the mock.
@@ -140,6 +150,7 @@ async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
         } => discover_cmd(&email, &app_id, &discover_url, component.as_deref()).await,
         Command::Mock { write_config } => mock_cmd(&write_config).await,
         Command::Status { config } => status(&config),
+        Command::Bench { out, smoke } => bench_cmd(&out, smoke).await,
     }
 }
 
@@ -452,6 +463,25 @@ async fn mock_cmd(write_config: &Path) -> anyhow::Result<ExitCode> {
     );
     let _ = tokio::signal::ctrl_c().await;
     server.shutdown().await;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn bench_cmd(out: &Path, smoke: bool) -> anyhow::Result<ExitCode> {
+    let sizes = if smoke {
+        bench::Sizes::smoke()
+    } else {
+        bench::Sizes::full()
+    };
+    let cache = std::env::var_os("MCSOURCE_CACHE_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(bench::default_cache_dir);
+    let report = bench::run(&sizes, &cache).await?;
+    print!("{report}");
+    // Only the generated part is replaced; the analysis around it stays.
+    let existing = std::fs::read_to_string(out).ok();
+    let text = bench::splice(existing.as_deref(), &report);
+    std::fs::write(out, text).with_context(|| format!("cannot write {}", out.display()))?;
+    eprintln!("bench: wrote {}", out.display());
     Ok(ExitCode::SUCCESS)
 }
 

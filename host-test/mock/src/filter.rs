@@ -14,8 +14,14 @@ pub(crate) fn in_window(q: &Query, t: DateTime<Utc>, to_inclusive: bool) -> bool
 }
 
 /// The records of `records` selected by `q`, sorted by time (stable: ties keep dataset order),
-/// oldest or newest first. Records without a parseable time are never selected.
-pub(crate) fn select(t: LogType, records: &[Value], q: &Query, to_inclusive: bool) -> Vec<Value> {
+/// oldest or newest first. Records without a parseable time are never selected. Borrowed: only
+/// the page that is served gets copied.
+pub(crate) fn select<'a>(
+    t: LogType,
+    records: &'a [Value],
+    q: &Query,
+    to_inclusive: bool,
+) -> Vec<&'a Value> {
     let mut hits: Vec<(DateTime<Utc>, &Value)> = records
         .iter()
         .filter_map(|r| record_time(t, r).map(|at| (at, r)))
@@ -26,7 +32,7 @@ pub(crate) fn select(t: LogType, records: &[Value], q: &Query, to_inclusive: boo
     } else {
         hits.sort_by_key(|h| std::cmp::Reverse(h.0));
     }
-    hits.into_iter().map(|(_, r)| r.clone()).collect()
+    hits.into_iter().map(|(_, r)| r).collect()
 }
 
 fn str_field<'a>(r: &'a Value, field: &str) -> &'a str {
@@ -133,7 +139,7 @@ mod tests {
             json!({"date":"bogus","n":3}),
             json!({"date":"2026-11-24T11:00:00+0000","n":4}),
         ];
-        let n = |v: Vec<Value>| {
+        let n = |v: Vec<&Value>| {
             v.iter()
                 .map(|r| r["n"].as_i64().unwrap())
                 .collect::<Vec<_>>()

@@ -132,13 +132,18 @@ pub(crate) struct Page {
 }
 
 /// Cuts the page at `offset` of `size` records from a result set of `total` records.
-pub(crate) fn cut(all: &[Value], offset: usize, size: usize, end: PagingEnd) -> Page {
+pub(crate) fn cut<V: std::borrow::Borrow<Value>>(
+    all: &[V],
+    offset: usize,
+    size: usize,
+    end: PagingEnd,
+) -> Page {
     let total = all.len();
     let size = size.max(1);
     let stop = offset.saturating_add(size).min(total);
-    let records = all
+    let records: Vec<Value> = all
         .get(offset..stop)
-        .map(<[Value]>::to_vec)
+        .map(|page| page.iter().map(|r| r.borrow().clone()).collect())
         .unwrap_or_default();
     let next = if offset.saturating_add(size) < total {
         Some(offset + size)
@@ -233,7 +238,7 @@ mod tests {
         assert_eq!((p.records.len(), p.next, p.previous), (1, None, Some(2)));
         let p = cut(&all, 2, 3, PagingEnd::NextAbsent);
         assert_eq!((p.records.len(), p.next), (3, None));
-        let p = cut(&[], 0, 2, PagingEnd::NextAbsent);
+        let p = cut::<Value>(&[], 0, 2, PagingEnd::NextAbsent);
         assert_eq!((p.records.len(), p.next, p.previous), (0, None, None));
     }
 
@@ -244,7 +249,7 @@ mod tests {
         assert_eq!((p.records.len(), p.next), (2, Some(4)));
         let p = cut(&all, 4, 2, PagingEnd::EmptyPageWithNext);
         assert_eq!((p.records.len(), p.next, p.previous), (0, Some(4), Some(2)));
-        let p = cut(&[], 0, 2, PagingEnd::EmptyPageWithNext);
+        let p = cut::<Value>(&[], 0, 2, PagingEnd::EmptyPageWithNext);
         assert_eq!((p.records.len(), p.next), (0, Some(0)));
     }
 }

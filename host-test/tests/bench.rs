@@ -1,0 +1,56 @@
+//! Smoke run of `mcsource bench` at tiny sizes, so the benchmark harness cannot rot: every
+//! section runs, the component and native paths agree, and the report has every table.
+//! The figures of a debug build mean nothing and are not checked.
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::process::Command;
+
+#[test]
+fn bench_smoke_run_writes_every_table() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("benchmarks.md");
+    let output = Command::new(common::BIN)
+        .args(["bench", "--smoke", "--out", out.to_str().unwrap()])
+        .env("MCSOURCE_CACHE_DIR", common::shared_cache_dir())
+        .env("RUST_LOG", "warn")
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "bench --smoke failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let report = std::fs::read_to_string(&out).unwrap();
+    for heading in [
+        "## Goals",
+        "## 1. Parse and transform throughput",
+        "## 2. End to end",
+        "## 3. Instantiation and cold start",
+        "## 4. Resident memory",
+        "## 5. Component size and compile time",
+        "## 6. How cost grows",
+        "cores",
+        "mcsource -- bench",
+    ] {
+        assert!(
+            report.contains(heading),
+            "missing {heading:?} in:\n{report}"
+        );
+    }
+    for row in [
+        "| url |",
+        "| impersonation |",
+        "| attachment |",
+        "| 3 tenants |",
+        "| 3 |",
+    ] {
+        assert!(report.contains(row), "missing row {row:?} in:\n{report}");
+    }
+    assert!(
+        report.contains(String::from_utf8_lossy(&output.stdout).as_ref()),
+        "the file does not hold the printed report"
+    );
+}
