@@ -680,15 +680,7 @@ async fn instantiation_section(
         );
     }
     // The production path, as the runner starts a tenant: instantiate and configure.
-    let most = sizes.memory_tenants.iter().copied().max().unwrap_or(1) as u32;
-    let production = Runtime::new(
-        runtime::BUNDLED_COMPONENT,
-        &RuntimeOptions {
-            cache_dir: Some(cache_dir.to_path_buf()),
-            max_instances: most + 4,
-            ..RuntimeOptions::default()
-        },
-    )?;
+    let production = production_runtime(sizes, cache_dir)?;
     let server = MockServer::start(MockConfig::demo(Utc::now())).await?;
     let tenant = demo::demo_tenant(&server).map_err(anyhow::Error::msg)?;
     let config = runtime::source_config(&tenant);
@@ -796,6 +788,20 @@ fn size_and_compile(sizes: &Sizes, report: &mut Report) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The production `Runtime`, with a pool large enough to keep every tenant of the memory
+/// section alive at once.
+fn production_runtime(sizes: &Sizes, cache_dir: &Path) -> anyhow::Result<Runtime> {
+    let most = sizes.memory_tenants.iter().copied().max().unwrap_or(1) as u32;
+    Runtime::new(
+        runtime::BUNDLED_COMPONENT,
+        &RuntimeOptions {
+            cache_dir: Some(cache_dir.to_path_buf()),
+            max_instances: most + 4,
+            ..RuntimeOptions::default()
+        },
+    )
+}
+
 // ---------------------------------------------------------------------------------------------
 // 4: memory
 
@@ -804,15 +810,7 @@ async fn memory_section(
     cache_dir: &Path,
     report: &mut Report,
 ) -> anyhow::Result<()> {
-    let most = sizes.memory_tenants.iter().copied().max().unwrap_or(1) as u32;
-    let production = Runtime::new(
-        runtime::BUNDLED_COMPONENT,
-        &RuntimeOptions {
-            cache_dir: Some(cache_dir.to_path_buf()),
-            max_instances: most + 4,
-            ..RuntimeOptions::default()
-        },
-    )?;
+    let production = production_runtime(sizes, cache_dir)?;
     let server = MockServer::start(MockConfig::demo(Utc::now())).await?;
     let tenant = demo::demo_tenant(&server).map_err(anyhow::Error::msg)?;
     let mut idle_per_tenant = None;
