@@ -210,7 +210,8 @@ impl Runtime {
         )));
         if let Some(dir) = &options.cache_dir {
             let mut cache = wasmtime::CacheConfig::new();
-            cache.with_directory(dir);
+            // wasmtime wants an absolute cache path; a config-relative state_dir may not be.
+            cache.with_directory(std::path::absolute(dir).unwrap_or_else(|_| dir.clone()));
             match wasmtime::Cache::new(cache) {
                 Ok(cache) => {
                     config.cache(Some(cache));
