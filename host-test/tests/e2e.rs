@@ -425,3 +425,25 @@ fn status_shows_delivered_lag_and_errors() {
         assert!(row.contains("300"), "{row}");
     }
 }
+
+#[test]
+fn compiled_component_is_cached_under_a_relative_state_dir() {
+    let h = Harness::demo();
+    h.config("log_types = [\"url\"]");
+    // A relative config path, so state_dir (and the cache under it) is relative too.
+    let out = h
+        .command(&["run", "--once", "--config", "config.toml"])
+        .env_remove("MCSOURCE_CACHE_DIR")
+        .output()
+        .unwrap();
+    assert_success(&out);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !stderr.contains("cannot use the compiled-component cache"),
+        "{stderr}"
+    );
+    let cached = std::fs::read_dir(h.dir.path().join("state/compiled"))
+        .unwrap()
+        .count();
+    assert!(cached > 0, "nothing cached in state/compiled");
+}
