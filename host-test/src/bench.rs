@@ -332,10 +332,6 @@ impl WasiHttpView for BenchState {
     }
 }
 
-fn wt(e: wasmtime::Error) -> anyhow::Error {
-    anyhow::anyhow!("{e:?}")
-}
-
 /// An engine like the production one, optionally with the pooling allocator.
 fn engine(pooling: bool, cache_dir: Option<&Path>) -> anyhow::Result<Engine> {
     let mut config = Config::new();
@@ -352,21 +348,24 @@ fn engine(pooling: bool, cache_dir: Option<&Path>) -> anyhow::Result<Engine> {
     if let Some(dir) = cache_dir {
         let mut cache = wasmtime::CacheConfig::new();
         cache.with_directory(dir);
-        config.cache(Some(wasmtime::Cache::new(cache).map_err(wt)?));
+        config.cache(Some(
+            wasmtime::Cache::new(cache).map_err(runtime::anyhow_from)?,
+        ));
     }
-    Engine::new(&config).map_err(wt)
+    Engine::new(&config).map_err(runtime::anyhow_from)
 }
 
 /// A linker with WASI, WASI-HTTP and a `host-log` that drops every line.
 fn collector_linker(engine: &Engine) -> anyhow::Result<Linker<BenchState>> {
     let mut linker = Linker::<BenchState>::new(engine);
-    wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(wt)?;
-    wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker).map_err(wt)?;
+    wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(runtime::anyhow_from)?;
+    wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)
+        .map_err(runtime::anyhow_from)?;
     linker
         .instance("mimecast:source/host-log@0.1.0")
-        .map_err(wt)?
+        .map_err(runtime::anyhow_from)?
         .func_new("log", |_, _, _, _| Ok(()))
-        .map_err(wt)?;
+        .map_err(runtime::anyhow_from)?;
     Ok(linker)
 }
 
@@ -502,13 +501,16 @@ async fn time_page(
     .await?
         / polls;
     let mut store = Store::new(engine, BenchState::new());
-    let bench = pre.instantiate_async(&mut store).await.map_err(wt)?;
+    let bench = pre
+        .instantiate_async(&mut store)
+        .await
+        .map_err(runtime::anyhow_from)?;
     let kind = log_kind(log_type);
     let guest_bytes = bench
         .mimecast_bench_workload()
         .call_run(&mut store, kind, page, now, 1)
         .await
-        .map_err(wt)?
+        .map_err(runtime::anyhow_from)?
         .map_err(|e| anyhow::anyhow!("component workload failed: {e}"))?;
     anyhow::ensure!(
         guest_bytes == native_bytes,
@@ -523,7 +525,7 @@ async fn time_page(
                 .mimecast_bench_workload()
                 .call_run(&mut *store, kind, page, now, n)
                 .await
-                .map_err(wt)?
+                .map_err(runtime::anyhow_from)?
                 .map_err(|e| anyhow::anyhow!("component workload failed: {e}"))?;
             Ok(())
         }
@@ -539,7 +541,7 @@ async fn time_page(
                     .mimecast_bench_workload()
                     .call_run(&mut *store, kind, page, now, 1)
                     .await
-                    .map_err(wt)?
+                    .map_err(runtime::anyhow_from)?
                     .map_err(|e| anyhow::anyhow!("component workload failed: {e}"))?;
             }
             Ok(())
@@ -558,11 +560,16 @@ async fn time_page(
 async fn parse_section(sizes: &Sizes, cache_dir: &Path, report: &mut Report) -> anyhow::Result<()> {
     let engine = engine(false, Some(cache_dir))?;
     let component = Component::new(&engine, BENCH_COMPONENT)
-        .map_err(wt)
+        .map_err(runtime::anyhow_from)
         .context("the benchmark component does not load")?;
     let mut linker = Linker::<BenchState>::new(&engine);
-    wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(wt)?;
-    let pre = BenchPre::new(linker.instantiate_pre(&component).map_err(wt)?).map_err(wt)?;
+    wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(runtime::anyhow_from)?;
+    let pre = BenchPre::new(
+        linker
+            .instantiate_pre(&component)
+            .map_err(runtime::anyhow_from)?,
+    )
+    .map_err(runtime::anyhow_from)?;
     let main_size = sizes
         .page_sizes
         .iter()
@@ -637,7 +644,8 @@ async fn instantiation_section(
     let mut rows = Vec::new();
     for pooling in [false, true] {
         let engine = engine(pooling, Some(cache_dir))?;
-        let component = Component::new(&engine, runtime::BUNDLED_COMPONENT).map_err(wt)?;
+        let component =
+            Component::new(&engine, runtime::BUNDLED_COMPONENT).map_err(runtime::anyhow_from)?;
         let linker = collector_linker(&engine)?;
         let allocator = if pooling { "pooling" } else { "default" };
         if !pooling {
@@ -647,7 +655,7 @@ async fn instantiation_section(
                     linker
                         .instantiate_async(&mut store, &component)
                         .await
-                        .map_err(wt)?;
+                        .map_err(runtime::anyhow_from)?;
                 }
                 Ok(())
             })
@@ -657,11 +665,15 @@ async fn instantiation_section(
                 per(plain),
             ));
         }
-        let pre = linker.instantiate_pre(&component).map_err(wt)?;
+        let pre = linker
+            .instantiate_pre(&component)
+            .map_err(runtime::anyhow_from)?;
         let with_pre = median_secs(sizes.rounds, || async {
             for _ in 0..k {
                 let mut store = Store::new(&engine, BenchState::new());
-                pre.instantiate_async(&mut store).await.map_err(wt)?;
+                pre.instantiate_async(&mut store)
+                    .await
+                    .map_err(runtime::anyhow_from)?;
             }
             Ok(())
         })
@@ -708,13 +720,7 @@ async fn instantiation_section(
     let rounds = sizes.rounds.min(3);
     if sizes.cold_compile {
         let uncached = median_secs(rounds, || async {
-            Runtime::new(
-                runtime::BUNDLED_COMPONENT,
-                &RuntimeOptions {
-                    cache_dir: None,
-                    ..RuntimeOptions::default()
-                },
-            )?;
+            cold_start(None)?;
             Ok(())
         })
         .await?;
@@ -728,21 +734,9 @@ async fn instantiation_section(
             .push("| cold start: `Runtime::new` without cache | skipped (smoke run) |".into());
     }
     let fresh = tempfile::tempdir()?;
-    Runtime::new(
-        runtime::BUNDLED_COMPONENT,
-        &RuntimeOptions {
-            cache_dir: Some(fresh.path().to_path_buf()),
-            ..RuntimeOptions::default()
-        },
-    )?;
+    cold_start(Some(fresh.path()))?;
     let cached = median_secs(rounds, || async {
-        Runtime::new(
-            runtime::BUNDLED_COMPONENT,
-            &RuntimeOptions {
-                cache_dir: Some(fresh.path().to_path_buf()),
-                ..RuntimeOptions::default()
-            },
-        )?;
+        cold_start(Some(fresh.path()))?;
         Ok(())
     })
     .await?;
@@ -778,7 +772,7 @@ fn size_and_compile(sizes: &Sizes, report: &mut Report) -> anyhow::Result<()> {
         // A fresh engine per round and no cache: compile itself is measured.
         let engine = engine(false, None)?;
         let start = Instant::now();
-        Component::new(&engine, runtime::BUNDLED_COMPONENT).map_err(wt)?;
+        Component::new(&engine, runtime::BUNDLED_COMPONENT).map_err(runtime::anyhow_from)?;
         times.push(start.elapsed().as_secs_f64());
     }
     report.size.push(format!(
@@ -786,6 +780,17 @@ fn size_and_compile(sizes: &Sizes, report: &mut Report) -> anyhow::Result<()> {
         duration(median(times))
     ));
     Ok(())
+}
+
+/// A production `Runtime` from the bundled component, with or without a compiled-code cache.
+fn cold_start(cache_dir: Option<&Path>) -> anyhow::Result<Runtime> {
+    Runtime::new(
+        runtime::BUNDLED_COMPONENT,
+        &RuntimeOptions {
+            cache_dir: cache_dir.map(Path::to_path_buf),
+            ..RuntimeOptions::default()
+        },
+    )
 }
 
 /// The production `Runtime`, with a pool large enough to keep every tenant of the memory

@@ -541,6 +541,6 @@ pub fn describe(e: &PollError) -> String {
 }
 
 /// wasmtime 48 has its own error type; the host's library code uses anyhow.
-fn anyhow_from(e: wasmtime::Error) -> anyhow::Error {
+pub(crate) fn anyhow_from(e: wasmtime::Error) -> anyhow::Error {
     anyhow::anyhow!("{e:?}")
 }
