@@ -1,11 +1,13 @@
 //! Turning one Mimecast record into the event the host delivers, and the hashes that identify it.
 //! Pure. Records have no id and whole-second times (reference §3), so identity is the SHA-256 of
-//! the record's canonical JSON, plus an occurrence number for identical records.
+//! the record's canonical JSON (see [`canonical`]), plus an occurrence number for identical
+//! records.
 
 use serde_json::value::RawValue;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
+use crate::canonical;
 use crate::log_type::LogType;
 use crate::timefmt;
 
@@ -27,20 +29,21 @@ impl RecordInfo {
     }
 }
 
-/// Reads the identity and time of one record.
+/// Reads the identity and time of one record. `scratch` is a buffer for the canonical JSON,
+/// reused across records so reading a page allocates it once.
 ///
 /// # Errors
 /// The record is not valid JSON (cannot happen for a record taken from a parsed page).
-pub fn inspect(log_type: LogType, raw: &RawValue) -> Result<RecordInfo, serde_json::Error> {
-    let value: Value = serde_json::from_str(raw.get())?;
-    // serde_json's default map is sorted, so this serialisation is canonical. It goes straight
-    // into the hash, without an intermediate buffer.
-    let mut hasher = Sha256::new();
-    serde_json::to_writer(&mut hasher, &value)?;
-    let digest: [u8; 32] = hasher.finalize().into();
-    let time = value
-        .get(log_type.time_field())
-        .and_then(Value::as_str)
+pub fn inspect(
+    log_type: LogType,
+    raw: &RawValue,
+    scratch: &mut Vec<u8>,
+) -> Result<RecordInfo, serde_json::Error> {
+    scratch.clear();
+    let time = canonical::write(raw.get(), log_type.time_field(), scratch)?;
+    let digest: [u8; 32] = Sha256::digest(&scratch[..]).into();
+    let time = time
+        .as_deref()
         .and_then(timefmt::parse)
         .map(|t| t.timestamp());
     Ok(RecordInfo { digest, time })
@@ -108,11 +111,13 @@ mod tests {
         let a = inspect(
             LogType::UrlProtect,
             &raw(r#"{"date":"2026-11-24T09:00:00+0000","url":"x"}"#),
+            &mut Vec::new(),
         )
         .unwrap();
         let b = inspect(
             LogType::UrlProtect,
             &raw(r#"{ "url" : "x", "date":"2026-11-24T09:00:00+0000" }"#),
+            &mut Vec::new(),
         )
         .unwrap();
         assert_eq!(a, b);
@@ -124,12 +129,14 @@ mod tests {
         let i = inspect(
             LogType::ImpersonationProtect,
             &raw(r#"{"eventTime":"2026-11-24T09:00:00+0000","date":"1999-01-01T00:00:00+0000"}"#),
+            &mut Vec::new(),
         )
         .unwrap();
         assert_eq!(i.time, Some(1_795_510_800));
         let none = inspect(
             LogType::ImpersonationProtect,
             &raw(r#"{"date":"2026-11-24T09:00:00+0000"}"#),
+            &mut Vec::new(),
         )
         .unwrap();
         assert_eq!(none.time, None);
@@ -183,7 +190,7 @@ mod golden {
                 .to_string(),
         )
         .unwrap();
-        let info = inspect(LogType::UrlProtect, &raw).unwrap();
+        let info = inspect(LogType::UrlProtect, &raw, &mut Vec::new()).unwrap();
         let id = event_id("acme", LogType::UrlProtect, &info.digest, 2);
         assert_eq!(id, "ab977f14996a12d23569982553e872ac");
         assert_eq!(info.time, Some(1_795_510_800));

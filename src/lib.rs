@@ -5,6 +5,7 @@
 //! unit-tested natively. Facts about the API come from `shared/reference/mimecast-api.md`.
 
 pub mod auth;
+pub mod canonical;
 pub mod cursor;
 pub mod error;
 pub mod event;

@@ -116,8 +116,9 @@ pub fn poll(
     let page = page::parse(settings.auth.version(), log_type, &response)?;
 
     let mut infos = Vec::with_capacity(page.records.len());
+    let mut scratch = Vec::new();
     for raw in &page.records {
-        let info = event::inspect(log_type, raw).map_err(|e| {
+        let info = event::inspect(log_type, raw, &mut scratch).map_err(|e| {
             SourceError::Protocol(format!("a {log_type} record is not valid JSON ({e})"))
         })?;
         infos.push(info);

@@ -111,19 +111,49 @@ impl Sizes {
 ///
 /// # Errors
 /// A component failed to compile, instantiate or run, or the mock could not start.
-pub async fn run(sizes: &Sizes, cache_dir: &Path) -> anyhow::Result<String> {
+pub async fn run(
+    sizes: &Sizes,
+    cache_dir: &Path,
+    only: Option<Section>,
+) -> anyhow::Result<String> {
     let mut report = Report::default();
-    tracing::info!("bench: component size and compile time");
-    size_and_compile(sizes, &mut report)?;
-    tracing::info!("bench: parse and transform, component vs native");
-    parse_section(sizes, cache_dir, &mut report).await?;
-    tracing::info!("bench: instantiation");
-    instantiation_section(sizes, cache_dir, &mut report).await?;
-    tracing::info!("bench: resident memory per tenant");
-    memory_section(sizes, cache_dir, &mut report).await?;
-    tracing::info!("bench: end to end from the mock to a file sink");
-    e2e_section(sizes, cache_dir, &mut report).await?;
+    let wanted = |s: Section| only.is_none_or(|o| o == s);
+    if wanted(Section::Size) {
+        tracing::info!("bench: component size and compile time");
+        size_and_compile(sizes, &mut report)?;
+    }
+    if wanted(Section::Parse) {
+        tracing::info!("bench: parse and transform, component vs native");
+        parse_section(sizes, cache_dir, &mut report).await?;
+    }
+    if wanted(Section::Instantiation) {
+        tracing::info!("bench: instantiation");
+        instantiation_section(sizes, cache_dir, &mut report).await?;
+    }
+    if wanted(Section::Memory) {
+        tracing::info!("bench: resident memory per tenant");
+        memory_section(sizes, cache_dir, &mut report).await?;
+    }
+    if wanted(Section::E2e) {
+        tracing::info!("bench: end to end from the mock to a file sink");
+        e2e_section(sizes, cache_dir, &mut report).await?;
+    }
     Ok(report.render(sizes))
+}
+
+/// One part of the report, for running it alone while working on what it measures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Section {
+    /// Component size and compile time.
+    Size,
+    /// Parse and transform throughput, component vs native, and how it grows with page size.
+    Parse,
+    /// Instantiation per poll and cold start.
+    Instantiation,
+    /// Resident memory per tenant.
+    Memory,
+    /// End to end from the loopback mock to a file sink.
+    E2e,
 }
 
 /// Figures collected so far, rendered once at the end.
@@ -336,6 +366,10 @@ impl WasiHttpView for BenchState {
 fn engine(pooling: bool, cache_dir: Option<&Path>) -> anyhow::Result<Engine> {
     let mut config = Config::new();
     config.wasm_component_model(true);
+    if std::env::var_os("MCSOURCE_BENCH_PERFMAP").is_some() {
+        // For `perf record`: names the compiled guest functions in /tmp/perf-PID.map.
+        config.profiler(wasmtime::ProfilingStrategy::PerfMap);
+    }
     if pooling {
         let mut pool = PoolingAllocationConfig::default();
         pool.total_component_instances(64)

@@ -91,6 +91,9 @@ enum Command {
         /// Tiny sizes: checks every section runs, in seconds; the figures mean nothing.
         #[arg(long)]
         smoke: bool,
+        /// Run one section only and print it, without writing `--out`.
+        #[arg(long, value_enum)]
+        only: Option<bench::Section>,
     },
     /// Serve the mock Mimecast on loopback until interrupted, and write a config for `run`.
     Mock {
@@ -150,7 +153,7 @@ async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
         } => discover_cmd(&email, &app_id, &discover_url, component.as_deref()).await,
         Command::Mock { write_config } => mock_cmd(&write_config).await,
         Command::Status { config } => status(&config),
-        Command::Bench { out, smoke } => bench_cmd(&out, smoke).await,
+        Command::Bench { out, smoke, only } => bench_cmd(&out, smoke, only).await,
     }
 }
 
@@ -466,7 +469,11 @@ async fn mock_cmd(write_config: &Path) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-async fn bench_cmd(out: &Path, smoke: bool) -> anyhow::Result<ExitCode> {
+async fn bench_cmd(
+    out: &Path,
+    smoke: bool,
+    only: Option<bench::Section>,
+) -> anyhow::Result<ExitCode> {
     let sizes = if smoke {
         bench::Sizes::smoke()
     } else {
@@ -475,8 +482,12 @@ async fn bench_cmd(out: &Path, smoke: bool) -> anyhow::Result<ExitCode> {
     let cache = std::env::var_os("MCSOURCE_CACHE_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(bench::default_cache_dir);
-    let report = bench::run(&sizes, &cache).await?;
+    let report = bench::run(&sizes, &cache, only).await?;
     print!("{report}");
+    if only.is_some() {
+        // A partial report would replace the full one.
+        return Ok(ExitCode::SUCCESS);
+    }
     // Only the generated part is replaced; the analysis around it stays.
     let existing = std::fs::read_to_string(out).ok();
     let text = bench::splice(existing.as_deref(), &report);
