@@ -39,19 +39,17 @@ fn write_nested<'a>(
     Ok(picked)
 }
 
-/// Writes a string the way serde_json does. A string serde_json could borrow from the input had
-/// no escapes, so it holds no quote, backslash or control character and goes out as it is.
-fn write_str(s: &Cow<'_, str>, out: &mut Vec<u8>) {
-    match s {
-        Cow::Borrowed(s) => {
-            out.push(b'"');
-            out.extend_from_slice(s.as_bytes());
-            out.push(b'"');
-        }
-        Cow::Owned(s) => {
-            // Writing to a Vec cannot fail.
-            let _ = serde_json::to_writer(&mut *out, s);
-        }
+/// Writes a string the way serde_json does. A string serde_json could borrow from the input
+/// (`had_escapes` false) had no escapes, so it holds no quote, backslash or control character
+/// and goes out as it is.
+fn write_str(s: &str, had_escapes: bool, out: &mut Vec<u8>) {
+    if had_escapes {
+        // Writing to a Vec cannot fail.
+        let _ = serde_json::to_writer(&mut *out, s);
+    } else {
+        out.push(b'"');
+        out.extend_from_slice(s.as_bytes());
+        out.push(b'"');
     }
 }
 
@@ -111,12 +109,12 @@ impl<'de> Visitor<'de> for Canonical<'_, '_> {
     }
 
     fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Self::Value, E> {
-        write_str(&Cow::Borrowed(v), self.out);
+        write_str(v, false, self.out);
         Ok(None)
     }
 
     fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
-        write_str(&Cow::Owned(v.to_owned()), self.out);
+        write_str(v, true, self.out);
         Ok(None)
     }
 
@@ -170,7 +168,7 @@ impl<'de> Visitor<'de> for Canonical<'_, '_> {
                 self.out.push(b',');
             }
             first = false;
-            write_str(key, self.out);
+            write_str(key, matches!(key, Cow::Owned(_)), self.out);
             self.out.push(b':');
             write_nested(value.get(), None, self.out, depth).map_err(A::Error::custom)?;
             if self.pick.is_some_and(|p| p == key) {
@@ -338,7 +336,7 @@ mod tests {
         }
         let space = |n: u64, out: &mut String| {
             for _ in 0..(n % 3) {
-                out.push(if n % 2 == 0 { ' ' } else { '\n' });
+                out.push(if n.is_multiple_of(2) { ' ' } else { '\n' });
             }
         };
         match v {
@@ -379,7 +377,7 @@ mod tests {
     }
 
     fn messy_str(s: &str, how: u64, out: &mut String) {
-        if how % 2 == 0 {
+        if how.is_multiple_of(2) {
             out.push_str(&serde_json::to_string(s).unwrap());
             return;
         }

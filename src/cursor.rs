@@ -29,7 +29,8 @@ use crate::error::SourceError;
 use crate::log_type::LogType;
 
 /// Checkpoint format version; a checkpoint of another version is refused with a clear error.
-const VERSION: u32 = 1;
+/// Version 2: record keys come from BLAKE3 digests (version 1: SHA-256, before any release).
+const VERSION: u32 = 2;
 /// Keys of the previous page(s) kept to recognise a shifted page (two full pages).
 const TAIL_KEYS: usize = 200;
 /// Longest window: a long backlog is read in windows of at most a day, so a restart never has
@@ -470,7 +471,7 @@ mod tests {
         assert!(Checkpoint::decode(LogType::UrlProtect, &text).is_ok());
         assert!(Checkpoint::decode(LogType::AttachmentProtect, &text).is_err());
         assert!(
-            Checkpoint::decode(LogType::UrlProtect, &text.replace("\"v\":1", "\"v\":9")).is_err()
+            Checkpoint::decode(LogType::UrlProtect, &text.replace("\"v\":2", "\"v\":9")).is_err()
         );
         assert!(Checkpoint::decode(LogType::UrlProtect, "{").is_err());
     }
