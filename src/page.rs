@@ -264,6 +264,34 @@ pub fn parse(
     log_type: LogType,
     response: &HttpResponse,
 ) -> Result<Page<'_>, SourceError> {
+    match parse_well_formed(log_type, response) {
+        Some(page) => Ok(page),
+        None => parse_step_by_step(api, log_type, response),
+    }
+}
+
+/// The common case in one pass over the body: HTTP 200, an empty `fail[]` and `data` holding
+/// the log type's array. `None` for anything else, which [`parse_step_by_step`] then reads and
+/// classifies; for a body both accept, both return the same page.
+fn parse_well_formed<'a>(log_type: LogType, response: &'a HttpResponse) -> Option<Page<'a>> {
+    if response.status != 200 {
+        return None;
+    }
+    let body = std::str::from_utf8(&response.body).ok()?;
+    let mut de = serde_json::Deserializer::from_str(body);
+    let page = EnvelopeSeed(log_type.array_name())
+        .deserialize(&mut de)
+        .ok()?;
+    de.end().ok()?;
+    page
+}
+
+/// Reads `response` field by field, so that whatever is wrong with it can be named.
+fn parse_step_by_step(
+    api: ApiVersion,
+    log_type: LogType,
+    response: &HttpResponse,
+) -> Result<Page<'_>, SourceError> {
     let envelope: Result<Envelope<'_>, _> = serde_json::from_slice(&response.body);
     let status = response.status;
     let envelope = match envelope {
@@ -389,6 +417,62 @@ fn find_records(log_type: LogType, data: &RawValue) -> Option<Vec<&RawValue>> {
     found
 }
 
+/// Reads a whole response envelope, finding the records of the array named `.0` inside `data`
+/// on the way. `None` when the page is not plainly good: `fail[]` not empty, `data` without the
+/// array, or a member repeated (which the step-by-step reader refuses).
+struct EnvelopeSeed<'n>(&'n str);
+
+impl<'de> DeserializeSeed<'de> for EnvelopeSeed<'_> {
+    type Value = Option<Page<'de>>;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for EnvelopeSeed<'_> {
+    type Value = Option<Page<'de>>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a Mimecast response object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut meta: Option<Option<Meta>> = None;
+        let mut data: Option<Option<Vec<&'de RawValue>>> = None;
+        let mut fail: Option<Vec<FailItem>> = None;
+        let mut plain = true;
+        while let Some(key) = map.next_key::<&'de str>()? {
+            match key {
+                "meta" => plain &= meta.replace(map.next_value()?).is_none(),
+                "data" => {
+                    plain &= data
+                        .replace(map.next_value_seed(DataSeed(self.0))?)
+                        .is_none()
+                }
+                "fail" => plain &= fail.replace(map.next_value()?).is_none(),
+                _ => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        if !plain || fail.is_some_and(|f| !f.is_empty()) {
+            return Ok(None);
+        }
+        let records = match data {
+            None => Vec::new(),
+            Some(None) => return Ok(None),
+            Some(Some(records)) => records,
+        };
+        let pagination = meta.flatten().and_then(|m| m.pagination);
+        Ok(Some(Page {
+            records,
+            total: pagination.as_ref().and_then(|p| p.total_count),
+            next: pagination.and_then(|p| p.next).filter(|t| !t.is_empty()),
+        }))
+    }
+}
+
 /// Finds the records in `data`: `[item, ...]` (API 1.0) or `item` (API 2.0 renderings).
 /// The value is `None` when the item lacks the array; an empty `data` array has no records.
 struct DataSeed<'n>(&'n str);
@@ -416,6 +500,11 @@ impl<'de> Visitor<'de> for DataSeed<'_> {
 
     fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
         ItemSeed(self.0).visit_map(map)
+    }
+
+    /// `"data": null`: no records.
+    fn visit_unit<E>(self) -> Result<Self::Value, E> {
+        Ok(Some(Vec::new()))
     }
 }
 
@@ -540,6 +629,76 @@ mod tests {
                 None => assert!(slow.is_err(), "{data}: only the slow path found records"),
             }
         }
+    }
+
+    /// Bodies built from typical and odd parts, members in any order.
+    fn envelope() -> impl Strategy<Value = String> {
+        let meta = prop::sample::select(vec![
+            None,
+            Some(r#""meta":{"status":200,"pagination":{"pageSize":2,"totalCount":3,"next":"t"}}"#),
+            Some(r#""meta":{"pagination":{"next":""}}"#),
+            Some(r#""meta":{"status":200}"#),
+            Some(r#""meta":null"#),
+            Some(r#""meta":{"pagination":{"totalCount":"x"}}"#),
+        ]);
+        let data = prop::sample::select(vec![
+            None,
+            Some(r#""data":[{"clickLogs":[{"date":"2026-11-24T09:00:00+0000"},{"a":[1,"]"]}]}]"#),
+            Some(r#""data":{"clickLogs":[{"a":1}]}"#),
+            Some(r#""data":[]"#),
+            Some(r#""data":null"#),
+            Some(r#""data":[{"clickLogs":null}]"#),
+            Some(r#""data":[{"other":[1]}]"#),
+            Some(r#""data":"x""#),
+        ]);
+        let fail = prop::sample::select(vec![
+            None,
+            Some(r#""fail":[]"#),
+            Some(r#""fail":[{"errors":[{"code":"err_x","message":"m","retryable":true}]}]"#),
+            Some(r#""fail":null"#),
+        ]);
+        let extra = prop::sample::select(vec![
+            None,
+            Some(r#""x":{"y":[null]}"#),
+            Some(r#""meta":{}"#),
+        ]);
+        (meta, data, fail, extra, any::<u64>()).prop_map(|(m, d, f, x, seed)| {
+            let mut parts: Vec<&str> = [m, d, f, x].into_iter().flatten().collect();
+            let len = parts.len().max(1);
+            parts.rotate_left((seed as usize) % len);
+            if seed % 7 == 0 && !parts.is_empty() {
+                let last = parts.len() - 1;
+                parts.swap(0, last);
+            }
+            format!("{{{}}}", parts.join(","))
+        })
+    }
+
+    proptest! {
+        /// Wherever the one-pass reader accepts a body, the step-by-step reader returns the same
+        /// page.
+        #[test]
+        fn one_pass_page_agrees_with_step_by_step(body in envelope()) {
+            let r = resp(200, &body);
+            if let Some(fast) = parse_well_formed(LogType::UrlProtect, &r) {
+                let slow = parse_step_by_step(ApiVersion::V1, LogType::UrlProtect, &r);
+                prop_assert!(slow.is_ok(), "{}: {:?}", body, slow.err());
+                let slow = slow.unwrap();
+                let texts = |v: &[&RawValue]| v.iter().map(|r| r.get().to_string()).collect::<Vec<_>>();
+                prop_assert_eq!(texts(&fast.records), texts(&slow.records));
+                prop_assert_eq!(fast.next, slow.next);
+                prop_assert_eq!(fast.total, slow.total);
+            }
+        }
+    }
+
+    #[test]
+    fn one_pass_page_reads_the_usual_page() {
+        let r = resp(200, URL_PAGE);
+        let page = parse_well_formed(LogType::UrlProtect, &r).unwrap();
+        assert_eq!(page.records.len(), 2);
+        assert_eq!(page.next.as_deref(), Some("tok2"));
+        assert!(parse_well_formed(LogType::UrlProtect, &resp(500, URL_PAGE)).is_none());
     }
 
     const URL_PAGE: &str = r#"{"meta":{"status":200,"pagination":{"pageSize":2,"totalCount":3,"next":"tok2"}},

@@ -55,8 +55,7 @@ fn parse_utc(text: &str) -> Option<DateTime<Utc>> {
         20 => b[19] == b'Z',
         _ => false,
     };
-    if !zone_ok || b[4] != b'-' || b[7] != b'-' || b[10] != b'T' || b[13] != b':' || b[16] != b':'
-    {
+    if !zone_ok || b[4] != b'-' || b[7] != b'-' || b[10] != b'T' || b[13] != b':' || b[16] != b':' {
         return None;
     }
     let num = |range: std::ops::Range<usize>| {

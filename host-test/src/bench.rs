@@ -111,11 +111,7 @@ impl Sizes {
 ///
 /// # Errors
 /// A component failed to compile, instantiate or run, or the mock could not start.
-pub async fn run(
-    sizes: &Sizes,
-    cache_dir: &Path,
-    only: Option<Section>,
-) -> anyhow::Result<String> {
+pub async fn run(sizes: &Sizes, cache_dir: &Path, only: Option<Section>) -> anyhow::Result<String> {
     let mut report = Report::default();
     let wanted = |s: Section| only.is_none_or(|o| o == s);
     if wanted(Section::Size) {
