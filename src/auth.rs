@@ -180,20 +180,88 @@ fn oauth_error(body: &[u8]) -> Option<String> {
     })
 }
 
-/// The component instance's current token. Lives only in memory.
-#[derive(Debug, Default)]
+/// Somewhere a token can outlive the component instance: the host's `session-cache` (WIT).
+/// Whatever it holds may vanish at any time.
+pub trait TokenShelf {
+    /// The value last stored, unless it expired or was dropped.
+    fn load(&self) -> Option<String>;
+    /// Stores `value` for at most `ttl_ms` milliseconds.
+    fn store(&self, value: &str, ttl_ms: u64);
+    /// Drops the stored value.
+    fn clear(&self);
+}
+
+impl Token {
+    /// The shelf form: `"{refresh_at unix seconds} {owner} {access token}"`.
+    fn shelve(&self, owner: &str) -> String {
+        format!(
+            "{} {owner} {}",
+            self.refresh_at.timestamp(),
+            self.access_token
+        )
+    }
+
+    /// Reads the shelf form if it belongs to `owner`; `None` otherwise or if it is not one.
+    fn unshelve(text: &str, owner: &str) -> Option<Token> {
+        let mut parts = text.splitn(3, ' ');
+        let refresh_at = crate::timefmt::from_unix(parts.next()?.parse().ok()?)?;
+        if parts.next()? != owner {
+            return None;
+        }
+        let access_token = parts.next().filter(|t| !t.is_empty())?;
+        Some(Token {
+            access_token: access_token.to_string(),
+            refresh_at,
+        })
+    }
+}
+
+/// Who a shelved token belongs to: a hash of the gateway and the client credentials, so a
+/// token is never reused after any of them changed.
+fn owner(gateway: &str, credentials: &Api2Credentials) -> String {
+    let mut h = blake3::Hasher::new();
+    for part in [gateway, &credentials.client_id, &credentials.client_secret] {
+        h.update(part.as_bytes());
+        h.update(&[0]);
+    }
+    h.finalize().to_hex()[..32].to_string()
+}
+
+/// The component instance's current token, in memory and, when there is one, on a shelf that
+/// outlives the instance, so the next instance of the tenant reuses it until it is due for
+/// refresh instead of asking the gateway again.
+#[derive(Default)]
 pub struct TokenCache {
     token: Option<Token>,
+    shelf: Option<Box<dyn TokenShelf>>,
     issued: u64,
 }
 
+impl fmt::Debug for TokenCache {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TokenCache")
+            .field("token", &self.token)
+            .field("shelf", &self.shelf.is_some())
+            .field("issued", &self.issued)
+            .finish()
+    }
+}
+
 impl TokenCache {
-    /// An empty cache.
+    /// An empty cache that lives only as long as the instance.
     pub fn new() -> TokenCache {
         TokenCache::default()
     }
 
-    /// A fresh token: the cached one, or a new one from the gateway.
+    /// An empty cache that also keeps its token on `shelf`.
+    pub fn with_shelf(shelf: Box<dyn TokenShelf>) -> TokenCache {
+        TokenCache {
+            shelf: Some(shelf),
+            ..TokenCache::default()
+        }
+    }
+
+    /// A fresh token: the cached one, the shelved one, or a new one from the gateway.
     ///
     /// # Errors
     /// The token request failed (see [`parse_token_response`]) or could not be sent.
@@ -205,11 +273,23 @@ impl TokenCache {
         timeout_ms: u64,
         now: DateTime<Utc>,
     ) -> Result<&Token, SourceError> {
-        let fresh = self.token.as_ref().is_some_and(|t| t.is_fresh(now));
-        if !fresh {
-            self.token = None;
+        if !self.token.as_ref().is_some_and(|t| t.is_fresh(now)) {
+            let owner = owner(gateway, credentials);
+            self.token = self
+                .shelf
+                .as_ref()
+                .and_then(|s| s.load())
+                .and_then(|text| Token::unshelve(&text, &owner))
+                .filter(|t| t.is_fresh(now));
+        }
+        if self.token.is_none() {
             let response = transport.send(&token_request(gateway, credentials), timeout_ms)?;
-            self.token = Some(parse_token_response(&response, now)?);
+            let token = parse_token_response(&response, now)?;
+            if let Some(shelf) = &self.shelf {
+                let ttl_ms = (token.refresh_at - now).num_milliseconds().max(0) as u64;
+                shelf.store(&token.shelve(&owner(gateway, credentials)), ttl_ms);
+            }
+            self.token = Some(token);
             self.issued += 1;
         }
         self.token
@@ -217,12 +297,22 @@ impl TokenCache {
             .ok_or_else(|| SourceError::Protocol("no token after a token request".into()))
     }
 
-    /// Drops the token, e.g. after Mimecast answered 401 or `token_expired`.
+    /// Drops the token, here and on the shelf, e.g. after Mimecast answered 401 or
+    /// `token_expired`.
     pub fn invalidate(&mut self) {
+        self.token = None;
+        if let Some(shelf) = &self.shelf {
+            shelf.clear();
+        }
+    }
+
+    /// Forgets the token in memory but leaves the shelf alone, e.g. when the instance is given
+    /// a configuration: a shelved token is reused only for the same gateway and credentials.
+    pub fn forget(&mut self) {
         self.token = None;
     }
 
-    /// How many tokens this cache has obtained (for logs and tests).
+    /// How many tokens this cache has obtained from the gateway (for logs and tests).
     pub fn issued(&self) -> u64 {
         self.issued
     }
@@ -359,5 +449,87 @@ mod tests {
         cache.invalidate();
         assert_eq!(t(&mut cache, &mut fake, 76), "Bearer t3");
         assert_eq!(cache.issued(), 3);
+    }
+
+    /// A host `session-cache` stand-in: one value, with the ttl it was given.
+    #[derive(Clone, Default)]
+    struct Shelf(std::rc::Rc<std::cell::RefCell<Option<(String, u64)>>>);
+
+    impl TokenShelf for Shelf {
+        fn load(&self) -> Option<String> {
+            self.0.borrow().as_ref().map(|(v, _)| v.clone())
+        }
+        fn store(&self, value: &str, ttl_ms: u64) {
+            *self.0.borrow_mut() = Some((value.to_string(), ttl_ms));
+        }
+        fn clear(&self) {
+            *self.0.borrow_mut() = None;
+        }
+    }
+
+    #[test]
+    fn a_shelved_token_serves_the_next_instance_until_refresh_time() {
+        let shelf = Shelf::default();
+        let mut fake = Fake { sent: 0 };
+        let g = "https://gw";
+        let t = |c: &mut TokenCache, f: &mut Fake, secs| {
+            c.get(g, &creds(), f, 1000, now() + TimeDelta::seconds(secs))
+                .unwrap()
+                .bearer()
+        };
+        let mut first = TokenCache::with_shelf(Box::new(shelf.clone()));
+        assert_eq!(t(&mut first, &mut fake, 0), "Bearer t1");
+        // expires_in 100 s, refreshed 25 s early: kept 75 s.
+        assert_eq!(shelf.0.borrow().as_ref().map(|(_, ttl)| *ttl), Some(75_000));
+        drop(first);
+        let mut second = TokenCache::with_shelf(Box::new(shelf.clone()));
+        assert_eq!(t(&mut second, &mut fake, 10), "Bearer t1");
+        assert_eq!((second.issued(), fake.sent), (0, 1));
+        // Past refresh time the shelved token is not used, even if the shelf still has it.
+        let mut third = TokenCache::with_shelf(Box::new(shelf.clone()));
+        assert_eq!(t(&mut third, &mut fake, 75), "Bearer t2");
+        // A rejected token leaves the shelf too.
+        third.invalidate();
+        assert!(shelf.load().is_none());
+        let mut fourth = TokenCache::with_shelf(Box::new(shelf.clone()));
+        assert_eq!(t(&mut fourth, &mut fake, 76), "Bearer t3");
+        // Other credentials never see it.
+        let mut other = TokenCache::with_shelf(Box::new(shelf.clone()));
+        let mut changed = creds();
+        changed.client_secret.push('x');
+        let bearer = other
+            .get(g, &changed, &mut fake, 1000, now() + TimeDelta::seconds(77))
+            .unwrap()
+            .bearer();
+        assert_eq!(bearer, "Bearer t4");
+        // Forgetting keeps the shelf.
+        other.forget();
+        assert!(shelf.load().is_some());
+    }
+
+    #[test]
+    fn a_damaged_shelf_value_is_ignored() {
+        let owner = owner("https://gw", &creds());
+        let far = "4102444800";
+        for junk in [
+            String::new(),
+            "abc".into(),
+            "123".into(),
+            format!("{far} {owner}"),
+            format!("{far} {owner} "),
+            format!("x {owner} tok"),
+            format!("99999999999999999999 {owner} tok"),
+            format!("{far} someone-else tok"),
+        ] {
+            let shelf = Shelf::default();
+            shelf.store(&junk, 1000);
+            let mut cache = TokenCache::with_shelf(Box::new(shelf.clone()));
+            let mut fake = Fake { sent: 0 };
+            let bearer = cache
+                .get("https://gw", &creds(), &mut fake, 1000, now())
+                .unwrap()
+                .bearer();
+            assert_eq!(bearer, "Bearer t1", "{junk:?}");
+        }
     }
 }

@@ -3,7 +3,7 @@
 
 use std::cell::RefCell;
 
-use crate::auth::TokenCache;
+use crate::auth::{TokenCache, TokenShelf};
 use crate::error::SourceError;
 use crate::log_type::LogType;
 use crate::poll::{self, NextPoll};
@@ -16,14 +16,35 @@ wit_bindgen::generate!({
 });
 
 use exports::mimecast::source::source as wit;
-use mimecast::source::host_log;
 use mimecast::source::types::{LogLevel, LogType as WitLogType};
+use mimecast::source::{host_log, session_cache};
 
 thread_local! {
     /// The settings given to `configure`; a component instance is single-threaded.
     static SETTINGS: RefCell<Option<Settings>> = const { RefCell::new(None) };
-    /// The API 2.0 bearer token: instance memory only, never in a checkpoint or a log line.
-    static TOKENS: RefCell<TokenCache> = RefCell::new(TokenCache::new());
+    /// The API 2.0 bearer token: in instance memory and the host's session cache, never in a
+    /// checkpoint or a log line.
+    static TOKENS: RefCell<TokenCache> = RefCell::new(TokenCache::with_shelf(Box::new(HostShelf)));
+}
+
+/// The token's place in the host's `session-cache`, so the tenant's next instance reuses it.
+struct HostShelf;
+
+/// The `session-cache` name of the API 2.0 token.
+const TOKEN_NAME: &str = "api2-token";
+
+impl TokenShelf for HostShelf {
+    fn load(&self) -> Option<String> {
+        session_cache::get(TOKEN_NAME)
+    }
+
+    fn store(&self, value: &str, ttl_ms: u64) {
+        session_cache::put(TOKEN_NAME, value, ttl_ms);
+    }
+
+    fn clear(&self) {
+        session_cache::remove(TOKEN_NAME);
+    }
 }
 
 struct Component;
@@ -99,8 +120,8 @@ impl wit::Guest for Component {
             host_log::log(LogLevel::Warn, &w);
         }
         SETTINGS.with(|s| *s.borrow_mut() = Some(settings));
-        // New credentials: a token of the old ones must not be used.
-        TOKENS.with(|t| t.borrow_mut().invalidate());
+        // Perhaps new credentials: the shelf only gives back a token of the same ones.
+        TOKENS.with(|t| t.borrow_mut().forget());
         Ok(())
     }
 

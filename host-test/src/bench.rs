@@ -27,6 +27,7 @@ use crate::config::Tenant;
 use crate::pipeline::Pipeline;
 use crate::runner::{self, RunMode};
 use crate::runtime::{self, Runtime, RuntimeOptions};
+use crate::session::SessionCache;
 use crate::sink::FileSink;
 use crate::state::SqliteStore;
 use crate::{demo, runtime::LogType};
@@ -385,17 +386,32 @@ fn engine(pooling: bool, cache_dir: Option<&Path>) -> anyhow::Result<Engine> {
     Engine::new(&config).map_err(runtime::anyhow_from)
 }
 
-/// A linker with WASI, WASI-HTTP and a `host-log` that drops every line.
+/// A linker with WASI, WASI-HTTP, a `host-log` that drops every line and a `session-cache`
+/// that keeps nothing.
 fn collector_linker(engine: &Engine) -> anyhow::Result<Linker<BenchState>> {
     let mut linker = Linker::<BenchState>::new(engine);
     wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(runtime::anyhow_from)?;
     wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)
         .map_err(runtime::anyhow_from)?;
     linker
-        .instance("mimecast:source/host-log@0.1.0")
+        .instance("mimecast:source/host-log@0.2.0")
         .map_err(runtime::anyhow_from)?
         .func_new("log", |_, _, _, _| Ok(()))
         .map_err(runtime::anyhow_from)?;
+    let mut session = linker
+        .instance("mimecast:source/session-cache@0.2.0")
+        .map_err(runtime::anyhow_from)?;
+    session
+        .func_new("get", |_, _, _, results| {
+            results[0] = wasmtime::component::Val::Option(None);
+            Ok(())
+        })
+        .map_err(runtime::anyhow_from)?;
+    for name in ["put", "remove"] {
+        session
+            .func_new(name, |_, _, _, _| Ok(()))
+            .map_err(runtime::anyhow_from)?;
+    }
     Ok(linker)
 }
 
@@ -728,7 +744,9 @@ async fn instantiation_section(
     let config = runtime::source_config(&tenant);
     let configured = median_secs(sizes.rounds, || async {
         for _ in 0..k {
-            let mut inst = production.instantiate(&tenant).await?;
+            let mut inst = production
+                .instantiate(&tenant, &SessionCache::new())
+                .await?;
             inst.configure(&config)
                 .await?
                 .map_err(|e| anyhow::anyhow!(runtime::describe(&e)))?;
@@ -855,7 +873,7 @@ async fn memory_section(
         for i in 0..n {
             let mut t = tenant.clone();
             t.id = format!("mem{i}");
-            let mut inst = production.instantiate(&t).await?;
+            let mut inst = production.instantiate(&t, &SessionCache::new()).await?;
             inst.configure(&runtime::source_config(&t))
                 .await?
                 .map_err(|e| anyhow::anyhow!(runtime::describe(&e)))?;

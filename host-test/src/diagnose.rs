@@ -6,6 +6,7 @@ use std::fmt::Write as _;
 use crate::config::Tenant;
 use crate::discover;
 use crate::runtime::{self, PollError, Runtime};
+use crate::session::SessionCache;
 
 /// The verdict for one tenant and log type.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -43,7 +44,7 @@ pub async fn probe_all(runtime: &Runtime, tenants: &[Tenant]) -> anyhow::Result<
             });
             continue;
         }
-        let mut instance = runtime.instantiate(&tenant).await?;
+        let mut instance = runtime.instantiate(&tenant, &SessionCache::new()).await?;
         if let Err(e) = instance.configure(&runtime::source_config(&tenant)).await? {
             rows.push(Row {
                 tenant: tenant.id.clone(),

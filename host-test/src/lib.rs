@@ -12,6 +12,7 @@ pub mod runner;
 pub mod runtime;
 pub mod sandbox;
 pub mod secret;
+pub mod session;
 pub mod sink;
 pub mod state;
 pub mod status;

@@ -15,6 +15,7 @@ use mimecast_host::config::{FileConfig, SinkConfig, Tenant};
 use mimecast_host::pipeline::Pipeline;
 use mimecast_host::runner::{self, RunMode, Summary};
 use mimecast_host::runtime::{self, Runtime, RuntimeOptions};
+use mimecast_host::session::SessionCache;
 use mimecast_host::sink::{FileSink, Sink, StdoutSink};
 use mimecast_host::state::{SqliteStore, StateStore};
 use mimecast_host::{bench, demo, diagnose, discover};
@@ -405,7 +406,7 @@ async fn check(config: &Path, online: bool, component: Option<&Path>) -> anyhow:
     let mut problems = Vec::new();
     for (i, tenant) in valid.tenants.iter().enumerate() {
         let tenant = &diagnose::offline_view(tenant);
-        let mut instance = runtime.instantiate(tenant).await?;
+        let mut instance = runtime.instantiate(tenant, &SessionCache::new()).await?;
         if let Err(e) = instance.configure(&runtime::source_config(tenant)).await? {
             for line in runtime::describe(&e).lines() {
                 problems.push(format!("tenant[{i}] ({}): {line}", tenant.id));

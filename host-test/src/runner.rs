@@ -21,6 +21,7 @@ use tokio::time::Instant;
 use crate::config::Tenant;
 use crate::pipeline::Pipeline;
 use crate::runtime::{self, Instance, LogType, NextPoll, PollError, Runtime};
+use crate::session::SessionCache;
 use crate::state::Trouble;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
@@ -218,6 +219,9 @@ async fn run_tenant(
             s.due = Instant::now() + pending;
         }
     }
+    // Outlives the instances, which are dropped whenever the tenant goes idle: the API 2.0
+    // token is reused until it is due for refresh. New with every (re)start of the tenant.
+    let session = SessionCache::new();
     let mut instance: Option<Instance> = None;
     let mut permit: Option<OwnedSemaphorePermit> = None;
     let mut session_polls = 0;
@@ -247,7 +251,7 @@ async fn run_tenant(
         session_polls += 1;
         let inst = match instance.take() {
             Some(i) => i,
-            None => match start_instance(runtime, &tenant).await {
+            None => match start_instance(runtime, &tenant, &session).await {
                 Ok(i) => i,
                 Err(message) => {
                     // A configuration the component rejects stops every log type of the tenant.
@@ -284,9 +288,13 @@ async fn run_tenant(
         .collect()
 }
 
-async fn start_instance(runtime: &Runtime, tenant: &Tenant) -> Result<Instance, String> {
+async fn start_instance(
+    runtime: &Runtime,
+    tenant: &Tenant,
+    session: &SessionCache,
+) -> Result<Instance, String> {
     let mut inst = runtime
-        .instantiate(tenant)
+        .instantiate(tenant, session)
         .await
         .map_err(|e| format!("{e:#}"))?;
     match inst.configure(&runtime::source_config(tenant)).await {

@@ -18,6 +18,7 @@ use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 use crate::config::{self, Origin, Tenant};
 use crate::limits::Limits;
 use crate::sandbox::OutboundPolicy;
+use crate::session::SessionCache;
 
 /// Bindings generated from `wit/source.wit`.
 mod bindings {
@@ -104,6 +105,7 @@ pub struct HostState {
     table: ResourceTable,
     policy: OutboundPolicy,
     limits: StoreLimits,
+    session: SessionCache,
 }
 
 impl WasiView for HostState {
@@ -126,6 +128,29 @@ impl WasiHttpView for HostState {
 }
 
 impl mimecast::source::types::Host for HostState {}
+
+impl mimecast::source::session_cache::Host for HostState {
+    fn get(&mut self, name: String) -> Option<String> {
+        let value = self.session.get(&name);
+        tracing::debug!(tenant = %self.tenant, name, found = value.is_some(), "session-cache get");
+        value
+    }
+
+    fn put(&mut self, name: String, value: String, ttl_ms: u64) {
+        tracing::debug!(tenant = %self.tenant, name, ttl_ms, "session-cache put");
+        if let Err(refused) = self
+            .session
+            .put(&name, value, Duration::from_millis(ttl_ms))
+        {
+            // The name only: the value may be a secret.
+            tracing::warn!(tenant = %self.tenant, name, "session-cache: not stored: {refused}");
+        }
+    }
+
+    fn remove(&mut self, name: String) {
+        self.session.remove(&name);
+    }
+}
 
 impl mimecast::source::host_log::Host for HostState {
     fn log(&mut self, level: LogLevel, message: String) {
@@ -261,17 +286,23 @@ impl Runtime {
         Ok(())
     }
 
-    /// Creates a sandboxed instance for `tenant`.
+    /// Creates a sandboxed instance for `tenant`, with the tenant's `session` cache (shared by
+    /// its successive instances; a fresh one for a one-off call).
     ///
     /// # Errors
     /// Instantiation failed (e.g. the memory limit is too small for the component).
-    pub async fn instantiate(&self, tenant: &Tenant) -> anyhow::Result<Instance> {
+    pub async fn instantiate(
+        &self,
+        tenant: &Tenant,
+        session: &SessionCache,
+    ) -> anyhow::Result<Instance> {
         self.instantiate_component(
             &tenant.id,
             &tenant.allowed_origin,
             tenant.request_timeout,
             &tenant.limits,
             tenant.component.as_deref(),
+            session.clone(),
         )
         .await
     }
@@ -288,7 +319,7 @@ impl Runtime {
         timeout: Duration,
         limits: &Limits,
     ) -> anyhow::Result<Instance> {
-        self.instantiate_component(id, allowed, timeout, limits, None)
+        self.instantiate_component(id, allowed, timeout, limits, None, SessionCache::new())
             .await
     }
 
@@ -299,6 +330,7 @@ impl Runtime {
         timeout: Duration,
         limits: &Limits,
         component: Option<&std::path::Path>,
+        session: SessionCache,
     ) -> anyhow::Result<Instance> {
         let state = HostState {
             tenant: id.to_string(),
@@ -313,6 +345,7 @@ impl Runtime {
                 .memory_size(limits.memory_bytes)
                 .trap_on_grow_failure(true)
                 .build(),
+            session,
         };
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.limits);

@@ -36,6 +36,28 @@ fn api2_collects_all_three_types_exactly_once() {
 }
 
 #[test]
+fn api2_token_outlives_the_instances_of_a_tenant() {
+    let h = Harness::start(MockConfig::demo(Utc::now()));
+    let cfg = h.write_config(&h.api2_tenant("page_size = 20"));
+    assert_success(&h.run_once(&cfg));
+    let events = h.events();
+    assert_eq!(events.len(), 900);
+    assert_exactly_once(&events, &h.server);
+    // 45 pages and more, so the runner used at least three instances one after the other
+    // (sessions of at most 20 polls); the token, valid 1799 s, came from the host's session
+    // cache for all but the first.
+    let log_requests = h
+        .server
+        .ledger()
+        .requests()
+        .iter()
+        .filter(|r| r.log_type.is_some())
+        .count();
+    assert!(log_requests > 40, "{log_requests} log requests");
+    assert_eq!(h.count("/oauth/token", 200), 1);
+}
+
+#[test]
 fn api2_token_expiring_mid_window_loses_and_repeats_nothing() {
     let mut config = MockConfig::demo(Utc::now());
     config.token_max_uses = Some(7);
@@ -52,9 +74,8 @@ fn api2_token_expiring_mid_window_loses_and_repeats_nothing() {
         .filter(|r| r.fail_code.as_deref() == Some("token_expired"))
         .count();
     let tokens = h.count("/oauth/token", 200);
-    // 45 pages at 7 uses a token, in sessions of at most 20 polls (each new session's
-    // instance starts without a token): tokens expired mid-window several times, and every
-    // rejected token was replaced and its page repeated.
+    // 45 pages at 7 uses a token: tokens expired mid-window several times, and every rejected
+    // token was replaced (also in the host's session cache) and its page repeated.
     assert!(expired >= 3, "{expired} token_expired answers");
     assert!(tokens > expired, "{tokens} tokens for {expired} expiries");
 }
