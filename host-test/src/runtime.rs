@@ -106,6 +106,9 @@ pub struct HostState {
     policy: OutboundPolicy,
     limits: StoreLimits,
     session: SessionCache,
+    /// Refused `session-cache` puts of this instance; only the first is logged as a warning,
+    /// so a guest cannot flood the log.
+    session_refusals: u64,
 }
 
 impl WasiView for HostState {
@@ -131,19 +134,21 @@ impl mimecast::source::types::Host for HostState {}
 
 impl mimecast::source::session_cache::Host for HostState {
     fn get(&mut self, name: String) -> Option<String> {
-        let value = self.session.get(&name);
-        tracing::debug!(tenant = %self.tenant, name, found = value.is_some(), "session-cache get");
-        value
+        self.session.get(&name)
     }
 
     fn put(&mut self, name: String, value: String, ttl_ms: u64) {
-        tracing::debug!(tenant = %self.tenant, name, ttl_ms, "session-cache put");
         if let Err(refused) = self
             .session
             .put(&name, value, Duration::from_millis(ttl_ms))
         {
             // The name only: the value may be a secret.
-            tracing::warn!(tenant = %self.tenant, name, "session-cache: not stored: {refused}");
+            self.session_refusals += 1;
+            if self.session_refusals == 1 {
+                tracing::warn!(tenant = %self.tenant, name, "session-cache: not stored: {refused}");
+            } else {
+                tracing::debug!(tenant = %self.tenant, name, "session-cache: not stored: {refused}");
+            }
         }
     }
 
@@ -346,6 +351,7 @@ impl Runtime {
                 .trap_on_grow_failure(true)
                 .build(),
             session,
+            session_refusals: 0,
         };
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.limits);

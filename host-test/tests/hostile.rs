@@ -68,7 +68,14 @@ fn hostile_guests_are_contained_and_neighbours_deliver_exactly_once() {
     let good = std::fs::read_to_string(h.dir.path().join("config.toml")).unwrap();
     let good = &good[good.find("[[tenant]]").unwrap()..];
     let mut tenants = good.to_string();
-    for mode in ["loop", "alloc", "disallowed-host", "malformed", "trap"] {
+    for mode in [
+        "loop",
+        "alloc",
+        "disallowed-host",
+        "malformed",
+        "trap",
+        "flood-cache",
+    ] {
         tenants.push_str(&hostile_tenant(&h, mode, component));
     }
     let cfg = h.write_config(&tenants);
@@ -107,6 +114,14 @@ fn hostile_guests_are_contained_and_neighbours_deliver_exactly_once() {
     );
     assert!(line("malformed").contains("malformed batch"), "{stderr}");
     assert!(line("trap").contains("trapped"), "{stderr}");
+    // 1 KiB values fit, 1 MiB ones do not, and no tenant gets more than 8 names; the refusals
+    // are logged once per instance, not 1992 times.
+    assert!(
+        line("flood-cache").contains("the host kept 8 of 2000 values"),
+        "{stderr}"
+    );
+    let refusals = stderr.matches("session-cache: not stored").count();
+    assert!((1..=5).contains(&refusals), "{refusals} refusal lines");
     // The good tenant is untouched: every record once, and nothing from the hostile ones.
     let events = h.events();
     assert!(

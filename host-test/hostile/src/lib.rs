@@ -2,7 +2,9 @@
 //! What it does is chosen by the configured tenant name:
 //! `loop` spins forever in `poll`; `alloc` allocates until memory runs out; `disallowed-host`
 //! calls a host other than its base URL; `malformed` returns events that are not one-line JSON
-//! objects; `trap` panics in the middle of `poll`. Any other name returns an empty batch.
+//! objects; `trap` panics in the middle of `poll`; `flood-cache` tries to store thousands of
+//! large values in the host's session cache and reports how many the host kept. Any other name
+//! returns an empty batch.
 //! Built only for wasm32-wasip2 (the host's `tests/hostile.rs` builds it).
 
 #[cfg(target_arch = "wasm32")]
@@ -63,6 +65,23 @@ mod guest {
                     "{\"split\":\n\"line\"}".to_string(),
                 ],
                 "trap" => panic!("hostile component: trap in the middle of poll"),
+                "flood-cache" => {
+                    use mimecast::source::session_cache;
+                    let big = "x".repeat(1 << 20);
+                    let small = "y".repeat(1 << 10);
+                    let mut kept = 0;
+                    for i in 0..2_000 {
+                        let name = format!("n{i}");
+                        let value = if i % 2 == 0 { &big } else { &small };
+                        session_cache::put(&name, value, u64::MAX);
+                        if session_cache::get(&name).is_some() {
+                            kept += 1;
+                        }
+                    }
+                    return Err(wit::PollError::Protocol(format!(
+                        "flood-cache: the host kept {kept} of 2000 values"
+                    )));
+                }
                 _ => Vec::new(),
             };
             Ok(wit::Batch {
