@@ -30,7 +30,7 @@ impl Rng {
 }
 
 fn random_fault(rng: &mut Rng) -> Fault {
-    match rng.below(6) {
+    match rng.below(8) {
         0 => Fault::Status {
             status: 503,
             headers: vec![],
@@ -49,6 +49,8 @@ fn random_fault(rng: &mut Rng) -> Fault {
         4 => Fault::RateLimited {
             reset_ms: 300 + rng.below(700),
         },
+        5 => Fault::ConnectionReset,
+        6 => Fault::ResetMidBody,
         _ => Fault::Delay(Duration::from_millis(50 + rng.below(200))),
     }
 }

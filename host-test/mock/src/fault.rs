@@ -30,6 +30,12 @@ pub enum Fault {
     Delay(Duration),
     /// Serve the real page, but only its first half (invalid JSON; `Content-Length` matches the half).
     TruncatedBody,
+    /// Read the whole request, then reset the TCP connection (`SO_LINGER` 0, so an RST, not a
+    /// FIN) without sending a single response byte. The ledger records status 0.
+    ConnectionReset,
+    /// Send the status line, the headers (with the whole page's `Content-Length`) and the first
+    /// half of the real page, then reset the TCP connection. Not counted as served.
+    ResetMidBody,
 }
 
 impl Fault {
@@ -41,6 +47,8 @@ impl Fault {
             Fault::FailOn200 { .. } => "fail_on_200",
             Fault::Delay(_) => "delay",
             Fault::TruncatedBody => "truncated_body",
+            Fault::ConnectionReset => "connection_reset",
+            Fault::ResetMidBody => "reset_mid_body",
         }
     }
 }

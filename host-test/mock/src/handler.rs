@@ -43,6 +43,22 @@ pub(crate) enum Step {
     Done(Reply),
     /// Wait (injected delay), then call [`State::resume`].
     Delay(Duration, Pending),
+    /// Send nothing and reset the connection (injected fault; already in the ledger).
+    Reset,
+    /// Send the status, the headers with the whole body's length and the first `usize` bytes of
+    /// the body, then reset the connection (injected fault; already in the ledger).
+    ResetMidBody(Reply, usize),
+}
+
+/// How much of a page reaches the client.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Delivery {
+    /// All of it; the records count as served.
+    Whole,
+    /// The first half of the body, with a matching `Content-Length`.
+    Truncated,
+    /// The whole body is prepared, but the connection is reset halfway through sending it.
+    ResetMidBody,
 }
 
 /// A verified request whose page is still to be served.
@@ -242,12 +258,35 @@ impl State {
         let outcome = match self.admit(&mut inner, &mut ctx, headers, now) {
             Err(outcome) => outcome,
             Ok((lt, rate)) => match inner.faults.pop_front() {
-                None => self.serve(&inner, lt, body, now, rate, false),
+                None => self.serve(&inner, lt, body, now, rate, Delivery::Whole),
                 Some(fault) => {
                     ctx.fault = Some(fault.kind());
                     match fault {
                         Fault::Delay(d) => return Step::Delay(d, Pending { ctx, rate }),
-                        Fault::TruncatedBody => self.serve(&inner, lt, body, now, rate, true),
+                        Fault::TruncatedBody => {
+                            self.serve(&inner, lt, body, now, rate, Delivery::Truncated)
+                        }
+                        Fault::ConnectionReset => {
+                            let nothing = Outcome {
+                                reply: Reply {
+                                    status: 0,
+                                    headers: Vec::new(),
+                                    body: Vec::new(),
+                                },
+                                fail_code: None,
+                                served: None,
+                                records: 0,
+                            };
+                            finish(&mut inner, &ctx, nothing);
+                            return Step::Reset;
+                        }
+                        Fault::ResetMidBody => {
+                            let outcome =
+                                self.serve(&inner, lt, body, now, rate, Delivery::ResetMidBody);
+                            let reply = finish(&mut inner, &ctx, outcome);
+                            let sent = reply.body.len() / 2;
+                            return Step::ResetMidBody(reply, sent);
+                        }
                         Fault::Status {
                             status,
                             headers,
@@ -284,7 +323,7 @@ impl State {
     pub(crate) fn resume(&self, pending: Pending, body: &[u8], now: DateTime<Utc>) -> Reply {
         let mut inner = self.lock();
         let outcome = match pending.ctx.log_type {
-            Some(lt) => self.serve(&inner, lt, body, now, pending.rate, false),
+            Some(lt) => self.serve(&inner, lt, body, now, pending.rate, Delivery::Whole),
             None => Outcome::error(
                 404,
                 &Map::new(),
@@ -590,7 +629,7 @@ impl State {
         body: &[u8],
         now: DateTime<Utc>,
         rate: RateHeaders,
-        truncate: bool,
+        delivery: Delivery,
     ) -> Outcome {
         let env = match parse_envelope(body) {
             Ok(env) => env,
@@ -628,11 +667,12 @@ impl State {
         };
         let mut body = page_body(lt, &page.records, &pagination);
         let records = page.records.len();
-        let served = if truncate {
+        if delivery == Delivery::Truncated {
             body.truncate(body.len() / 2);
-            None
-        } else {
-            Some((lt, page.records))
+        }
+        let (records, served) = match delivery {
+            Delivery::Whole => (records, Some((lt, page.records))),
+            Delivery::Truncated | Delivery::ResetMidBody => (0, None),
         };
         Outcome {
             reply: Reply {
@@ -641,7 +681,7 @@ impl State {
                 body,
             },
             fail_code: None,
-            records: if truncate { 0 } else { records },
+            records,
             served,
         }
     }

@@ -18,11 +18,12 @@ pub struct RequestLog {
     pub log_type: Option<LogType>,
     /// Access key (API 1.0) or client id (API 2.0 token and log requests), once verified.
     pub access_key: Option<String>,
-    /// HTTP status sent.
+    /// HTTP status sent; 0 when the connection was reset before any response
+    /// ([`crate::Fault::ConnectionReset`]).
     pub status: u16,
     /// First `fail[]` code of the answer, if any.
     pub fail_code: Option<String>,
-    /// Number of records in the answer (0 for errors and truncated pages).
+    /// Number of records in the answer (0 for errors, truncated pages and pages cut by a reset).
     pub records: usize,
     /// Kind of injected fault that shaped the answer ([`crate::Fault::kind`]), if any.
     pub fault: Option<&'static str>,
@@ -54,7 +55,7 @@ impl Ledger {
         self.violations
     }
 
-    /// Number of requests answered with `status`.
+    /// Number of requests answered with `status` (0: reset before any response).
     pub fn count_status(&self, status: u16) -> usize {
         self.requests.iter().filter(|r| r.status == status).count()
     }

@@ -18,7 +18,8 @@
 //!     MockConfig::demo(now), MockConfig::new(credentials, dataset)
 //! struct Dataset   generate(seed, start, end, per_type), empty(), records(t), append(t, records)
 //! fn generate_records(t, seed, start, end, n) -> Vec<Value>    // more records, e.g. late arrivals
-//! enum Fault { Status{..}, RateLimited{reset_ms}, FailOn200{code, retryable}, Delay(Duration), TruncatedBody }
+//! enum Fault { Status{..}, RateLimited{reset_ms}, FailOn200{code, retryable}, Delay(Duration), TruncatedBody,
+//!              ConnectionReset, ResetMidBody }
 //! struct MockServer  start(config).await, base_url(), addr(), records(t), append(t, v), push_fault(f),
 //!                    ledger(), shutdown().await
 //! struct Ledger      requests(), served(t), violations(), count_status(s), requests_for(t)
@@ -49,6 +50,12 @@
 //!   then one queued [`Fault`], then the body: invalid JSON is 400 `err_invalid_json`; bad dates, filter
 //!   values, `pageSize < 1` and foreign page tokens are HTTP 200 with `fail[]`
 //!   (`err_validation_*`, `err_invalid_page_token`). `pageSize > 100` is clamped to 100.
+//! * Faults: `ConnectionReset` reads the request, then closes the TCP connection with
+//!   `SO_LINGER` 0 (an RST) before any response byte; its ledger entry has status 0.
+//!   `ResetMidBody` sends the status, the headers with the whole page's `Content-Length` and the
+//!   first half of the page, pauses 50 ms, then resets the same way. `TruncatedBody` instead ends
+//!   cleanly after half the page with a matching `Content-Length`. None of the three counts the
+//!   page as served. Other connections are not affected.
 //! * Every response carries `X-RateLimit-Limit`, `X-RateLimit-Remaining`, `X-RateLimit-Reset` (ms),
 //!   and `meta.status` equals the HTTP status.
 //! * Records in `[from, to)` (or `[from, to]` with `to_inclusive`), sorted stably by time, oldest or

@@ -2,21 +2,29 @@
 //! inspect and steer the mock while it runs.
 
 use std::convert::Infallible;
+use std::future::Future;
+use std::io;
 use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::task::{ready, Context, Poll};
+use std::time::Duration;
 
 use bytes::Bytes;
 use chrono::Utc;
-use http_body_util::{BodyExt, Full, Limited};
-use hyper::body::Incoming;
+use http_body_util::{BodyExt, Either, Full, Limited};
+use hyper::body::{Body, Frame, Incoming, SizeHint};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 use serde_json::Value;
-use tokio::net::TcpListener;
-use tokio::sync::oneshot;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{oneshot, Notify};
 use tokio::task::{JoinHandle, JoinSet};
+use tokio::time::Sleep;
 
 use crate::config::MockConfig;
 use crate::fault::Fault;
@@ -27,6 +35,13 @@ use crate::response::error_body;
 
 /// Largest request body the mock reads.
 const MAX_BODY_BYTES: usize = 1 << 20;
+
+/// How long [`crate::Fault::ResetMidBody`] waits after the partial body is flushed before it
+/// resets, so that the client has read the headers and the bytes sent so far.
+const RESET_MID_BODY_PAUSE: Duration = Duration::from_millis(50);
+
+/// Response body: a normal one, or one that is cut by a connection reset.
+type MockBody = Either<Full<Bytes>, ResetBody>;
 
 /// A running mock Mimecast API on `127.0.0.1`; dropping it stops the server.
 pub struct MockServer {
@@ -114,16 +129,7 @@ async fn accept_loop(listener: TcpListener, state: Arc<State>, mut stopped: ones
             _ = &mut stopped => break,
             accepted = listener.accept() => match accepted {
                 Ok((stream, _)) => {
-                    let state = Arc::clone(&state);
-                    connections.spawn(async move {
-                        let service = service_fn(move |req| {
-                            let state = Arc::clone(&state);
-                            async move { Ok::<_, Infallible>(respond(&state, req).await) }
-                        });
-                        if let Err(err) = http1::Builder::new().serve_connection(TokioIo::new(stream), service).await {
-                            tracing::debug!(error = %err, "mock connection ended with an error");
-                        }
-                    });
+                    connections.spawn(serve_connection(stream, Arc::clone(&state)));
                 }
                 Err(err) => tracing::warn!(error = %err, "mock accept failed"),
             },
@@ -133,7 +139,151 @@ async fn accept_loop(listener: TcpListener, state: Arc<State>, mut stopped: ones
     connections.shutdown().await;
 }
 
-async fn respond(state: &State, req: Request<Incoming>) -> Response<Full<Bytes>> {
+/// Serves one connection until the client closes it, or until an injected fault resets it.
+async fn serve_connection(stream: TcpStream, state: Arc<State>) {
+    let reset = Arc::new(ResetSwitch::default());
+    let io = ResettableStream {
+        stream,
+        reset: Arc::clone(&reset),
+    };
+    let service = {
+        let reset = Arc::clone(&reset);
+        service_fn(move |req| {
+            let (state, reset) = (Arc::clone(&state), Arc::clone(&reset));
+            async move { Ok::<_, Infallible>(respond(&state, &reset, req).await) }
+        })
+    };
+    let connection = http1::Builder::new().serve_connection(TokioIo::new(io), service);
+    tokio::select! {
+        served = connection => {
+            if let Err(err) = served {
+                tracing::debug!(error = %err, "mock connection ended with an error");
+            }
+        }
+        // Dropping the connection drops the stream, whose `SO_LINGER` is now 0: the kernel
+        // discards anything unsent and answers with an RST.
+        () = reset.requested.notified() => tracing::debug!("mock reset the connection (injected fault)"),
+    }
+}
+
+/// Lets a request's service reset the connection it arrived on.
+#[derive(Default)]
+struct ResetSwitch {
+    /// Set once a reset is requested; the stream then closes with `SO_LINGER` 0.
+    armed: AtomicBool,
+    /// Wakes the connection task, which drops the connection (and so the stream).
+    requested: Notify,
+}
+
+impl ResetSwitch {
+    /// Asks for the connection to be reset; nothing more is sent on it.
+    fn trigger(&self) {
+        self.armed.store(true, Ordering::SeqCst);
+        self.requested.notify_one();
+    }
+}
+
+/// The accepted TCP stream; when dropped after [`ResetSwitch::trigger`], it is closed with an RST.
+struct ResettableStream {
+    stream: TcpStream,
+    reset: Arc<ResetSwitch>,
+}
+
+impl Drop for ResettableStream {
+    fn drop(&mut self) {
+        if self.reset.armed.load(Ordering::SeqCst) {
+            if let Err(err) = self.stream.set_zero_linger() {
+                tracing::warn!(error = %err, "could not set SO_LINGER 0; the connection closes with a FIN");
+            }
+        }
+    }
+}
+
+impl AsyncRead for ResettableStream {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.stream).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for ResettableStream {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.stream).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.stream).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.stream.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.stream).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.stream).poll_shutdown(cx)
+    }
+}
+
+/// A body that announces `len` bytes, yields `head`, waits [`RESET_MID_BODY_PAUSE`] (hyper flushes
+/// meanwhile) and then resets the connection instead of sending the rest.
+struct ResetBody {
+    head: Option<Bytes>,
+    len: u64,
+    pause: Option<Pin<Box<Sleep>>>,
+    reset: Arc<ResetSwitch>,
+}
+
+impl Body for ResetBody {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+        if let Some(head) = self.head.take() {
+            if !head.is_empty() {
+                return Poll::Ready(Some(Ok(Frame::data(head))));
+            }
+        }
+        let pause = self
+            .pause
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep(RESET_MID_BODY_PAUSE)));
+        ready!(pause.as_mut().poll(cx));
+        self.reset.trigger();
+        // The connection task drops this body together with the connection.
+        Poll::Pending
+    }
+
+    fn is_end_stream(&self) -> bool {
+        false
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        SizeHint::with_exact(self.len)
+    }
+}
+
+async fn respond(
+    state: &State,
+    reset: &Arc<ResetSwitch>,
+    req: Request<Incoming>,
+) -> Response<MockBody> {
     let (parts, body) = req.into_parts();
     let method = parts.method.as_str().to_string();
     let path = parts.uri.path().to_string();
@@ -152,7 +302,7 @@ async fn respond(state: &State, req: Request<Incoming>) -> Response<Full<Bytes>>
                     false,
                 ),
             };
-            return to_response(reply);
+            return to_response(reply).map(Either::Left);
         }
     };
     let reply = match state.handle(&method, &path, &parts.headers, &body, Utc::now()) {
@@ -161,8 +311,35 @@ async fn respond(state: &State, req: Request<Incoming>) -> Response<Full<Bytes>>
             tokio::time::sleep(wait).await;
             state.resume(pending, &body, Utc::now())
         }
+        Step::Reset => {
+            reset.trigger();
+            // The connection task drops this future with the connection; nothing is answered.
+            match std::future::pending::<Infallible>().await {}
+        }
+        Step::ResetMidBody(reply, sent) => {
+            return cut_by_reset(reply, sent, reset);
+        }
     };
-    to_response(reply)
+    to_response(reply).map(Either::Left)
+}
+
+/// The response to `reply` whose body stops after `sent` bytes with a connection reset.
+fn cut_by_reset(reply: Reply, sent: usize, reset: &Arc<ResetSwitch>) -> Response<MockBody> {
+    let len = reply.body.len() as u64;
+    let mut body = Bytes::from(reply.body);
+    let head = body.split_to(sent.min(body.len()));
+    to_response(Reply {
+        body: Vec::new(),
+        ..reply
+    })
+    .map(|_| {
+        Either::Right(ResetBody {
+            head: Some(head),
+            len,
+            pause: None,
+            reset: Arc::clone(reset),
+        })
+    })
 }
 
 fn to_response(reply: Reply) -> Response<Full<Bytes>> {

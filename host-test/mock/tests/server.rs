@@ -7,7 +7,7 @@ mod common;
 use std::time::Duration;
 
 use chrono::{TimeDelta, Utc};
-use common::{post, raw, signed_headers, walk};
+use common::{exchange, post, raw, signed_headers, walk};
 use mimecast_mock::{
     format_api_time, generate_records, Credential, Dataset, Fault, LogType, MockConfig, MockServer,
     PagingEnd,
@@ -181,6 +181,100 @@ async fn faults_over_the_wire() {
     let a = post(&base, &c, LogType::Url, &body).await;
     assert_eq!(a.status, 200);
     assert_eq!(server.ledger().violations(), 1);
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn connection_resets_over_the_wire() {
+    let now = Utc::now();
+    let config = MockConfig::new(
+        vec![Credential::demo()],
+        Dataset::generate(
+            2,
+            now - TimeDelta::hours(1),
+            now - TimeDelta::minutes(1),
+            30,
+        ),
+    );
+    let server = MockServer::start(config).await.unwrap();
+    let (base, c) = (server.base_url(), Credential::demo());
+    let body = json!({"data": [window_item(true)]}).to_string();
+    let path = LogType::Url.path();
+    server.push_fault(Fault::ConnectionReset);
+    server.push_fault(Fault::ResetMidBody);
+
+    // Reset before any answer: not one response byte, and an RST rather than a clean close.
+    let (got, err) = exchange(
+        &base,
+        "POST",
+        path,
+        &signed_headers(&c, path),
+        body.as_bytes(),
+    )
+    .await;
+    assert!(got.is_empty(), "{}", String::from_utf8_lossy(&got));
+    assert_eq!(
+        err.map(|e| e.kind()),
+        Some(std::io::ErrorKind::ConnectionReset)
+    );
+
+    // Reset mid-body: status and headers arrive, then part of the announced body, then the RST.
+    let (got, err) = exchange(
+        &base,
+        "POST",
+        path,
+        &signed_headers(&c, path),
+        body.as_bytes(),
+    )
+    .await;
+    assert_eq!(
+        err.map(|e| e.kind()),
+        Some(std::io::ErrorKind::ConnectionReset)
+    );
+    let text = String::from_utf8_lossy(&got);
+    assert!(text.starts_with("HTTP/1.1 200 "), "{text}");
+    let split = got.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
+    let announced: usize = text[..split]
+        .lines()
+        .find_map(|l| {
+            l.to_ascii_lowercase()
+                .strip_prefix("content-length:")
+                .map(|v| v.trim().parse().unwrap())
+        })
+        .unwrap();
+    let received = got.len() - split - 4;
+    assert!(
+        received > 0 && received < announced,
+        "{received} of {announced} body bytes"
+    );
+
+    // The connection after is served normally; the ledger names both resets.
+    let a = post(
+        &base,
+        &c,
+        LogType::Url,
+        &json!({"data": [window_item(true)]}),
+    )
+    .await;
+    assert_eq!(
+        a.json()["data"][0]["clickLogs"].as_array().unwrap().len(),
+        30
+    );
+    let ledger = server.ledger();
+    let seen: Vec<_> = ledger
+        .requests()
+        .iter()
+        .map(|r| (r.status, r.fault))
+        .collect();
+    assert_eq!(
+        seen,
+        vec![
+            (0, Some("connection_reset")),
+            (200, Some("reset_mid_body")),
+            (200, None)
+        ]
+    );
+    assert_eq!(ledger.served(LogType::Url).len(), 30);
     server.shutdown().await;
 }
 

@@ -117,6 +117,16 @@ impl Harness {
         let reply = match self.state.handle(method, path, headers, body, self.now) {
             Step::Done(r) => r,
             Step::Delay(_, pending) => self.state.resume(pending, body, self.now),
+            // What the client gets before the reset: nothing, or the first `sent` bytes.
+            Step::Reset => Reply {
+                status: 0,
+                headers: Vec::new(),
+                body: Vec::new(),
+            },
+            Step::ResetMidBody(mut reply, sent) => {
+                reply.body.truncate(sent);
+                reply
+            }
         };
         let body = serde_json::from_slice(&reply.body).unwrap_or(Value::Null);
         Answer {
@@ -597,6 +607,56 @@ fn faults_are_consumed_in_order() {
         ledger.served(LogType::Url).len(),
         200,
         "truncated page is not counted as served"
+    );
+}
+
+#[test]
+fn connection_resets_are_in_the_ledger_and_serve_nothing() {
+    let mut h = Harness::default();
+    h.state.push_fault(Fault::ConnectionReset);
+    h.state.push_fault(Fault::ResetMidBody);
+    let item =
+        json!({"data":[{"from":"2026-11-24T09:00:00+0000","to":"2026-11-24T11:00:00+0000"}]});
+    let path = LogType::Url.path();
+    let headers = h.signed_headers(path);
+    let step = h
+        .state
+        .handle("POST", path, &headers, item.to_string().as_bytes(), h.now);
+    assert!(matches!(step, Step::Reset), "{step:?}");
+    let headers = h.signed_headers(path);
+    let step = h
+        .state
+        .handle("POST", path, &headers, item.to_string().as_bytes(), h.now);
+    let Step::ResetMidBody(reply, sent) = step else {
+        panic!("{step:?}")
+    };
+    assert_eq!(reply.status, 200);
+    assert!(sent > 0 && sent < reply.body.len());
+    let whole: Value = serde_json::from_slice(&reply.body).unwrap();
+    assert_eq!(whole["data"][0]["clickLogs"].as_array().unwrap().len(), 100);
+    assert!(serde_json::from_slice::<Value>(&reply.body[..sent]).is_err());
+    let a = h.post(LogType::Url, item);
+    assert_eq!(a.records(LogType::Url).len(), 100);
+
+    let ledger = h.state.ledger();
+    let seen: Vec<_> = ledger
+        .requests()
+        .iter()
+        .map(|r| (r.status, r.fault, r.records))
+        .collect();
+    assert_eq!(
+        seen,
+        vec![
+            (0, Some("connection_reset"), 0),
+            (200, Some("reset_mid_body"), 0),
+            (200, None, 100)
+        ]
+    );
+    assert_eq!(ledger.count_status(0), 1);
+    assert_eq!(
+        ledger.served(LogType::Url).len(),
+        100,
+        "pages cut by a reset are not counted as served"
     );
 }
 

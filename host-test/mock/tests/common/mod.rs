@@ -37,14 +37,15 @@ impl Answer {
     }
 }
 
-/// Sends one request on a fresh connection and reads the whole answer.
-pub async fn raw(
+/// Sends one request on a fresh connection and reads until the server closes it: the bytes
+/// received, and the error that ended the read, if any (e.g. `ConnectionReset`).
+pub async fn exchange(
     base_url: &str,
     method: &str,
     path: &str,
     headers: &[(String, String)],
     body: &[u8],
-) -> Answer {
+) -> (Vec<u8>, Option<std::io::Error>) {
     let addr = base_url.strip_prefix("http://").unwrap();
     let mut stream = TcpStream::connect(addr).await.unwrap();
     let mut req = format!(
@@ -58,7 +59,26 @@ pub async fn raw(
     stream.write_all(req.as_bytes()).await.unwrap();
     stream.write_all(body).await.unwrap();
     let mut buf = Vec::new();
-    stream.read_to_end(&mut buf).await.unwrap();
+    let mut chunk = [0u8; 4096];
+    loop {
+        match stream.read(&mut chunk).await {
+            Ok(0) => return (buf, None),
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+            Err(e) => return (buf, Some(e)),
+        }
+    }
+}
+
+/// Sends one request on a fresh connection and reads the whole answer.
+pub async fn raw(
+    base_url: &str,
+    method: &str,
+    path: &str,
+    headers: &[(String, String)],
+    body: &[u8],
+) -> Answer {
+    let (buf, err) = exchange(base_url, method, path, headers, body).await;
+    assert!(err.is_none(), "{err:?}");
     let split = buf.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
     let head = String::from_utf8(buf[..split].to_vec()).unwrap();
     let mut lines = head.split("\r\n");
