@@ -10,6 +10,7 @@ pub mod cursor;
 pub mod error;
 pub mod event;
 pub mod log_type;
+pub mod net_error;
 pub mod page;
 pub mod poll;
 pub mod request;

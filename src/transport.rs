@@ -4,6 +4,7 @@
 use chrono::{DateTime, Utc};
 
 use crate::error::SourceError;
+use crate::net_error;
 use crate::page::HttpResponse;
 use crate::poll::{Clock, Transport};
 use crate::request::HttpRequest;
@@ -34,7 +35,7 @@ impl Transport for WasiTransport {
             .body(request.body.clone())
             .connect_timeout(std::time::Duration::from_millis(timeout_ms))
             .send()
-            .map_err(|e| transport_error(&host, &format!("{e:#}")))?;
+            .map_err(|e| net_error::request_failed(&host, &format!("{e:#}")))?;
         let status = response.status_code();
         let rate_limit_reset_ms = response
             .header("x-ratelimit-reset")
@@ -54,7 +55,7 @@ impl Transport for WasiTransport {
                     }
                 }
                 Ok(None) => break,
-                Err(e) => return Err(transport_error(&host, &format!("{e:#}"))),
+                Err(e) => return Err(net_error::body_failed(&host, body.len(), &format!("{e:#}"))),
             }
         }
         Ok(HttpResponse {
@@ -62,17 +63,6 @@ impl Transport for WasiTransport {
             rate_limit_reset_ms,
             body,
         })
-    }
-}
-
-/// Classifies a WASI-HTTP failure: a host denial is a setup problem, the rest are transient.
-fn transport_error(host: &str, detail: &str) -> SourceError {
-    if detail.contains("HttpRequestDenied") {
-        SourceError::InvalidConfig(format!(
-            "the host denied the outbound request to {host}; it must be this tenant's base_url host"
-        ))
-    } else {
-        SourceError::Transient(format!("request to {host} failed: {detail}"))
     }
 }
 

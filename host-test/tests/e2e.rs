@@ -180,15 +180,27 @@ fn connection_resets_are_retried_from_the_same_page() {
         3,
         "{stderr}"
     );
-    // All three are transport failures (no HTTP answer to judge), reported as transient.
+    // All three are transport failures (no HTTP answer to judge), reported as transient and
+    // in plain words: two resets before the answer, one while the body was read.
     let host = h.server.addr().to_string();
-    assert!(
-        stderr
-            .lines()
-            .filter(|l| l.contains("poll failed; retrying"))
-            .all(|l| l.contains(&format!(
-                "temporarily unavailable: request to {host} failed"
-            ))),
+    let retries: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.contains("poll failed; retrying"))
+        .collect();
+    let before = format!(
+        "temporarily unavailable: request to {host} failed: the connection was reset or closed"
+    );
+    let during = format!(
+        "temporarily unavailable: the connection to {host} broke while the answer was read"
+    );
+    assert_eq!(
+        retries.iter().filter(|l| l.contains(&before)).count(),
+        2,
+        "{stderr}"
+    );
+    assert_eq!(
+        retries.iter().filter(|l| l.contains(&during)).count(),
+        1,
         "{stderr}"
     );
 }
