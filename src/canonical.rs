@@ -11,7 +11,8 @@ use std::fmt;
 use serde::de::{DeserializeSeed, Deserializer, Error as _, MapAccess, SeqAccess, Visitor};
 use serde_json::value::RawValue;
 
-/// Objects and arrays nested deeper than this are refused, as serde_json refuses them.
+/// Objects and arrays nested this deep or deeper are refused, as serde_json refuses them (its
+/// recursion limit of 128 admits 127 levels).
 const MAX_DEPTH: usize = 128;
 
 /// Writes the canonical form of the JSON text `json` to `out` (appending) and returns the
@@ -120,7 +121,7 @@ impl<'de> Visitor<'de> for Canonical<'_, '_> {
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
         let depth = self.depth + 1;
-        if depth > MAX_DEPTH {
+        if depth >= MAX_DEPTH {
             return Err(A::Error::custom("recursion limit exceeded"));
         }
         self.out.push(b'[');
@@ -147,7 +148,7 @@ impl<'de> Visitor<'de> for Canonical<'_, '_> {
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
         let depth = self.depth + 1;
-        if depth > MAX_DEPTH {
+        if depth >= MAX_DEPTH {
             return Err(A::Error::custom("recursion limit exceeded"));
         }
         let mut members: Vec<(Cow<'de, str>, &'de RawValue)> = Vec::new();
@@ -162,6 +163,10 @@ impl<'de> Visitor<'de> for Canonical<'_, '_> {
         let mut first = true;
         for (i, (key, value)) in members.iter().enumerate() {
             if members.get(i + 1).is_some_and(|next| next.0 == *key) {
+                // Overwritten, but `Value` parses it all the same: a value it would refuse
+                // (a number out of range, a lone surrogate, too deep) fails here too.
+                write_nested(value.get(), None, &mut Vec::new(), depth)
+                    .map_err(A::Error::custom)?;
                 continue;
             }
             if !first {
@@ -311,6 +316,56 @@ mod tests {
             write(r#"{"o":{"date":"x"}}"#, "date", &mut out).unwrap(),
             None
         );
+    }
+
+    /// Accepted exactly where serde_json's `Value` accepts, with the same bytes.
+    fn agrees(json: &str) {
+        let expected = serde_json::from_str::<Value>(json).map(|v| serde_json::to_vec(&v).unwrap());
+        let mut out = Vec::new();
+        let got = write(json, "date", &mut out).map(|_| out);
+        match (expected, got) {
+            (Ok(e), Ok(g)) => assert_eq!(g, e, "{json:.80}"),
+            (Err(_), Err(_)) => {}
+            (e, g) => panic!("{json:.80}: Value says {e:?}, canonical says {g:?}"),
+        }
+    }
+
+    #[test]
+    fn accepts_and_refuses_what_value_does() {
+        for depth in 125..=130 {
+            agrees(&format!(
+                "{}1{}",
+                r#"{"a":"#.repeat(depth),
+                "}".repeat(depth)
+            ));
+            agrees(&format!("{}{}", "[".repeat(depth), "]".repeat(depth)));
+            agrees(&format!(
+                r#"{{"a":{}{}}}"#,
+                "[".repeat(depth),
+                "]".repeat(depth)
+            ));
+            let half = depth / 2;
+            agrees(&format!(
+                "{}1{}",
+                r#"[{"a":"#.repeat(half),
+                "}]".repeat(half)
+            ));
+        }
+        for json in [
+            r#"{"a":1e400,"a":1}"#,
+            r#"{"a":"\ud800","a":1}"#,
+            r#"{"date":1e400,"date":"x"}"#,
+            r#"{"a":1,"a":"\ud800"}"#,
+            r#"{"a":"\ud800"}"#,
+            r#"{"a":1e400}"#,
+        ] {
+            agrees(json);
+        }
+        agrees(&format!(
+            r#"{{"a":{}{},"a":1}}"#,
+            "[".repeat(200),
+            "]".repeat(200)
+        ));
     }
 
     #[test]

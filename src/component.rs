@@ -137,6 +137,9 @@ impl wit::Guest for Component {
                 tokens,
             )?;
             host_log::log(LogLevel::Debug, &outcome.summary);
+            for warning in &outcome.warnings {
+                host_log::log(LogLevel::Warn, warning);
+            }
             Ok(wit::Batch {
                 events: outcome.events,
                 checkpoint: outcome.checkpoint,

@@ -17,10 +17,16 @@ use crate::timefmt;
 /// What the cursor needs to know about one record.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RecordInfo {
-    /// BLAKE3 of the canonical JSON (keys sorted, no spaces).
+    /// BLAKE3 of the canonical JSON (keys sorted, no spaces), or of the record as received when
+    /// it has no canonical form (see `verbatim`).
     pub digest: [u8; 32],
     /// The record's time (`date` or `eventTime`), Unix seconds; `None` if missing or unreadable.
     pub time: Option<i64>,
+    /// The record is well-formed enough to split a page at, but serde_json cannot read it as a
+    /// value (a lone UTF-16 surrogate such as `"\ud800"`, which Java-based services can emit, a
+    /// number beyond `f64`, nesting over 127 levels). It is delivered as received all the same,
+    /// identified by its exact bytes, so one odd record never stops a log type.
+    pub verbatim: bool,
 }
 
 impl RecordInfo {
@@ -34,22 +40,33 @@ impl RecordInfo {
 
 /// Reads the identity and time of one record. `scratch` is a buffer for the canonical JSON,
 /// reused across records so reading a page allocates it once.
-///
-/// # Errors
-/// The record is not valid JSON (cannot happen for a record taken from a parsed page).
-pub fn inspect(
-    log_type: LogType,
-    raw: &RawValue,
-    scratch: &mut Vec<u8>,
-) -> Result<RecordInfo, serde_json::Error> {
+pub fn inspect(log_type: LogType, raw: &RawValue, scratch: &mut Vec<u8>) -> RecordInfo {
     scratch.clear();
-    let time = canonical::write(raw.get(), log_type.time_field(), scratch)?;
-    let digest: [u8; 32] = blake3::hash(scratch).into();
-    let time = time
-        .as_deref()
-        .and_then(timefmt::parse)
-        .map(|t| t.timestamp());
-    Ok(RecordInfo { digest, time })
+    let field = log_type.time_field();
+    let (time, verbatim) = match canonical::write(raw.get(), field, scratch) {
+        Ok(time) => (time.as_deref().and_then(timefmt::parse), false),
+        Err(_) => {
+            scratch.clear();
+            scratch.extend_from_slice(raw.get().as_bytes());
+            (
+                member_str(raw, field).as_deref().and_then(timefmt::parse),
+                true,
+            )
+        }
+    };
+    RecordInfo {
+        digest: blake3::hash(scratch).into(),
+        time: time.map(|t| t.timestamp()),
+        verbatim,
+    }
+}
+
+/// The string member `field` of a record serde_json cannot read as a whole, if that member
+/// itself can be read.
+fn member_str(raw: &RawValue, field: &str) -> Option<String> {
+    let members: std::collections::HashMap<&str, &RawValue> =
+        serde_json::from_str(raw.get()).ok()?;
+    serde_json::from_str(members.get(field)?.get()).ok()
 }
 
 /// The stable id of the `occurrence`-th identical copy (1-based) of a record for a tenant:
@@ -120,14 +137,12 @@ mod tests {
             LogType::UrlProtect,
             &raw(r#"{"date":"2026-11-24T09:00:00+0000","url":"x"}"#),
             &mut Vec::new(),
-        )
-        .unwrap();
+        );
         let b = inspect(
             LogType::UrlProtect,
             &raw(r#"{ "url" : "x", "date":"2026-11-24T09:00:00+0000" }"#),
             &mut Vec::new(),
-        )
-        .unwrap();
+        );
         assert_eq!(a, b);
         assert_eq!(a.time, Some(1_795_510_800));
     }
@@ -138,16 +153,32 @@ mod tests {
             LogType::ImpersonationProtect,
             &raw(r#"{"eventTime":"2026-11-24T09:00:00+0000","date":"1999-01-01T00:00:00+0000"}"#),
             &mut Vec::new(),
-        )
-        .unwrap();
+        );
         assert_eq!(i.time, Some(1_795_510_800));
         let none = inspect(
             LogType::ImpersonationProtect,
             &raw(r#"{"date":"2026-11-24T09:00:00+0000"}"#),
             &mut Vec::new(),
-        )
-        .unwrap();
+        );
         assert_eq!(none.time, None);
+    }
+
+    #[test]
+    fn a_record_serde_json_cannot_read_is_kept_as_received() {
+        for text in [
+            r#"{"date":"2026-11-24T09:00:00+0000","subject":"\ud800 broken"}"#,
+            r#"{"date":"2026-11-24T09:00:00+0000","size":1e400}"#,
+        ] {
+            let r = raw(text);
+            let info = inspect(LogType::UrlProtect, &r, &mut Vec::new());
+            assert!(info.verbatim, "{text}");
+            assert_eq!(info.time, Some(1_795_510_800), "{text}");
+            assert_eq!(info.digest, *blake3::hash(text.as_bytes()).as_bytes());
+            let line = event_json("t", LogType::UrlProtect, info.time, "id", &r);
+            assert!(line.ends_with(&format!("\"record\":{text}}}")));
+        }
+        let fine = inspect(LogType::UrlProtect, &raw(r#"{"a":1}"#), &mut Vec::new());
+        assert!(!fine.verbatim);
     }
 
     #[test]
@@ -202,7 +233,7 @@ mod golden {
                 .to_string(),
         )
         .unwrap();
-        let info = inspect(LogType::UrlProtect, &raw, &mut Vec::new()).unwrap();
+        let info = inspect(LogType::UrlProtect, &raw, &mut Vec::new());
         let id = event_id("acme", LogType::UrlProtect, &info.digest, 2);
         assert_eq!(id, "92bb6424d44396fa03246581340c68a1");
         assert_eq!(info.time, Some(1_795_510_800));

@@ -54,6 +54,8 @@ pub struct Outcome {
     pub duplicates: usize,
     /// One line describing the page, for debug logs (no secrets, no record content).
     pub summary: String,
+    /// Things an operator should know about this page, for warning logs (no record content).
+    pub warnings: Vec<String>,
     /// Unix seconds up to which every record has been read (the cursor).
     pub cursor: Option<i64>,
 }
@@ -92,6 +94,7 @@ pub fn poll(
             duplicates: 0,
             cursor: cp.cursor(),
             summary: format!("{log_type}: caught up"),
+            warnings: Vec::new(),
         });
     };
     if window.item.is_null() {
@@ -118,10 +121,15 @@ pub fn poll(
     let mut infos = Vec::with_capacity(page.records.len());
     let mut scratch = Vec::new();
     for raw in &page.records {
-        let info = event::inspect(log_type, raw, &mut scratch).map_err(|e| {
-            SourceError::Protocol(format!("a {log_type} record is not valid JSON ({e})"))
-        })?;
-        infos.push(info);
+        infos.push(event::inspect(log_type, raw, &mut scratch));
+    }
+    let mut warnings = Vec::new();
+    let verbatim = infos.iter().filter(|i| i.verbatim).count();
+    if verbatim > 0 {
+        warnings.push(format!(
+            "{log_type}: {verbatim} record(s) of this page are not fully readable JSON (e.g. a lone \
+             UTF-16 surrogate escape); delivered exactly as received, identified by their bytes"
+        ));
     }
     let keys: Vec<_> = infos.iter().map(|i| (i.key(), i.time)).collect();
     let horizon = now.timestamp() - overlap - settings.lag_secs as i64;
@@ -166,6 +174,7 @@ pub fn poll(
         duplicates,
         cursor: cp.cursor(),
         summary,
+        warnings,
     })
 }
 
@@ -427,5 +436,69 @@ mod tests {
             "{err}"
         );
         assert_eq!((gw.issued, gw.log_requests), (2, 2));
+    }
+
+    /// Serves one fixed body to every log request.
+    struct FixedPage(&'static str);
+
+    impl Transport for FixedPage {
+        fn send(&mut self, r: &HttpRequest, _: u64) -> Result<HttpResponse, SourceError> {
+            if r.url.ends_with("/oauth/token") {
+                return Ok(reply(
+                    200,
+                    json!({"access_token": "t", "token_type": "Bearer", "expires_in": 1799}),
+                ));
+            }
+            Ok(HttpResponse {
+                status: 200,
+                rate_limit_reset_ms: None,
+                body: self.0.as_bytes().to_vec(),
+            })
+        }
+    }
+
+    #[test]
+    fn a_record_serde_json_cannot_read_does_not_stop_the_log_type() {
+        // A lone surrogate (as a Java service may write for a broken subject) and a number
+        // beyond f64, between two ordinary records.
+        let mut page = FixedPage(
+            r#"{"meta":{"pagination":{}},"fail":[],"data":[{"clickLogs":[
+                {"date":"2026-11-24T11:57:00+0000","url":"a"},
+                {"date":"2026-11-24T11:57:01+0000","subject":"\ud800"},
+                {"date":"2026-11-24T11:57:02+0000","size":1e400},
+                {"date":"2026-11-24T11:57:03+0000","url":"b"}]}]}"#,
+        );
+        let settings = Settings::validate(sample_api2()).unwrap().0;
+        let now = Utc.with_ymd_and_hms(2026, 11, 24, 12, 0, 0).unwrap();
+        let out = poll(
+            &settings,
+            LogType::UrlProtect,
+            None,
+            &mut page,
+            &mut FixedClock(now),
+            &mut TokenCache::new(),
+        )
+        .unwrap();
+        assert_eq!(out.events.len(), 4);
+        assert!(out.events[1]
+            .contains(r#""record":{"date":"2026-11-24T11:57:01+0000","subject":"\ud800"}"#));
+        assert!(out.events[2].contains(r#""event_time":"2026-11-24T11:57:02Z""#));
+        assert_eq!(out.warnings.len(), 1, "{:?}", out.warnings);
+        assert!(
+            out.warnings[0].contains("2 record(s)"),
+            "{:?}",
+            out.warnings
+        );
+        // Served again (the next window's overlap), they are recognised as delivered.
+        let again = poll(
+            &settings,
+            LogType::UrlProtect,
+            Some(&out.checkpoint),
+            &mut page,
+            &mut FixedClock(now + chrono::TimeDelta::seconds(120)),
+            &mut TokenCache::new(),
+        )
+        .unwrap();
+        assert!(again.events.is_empty(), "{:?}", again.events);
     }
 }

@@ -144,6 +144,8 @@ impl mimecast::source::session_cache::Host for HostState {
         {
             // The name only: the value may be a secret.
             self.session_refusals += 1;
+            // A refused name may be huge: log its start only.
+            let name: String = name.chars().take(64).collect();
             if self.session_refusals == 1 {
                 tracing::warn!(tenant = %self.tenant, name, "session-cache: not stored: {refused}");
             } else {
