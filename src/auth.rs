@@ -433,16 +433,26 @@ mod tests {
         }
     }
 
+    const GATEWAY: &str = "https://gw";
+
+    /// The bearer header `cache` gives `secs` after [`now`].
+    fn t(cache: &mut TokenCache, fake: &mut Fake, secs: i64) -> String {
+        cache
+            .get(
+                GATEWAY,
+                &creds(),
+                fake,
+                1000,
+                now() + TimeDelta::seconds(secs),
+            )
+            .unwrap()
+            .bearer()
+    }
+
     #[test]
     fn cache_reuses_until_refresh_time_or_invalidation() {
         let mut cache = TokenCache::new();
         let mut fake = Fake { sent: 0 };
-        let g = "https://gw";
-        let t = |c: &mut TokenCache, f: &mut Fake, secs| {
-            c.get(g, &creds(), f, 1000, now() + TimeDelta::seconds(secs))
-                .unwrap()
-                .bearer()
-        };
         assert_eq!(t(&mut cache, &mut fake, 0), "Bearer t1");
         assert_eq!(t(&mut cache, &mut fake, 74), "Bearer t1");
         assert_eq!(t(&mut cache, &mut fake, 75), "Bearer t2");
@@ -471,12 +481,6 @@ mod tests {
     fn a_shelved_token_serves_the_next_instance_until_refresh_time() {
         let shelf = Shelf::default();
         let mut fake = Fake { sent: 0 };
-        let g = "https://gw";
-        let t = |c: &mut TokenCache, f: &mut Fake, secs| {
-            c.get(g, &creds(), f, 1000, now() + TimeDelta::seconds(secs))
-                .unwrap()
-                .bearer()
-        };
         let mut first = TokenCache::with_shelf(Box::new(shelf.clone()));
         assert_eq!(t(&mut first, &mut fake, 0), "Bearer t1");
         // expires_in 100 s, refreshed 25 s early: kept 75 s.
@@ -498,7 +502,13 @@ mod tests {
         let mut changed = creds();
         changed.client_secret.push('x');
         let bearer = other
-            .get(g, &changed, &mut fake, 1000, now() + TimeDelta::seconds(77))
+            .get(
+                GATEWAY,
+                &changed,
+                &mut fake,
+                1000,
+                now() + TimeDelta::seconds(77),
+            )
             .unwrap()
             .bearer();
         assert_eq!(bearer, "Bearer t4");

@@ -135,19 +135,24 @@ async fn wire_level_errors_and_headers() {
     assert_eq!(statuses, vec![400, 401, 405, 404, 200]);
 }
 
-#[tokio::test]
-async fn faults_over_the_wire() {
+/// A mock with 30 records per log type in the last hour, from dataset `seed`.
+async fn hour_of_records(seed: u64) -> MockServer {
     let now = Utc::now();
     let config = MockConfig::new(
         vec![Credential::demo()],
         Dataset::generate(
-            1,
+            seed,
             now - TimeDelta::hours(1),
             now - TimeDelta::minutes(1),
             30,
         ),
     );
-    let server = MockServer::start(config).await.unwrap();
+    MockServer::start(config).await.unwrap()
+}
+
+#[tokio::test]
+async fn faults_over_the_wire() {
+    let server = hour_of_records(1).await;
     let (base, c) = (server.base_url(), Credential::demo());
     let body = json!({"data": [window_item(true)]});
     server.push_fault(Fault::TruncatedBody);
@@ -186,17 +191,7 @@ async fn faults_over_the_wire() {
 
 #[tokio::test]
 async fn connection_resets_over_the_wire() {
-    let now = Utc::now();
-    let config = MockConfig::new(
-        vec![Credential::demo()],
-        Dataset::generate(
-            2,
-            now - TimeDelta::hours(1),
-            now - TimeDelta::minutes(1),
-            30,
-        ),
-    );
-    let server = MockServer::start(config).await.unwrap();
+    let server = hour_of_records(2).await;
     let (base, c) = (server.base_url(), Credential::demo());
     let body = json!({"data": [window_item(true)]}).to_string();
     let path = LogType::Url.path();
