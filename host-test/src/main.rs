@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context as _};
 use clap::{Parser, Subcommand};
@@ -204,13 +204,26 @@ fn load_config(path: &Path) -> anyhow::Result<mimecast_host::config::ValidConfig
     })
 }
 
+/// Stops the run on Ctrl-C, or when the reader of stdout (the stdout sink) has gone: nothing
+/// more could be delivered, so polling on would only repeat failures.
 fn shutdown_on_ctrl_c() -> watch::Receiver<bool> {
     let (tx, rx) = watch::channel(false);
     tokio::spawn(async move {
-        if tokio::signal::ctrl_c().await.is_ok() {
-            tracing::info!("interrupted; finishing the polls in flight");
-            let _ = tx.send(true);
+        let reader_gone = async {
+            while !StdoutSink::reader_gone() {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        };
+        tokio::select! {
+            interrupted = tokio::signal::ctrl_c() => {
+                if interrupted.is_err() {
+                    return;
+                }
+                tracing::info!("interrupted; finishing the polls in flight");
+            }
+            () = reader_gone => tracing::info!("stdout closed by its reader; stopping"),
         }
+        let _ = tx.send(true);
     });
     rx
 }
@@ -302,7 +315,13 @@ async fn run(config_path: &Path, once: bool, component: Option<&Path>) -> anyhow
         max_concurrent_polls,
     };
     let summary = collect(runtime, config.tenants, sink, store, mode, reload).await?;
-    report(&summary, once)
+    let code = report(&summary, once)?;
+    if StdoutSink::reader_gone() {
+        bail!(
+            "stdout was closed by the process reading it; the events not delivered are fetched              again on the next start (their checkpoints did not move)"
+        );
+    }
+    Ok(code)
 }
 
 async fn collect(
@@ -393,6 +412,12 @@ async fn demo_cmd(component: Option<&Path>) -> anyhow::Result<ExitCode> {
         None,
     )
     .await?;
+    if StdoutSink::reader_gone() {
+        // `mcsource demo | head`: the reader had enough; not a failure of the demo.
+        eprintln!("demo: stdout closed by its reader; stopped");
+        server.shutdown().await;
+        return Ok(ExitCode::SUCCESS);
+    }
     let code = report(&summary, true)?;
     eprintln!("demo: caught up in {:.2}s", started.elapsed().as_secs_f64());
     server.shutdown().await;
@@ -444,7 +469,7 @@ async fn discover_cmd(
     component: Option<&Path>,
 ) -> anyhow::Result<ExitCode> {
     let runtime = load_runtime(component, &default_options())?;
-    let timeout = std::time::Duration::from_secs(30);
+    let timeout = Duration::from_secs(30);
     let base_url = discover::discover_base_url(&runtime, discover_url, app_id, email, timeout)
         .await
         .map_err(anyhow::Error::msg)?;

@@ -521,3 +521,35 @@ fn compiled_component_is_cached_under_a_relative_state_dir() {
         .count();
     assert!(cached > 0, "nothing cached in state/compiled");
 }
+
+#[test]
+fn demo_stops_cleanly_when_its_reader_goes_away() {
+    use std::io::BufRead;
+    // `mcsource demo | head -1`: the reader leaves after one line.
+    let mut child = Command::new(BIN)
+        .arg("demo")
+        .env("MCSOURCE_CACHE_DIR", common::shared_cache_dir())
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    assert!(first.starts_with("{\"log_type\":"), "{first}");
+    // The pipe's read end is closed here.
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("demo: stdout closed by its reader; stopped"),
+        "{stderr}"
+    );
+    // It stopped at once instead of retrying every log type with backoff.
+    assert!(
+        stderr.matches("batch not delivered").count() <= 3,
+        "{stderr}"
+    );
+}
