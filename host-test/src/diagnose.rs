@@ -1,8 +1,6 @@
 //! `mcsource check --online`: one minimal real request per tenant and log type (the component's
 //! `probe`), reported as a table of OK or exactly what to fix.
 
-use std::fmt::Write as _;
-
 use crate::config::Tenant;
 use crate::discover;
 use crate::runtime::{self, PollError, Runtime};
@@ -94,28 +92,15 @@ fn explain(e: &PollError) -> String {
 
 /// Renders `rows` as a plain-text table: tenant, log type, then OK or the fix.
 pub fn table(rows: &[Row]) -> String {
-    let tw = rows
-        .iter()
-        .map(|r| r.tenant.len())
-        .chain([6])
-        .max()
-        .unwrap_or(6);
-    let lw = rows
-        .iter()
-        .map(|r| r.log_type.len())
-        .chain([8])
-        .max()
-        .unwrap_or(8);
-    let mut out = String::new();
-    let _ = writeln!(out, "{:tw$}  {:lw$}  RESULT", "TENANT", "LOG TYPE");
+    let mut table = vec![["TENANT".to_string(), "LOG TYPE".into(), "RESULT".into()]];
     for r in rows {
         let result = match &r.problem {
             None => "OK".to_string(),
             Some(p) => format!("FIX: {}", p.replace('\n', "; ")),
         };
-        let _ = writeln!(out, "{:tw$}  {:lw$}  {result}", r.tenant, r.log_type);
+        table.push([r.tenant.clone(), r.log_type.clone(), result]);
     }
-    out
+    crate::text_table::render(&table)
 }
 
 #[cfg(test)]

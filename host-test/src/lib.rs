@@ -16,3 +16,4 @@ pub mod session;
 pub mod sink;
 pub mod state;
 pub mod status;
+pub mod text_table;
