@@ -207,28 +207,18 @@ fn send_log_request(
             transport.send(&req, timeout)
         }
         Auth::Api2(credentials) => {
-            let token = tokens.get(
-                &settings.base_url,
-                credentials,
-                transport,
-                timeout,
-                clock.now(),
-            )?;
-            let req = request::bearer_post(&settings.base_url, token, path, body.clone());
-            let response = transport.send(&req, timeout)?;
+            let mut send = |tokens: &mut TokenCache, body: Vec<u8>| {
+                let now = clock.now();
+                let token = tokens.get(&settings.base_url, credentials, transport, timeout, now)?;
+                let req = request::bearer_post(&settings.base_url, token, path, body);
+                transport.send(&req, timeout)
+            };
+            let response = send(tokens, body.clone())?;
             if !page::is_token_rejection(&response) {
                 return Ok(response);
             }
             tokens.invalidate();
-            let token = tokens.get(
-                &settings.base_url,
-                credentials,
-                transport,
-                timeout,
-                clock.now(),
-            )?;
-            let req = request::bearer_post(&settings.base_url, token, path, body);
-            transport.send(&req, timeout)
+            send(tokens, body)
         }
     }
 }
