@@ -89,10 +89,17 @@ pub fn event_id(tenant: &str, log_type: LogType, digest: &[u8; 32], occurrence: 
     id
 }
 
+/// `tenant` as a JSON string literal, quotes and escapes included.
+pub fn tenant_json(tenant: &str) -> String {
+    // A string always serialises.
+    serde_json::to_string(tenant).unwrap_or_default()
+}
+
 /// The event line: `{"log_type","tenant","event_time","event_id","record"}`, with the record
 /// byte-for-byte as received. `event_time` is RFC 3339, or `null` when the record has no time.
+/// `tenant_json` is the tenant as a JSON string (see [`tenant_json`]), encoded once per page.
 pub fn event_json(
-    tenant: &str,
+    tenant_json: &str,
     log_type: LogType,
     time: Option<i64>,
     event_id: &str,
@@ -102,8 +109,7 @@ pub fn event_json(
     out.push_str(r#"{"log_type":""#);
     out.push_str(log_type.as_str());
     out.push_str(r#"","tenant":"#);
-    // A string always serialises.
-    out.push_str(&serde_json::to_string(tenant).unwrap_or_default());
+    out.push_str(tenant_json);
     out.push_str(r#","event_time":"#);
     match time.and_then(timefmt::from_unix) {
         Some(t) => {
@@ -174,7 +180,7 @@ mod tests {
             assert!(info.verbatim, "{text}");
             assert_eq!(info.time, Some(1_795_510_800), "{text}");
             assert_eq!(info.digest, *blake3::hash(text.as_bytes()).as_bytes());
-            let line = event_json("t", LogType::UrlProtect, info.time, "id", &r);
+            let line = event_json(&tenant_json("t"), LogType::UrlProtect, info.time, "id", &r);
             assert!(line.ends_with(&format!("\"record\":{text}}}")));
         }
         let fine = inspect(LogType::UrlProtect, &raw(r#"{"a":1}"#), &mut Vec::new());
@@ -196,7 +202,7 @@ mod tests {
     fn event_line_is_valid_json_with_record_verbatim() {
         let r = raw(r#"{"subject":"Rechnung – fällig \"x\"","details":"a\r\nb"}"#);
         let line = event_json(
-            "ac\"me",
+            &tenant_json("ac\"me"),
             LogType::AttachmentProtect,
             Some(1_795_510_800),
             "abc",
@@ -208,7 +214,7 @@ mod tests {
         assert_eq!(v["event_time"], "2026-11-24T09:00:00Z");
         assert_eq!(v["record"]["details"], "a\r\nb");
         assert!(line.ends_with(&format!("\"record\":{}}}", r.get())));
-        let no_time = event_json("t", LogType::UrlProtect, None, "abc", &r);
+        let no_time = event_json(&tenant_json("t"), LogType::UrlProtect, None, "abc", &r);
         assert_eq!(
             serde_json::from_str::<Value>(&no_time).unwrap()["event_time"],
             Value::Null

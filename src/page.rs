@@ -153,6 +153,11 @@ pub fn is_token_rejection(response: &HttpResponse) -> bool {
     if response.status == 401 {
         return true;
     }
+    // Every API 2.0 page passes through here before it is read: look for the code before
+    // parsing the whole body for it.
+    if memchr::memmem::find(&response.body, b"token_expired").is_none() {
+        return false;
+    }
     serde_json::from_slice::<Envelope<'_>>(&response.body).is_ok_and(|e| {
         flatten(e.fail)
             .iter()

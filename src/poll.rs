@@ -135,13 +135,14 @@ pub fn poll(
     let horizon = now.timestamp() - overlap - settings.lag_secs as i64;
     let verdicts = cp.accept(&keys, page.total, horizon);
     let mut events = Vec::with_capacity(page.records.len());
+    let tenant_json = event::tenant_json(&settings.tenant);
     let mut duplicates = 0;
     for ((raw, info), verdict) in page.records.iter().zip(&infos).zip(verdicts) {
         match verdict {
             Verdict::Deliver(occurrence) => {
                 let id = event::event_id(&settings.tenant, log_type, &info.digest, occurrence);
                 events.push(event::event_json(
-                    &settings.tenant,
+                    &tenant_json,
                     log_type,
                     info.time,
                     &id,
