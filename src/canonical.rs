@@ -177,10 +177,9 @@ impl<'de> Visitor<'de> for Canonical<'_, '_> {
             self.out.push(b':');
             write_nested(value.get(), None, self.out, depth).map_err(A::Error::custom)?;
             if self.pick.is_some_and(|p| p == key) {
-                picked = serde_json::from_str::<Option<StrOrOther<'de>>>(value.get())
-                    .ok()
-                    .flatten()
-                    .and_then(|s| s.0);
+                // A string, or nothing: `Key` refuses any other value.
+                let mut de = serde_json::Deserializer::from_str(value.get());
+                picked = Key.deserialize(&mut de).ok();
             }
         }
         self.out.push(b'}');
@@ -188,7 +187,7 @@ impl<'de> Visitor<'de> for Canonical<'_, '_> {
     }
 }
 
-/// An object key, borrowed from the input when it has no escapes.
+/// An object key (or any string), borrowed from the input when it has no escapes.
 struct Key;
 
 impl<'de> DeserializeSeed<'de> for Key {
@@ -212,54 +211,6 @@ impl<'de> Visitor<'de> for Key {
 
     fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
         Ok(Cow::Owned(v.to_owned()))
-    }
-}
-
-/// A value that is a string (kept, borrowed where possible) or anything else (dropped).
-struct StrOrOther<'a>(Option<Cow<'a, str>>);
-
-impl<'de> serde::Deserialize<'de> for StrOrOther<'de> {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = StrOrOther<'de>;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("any JSON value")
-            }
-            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Self::Value, E> {
-                Ok(StrOrOther(Some(Cow::Borrowed(v))))
-            }
-            fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
-                Ok(StrOrOther(Some(Cow::Owned(v.to_owned()))))
-            }
-            fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
-                Ok(StrOrOther(None))
-            }
-            fn visit_u64<E>(self, _: u64) -> Result<Self::Value, E> {
-                Ok(StrOrOther(None))
-            }
-            fn visit_i64<E>(self, _: i64) -> Result<Self::Value, E> {
-                Ok(StrOrOther(None))
-            }
-            fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
-                Ok(StrOrOther(None))
-            }
-            fn visit_unit<E>(self) -> Result<Self::Value, E> {
-                Ok(StrOrOther(None))
-            }
-            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
-                while seq.next_element::<serde::de::IgnoredAny>()?.is_some() {}
-                Ok(StrOrOther(None))
-            }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-                while map
-                    .next_entry::<serde::de::IgnoredAny, serde::de::IgnoredAny>()?
-                    .is_some()
-                {}
-                Ok(StrOrOther(None))
-            }
-        }
-        d.deserialize_any(V)
     }
 }
 
