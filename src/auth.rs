@@ -89,12 +89,47 @@ pub fn token_request(gateway: &str, credentials: &Api2Credentials) -> HttpReques
     }
 }
 
+/// Lifetime assumed when a token answer has no `expires_in` (RFC 6749 makes it optional):
+/// Mimecast's API 2.0 tokens live 30 minutes (reference §5). A token that dies sooner is
+/// answered with `401`/`token_expired` and replaced then.
+pub const DEFAULT_EXPIRES_IN_SECS: i64 = 1799;
+
 #[derive(Deserialize)]
 struct TokenResponse {
     access_token: String,
     #[serde(default)]
     token_type: Option<String>,
-    expires_in: i64,
+    #[serde(default)]
+    expires_in: Option<Seconds>,
+}
+
+/// `expires_in` as gateways write it: a JSON number (integer or not) or a numeric string.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Seconds {
+    Whole(i64),
+    Fraction(f64),
+    Text(String),
+}
+
+impl Seconds {
+    /// Whole seconds, rounded down; `None` for text that is not a number.
+    fn whole(&self) -> Option<i64> {
+        match self {
+            Seconds::Whole(n) => Some(*n),
+            Seconds::Fraction(f) if f.is_finite() => Some(f.floor() as i64),
+            Seconds::Fraction(_) => None,
+            Seconds::Text(t) => {
+                let t = t.trim();
+                t.parse::<i64>().ok().or_else(|| {
+                    t.parse::<f64>()
+                        .ok()
+                        .filter(|f| f.is_finite())
+                        .map(|f| f.floor() as i64)
+                })
+            }
+        }
+    }
 }
 
 /// Reads the token endpoint's answer received at `now`.
@@ -138,11 +173,22 @@ pub fn parse_token_response(
             "the token response is not {{\"access_token\", \"expires_in\"}} JSON ({e})"
         ))
     })?;
-    if parsed.access_token.is_empty() || parsed.expires_in <= 0 {
+    if parsed.access_token.is_empty() {
         return Err(SourceError::Protocol(
-            "the token response has an empty access_token or a non-positive expires_in".into(),
+            "the token response has an empty access_token".into(),
         ));
     }
+    let expires_in = match &parsed.expires_in {
+        None => DEFAULT_EXPIRES_IN_SECS,
+        Some(seconds) => match seconds.whole() {
+            Some(n) if n > 0 => n,
+            _ => {
+                return Err(SourceError::Protocol(
+                    "the token response's expires_in is not a positive number of seconds".into(),
+                ))
+            }
+        },
+    };
     if let Some(kind) = parsed.token_type.as_deref() {
         if !kind.eq_ignore_ascii_case("bearer") {
             return Err(SourceError::Protocol(format!(
@@ -150,7 +196,7 @@ pub fn parse_token_response(
             )));
         }
     }
-    let usable = parsed.expires_in - refresh_margin_secs(parsed.expires_in);
+    let usable = expires_in - refresh_margin_secs(expires_in);
     Ok(Token {
         access_token: parsed.access_token,
         refresh_at: now + TimeDelta::seconds(usable),
@@ -357,6 +403,26 @@ mod tests {
     }
 
     #[test]
+    fn expires_in_may_be_text_a_fraction_or_missing() {
+        for (body, lifetime) in [
+            (r#"{"access_token":"a","expires_in":"1799"}"#, 1799),
+            (r#"{"access_token":"a","expires_in":" 600 "}"#, 600),
+            (r#"{"access_token":"a","expires_in":1799.9}"#, 1799),
+            (r#"{"access_token":"a","expires_in":"120.5"}"#, 120),
+            (r#"{"access_token":"a"}"#, DEFAULT_EXPIRES_IN_SECS),
+            (
+                r#"{"access_token":"a","expires_in":null}"#,
+                DEFAULT_EXPIRES_IN_SECS,
+            ),
+        ] {
+            let t = parse_token_response(&ok(body), now()).unwrap();
+            let usable = lifetime - refresh_margin_secs(lifetime);
+            assert!(t.is_fresh(now() + TimeDelta::seconds(usable - 1)), "{body}");
+            assert!(!t.is_fresh(now() + TimeDelta::seconds(usable)), "{body}");
+        }
+    }
+
+    #[test]
     fn token_is_refreshed_sixty_seconds_early() {
         let t = parse_token_response(
             &ok(r#"{"access_token":"abc","token_type":"Bearer","expires_in":1799,"scope":""}"#),
@@ -407,6 +473,8 @@ mod tests {
             "{}",
             r#"{"access_token":"","expires_in":10}"#,
             r#"{"access_token":"a","expires_in":0}"#,
+            r#"{"access_token":"a","expires_in":"soon"}"#,
+            r#"{"access_token":"a","expires_in":-5.5}"#,
             r#"{"access_token":"a","token_type":"mac","expires_in":10}"#,
         ] {
             assert!(

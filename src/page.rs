@@ -533,17 +533,24 @@ impl<'de> Visitor<'de> for ItemSeed<'_> {
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
         let mut found = None;
+        // For an item without the array: whether it is an empty result, as in `records_of`.
+        let mut zero_count = true;
+        let mut other_members = false;
         // Borrowed keys, as in `records_of`: a key with escapes fails both the same way.
         while let Some(key) = map.next_key::<&'de str>()? {
             if key == self.0 {
                 // A repeated key counts last, as in `records_of`.
                 let records: Option<Vec<&'de RawValue>> = map.next_value()?;
                 found = Some(records.unwrap_or_default());
+            } else if key == "resultCount" {
+                let count: &'de RawValue = map.next_value()?;
+                zero_count = count.get().trim() == "0";
             } else {
+                other_members = true;
                 map.next_value::<IgnoredAny>()?;
             }
         }
-        Ok(found)
+        Ok(found.or_else(|| (zero_count && !other_members).then(Vec::new)))
     }
 }
 
@@ -580,6 +587,13 @@ fn records_of(log_type: LogType, item: &RawValue) -> Result<Vec<&RawValue>, Sour
                 log_type.array_name()
             ))
         }),
+        // An empty result written without its array: `{}`, or only `"resultCount": 0`.
+        None if fields
+            .iter()
+            .all(|(k, v)| *k == "resultCount" && v.get().trim() == "0") =>
+        {
+            Ok(Vec::new())
+        }
         None => Err(SourceError::Protocol(format!(
             "{log_type} response has no data[0].{}; is base_url a Mimecast API host?",
             log_type.array_name()
@@ -612,6 +626,10 @@ mod tests {
             r#"[{"clickLogs":[1],"clickLogs":[2,3]}]"#,
             r#"[]"#,
             r#"[{}]"#,
+            r#"[{"resultCount":0}]"#,
+            r#"[{"resultCount":2}]"#,
+            r#"[{"resultCount":2,"resultCount":0}]"#,
+            r#"[{"resultCount":0,"x":1}]"#,
             r#"[{"clickLogs":{}}]"#,
             r#"[{"click\u004cogs":[1]}]"#,
             r#"[1]"#,
@@ -960,11 +978,36 @@ mod tests {
 
     #[test]
     fn missing_array_is_a_protocol_error() {
-        let r = resp(200, r#"{"data":[{"other":[]}],"fail":[]}"#);
-        assert!(matches!(
-            parse(ApiVersion::V1, LogType::UrlProtect, &r),
-            Err(SourceError::Protocol(_))
-        ));
+        for body in [
+            r#"{"data":[{"other":[]}],"fail":[]}"#,
+            r#"{"data":[{"resultCount":3}],"fail":[]}"#,
+        ] {
+            assert!(
+                matches!(
+                    parse(
+                        ApiVersion::V1,
+                        LogType::ImpersonationProtect,
+                        &resp(200, body)
+                    ),
+                    Err(SourceError::Protocol(_))
+                ),
+                "{body}"
+            );
+        }
+    }
+
+    #[test]
+    fn empty_result_without_its_array_is_an_empty_page() {
+        for body in [
+            r#"{"meta":{"status":200},"data":[{}],"fail":[]}"#,
+            r#"{"meta":{"status":200},"data":[{"resultCount":0}],"fail":[]}"#,
+            r#"{"meta":{"status":200},"data":{"resultCount":0},"fail":[]}"#,
+        ] {
+            let response = resp(200, body);
+            let page = parse(ApiVersion::V2, LogType::ImpersonationProtect, &response).unwrap();
+            assert!(page.records.is_empty(), "{body}");
+            assert_eq!(page.next, None);
+        }
     }
 
     proptest! {
