@@ -13,6 +13,7 @@ pub mod log_type;
 pub mod net_error;
 pub mod page;
 pub mod poll;
+pub mod rate_limit;
 pub mod request;
 pub mod settings;
 pub mod signing;

@@ -14,7 +14,8 @@ use crate::settings::ApiVersion;
 pub struct HttpResponse {
     /// HTTP status code.
     pub status: u16,
-    /// `X-RateLimit-Reset` in milliseconds, when present and numeric.
+    /// The wait a `429` asks for, in milliseconds: `X-RateLimit-Reset`, else `Retry-After`
+    /// (see [`crate::rate_limit`]); `None` when neither is usable.
     pub rate_limit_reset_ms: Option<u64>,
     /// Response body.
     pub body: Vec<u8>,

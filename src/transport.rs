@@ -37,12 +37,12 @@ impl Transport for WasiTransport {
             .send()
             .map_err(|e| net_error::request_failed(&host, &format!("{e:#}")))?;
         let status = response.status_code();
-        let rate_limit_reset_ms = response
-            .header("x-ratelimit-reset")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.trim().parse::<f64>().ok())
-            .filter(|v| v.is_finite() && *v >= 0.0)
-            .map(|v| v.ceil() as u64);
+        let header = |name: &str| response.header(name).and_then(|v| v.to_str().ok());
+        let rate_limit_reset_ms = crate::rate_limit::wait_ms(
+            header("x-ratelimit-reset"),
+            header("retry-after"),
+            Utc::now(),
+        );
         let mut body = Vec::new();
         loop {
             match response.chunk(1024 * 1024) {

@@ -29,6 +29,10 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 const BACKOFF_START: Duration = Duration::from_secs(1);
 /// Longest delay between retries of a failing log type.
 const BACKOFF_CAP: Duration = Duration::from_secs(300);
+/// Least wait after the second 429 in a row, doubling with each further one.
+const RATE_LIMIT_FLOOR_START: Duration = Duration::from_millis(500);
+/// Cap of that least wait (a longer `X-RateLimit-Reset` is still honoured in full).
+const RATE_LIMIT_FLOOR_CAP: Duration = Duration::from_secs(60);
 /// In `--once` mode, give up on a log type after this many failed polls in a row.
 const ONCE_MAX_FAILURES: u32 = 6;
 /// In `--once` mode, give up after this many rate-limit waits in a row.
@@ -177,6 +181,18 @@ impl Running {
 fn jitter(base: Duration) -> Duration {
     let spread = (base.as_millis() as u64 / 10).max(1);
     base + Duration::from_millis(rand::rng().random_range(0..=spread))
+}
+
+/// The wait after the `consecutive`-th 429 in a row that asked for `after_ms`: at least what
+/// Mimecast asked for; from the second one in a row, also at least half a second doubling to a
+/// minute, so a 429 that asks for no wait (or too short a one) is not answered by hammering.
+fn rate_limit_wait(after_ms: u64, consecutive: u32) -> Duration {
+    let asked = Duration::from_millis(after_ms);
+    if consecutive <= 1 {
+        return asked;
+    }
+    let floor = RATE_LIMIT_FLOOR_START.saturating_mul(1u32 << (consecutive - 2).min(16));
+    asked.max(floor.min(RATE_LIMIT_FLOOR_CAP))
 }
 
 fn backoff(failures: u32) -> Duration {
@@ -342,7 +358,7 @@ async fn poll_slot(
         Ok(Err(PollError::RateLimited(limit))) => {
             slot.rate_limits += 1;
             lock(pipeline).trouble(&tenant.id, log_type, Trouble::RateLimitWait, &limit.message);
-            let wait = jitter(Duration::from_millis(limit.after_ms));
+            let wait = jitter(rate_limit_wait(limit.after_ms, slot.rate_limits));
             tracing::warn!(log_type, wait_ms = wait.as_millis() as u64, message = %limit.message, "rate limited; waiting");
             let until = Instant::now() + wait;
             lock(pipeline).pause_tenant(&tenant.id, std::time::SystemTime::now() + wait);
@@ -476,5 +492,15 @@ mod tests {
         assert!(backoff(1) >= Duration::from_secs(1) && backoff(1) <= Duration::from_millis(1100));
         assert!(backoff(3) >= Duration::from_secs(4));
         assert!(backoff(30) <= BACKOFF_CAP + BACKOFF_CAP / 10);
+    }
+
+    #[test]
+    fn rate_limit_waits_honour_the_ask_and_stop_hammering() {
+        assert_eq!(rate_limit_wait(0, 1), Duration::ZERO);
+        assert_eq!(rate_limit_wait(1500, 1), Duration::from_millis(1500));
+        assert_eq!(rate_limit_wait(0, 2), Duration::from_millis(500));
+        assert_eq!(rate_limit_wait(0, 4), Duration::from_secs(2));
+        assert_eq!(rate_limit_wait(0, 40), RATE_LIMIT_FLOOR_CAP);
+        assert_eq!(rate_limit_wait(90_000, 40), Duration::from_secs(90));
     }
 }
