@@ -553,3 +553,38 @@ fn demo_stops_cleanly_when_its_reader_goes_away() {
         "{stderr}"
     );
 }
+
+#[test]
+fn json_log_format_writes_one_object_per_log_line() {
+    use std::io::BufRead;
+    let mut child = Command::new(BIN)
+        .args(["--log-format", "json", "demo"])
+        .env("MCSOURCE_CACHE_DIR", common::shared_cache_dir())
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let logs: Vec<serde_json::Value> = stderr
+        .lines()
+        .filter(|l| l.starts_with('{'))
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    assert!(
+        logs.iter().any(|l| l["fields"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("mock Mimecast API listening"))),
+        "{stderr}"
+    );
+    assert!(logs.iter().all(|l| l["level"].is_string()), "{stderr}");
+    assert!(
+        !stderr.contains('\u{1b}'),
+        "no colour codes in JSON logs: {stderr}"
+    );
+}
