@@ -42,43 +42,121 @@ struct Envelope<'a> {
     /// A one-element array in API 1.0; API 2.0 schema renderings show an object (§5).
     #[serde(default, borrow)]
     data: Option<&'a RawValue>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_empty")]
     fail: Vec<FailItem>,
 }
 
+/// `meta`. Its members are read leniently: they only steer paging and classification, and a
+/// member of an unexpected type must not make a whole page unreadable.
 #[derive(Deserialize)]
 struct Meta {
+    /// The function-level status (§3.0); anything but 200 is a failure even on HTTP 200.
+    #[serde(default, deserialize_with = "lenient_count")]
+    status: Option<u64>,
     #[serde(default)]
     pagination: Option<Pagination>,
 }
 
+impl Meta {
+    /// A function-level status other than 200, if `meta.status` says so.
+    fn failed_status(&self) -> Option<u16> {
+        self.status
+            .filter(|s| *s != 200)
+            .map(|s| u16::try_from(s).unwrap_or(u16::MAX))
+    }
+}
+
 #[derive(Deserialize)]
 struct Pagination {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient_token")]
     next: Option<String>,
-    #[serde(default, rename = "totalCount")]
+    #[serde(default, rename = "totalCount", deserialize_with = "lenient_count")]
     total_count: Option<u64>,
 }
 
 /// One `fail[]` entry: `errors[]` (API 1.0) or a top-level `code` (API 2.0 token errors, §4.2).
 #[derive(Deserialize, Default)]
 struct FailItem {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_empty")]
     errors: Vec<FailError>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient_text")]
     code: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient_text")]
     message: Option<String>,
 }
 
 #[derive(Deserialize)]
 struct FailError {
-    #[serde(default)]
-    code: String,
-    #[serde(default)]
-    message: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient_text")]
+    code: Option<String>,
+    #[serde(default, deserialize_with = "lenient_text")]
+    message: Option<String>,
+    #[serde(default, deserialize_with = "lenient_flag")]
     retryable: bool,
+}
+
+/// A JSON scalar of any kind, for the lenient readers below.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Scalar {
+    Null,
+    Whole(u64),
+    Negative(i64),
+    Fraction(f64),
+    Flag(bool),
+    Text(String),
+    Other(IgnoredAny),
+}
+
+/// A list that may be written as `null`.
+fn null_as_empty<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Vec<T>, D::Error> {
+    Ok(Option::<Vec<T>>::deserialize(d)?.unwrap_or_default())
+}
+
+/// A count as a whole number, a fraction or numeric text; `None` for anything else (a count is
+/// only a hint).
+fn lenient_count<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+    Ok(match Scalar::deserialize(d)? {
+        Scalar::Whole(n) => Some(n),
+        Scalar::Fraction(f) if f.is_finite() && f >= 0.0 => Some(f as u64),
+        Scalar::Text(t) => t.trim().parse().ok(),
+        _ => None,
+    })
+}
+
+/// Text, or a number written as text; `None` for `null` and anything else.
+fn lenient_text<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    Ok(match Scalar::deserialize(d)? {
+        Scalar::Text(t) => Some(t),
+        Scalar::Whole(n) => Some(n.to_string()),
+        Scalar::Negative(n) => Some(n.to_string()),
+        Scalar::Fraction(f) => Some(f.to_string()),
+        _ => None,
+    })
+}
+
+/// A page token: text, or a number taken as its text; `null` is no token. Anything else is
+/// refused, as a token that cannot be followed must not end a window early.
+fn lenient_token<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    use serde::de::Error as _;
+    match Scalar::deserialize(d)? {
+        Scalar::Text(t) => Ok(Some(t)),
+        Scalar::Whole(n) => Ok(Some(n.to_string())),
+        Scalar::Negative(n) => Ok(Some(n.to_string())),
+        Scalar::Null => Ok(None),
+        Scalar::Fraction(_) | Scalar::Flag(_) | Scalar::Other(_) => Err(D::Error::custom(
+            "meta.pagination.next is neither text nor a whole number",
+        )),
+    }
+}
+
+/// `true`, or the text `"true"`; anything else is `false`.
+fn lenient_flag<'de, D: Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
+    Ok(match Scalar::deserialize(d)? {
+        Scalar::Flag(b) => b,
+        Scalar::Text(t) => t.trim().eq_ignore_ascii_case("true"),
+        _ => false,
+    })
 }
 
 /// A `fail[]` error flattened for classification.
@@ -104,8 +182,8 @@ fn flatten(fail: Vec<FailItem>) -> Vec<ApiError> {
         }
         for e in item.errors {
             out.push(ApiError {
-                code: e.code,
-                message: e.message,
+                code: e.code.unwrap_or_default(),
+                message: e.message.unwrap_or_default(),
                 retryable: e.retryable,
             });
         }
@@ -304,7 +382,7 @@ fn parse_step_by_step(
         Ok(e) => e,
         Err(err) if status == 200 => {
             return Err(SourceError::Transient(format!(
-                "the {log_type} response is not valid JSON ({err}); will retry"
+                "the {log_type} response is not a readable Mimecast page ({err}); will retry"
             )))
         }
         Err(_) => {
@@ -318,7 +396,13 @@ fn parse_step_by_step(
         }
     };
     let errors = flatten(envelope.fail);
-    if status != 200 || !errors.is_empty() {
+    let function_status = envelope.meta.as_ref().and_then(Meta::failed_status);
+    if status != 200 || !errors.is_empty() || function_status.is_some() {
+        // On HTTP 200, `meta.status` is the status that counts (§3.0).
+        let status = match (status, function_status) {
+            (200, Some(function_status)) => function_status,
+            _ => status,
+        };
         return Err(classify_failure(
             api,
             log_type,
@@ -327,11 +411,18 @@ fn parse_step_by_step(
             &errors,
         ));
     }
+    if envelope.meta.is_none() && envelope.data.is_none() {
+        // `{}` or `[]`: nothing says this is a page, so it must not end a window as an empty one.
+        return Err(SourceError::Protocol(format!(
+            "the {log_type} response has neither meta nor data; it is not a Mimecast page (is \
+             base_url a Mimecast API host, or is a proxy answering?)"
+        )));
+    }
     let pagination = envelope.meta.and_then(|m| m.pagination);
     let total = pagination.as_ref().and_then(|p| p.total_count);
     let next = pagination.and_then(|p| p.next).filter(|t| !t.is_empty());
     let records = match envelope.data {
-        // No data item and no failure: nothing in this page.
+        // `meta` and no data item, no failure: nothing in this page.
         None => Vec::new(),
         Some(raw) if raw.get() == "null" => Vec::new(),
         // One pass over `data` for a well-formed page; the slower path below only runs to name
@@ -456,21 +547,27 @@ impl<'de> Visitor<'de> for EnvelopeSeed<'_> {
                         .replace(map.next_value_seed(DataSeed(self.0))?)
                         .is_none()
                 }
-                "fail" => plain &= fail.replace(map.next_value()?).is_none(),
+                "fail" => {
+                    let items: Option<Vec<FailItem>> = map.next_value()?;
+                    plain &= fail.replace(items.unwrap_or_default()).is_none()
+                }
                 _ => {
                     map.next_value::<IgnoredAny>()?;
                 }
             }
         }
-        if !plain || fail.is_some_and(|f| !f.is_empty()) {
+        let meta = meta.flatten();
+        let failed = fail.is_some_and(|f| !f.is_empty())
+            || meta.as_ref().and_then(Meta::failed_status).is_some();
+        // A page without `meta` is rare enough to leave to the careful reader too.
+        if !plain || failed || meta.is_none() {
             return Ok(None);
         }
-        let records = match data {
-            None => Vec::new(),
-            Some(None) => return Ok(None),
-            Some(Some(records)) => records,
+        // A page without `data`, or whose `data` lacks the array, is for the careful reader.
+        let Some(Some(records)) = data else {
+            return Ok(None);
         };
-        let pagination = meta.flatten().and_then(|m| m.pagination);
+        let pagination = meta.and_then(|m| m.pagination);
         Ok(Some(Page {
             records,
             total: pagination.as_ref().and_then(|p| p.total_count),
@@ -664,6 +761,10 @@ mod tests {
             Some(r#""meta":{"status":200}"#),
             Some(r#""meta":null"#),
             Some(r#""meta":{"pagination":{"totalCount":"x"}}"#),
+            Some(r#""meta":{"status":500}"#),
+            Some(r#""meta":{"status":"200","pagination":{"totalCount":"7","next":12}}"#),
+            Some(r#""meta":{"pagination":{"totalCount":-1,"next":null}}"#),
+            Some(r#""meta":{"pagination":{"next":{"a":1}}}"#),
         ]);
         let data = prop::sample::select(vec![
             None,
@@ -680,6 +781,8 @@ mod tests {
             Some(r#""fail":[]"#),
             Some(r#""fail":[{"errors":[{"code":"err_x","message":"m","retryable":true}]}]"#),
             Some(r#""fail":null"#),
+            Some(r#""fail":[{"errors":[{"code":null,"message":null,"retryable":"true"}]}]"#),
+            Some(r#""fail":[{"code":7,"message":null}]"#),
         ]);
         let extra = prop::sample::select(vec![
             None,
@@ -995,6 +1098,64 @@ mod tests {
                 "{body}"
             );
         }
+    }
+
+    #[test]
+    fn function_status_counts_on_http_200() {
+        let body = r#"{"meta":{"status":500},"data":[],"fail":[]}"#;
+        assert!(matches!(
+            parse(ApiVersion::V1, LogType::UrlProtect, &resp(200, body)),
+            Err(SourceError::Transient(_))
+        ));
+        let body = r#"{"meta":{"status":403},"data":[{"clickLogs":[]}],"fail":[]}"#;
+        assert!(matches!(
+            parse(ApiVersion::V1, LogType::UrlProtect, &resp(200, body)),
+            Err(SourceError::Forbidden(_))
+        ));
+    }
+
+    #[test]
+    fn a_body_that_is_not_a_page_never_ends_a_window() {
+        for body in [
+            "{}",
+            "[]",
+            r#"{"data":null}"#,
+            r#"{"fail":[]}"#,
+            r#"{"meta":null}"#,
+        ] {
+            assert!(
+                matches!(
+                    parse(ApiVersion::V1, LogType::UrlProtect, &resp(200, body)),
+                    Err(SourceError::Protocol(_))
+                ),
+                "{body}"
+            );
+        }
+    }
+
+    #[test]
+    fn odd_member_types_are_read_leniently() {
+        let body = r#"{"meta":{"status":"200","pagination":{"totalCount":"7","next":12}},
+            "data":[{"clickLogs":[{"date":"2026-11-24T09:00:00+0000"}]}],"fail":null}"#;
+        let response = resp(200, body);
+        let page = parse(ApiVersion::V1, LogType::UrlProtect, &response).unwrap();
+        assert_eq!(page.records.len(), 1);
+        assert_eq!(page.total, Some(7));
+        assert_eq!(page.next.as_deref(), Some("12"));
+        let body =
+            r#"{"meta":{"pagination":{"totalCount":-3.5,"next":null}},"data":[{"clickLogs":[]}]}"#;
+        let response = resp(200, body);
+        let page = parse(ApiVersion::V1, LogType::UrlProtect, &response).unwrap();
+        assert_eq!((page.total, page.next), (None, None));
+        // null members of fail[] still classify.
+        let body = r#"{"meta":{"status":200},"data":[],"fail":[{"errors":[{"code":null,"message":null,"retryable":"true"}]}]}"#;
+        assert!(matches!(
+            parse(ApiVersion::V1, LogType::UrlProtect, &resp(200, body)),
+            Err(SourceError::Transient(_))
+        ));
+        // A token that cannot be followed is not taken for "no more pages".
+        let body = r#"{"meta":{"pagination":{"next":{"a":1}}},"data":[{"clickLogs":[{"a":1}]}],"fail":[]}"#;
+        assert!(parse(ApiVersion::V1, LogType::UrlProtect, &resp(200, body)).is_err());
     }
 
     #[test]
