@@ -94,6 +94,10 @@ pub fn token_request(gateway: &str, credentials: &Api2Credentials) -> HttpReques
 /// answered with `401`/`token_expired` and replaced then.
 pub const DEFAULT_EXPIRES_IN_SECS: i64 = 1799;
 
+/// Longest token lifetime taken from an answer (one day); it also keeps the expiry arithmetic
+/// far from overflow whatever the gateway writes.
+pub const MAX_EXPIRES_IN_SECS: i64 = 24 * 3600;
+
 #[derive(Deserialize)]
 struct TokenResponse {
     access_token: String,
@@ -181,7 +185,8 @@ pub fn parse_token_response(
     let expires_in = match &parsed.expires_in {
         None => DEFAULT_EXPIRES_IN_SECS,
         Some(seconds) => match seconds.whole() {
-            Some(n) if n > 0 => n,
+            // A lifetime beyond a day is not believed: the token is renewed daily at least.
+            Some(n) if n > 0 => n.min(MAX_EXPIRES_IN_SECS),
             _ => {
                 return Err(SourceError::Protocol(
                     "the token response's expires_in is not a positive number of seconds".into(),
@@ -413,6 +418,18 @@ mod tests {
             (
                 r#"{"access_token":"a","expires_in":null}"#,
                 DEFAULT_EXPIRES_IN_SECS,
+            ),
+            (
+                r#"{"access_token":"a","expires_in":1e300}"#,
+                MAX_EXPIRES_IN_SECS,
+            ),
+            (
+                r#"{"access_token":"a","expires_in":9223372036854775807}"#,
+                MAX_EXPIRES_IN_SECS,
+            ),
+            (
+                r#"{"access_token":"a","expires_in":"99999999999999999999"}"#,
+                MAX_EXPIRES_IN_SECS,
             ),
         ] {
             let t = parse_token_response(&ok(body), now()).unwrap();

@@ -43,6 +43,11 @@ pub const BUNDLED_COMPONENT: &[u8] = include_bytes!(env!("MIMECAST_SOURCE_WASM")
 /// How often the engine's epoch advances; deadlines are counted in these ticks.
 const EPOCH_TICK: Duration = Duration::from_millis(10);
 
+/// How much longer than `poll_timeout` the host-side timer waits before it abandons a call.
+/// Epoch interruption stops a guest that runs; this timer stops one that waits inside a host
+/// call (a clock subscription, an HTTP body), where no epoch check runs.
+const HOST_DEADLINE_MARGIN: Duration = Duration::from_secs(1);
+
 /// How the engine is set up.
 #[derive(Debug, Clone)]
 pub struct RuntimeOptions {
@@ -75,6 +80,22 @@ pub enum CallError {
         tenant: String,
         /// The deadline.
         limit: Duration,
+    },
+    /// The call was still waiting inside a host call (e.g. a clock subscription) past the
+    /// tenant's `poll_timeout`; the host abandoned it and the instance is unusable.
+    #[error("tenant {tenant}: the component ran past its poll deadline of {} (limits.poll_timeout) while waiting in a host call and was stopped", humantime::format_duration(*.limit))]
+    Stalled {
+        /// Tenant id.
+        tenant: String,
+        /// The deadline.
+        limit: Duration,
+    },
+    /// An earlier call of this instance was abandoned ([`CallError::Stalled`]); a store whose
+    /// call was cancelled must not run again.
+    #[error("tenant {tenant}: the component instance was stopped after an earlier deadline and cannot be used again")]
+    Abandoned {
+        /// Tenant id.
+        tenant: String,
     },
     /// The instance tried to grow its memory beyond the tenant's cap.
     #[error("tenant {tenant}: the component tried to use more than {} MiB of memory (limits.memory_mib) and was stopped", .limit_bytes / (1024 * 1024))]
@@ -361,14 +382,21 @@ impl Runtime {
         store.set_epoch_deadline(deadline_ticks(limits.poll_timeout));
         let extra =
             component.and_then(|path| self.extra.read().ok().and_then(|m| m.get(path).cloned()));
-        let bindings = extra
-            .as_ref()
-            .unwrap_or(&self.pre)
-            .instantiate_async(&mut store)
+        let pre = extra.as_ref().unwrap_or(&self.pre);
+        let limit = host_deadline(limits.poll_timeout);
+        let bindings = tokio::time::timeout(limit, pre.instantiate_async(&mut store))
             .await
+            .map_err(|_| CallError::Stalled {
+                tenant: id.to_string(),
+                limit: limits.poll_timeout,
+            })?
             .map_err(anyhow_from)
             .with_context(|| format!("cannot instantiate the component for tenant {id}"))?;
-        Ok(Instance { store, bindings })
+        Ok(Instance {
+            store,
+            bindings,
+            abandoned: false,
+        })
     }
 }
 
@@ -389,20 +417,62 @@ fn prepare(
 }
 
 fn deadline_ticks(timeout: Duration) -> u64 {
-    (timeout.as_millis() / EPOCH_TICK.as_millis()).max(1) as u64
+    u64::try_from(timeout.as_millis() / EPOCH_TICK.as_millis())
+        .unwrap_or(u64::MAX)
+        .max(1)
+}
+
+/// The host-side limit of one call: the poll deadline plus a margin, so that epoch
+/// interruption (which names the limit precisely) wins whenever the guest is running.
+fn host_deadline(poll_timeout: Duration) -> Duration {
+    poll_timeout.saturating_add(HOST_DEADLINE_MARGIN)
 }
 
 /// One tenant's live component instance.
 pub struct Instance {
     store: Store<HostState>,
     bindings: Collector,
+    /// A call was cancelled by the host-side timer: the store must not run again.
+    abandoned: bool,
 }
 
 impl Instance {
-    /// Arms the deadline for the next call.
-    fn arm(&mut self) {
+    /// Arms the deadline for the next call; refuses if an earlier call was abandoned.
+    fn arm(&mut self) -> Result<Duration, CallError> {
+        if self.abandoned {
+            return Err(CallError::Abandoned {
+                tenant: self.store.data().tenant.clone(),
+            });
+        }
         let timeout = self.store.data().tenant_limits.poll_timeout;
         self.store.set_epoch_deadline(deadline_ticks(timeout));
+        Ok(host_deadline(timeout))
+    }
+
+    /// Turns the outcome of a call run under the host-side timer into the call's result. A
+    /// timed-out call marks the instance abandoned: its store is in the middle of a call that
+    /// was cancelled, so it is never entered again (the owner drops it).
+    fn settle<T>(
+        &mut self,
+        call: &'static str,
+        outcome: Result<wasmtime::Result<T>, tokio::time::error::Elapsed>,
+    ) -> Result<T, CallError> {
+        match outcome {
+            Ok(result) => result.map_err(|e| self.classify(call, e)),
+            Err(_elapsed) => {
+                self.abandoned = true;
+                let state = self.store.data();
+                Err(CallError::Stalled {
+                    tenant: state.tenant.clone(),
+                    limit: state.tenant_limits.poll_timeout,
+                })
+            }
+        }
+    }
+
+    /// Whether an earlier call was abandoned at the deadline (the instance must be dropped).
+    pub fn is_abandoned(&self) -> bool {
+        self.abandoned
     }
 
     /// Turns a trap into an error that names the broken limit, if one was broken.
@@ -443,13 +513,13 @@ impl Instance {
         &mut self,
         config: &SourceConfig,
     ) -> Result<Result<(), PollError>, CallError> {
-        self.arm();
-        let result = self
+        let limit = self.arm()?;
+        let call = self
             .bindings
             .mimecast_source_source()
-            .call_configure(&mut self.store, config)
-            .await;
-        result.map_err(|e| self.classify("configure", e))
+            .call_configure(&mut self.store, config);
+        let outcome = tokio::time::timeout(limit, call).await;
+        self.settle("configure", outcome)
     }
 
     /// Calls `probe` for one log type: one minimal real request (setup diagnostics).
@@ -457,13 +527,13 @@ impl Instance {
     /// # Errors
     /// The guest trapped.
     pub async fn probe(&mut self, log_type: LogType) -> Result<Result<(), PollError>, CallError> {
-        self.arm();
-        let result = self
+        let limit = self.arm()?;
+        let call = self
             .bindings
             .mimecast_source_source()
-            .call_probe(&mut self.store, log_type)
-            .await;
-        result.map_err(|e| self.classify("probe", e))
+            .call_probe(&mut self.store, log_type);
+        let outcome = tokio::time::timeout(limit, call).await;
+        self.settle("probe", outcome)
     }
 
     /// Calls `discover`: region discovery for `email` at `discover_url` (API 1.0).
@@ -478,13 +548,16 @@ impl Instance {
         timeout: Duration,
     ) -> Result<Result<String, PollError>, CallError> {
         let timeout_ms = u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX);
-        self.arm();
-        let result = self
-            .bindings
-            .mimecast_source_source()
-            .call_discover(&mut self.store, discover_url, app_id, email, timeout_ms)
-            .await;
-        result.map_err(|e| self.classify("discover", e))
+        let limit = self.arm()?;
+        let call = self.bindings.mimecast_source_source().call_discover(
+            &mut self.store,
+            discover_url,
+            app_id,
+            email,
+            timeout_ms,
+        );
+        let outcome = tokio::time::timeout(limit, call).await;
+        self.settle("discover", outcome)
     }
 
     /// Calls `poll` for one log type with the last committed checkpoint.
@@ -496,13 +569,13 @@ impl Instance {
         log_type: LogType,
         checkpoint: Option<&str>,
     ) -> Result<Result<Batch, PollError>, CallError> {
-        self.arm();
-        let result = self
-            .bindings
-            .mimecast_source_source()
-            .call_poll(&mut self.store, log_type, checkpoint)
-            .await;
-        result.map_err(|e| self.classify("poll", e))
+        let limit = self.arm()?;
+        let call =
+            self.bindings
+                .mimecast_source_source()
+                .call_poll(&mut self.store, log_type, checkpoint);
+        let outcome = tokio::time::timeout(limit, call).await;
+        self.settle("poll", outcome)
     }
 }
 

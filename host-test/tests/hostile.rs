@@ -130,3 +130,63 @@ fn hostile_guests_are_contained_and_neighbours_deliver_exactly_once() {
     );
     assert_exactly_once(&events, &h.server, &["url", "impersonation", "attachment"]);
 }
+
+/// Runs `mcsource run --once` and fails the test if it has not ended within `limit` (a guest
+/// that blocks in a host call would otherwise hang the test for the guest's whole sleep).
+fn run_once_within(
+    h: &Harness,
+    cfg: &std::path::Path,
+    limit: std::time::Duration,
+) -> (bool, String) {
+    let log = h.dir.path().join("run.log");
+    let mut child = h
+        .command(&["run", "--once", "--config", cfg.to_str().unwrap()])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let started = std::time::Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if started.elapsed() > limit {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!(
+                "mcsource still running after {limit:?}:\n{}",
+                std::fs::read_to_string(&log).unwrap_or_default()
+            );
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
+    (status.success(), std::fs::read_to_string(&log).unwrap())
+}
+
+#[test]
+fn a_guest_sleeping_in_a_host_call_is_stopped_at_its_deadline() {
+    let component = hostile_component();
+    let h = Harness::start(MockConfig::demo(chrono::Utc::now()));
+    h.config("");
+    let good = std::fs::read_to_string(h.dir.path().join("config.toml")).unwrap();
+    let good = &good[good.find("[[tenant]]").unwrap()..];
+    let tenants = format!("{good}{}", hostile_tenant(&h, "sleep", component));
+    let cfg = h.write_config(&tenants);
+    // The guest sleeps for an hour; its deadline is 6 s.
+    let (success, stderr) = run_once_within(&h, &cfg, std::time::Duration::from_secs(60));
+    assert!(!success, "the sleeping tenant must make --once fail");
+    let line = stderr
+        .lines()
+        .find(|l| l.starts_with("sleep/url: FAILED"))
+        .unwrap_or_else(|| panic!("no failure line for the sleeping tenant:\n{stderr}"));
+    assert!(
+        line.contains(
+            "tenant sleep: the component ran past its poll deadline of 6s (limits.poll_timeout)"
+        ),
+        "{line}"
+    );
+    // The neighbour delivered everything, exactly once.
+    let events = h.events();
+    assert!(events.iter().all(|e| e["tenant"] == "acme"));
+    assert_exactly_once(&events, &h.server, &["url", "impersonation", "attachment"]);
+}

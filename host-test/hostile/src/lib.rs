@@ -3,8 +3,9 @@
 //! `loop` spins forever in `poll`; `alloc` allocates until memory runs out; `disallowed-host`
 //! calls a host other than its base URL; `malformed` returns events that are not one-line JSON
 //! objects; `trap` panics in the middle of `poll`; `flood-cache` tries to store thousands of
-//! large values in the host's session cache and reports how many the host kept. Any other name
-//! returns an empty batch.
+//! large values in the host's session cache and reports how many the host kept; `sleep` blocks
+//! in `poll` on a WASI monotonic-clock subscription for an hour (no Wasm runs meanwhile, so
+//! epoch interruption cannot stop it). Any other name returns an empty batch.
 //! Built only for wasm32-wasip2 (the host's `tests/hostile.rs` builds it).
 
 #[cfg(target_arch = "wasm32")]
@@ -64,6 +65,12 @@ mod guest {
                     "not json at all".to_string(),
                     "{\"split\":\n\"line\"}".to_string(),
                 ],
+                "sleep" => {
+                    // On wasm32-wasip2, `thread::sleep` is a `monotonic-clock` subscription
+                    // waited on with `wasi:io/poll`: the guest sits inside a host call.
+                    std::thread::sleep(std::time::Duration::from_secs(3600));
+                    Vec::new()
+                }
                 "trap" => panic!("hostile component: trap in the middle of poll"),
                 "flood-cache" => {
                     use mimecast::source::session_cache;
