@@ -3,8 +3,10 @@
 
 use crate::signing::SecretKey;
 
-/// Longest look-back Mimecast can serve: TTP logs are kept for 30 days (reference §3.4).
-pub const MAX_LOOKBACK_SECS: u64 = 30 * 24 * 3600;
+/// Longest look-back: TTP logs are kept for 30 days (reference §3.4). One hour is kept clear
+/// of that edge so that records are not purged from under the pager while the oldest window
+/// is read (an offset pager would then skip as many records as were purged).
+pub const MAX_LOOKBACK_SECS: u64 = 30 * 24 * 3600 - 3600;
 /// Largest page Mimecast serves; larger values are silently ignored by the API (§6.6 #12).
 pub const MAX_PAGE_SIZE: u32 = 100;
 
@@ -314,7 +316,8 @@ impl Settings {
             problems.push("lookback must be longer than 0s".to_string());
         } else if lookback_secs > MAX_LOOKBACK_SECS {
             warnings.push(format!(
-                "lookback of {lookback_secs}s is longer than Mimecast's 30-day retention; using 30 days"
+                "lookback of {lookback_secs}s reaches Mimecast's 30-day retention edge; using 30 days less \
+                 one hour (records at the edge may be purged while they are read)"
             ));
             lookback_secs = MAX_LOOKBACK_SECS;
         }
@@ -367,6 +370,11 @@ impl Settings {
             ),
             (None, Some(_)) => problems.push(
                 "filters.impersonation.query needs search_field to say where to search".to_string(),
+            ),
+            (Some(_), Some(query)) if query.trim().is_empty() => problems.push(
+                "filters.impersonation.query is blank; Mimecast refuses a blank query \
+                 (err_validation_blank): give the text to search for, or remove search_field and query"
+                    .to_string(),
             ),
             _ => {}
         }
@@ -469,6 +477,18 @@ pub(crate) mod tests {
             assert!(err.contains(needle), "{needle} missing from {err}");
         }
         assert_eq!(err.lines().count(), 7);
+    }
+
+    #[test]
+    fn blank_impersonation_query_is_refused() {
+        let mut c = sample();
+        c.impersonation_filter.search_field = Some("subject".into());
+        c.impersonation_filter.query = Some("  ".into());
+        let err = Settings::validate(c).unwrap_err();
+        assert!(
+            err.contains("filters.impersonation.query is blank"),
+            "{err}"
+        );
     }
 
     #[test]
