@@ -180,9 +180,35 @@ impl mimecast::source::session_cache::Host for HostState {
     }
 }
 
+/// Longest component log message the host writes, in bytes; the rest is cut.
+const MAX_LOG_MESSAGE: usize = 4 * 1024;
+
+/// A component's log message made safe for one log line: cut to [`MAX_LOG_MESSAGE`] bytes (on
+/// a character boundary, marked with `…`) and every control character (newlines included)
+/// escaped, so a guest can neither flood the log nor forge log lines.
+fn sanitize_log_message(message: &str) -> String {
+    let mut end = message.len().min(MAX_LOG_MESSAGE);
+    while !message.is_char_boundary(end) {
+        end -= 1;
+    }
+    let mut out = String::with_capacity(end + 8);
+    for c in message[..end].chars() {
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    if end < message.len() {
+        out.push_str("… (cut)");
+    }
+    out
+}
+
 impl mimecast::source::host_log::Host for HostState {
     fn log(&mut self, level: LogLevel, message: String) {
         let tenant = self.tenant.as_str();
+        let message = sanitize_log_message(&message);
         match level {
             LogLevel::Debug => tracing::debug!(tenant, source = "component", "{message}"),
             LogLevel::Info => tracing::info!(tenant, source = "component", "{message}"),
@@ -657,4 +683,32 @@ pub fn describe(e: &PollError) -> String {
 /// wasmtime 48 has its own error type; the host's library code uses anyhow.
 pub(crate) fn anyhow_from(e: wasmtime::Error) -> anyhow::Error {
     anyhow::anyhow!("{e:?}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn component_log_messages_are_cut_and_escaped() {
+        assert_eq!(sanitize_log_message("plain text"), "plain text");
+        let forged = "ok\nERROR forged line\r\u{1b}[31m\t";
+        let clean = sanitize_log_message(forged);
+        assert!(!clean.chars().any(char::is_control), "{clean:?}");
+        assert!(clean.contains("ok\\nERROR forged line\\r"), "{clean:?}");
+        // 4 KiB at most, cut on a character boundary.
+        let long = "é".repeat(10_000);
+        let cut = sanitize_log_message(&long);
+        let body = cut.trim_end_matches("… (cut)");
+        assert!(cut.ends_with("… (cut)"));
+        assert!(body.len() <= MAX_LOG_MESSAGE && body.len() > MAX_LOG_MESSAGE - 4);
+        assert!(body.chars().all(|c| c == 'é'));
+    }
+
+    #[test]
+    fn huge_deadlines_do_not_overflow() {
+        assert_eq!(host_deadline(Duration::MAX), Duration::MAX);
+        assert_eq!(deadline_ticks(Duration::MAX), u64::MAX);
+        assert_eq!(deadline_ticks(Duration::ZERO), 1);
+    }
 }
