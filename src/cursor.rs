@@ -65,6 +65,11 @@ pub struct Window {
     /// Upcoming stream places in which shifted records may come back.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub watch: u32,
+    /// A record came more than the page slack before the newest one: the pages are not in
+    /// time order (a server that ignores `oldestFirst`), so no digest of this window may be
+    /// forgotten before the window ends.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub unordered: bool,
 }
 
 fn is_zero(n: &u32) -> bool {
@@ -267,6 +272,7 @@ impl Checkpoint {
             total: None,
             tail: Vec::new(),
             watch: 0,
+            unordered: false,
         });
         true
     }
@@ -301,6 +307,7 @@ impl Checkpoint {
                 continue;
             }
             if let Some(t) = time {
+                window.unordered |= window.newest.is_some_and(|n| t < n - PAGE_SLACK_SECS);
                 window.newest = Some(window.newest.map_or(t, |n| n.max(t)));
             }
             let entry = self.seen.entry(key).or_insert(Seen {
@@ -333,10 +340,12 @@ impl Checkpoint {
         match next {
             Some(token) if !page_was_empty => {
                 window.token = Some(token);
-                // Forget digests the pager has moved well past and the next window won't re-read.
-                if let Some(newest) = window.newest {
+                // Forget digests the pager has moved well past and the next window won't re-read,
+                // when pages come in time order. Digests earlier windows delivered (`prior`) stay
+                // until the window ends: this window may still serve them.
+                if let Some(newest) = window.newest.filter(|_| !window.unordered) {
                     let keep_from = (window.to - overlap).min(newest - PAGE_SLACK_SECS);
-                    self.seen.retain(|_, s| s.time >= keep_from);
+                    self.seen.retain(|_, s| s.time >= keep_from || s.prior > 0);
                 }
                 false
             }
@@ -499,13 +508,15 @@ mod tests {
     /// A model of Mimecast: records `(key, time, arrival)`; a record is visible to a page
     /// fetched at `arrival` or later. An offset pager recomputes the result on every page (so
     /// arrivals mid-window shift it) and reports `totalCount`. Pages are cut at arbitrary sizes,
-    /// and each page of a poll is fetched one second after the previous one.
+    /// and each page of a poll is fetched one second after the previous one. `newest_first`
+    /// models a server that ignores `oldestFirst`.
     fn run_model(
         records: &[(u64, i64, i64)],
         polls: &[(i64, usize)],
         overlap: i64,
         lag: i64,
         to_inclusive: bool,
+        newest_first: bool,
     ) -> Vec<(u64, u32)> {
         let mut cp = Checkpoint::new(LogType::UrlProtect);
         let mut delivered = Vec::new();
@@ -528,6 +539,9 @@ mod tests {
                     .collect();
                 // Oldest first; within a second, in order of arrival.
                 visible.sort_by_key(|r| (r.1, r.2));
+                if newest_first {
+                    visible.reverse();
+                }
                 let offset: usize = w.token.as_deref().map_or(0, |t| t.parse().unwrap());
                 let page: Vec<_> = visible.iter().skip(offset).take(page_size).collect();
                 let infos: Vec<_> = page.iter().map(|r| (r.0, Some(r.1))).collect();
@@ -560,6 +574,7 @@ mod tests {
             raw in proptest::collection::vec((0u64..30, 0i64..800, 0i64..300), 0..150),
             steps in proptest::collection::vec((30i64..400, 1usize..8), 1..25),
             to_inclusive in any::<bool>(),
+            newest_first in any::<bool>(),
         ) {
             let overlap = 300;
             let lag = 60;
@@ -573,7 +588,7 @@ mod tests {
             }
             // Finally poll long after everything arrived.
             polls.push((4000 + overlap, 5));
-            let delivered = run_model(&records, &polls, overlap, lag, to_inclusive);
+            let delivered = run_model(&records, &polls, overlap, lag, to_inclusive, newest_first);
             let mut expected: BTreeMap<u64, u32> = BTreeMap::new();
             for r in &records { *expected.entry(r.0).or_default() += 1; }
             let mut got: BTreeMap<u64, u32> = BTreeMap::new();
