@@ -399,7 +399,14 @@ async fn poll_slot(
         }
         Ok(Ok(batch)) => batch,
     };
-    if let Err(problem) = crate::pipeline::check_batch(&batch.events, &batch.checkpoint) {
+    if let Err(problem) = crate::pipeline::check_batch(
+        &batch.events,
+        &batch.checkpoint,
+        crate::pipeline::Expected {
+            tenant: &tenant.id,
+            log_type,
+        },
+    ) {
         let message = format!("tenant {}: the component returned a malformed batch ({problem}); nothing of it was delivered", tenant.id);
         tracing::error!(log_type, error = %message, "batch refused");
         return (

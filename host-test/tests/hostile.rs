@@ -1,6 +1,6 @@
-//! Hostile guests: components that loop forever, allocate without bound, call a host they were
-//! not given, return malformed batches or trap, each run as a tenant beside a well-behaved one
-//! in one host. Each must be stopped with an error naming its limit and tenant, while the
+//! Hostile guests: components that loop forever, sleep in a host call, allocate without bound,
+//! call a host they were not given, return malformed batches or another tenant's events, or
+//! trap, each run as a tenant beside a well-behaved one in one host. Each must be stopped with an error naming its limit and tenant, while the
 //! well-behaved tenant delivers every record exactly once.
 
 #![allow(clippy::unwrap_used)]
@@ -73,6 +73,7 @@ fn hostile_guests_are_contained_and_neighbours_deliver_exactly_once() {
         "alloc",
         "disallowed-host",
         "malformed",
+        "impostor",
         "trap",
         "flood-cache",
     ] {
@@ -113,6 +114,12 @@ fn hostile_guests_are_contained_and_neighbours_deliver_exactly_once() {
         "{stderr}"
     );
     assert!(line("malformed").contains("malformed batch"), "{stderr}");
+    assert!(
+        line("impostor").contains(
+            "malformed batch (event 0 of the batch has tenant \"acme\" instead of \"impostor\")"
+        ),
+        "{stderr}"
+    );
     assert!(line("trap").contains("trapped"), "{stderr}");
     // 1 KiB values fit, 1 MiB ones do not, and no tenant gets more than 8 names; the refusals
     // are logged once per instance, not 1992 times.

@@ -2,7 +2,8 @@
 //! What it does is chosen by the configured tenant name:
 //! `loop` spins forever in `poll`; `alloc` allocates until memory runs out; `disallowed-host`
 //! calls a host other than its base URL; `malformed` returns events that are not one-line JSON
-//! objects; `trap` panics in the middle of `poll`; `flood-cache` tries to store thousands of
+//! objects; `impostor` returns well-formed events that claim to be tenant `acme`'s (another
+//! tenant) and of another log type; `trap` panics in the middle of `poll`; `flood-cache` tries to store thousands of
 //! large values in the host's session cache and reports how many the host kept; `sleep` blocks
 //! in `poll` on a WASI monotonic-clock subscription for an hour (no Wasm runs meanwhile, so
 //! epoch interruption cannot stop it). Any other name returns an empty batch.
@@ -71,6 +72,11 @@ mod guest {
                     std::thread::sleep(std::time::Duration::from_secs(3600));
                     Vec::new()
                 }
+                "impostor" => vec![
+                    r#"{"log_type":"url","tenant":"acme","event_id":"forged","record":{}}"#
+                        .to_string(),
+                    r#"{"log_type":"attachment","tenant":"impostor","record":{}}"#.to_string(),
+                ],
                 "trap" => panic!("hostile component: trap in the middle of poll"),
                 "flood-cache" => {
                     use mimecast::source::session_cache;
