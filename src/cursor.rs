@@ -19,6 +19,10 @@
 //!   not counted again. The one case this cannot tell apart: a genuine identical pair split
 //!   exactly at a page boundary while late records were inserted *after* the offset; the second
 //!   copy is then taken for a repeat.
+//! - A refused page token (expired in an outage, or from the other API version) restarts the
+//!   window from its first page (at most [`MAX_RESTARTS`] times): what was served counts as
+//!   delivered, so only what is new is delivered. A pager that answers a token with the page
+//!   just served and the same token again ends the window instead of looping.
 
 use std::collections::BTreeMap;
 
@@ -40,6 +44,9 @@ pub const MAX_WINDOW_SECS: i64 = 24 * 3600;
 /// unless the next window's overlap needs them. Pages of an offset pager can shift by a few
 /// records when records arrive mid-window; this slack covers that shift.
 const PAGE_SLACK_SECS: i64 = 60;
+/// How often one window may be read again from its first page after a refused page token;
+/// a refusal after that is reported as an error.
+pub const MAX_RESTARTS: u32 = 2;
 
 /// An open window: its bounds, the exact request item, and the token for its next page.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -70,6 +77,13 @@ pub struct Window {
     /// forgotten before the window ends.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub unordered: bool,
+    /// Digests of records older than this were forgotten mid-window (all of them delivered):
+    /// where a restarted window begins.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub forgotten_below: Option<i64>,
+    /// Times this window was read again from its first page (see [`Checkpoint::restart_window`]).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub restarts: u32,
 }
 
 fn is_zero(n: &u32) -> bool {
@@ -273,6 +287,57 @@ impl Checkpoint {
             tail: Vec::new(),
             watch: 0,
             unordered: false,
+            forgotten_below: None,
+            restarts: 0,
+        });
+        true
+    }
+
+    /// Whether `keys`, answered with `next` for the window's current token, are the page just
+    /// served again under the same token: the pager is not moving, and following it would
+    /// serve the same records forever.
+    pub fn is_repeated_page(&self, keys: &[u64], next: Option<&str>) -> bool {
+        self.window.as_ref().is_some_and(|w| {
+            !keys.is_empty()
+                && w.token.is_some()
+                && next == w.token.as_deref()
+                && w.tail.ends_with(keys)
+        })
+    }
+
+    /// Reads the open window again from its first page, with a new request item, after
+    /// Mimecast refused its page token (it expired, or belongs to another API version). It
+    /// starts where digests are still known, and everything served so far counts as
+    /// delivered, so nothing is delivered twice. `false` (nothing changed) when there is no
+    /// window or it was restarted [`MAX_RESTARTS`] times already.
+    pub fn restart_window(&mut self, make_item: impl FnOnce(i64, i64) -> Value) -> bool {
+        let Some(w) = self.window.as_ref() else {
+            return false;
+        };
+        if w.restarts >= MAX_RESTARTS {
+            return false;
+        }
+        let from = w
+            .forgotten_below
+            .map_or(w.from, |f| f.max(w.from))
+            .min(w.to);
+        let (to, restarts) = (w.to, w.restarts + 1);
+        for s in self.seen.values_mut() {
+            s.prior = s.prior.max(s.current);
+            s.current = 0;
+        }
+        self.window = Some(Window {
+            from,
+            to,
+            item: make_item(from, to),
+            token: None,
+            newest: None,
+            total: None,
+            tail: Vec::new(),
+            watch: 0,
+            unordered: false,
+            forgotten_below: None,
+            restarts,
         });
         true
     }
@@ -346,6 +411,11 @@ impl Checkpoint {
                 if let Some(newest) = window.newest.filter(|_| !window.unordered) {
                     let keep_from = (window.to - overlap).min(newest - PAGE_SLACK_SECS);
                     self.seen.retain(|_, s| s.time >= keep_from || s.prior > 0);
+                    window.forgotten_below = Some(
+                        window
+                            .forgotten_below
+                            .map_or(keep_from, |f| f.max(keep_from)),
+                    );
                 }
                 false
             }
@@ -472,6 +542,57 @@ mod tests {
         // repeat there is a genuine identical record.
         let fourth = cp.accept(&[(5, Some(904)), (6, Some(905))], Some(12), 950);
         assert_eq!(fourth, vec![Verdict::Deliver(2), Verdict::Deliver(1)]);
+    }
+
+    #[test]
+    fn restarted_window_counts_what_was_served_and_stops_after_two_restarts() {
+        let mut cp = Checkpoint::new(LogType::UrlProtect);
+        cp.open_window(1000, 900, 300, item);
+        assert_eq!(
+            cp.accept(&[(1, Some(950)), (2, Some(960))], None, 0),
+            vec![Verdict::Deliver(1), Verdict::Deliver(1)]
+        );
+        cp.finish_page(Some("2".into()), false, 300);
+        // Served again from the first page: known, not delivered again; a twin that arrived
+        // meanwhile is new, and after the second restart it is known too.
+        let twin_verdicts = [Verdict::Deliver(2), Verdict::Duplicate];
+        assert_eq!(twin_verdicts.len() as u32, MAX_RESTARTS);
+        for twin in twin_verdicts {
+            assert!(cp.restart_window(item));
+            let w = cp.window().unwrap();
+            assert_eq!(
+                (w.token.as_deref(), w.item.clone()),
+                (None, item(900, 1000))
+            );
+            assert_eq!(
+                cp.accept(&[(1, Some(950)), (2, Some(960)), (2, Some(960))], None, 0),
+                vec![Verdict::Duplicate, Verdict::Duplicate, twin]
+            );
+            cp.finish_page(Some("3".into()), false, 300);
+        }
+        assert!(!cp.restart_window(item));
+        assert_eq!(cp.window().unwrap().token.as_deref(), Some("3"));
+        let back = Checkpoint::decode(LogType::UrlProtect, &cp.encode()).unwrap();
+        assert_eq!(back, cp);
+    }
+
+    #[test]
+    fn a_page_served_again_under_the_same_token_is_recognised() {
+        let mut cp = Checkpoint::new(LogType::UrlProtect);
+        cp.open_window(1000, 900, 300, item);
+        assert!(
+            !cp.is_repeated_page(&[1, 2], Some("t")),
+            "no token sent yet"
+        );
+        cp.accept(&[(1, Some(950)), (2, Some(960))], None, 0);
+        cp.finish_page(Some("t".into()), false, 300);
+        assert!(cp.is_repeated_page(&[1, 2], Some("t")));
+        assert!(!cp.is_repeated_page(&[1, 2], Some("u")), "the pager moved");
+        assert!(
+            !cp.is_repeated_page(&[3, 4], Some("t")),
+            "new records under one token"
+        );
+        assert!(!cp.is_repeated_page(&[], Some("t")));
     }
 
     #[test]

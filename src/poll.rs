@@ -80,12 +80,11 @@ pub fn poll(
     let end = now.timestamp() - settings.lag_secs as i64;
     let first_from = end - settings.lookback_secs as i64;
     let overlap = settings.overlap_secs as i64;
-    let opened = cp.open_window(end, first_from, overlap, |from, to| {
-        match (timefmt::from_unix(from), timefmt::from_unix(to)) {
-            (Some(from), Some(to)) => request::window_item(log_type, settings, from, to),
-            _ => serde_json::Value::Null,
-        }
-    });
+    let make_item = |from, to| match (timefmt::from_unix(from), timefmt::from_unix(to)) {
+        (Some(from), Some(to)) => request::window_item(log_type, settings, from, to),
+        _ => serde_json::Value::Null,
+    };
+    let opened = cp.open_window(end, first_from, overlap, make_item);
     let Some(window) = cp.window().filter(|_| opened) else {
         return Ok(Outcome {
             events: Vec::new(),
@@ -105,6 +104,7 @@ pub fn poll(
     }
     let body = request::page_body(&window.item, settings.page_size, window.token.as_deref());
     let window_to = window.to;
+    let followed_token = window.token.is_some();
     let mut summary = format!(
         "{log_type}: window {}..{} page {}",
         window.from,
@@ -116,7 +116,28 @@ pub fn poll(
         }
     );
     let response = send_log_request(settings, log_type, body, transport, clock, tokens)?;
-    let page = page::parse(settings.auth.version(), log_type, &response)?;
+    let page = match page::parse(settings.auth.version(), log_type, &response) {
+        Ok(page) => page,
+        // A refused follow-up page: most likely its token (expired during a long outage, or
+        // issued to the other API version). Read the window again from its first page.
+        Err(e @ (SourceError::Protocol(_) | SourceError::InvalidConfig(_)))
+            if followed_token && cp.restart_window(make_item) =>
+        {
+            return Ok(Outcome {
+                events: Vec::new(),
+                checkpoint: cp.encode(),
+                next_poll: NextPoll::Now,
+                duplicates: 0,
+                cursor: cp.cursor(),
+                summary: format!("{summary}: refused, window restarted"),
+                warnings: vec![format!(
+                    "{log_type}: Mimecast refused a follow-up page ({e}); reading the window again \
+                     from its first page (records already delivered are not delivered again)"
+                )],
+            });
+        }
+        Err(e) => return Err(e),
+    };
 
     let mut infos = Vec::with_capacity(page.records.len());
     let mut scratch = Vec::new();
@@ -133,7 +154,17 @@ pub fn poll(
     }
     let keys: Vec<_> = infos.iter().map(|i| (i.key(), i.time)).collect();
     let horizon = now.timestamp() - overlap - settings.lag_secs as i64;
-    let verdicts = cp.accept(&keys, page.total, horizon);
+    let digests: Vec<u64> = keys.iter().map(|k| k.0).collect();
+    let stuck = cp.is_repeated_page(&digests, page.next.as_deref());
+    let verdicts = if stuck {
+        warnings.push(format!(
+            "{log_type}: Mimecast answered a page token with the page it had just served and the \
+             same token again; the window is taken as complete instead of reading it forever"
+        ));
+        vec![Verdict::Duplicate; keys.len()]
+    } else {
+        cp.accept(&keys, page.total, horizon)
+    };
     let mut events = Vec::with_capacity(page.records.len());
     let tenant_json = event::tenant_json(&settings.tenant);
     let mut duplicates = 0;
@@ -158,7 +189,8 @@ pub fn poll(
         page.total,
         events.len()
     ));
-    let completed = cp.finish_page(page.next, page.records.is_empty(), overlap);
+    let next = if stuck { None } else { page.next };
+    let completed = cp.finish_page(next, page.records.is_empty(), overlap);
     if completed {
         summary.push_str(", window complete");
     }
@@ -283,12 +315,30 @@ mod tests {
     use serde_json::{json, Value};
 
     /// An in-memory API 2.0 gateway: tokens die after `uses` requests with `token_expired`.
+    /// Page tokens are offsets; `refuse_token` is refused once with a 400, and `stuck` answers
+    /// every follow-up page with the first page and the same token.
     struct FakeGateway {
         records: Vec<Value>,
         uses: u32,
         current: Option<(String, u32)>,
         issued: u32,
         log_requests: u32,
+        refuse_token: Option<String>,
+        stuck: bool,
+    }
+
+    impl FakeGateway {
+        fn new(records: Vec<Value>, uses: u32) -> FakeGateway {
+            FakeGateway {
+                records,
+                uses,
+                current: None,
+                issued: 0,
+                log_requests: 0,
+                refuse_token: None,
+                stuck: false,
+            }
+        }
     }
 
     fn reply(status: u16, body: Value) -> HttpResponse {
@@ -329,18 +379,36 @@ mod tests {
             let body: Value = serde_json::from_slice(&r.body).unwrap();
             assert!(body["data"][0]["from"].as_str().unwrap().ends_with('Z'));
             let size = body["meta"]["pagination"]["pageSize"].as_u64().unwrap() as usize;
-            let offset: usize = body["meta"]["pagination"]["pageToken"]
-                .as_str()
-                .map_or(0, |t| t.parse().unwrap());
-            let end = (offset + size).min(self.records.len());
+            let token = body["meta"]["pagination"]["pageToken"].as_str();
+            if token.is_some() && token == self.refuse_token.as_deref() {
+                self.refuse_token = None;
+                return Ok(reply(
+                    400,
+                    json!({"meta": {"status": 400}, "data": [], "fail": [{"errors": [
+                        {"code": "err_validation_invalid_page_token", "message": "invalid token",
+                         "retryable": false}]}]}),
+                ));
+            }
+            let offset: usize = match token {
+                Some(_) if self.stuck => 0,
+                token => token.map_or(0, |t| t.parse().unwrap()),
+            };
+            // Records in the window: the `to` bound is beyond every record here.
+            let from = timefmt::parse(body["data"][0]["from"].as_str().unwrap()).unwrap();
+            let in_window: Vec<&Value> = self
+                .records
+                .iter()
+                .filter(|r| timefmt::parse(r["date"].as_str().unwrap()).unwrap() >= from)
+                .collect();
+            let end = (offset + size).min(in_window.len());
             let mut pagination = json!({"pageSize": size});
-            if end < self.records.len() {
-                pagination["next"] = json!(end.to_string());
+            if end < in_window.len() {
+                pagination["next"] = json!(if self.stuck { size } else { end }.to_string());
             }
             Ok(reply(
                 200,
                 json!({"meta": {"status": 200, "pagination": pagination},
-                       "data": [{"clickLogs": self.records[offset..end]}], "fail": []}),
+                       "data": [{"clickLogs": in_window[offset..end]}], "fail": []}),
             ))
         }
     }
@@ -365,53 +433,97 @@ mod tests {
                 json!({"date": timefmt::format_mimecast(t), "url": format!("https://{i}.example")})
             })
             .collect();
-        let mut gw = FakeGateway {
-            records: records.clone(),
-            uses: 3,
-            current: None,
-            issued: 0,
-            log_requests: 0,
-        };
+        let mut gw = FakeGateway::new(records.clone(), 3);
+        let mut tokens = TokenCache::new();
+        let (delivered, _) = poll_until_caught_up(&mut gw, &mut tokens, now);
+        assert_eq!(delivered, records);
+        assert_eq!(gw.issued, 4, "12 pages at 3 per token");
+        assert_eq!(tokens.issued(), 4);
+    }
+
+    /// Records one minute apart in the hour before `now`.
+    fn hour_of_records(now: DateTime<Utc>, count: i64) -> Vec<Value> {
+        (0..count)
+            .map(|i| {
+                let t = now - chrono::TimeDelta::seconds(3600 - i * 60);
+                json!({"date": timefmt::format_mimecast(t), "url": format!("https://{i}.example")})
+            })
+            .collect()
+    }
+
+    /// Polls URL logs with 2-record pages as the host would, from no checkpoint until caught
+    /// up; returns the records delivered and the warnings.
+    fn poll_until_caught_up(
+        gw: &mut FakeGateway,
+        tokens: &mut TokenCache,
+        now: DateTime<Utc>,
+    ) -> (Vec<Value>, Vec<String>) {
         let mut config = sample_api2();
         config.page_size = 2;
         let settings = Settings::validate(config).unwrap().0;
         let mut clock = FixedClock(now);
-        let mut tokens = TokenCache::new();
         let mut checkpoint: Option<String> = None;
-        let mut delivered = Vec::new();
+        let (mut delivered, mut warnings) = (Vec::new(), Vec::new());
         for _ in 0..50 {
             let out = poll(
                 &settings,
                 LogType::UrlProtect,
                 checkpoint.as_deref(),
-                &mut gw,
+                gw,
                 &mut clock,
-                &mut tokens,
+                tokens,
             )
             .unwrap();
             for e in &out.events {
                 let v: Value = serde_json::from_str(e).unwrap();
                 delivered.push(v["record"].clone());
             }
+            warnings.extend(out.warnings);
             checkpoint = Some(out.checkpoint);
             if out.next_poll == NextPoll::Interval {
-                break;
+                return (delivered, warnings);
             }
         }
+        panic!("not caught up after 50 polls");
+    }
+
+    #[test]
+    fn a_refused_page_token_restarts_the_window_without_repeats() {
+        let now = Utc.with_ymd_and_hms(2026, 11, 24, 12, 0, 0).unwrap();
+        let records = hour_of_records(now, 9);
+        let mut gw = FakeGateway::new(records.clone(), 1000);
+        gw.refuse_token = Some("6".into());
+        let (delivered, warnings) = poll_until_caught_up(&mut gw, &mut TokenCache::new(), now);
         assert_eq!(delivered, records);
-        assert_eq!(gw.issued, 4, "12 pages at 3 per token");
-        assert_eq!(tokens.issued(), 4);
+        assert!(
+            warnings
+                .iter()
+                .any(|w| w.contains("refused a follow-up page")),
+            "{warnings:?}"
+        );
+        // Pages at offsets 0, 2, 4, then 6 refused; the restarted window begins at the records
+        // whose digests are still known (11:04, so 2 pages: 11:04-05, 11:06-07), then 11:08.
+        assert_eq!(gw.log_requests, 7);
+    }
+
+    #[test]
+    fn a_pager_that_does_not_move_ends_the_window() {
+        let now = Utc.with_ymd_and_hms(2026, 11, 24, 12, 0, 0).unwrap();
+        let records = hour_of_records(now, 9);
+        let mut gw = FakeGateway::new(records.clone(), 1000);
+        gw.stuck = true;
+        let (delivered, warnings) = poll_until_caught_up(&mut gw, &mut TokenCache::new(), now);
+        // Only what the pager ever served: its first page, once.
+        assert_eq!(delivered, records[..2].to_vec());
+        assert!(
+            warnings.iter().any(|w| w.contains("same token again")),
+            "{warnings:?}"
+        );
     }
 
     #[test]
     fn api2_fails_clearly_when_a_fresh_token_is_rejected_too() {
-        let mut gw = FakeGateway {
-            records: Vec::new(),
-            uses: 0,
-            current: None,
-            issued: 0,
-            log_requests: 0,
-        };
+        let mut gw = FakeGateway::new(Vec::new(), 0);
         let settings = Settings::validate(sample_api2()).unwrap().0;
         let now = Utc.with_ymd_and_hms(2026, 11, 24, 12, 0, 0).unwrap();
         let err = probe(
