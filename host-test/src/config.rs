@@ -336,24 +336,28 @@ pub struct Origin {
     pub port: u16,
 }
 
-/// Parses `base_url` into the origin the sandbox allows; plain HTTP only for loopback.
+/// Parses `base_url` into the origin the sandbox allows; plain HTTP only for loopback. Error
+/// messages show the URL with any `user:password@` part replaced by `***@`.
 pub fn parse_origin(base_url: &str) -> Result<Origin, String> {
+    let shown = without_userinfo(base_url.trim());
     let url = url::Url::parse(base_url.trim()).map_err(|e| {
-        format!("{base_url:?} is not a URL ({e}); use e.g. https://eu-api.mimecast.com")
+        format!("{shown:?} is not a URL ({e}); use e.g. https://eu-api.mimecast.com")
     })?;
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(format!(
+            "{shown:?} must not contain credentials (user:password@); give only the scheme and host"
+        ));
+    }
     let host = match url.host() {
         Some(url::Host::Domain(d)) => d.to_ascii_lowercase(),
         Some(url::Host::Ipv4(ip)) => ip.to_string(),
         Some(url::Host::Ipv6(ip)) => ip.to_string(),
-        None => return Err(format!("{base_url:?} has no host")),
+        None => return Err(format!("{shown:?} has no host")),
     };
     if url.path() != "/" || url.query().is_some() || url.fragment().is_some() {
         return Err(format!(
-            "{base_url:?} must be a scheme and host only, without a path"
+            "{shown:?} must be a scheme and host only, without a path"
         ));
-    }
-    if !url.username().is_empty() || url.password().is_some() {
-        return Err(format!("{base_url:?} must not contain credentials"));
     }
     let scheme = url.scheme().to_string();
     match scheme.as_str() {
@@ -361,13 +365,25 @@ pub fn parse_origin(base_url: &str) -> Result<Origin, String> {
         "http" if is_loopback(&host) => {}
         "http" => {
             return Err(format!(
-            "{base_url:?} uses plain http, which is allowed only for loopback hosts; use https://"
-        ))
+                "{shown:?} uses plain http, which is allowed only for loopback hosts; use https://"
+            ))
         }
-        other => return Err(format!("{base_url:?} has scheme {other}; use https://")),
+        other => return Err(format!("{shown:?} has scheme {other}; use https://")),
     }
     let port = url.port_or_known_default().unwrap_or(443);
     Ok(Origin { scheme, host, port })
+}
+
+/// `url` with the userinfo of its authority (`user:password@`) replaced by `***@`, read
+/// textually so that it works for strings that do not parse as URLs too.
+fn without_userinfo(url: &str) -> String {
+    let start = url.find("://").map_or(0, |i| i + 3);
+    let rest = &url[start..];
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    match rest[..authority_end].rfind('@') {
+        Some(at) => format!("{}***{}", &url[..start], &rest[at..]),
+        None => url.to_string(),
+    }
 }
 
 fn is_loopback(host: &str) -> bool {
@@ -585,6 +601,53 @@ impl Tenant {
     }
 }
 
+/// A TOML error as one line: the parser's message and the line and column, but never the
+/// offending source text, which may hold a secret (e.g. a misspelt `clientsecret = "…"`). Values
+/// serde quotes in "invalid type/value" messages are hidden too.
+fn describe_toml_error(text: &str, e: &toml::de::Error) -> String {
+    let message = hide_serde_values(&e.message().split_whitespace().collect::<Vec<_>>().join(" "));
+    match e.span() {
+        Some(span) => {
+            let (line, column) = line_column(text, span.start);
+            format!("line {line}, column {column}: {message}")
+        }
+        None => message,
+    }
+}
+
+/// 1-based line and column (in characters) of byte `offset` of `text`.
+fn line_column(text: &str, offset: usize) -> (usize, usize) {
+    let mut offset = offset.min(text.len());
+    while !text.is_char_boundary(offset) {
+        offset -= 1;
+    }
+    let before = &text[..offset];
+    let line = before.matches('\n').count() + 1;
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    (line, before[line_start..].chars().count() + 1)
+}
+
+/// Replaces the value serde quotes in `invalid type: string "…", expected …` (and `invalid
+/// value:`) by its kind only: `invalid type: string (value hidden), expected …`.
+fn hide_serde_values(message: &str) -> String {
+    let mut out = message.to_string();
+    for marker in ["invalid type: ", "invalid value: "] {
+        let Some(at) = out.find(marker) else {
+            continue;
+        };
+        let from = at + marker.len();
+        let to = out[from..]
+            .find(", expected")
+            .map_or(out.len(), |i| from + i);
+        let unexpected = &out[from..to];
+        if let Some(quote) = unexpected.find(['"', '`']) {
+            let kind = unexpected[..quote].trim_end();
+            out = format!("{}{kind} (value hidden){}", &out[..from], &out[to..]);
+        }
+    }
+    out
+}
+
 impl FileConfig {
     /// Reads and parses a config file.
     ///
@@ -593,7 +656,8 @@ impl FileConfig {
     pub fn load(path: &Path) -> Result<FileConfig, String> {
         let text = std::fs::read_to_string(path)
             .map_err(|e| format!("cannot read config {}: {e}", path.display()))?;
-        toml::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))
+        toml::from_str(&text)
+            .map_err(|e| format!("{}: {}", path.display(), describe_toml_error(&text, &e)))
     }
 
     /// Checks everything the host can check and resolves secrets; `base_dir` anchors relative
@@ -915,6 +979,65 @@ secret_key = "d"
         assert_eq!(
             parse_origin("https://EU-API.mimecast.com/").unwrap().host,
             "eu-api.mimecast.com"
+        );
+    }
+
+    #[test]
+    fn toml_errors_give_line_and_column_but_no_source_text() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.toml");
+        for (text, needle) in [
+            (
+                "[[tenant]]\nid = \"t\"\nclientsecret = \"s3cr3t\"\n",
+                "clientsecret",
+            ),
+            (
+                "[[tenant]]\nid = \"t\"\nclient_secret = s3cr3t\n",
+                "line 3, column 17",
+            ),
+            (
+                "[[tenant]]\nid = \"t\"\nclient_secret = [\"s3cr3t\"]\n",
+                "line 3",
+            ),
+            (
+                "[[tenant]]\nid = \"t\"\npage_size = \"s3cr3t\"\n",
+                "string (value hidden)",
+            ),
+            ("[[tenant]]\nid = \"t\"\napp_id = 1234567\n", "line 3"),
+        ] {
+            std::fs::write(&path, text).unwrap();
+            let err = FileConfig::load(&path).unwrap_err();
+            assert!(!err.contains("s3cr3t") && !err.contains("1234567"), "{err}");
+            assert!(err.contains(needle), "{needle} not in {err}");
+            assert!(err.contains("line 3, column"), "{err}");
+            assert!(!err.contains('\n'), "{err}");
+        }
+        assert_eq!(line_column("ab\ncé\nd", 6), (2, 3));
+    }
+
+    #[test]
+    fn urls_with_credentials_are_refused_without_showing_them() {
+        for url in [
+            "https://alice:hunter2@eu-api.mimecast.com",
+            "https://alice:hunter2@eu-api.mimecast.com/path",
+            "http://alice:hunter2@10.0.0.1",
+            "alice:hunter2@eu-api.mimecast.com",
+            "https://alice:hunter2@exa mple.com",
+        ] {
+            let err = parse_origin(url).unwrap_err();
+            assert!(!err.contains("alice") && !err.contains("hunter2"), "{err}");
+        }
+        let err = parse_origin("https://alice:hunter2@eu-api.mimecast.com").unwrap_err();
+        assert!(
+            err.contains("\"https://***@eu-api.mimecast.com\" must not contain credentials"),
+            "{err}"
+        );
+        let err = one_tenant("client_id = \"a\"\nclient_secret = \"b\"\nbase_url = \"https://u:hunter2@api.services.mimecast.com\"")
+            .unwrap_err()
+            .join("\n");
+        assert!(
+            err.contains("tenant[0].base_url") && !err.contains("hunter2"),
+            "{err}"
         );
     }
 
