@@ -16,26 +16,43 @@ use serde_json::value::RawValue;
 const MAX_DEPTH: usize = 128;
 
 /// Writes the canonical form of the JSON text `json` to `out` (appending) and returns the
-/// top-level member `field` when `json` is an object whose `field` is a string.
+/// top-level member `field` when `json` is an object whose `field` is a string. A top-level
+/// member named `skip` is left out of the output (it is still read, and refused like any
+/// other when it is not valid).
 ///
 /// # Errors
 /// `json` is not one valid JSON value, or nests deeper than 128 levels.
 pub fn write<'a>(
     json: &'a str,
     field: &str,
+    skip: Option<&str>,
     out: &mut Vec<u8>,
 ) -> Result<Option<Cow<'a, str>>, serde_json::Error> {
-    write_nested(json, Some(field), out, 0)
+    let mut de = serde_json::Deserializer::from_str(json);
+    let picked = Canonical {
+        out,
+        pick: Some(field),
+        skip,
+        depth: 0,
+    }
+    .deserialize(&mut de)?;
+    de.end()?;
+    Ok(picked)
 }
 
 fn write_nested<'a>(
     json: &'a str,
-    pick: Option<&str>,
     out: &mut Vec<u8>,
     depth: usize,
 ) -> Result<Option<Cow<'a, str>>, serde_json::Error> {
     let mut de = serde_json::Deserializer::from_str(json);
-    let picked = Canonical { out, pick, depth }.deserialize(&mut de)?;
+    let picked = Canonical {
+        out,
+        pick: None,
+        skip: None,
+        depth,
+    }
+    .deserialize(&mut de)?;
     de.end()?;
     Ok(picked)
 }
@@ -55,10 +72,11 @@ fn write_str(s: &str, had_escapes: bool, out: &mut Vec<u8>) {
 }
 
 /// Writes the value it is deserialized from in canonical form; yields the member `pick` of a
-/// top-level object when that member is a string.
+/// top-level object when that member is a string, and leaves out its member `skip`.
 struct Canonical<'o, 'p> {
     out: &'o mut Vec<u8>,
     pick: Option<&'p str>,
+    skip: Option<&'p str>,
     depth: usize,
 }
 
@@ -134,6 +152,7 @@ impl<'de> Visitor<'de> for Canonical<'_, '_> {
             let element = Canonical {
                 out: &mut *self.out,
                 pick: None,
+                skip: None,
                 depth,
             };
             if seq.next_element_seed(element)?.is_none() {
@@ -162,11 +181,11 @@ impl<'de> Visitor<'de> for Canonical<'_, '_> {
         self.out.push(b'{');
         let mut first = true;
         for (i, (key, value)) in members.iter().enumerate() {
-            if members.get(i + 1).is_some_and(|next| next.0 == *key) {
-                // Overwritten, but `Value` parses it all the same: a value it would refuse
+            let overwritten = members.get(i + 1).is_some_and(|next| next.0 == *key);
+            if overwritten || self.skip.is_some_and(|s| s == key) {
+                // Not written, but `Value` parses it all the same: a value it would refuse
                 // (a number out of range, a lone surrogate, too deep) fails here too.
-                write_nested(value.get(), None, &mut Vec::new(), depth)
-                    .map_err(A::Error::custom)?;
+                write_nested(value.get(), &mut Vec::new(), depth).map_err(A::Error::custom)?;
                 continue;
             }
             if !first {
@@ -175,7 +194,7 @@ impl<'de> Visitor<'de> for Canonical<'_, '_> {
             first = false;
             write_str(key, matches!(key, Cow::Owned(_)), self.out);
             self.out.push(b':');
-            write_nested(value.get(), None, self.out, depth).map_err(A::Error::custom)?;
+            write_nested(value.get(), self.out, depth).map_err(A::Error::custom)?;
             if self.pick.is_some_and(|p| p == key) {
                 // A string, or nothing: `Key` refuses any other value.
                 let mut de = serde_json::Deserializer::from_str(value.get());
@@ -228,7 +247,7 @@ mod tests {
 
     fn canonical(json: &str) -> Vec<u8> {
         let mut out = Vec::new();
-        write(json, "date", &mut out).unwrap();
+        write(json, "date", None, &mut out).unwrap();
         out
     }
 
@@ -257,23 +276,56 @@ mod tests {
     #[test]
     fn picks_the_string_member_and_the_last_of_repeats() {
         let mut out = Vec::new();
-        let t = write(r#"{"date":"a","x":1,"date":"b\u0041"}"#, "date", &mut out).unwrap();
+        let t = write(
+            r#"{"date":"a","x":1,"date":"b\u0041"}"#,
+            "date",
+            None,
+            &mut out,
+        )
+        .unwrap();
         assert_eq!(t.as_deref(), Some("bA"));
-        assert_eq!(write(r#"{"date":5}"#, "date", &mut out).unwrap(), None);
-        assert_eq!(write(r#"{"other":"x"}"#, "date", &mut out).unwrap(), None);
-        assert_eq!(write(r#"["date"]"#, "date", &mut out).unwrap(), None);
-        // Only the top level counts.
         assert_eq!(
-            write(r#"{"o":{"date":"x"}}"#, "date", &mut out).unwrap(),
+            write(r#"{"date":5}"#, "date", None, &mut out).unwrap(),
             None
         );
+        assert_eq!(
+            write(r#"{"other":"x"}"#, "date", None, &mut out).unwrap(),
+            None
+        );
+        assert_eq!(write(r#"["date"]"#, "date", None, &mut out).unwrap(), None);
+        // Only the top level counts.
+        assert_eq!(
+            write(r#"{"o":{"date":"x"}}"#, "date", None, &mut out).unwrap(),
+            None
+        );
+    }
+
+    #[test]
+    fn leaves_out_the_skipped_top_level_member_only() {
+        for json in [
+            r#"{"id":"MTOKEN:x","eventTime":"t","n":{"id":1}}"#,
+            r#"{"id":1,"id":2,"a":[{"id":3}]}"#,
+            r#"{"a":1}"#,
+            r#"[{"id":1}]"#,
+        ] {
+            let mut value: Value = serde_json::from_str(json).unwrap();
+            if let Some(map) = value.as_object_mut() {
+                map.remove("id");
+            }
+            let mut out = Vec::new();
+            write(json, "eventTime", Some("id"), &mut out).unwrap();
+            assert_eq!(out, serde_json::to_vec(&value).unwrap(), "{json}");
+        }
+        // A skipped member is still read: what `Value` refuses is refused.
+        let mut out = Vec::new();
+        assert!(write(r#"{"id":"\ud800","a":1}"#, "date", Some("id"), &mut out).is_err());
     }
 
     /// Accepted exactly where serde_json's `Value` accepts, with the same bytes.
     fn agrees(json: &str) {
         let expected = serde_json::from_str::<Value>(json).map(|v| serde_json::to_vec(&v).unwrap());
         let mut out = Vec::new();
-        let got = write(json, "date", &mut out).map(|_| out);
+        let got = write(json, "date", None, &mut out).map(|_| out);
         match (expected, got) {
             (Ok(e), Ok(g)) => assert_eq!(g, e, "{json:.80}"),
             (Err(_), Err(_)) => {}
@@ -323,12 +375,12 @@ mod tests {
     fn refuses_invalid_json_and_deep_nesting() {
         let mut out = Vec::new();
         for bad in ["", "{", r#"{"a":}"#, "[1,]", "{} {}", "\"\u{1}\""] {
-            assert!(write(bad, "date", &mut out).is_err(), "{bad:?}");
+            assert!(write(bad, "date", None, &mut out).is_err(), "{bad:?}");
         }
         let deep = format!("{}{}", "[".repeat(200), "]".repeat(200));
-        assert!(write(&deep, "date", &mut out).is_err());
+        assert!(write(&deep, "date", None, &mut out).is_err());
         let deep_objects = format!("{}1{}", r#"{"a":"#.repeat(200), "}".repeat(200));
-        assert!(write(&deep_objects, "date", &mut out).is_err());
+        assert!(write(&deep_objects, "date", None, &mut out).is_err());
     }
 
     /// A JSON text for `v` with its members in a shuffled order, random spacing, and strings
@@ -438,7 +490,7 @@ mod tests {
         #[test]
         fn never_panics(s in "\\PC{0,60}") {
             let mut out = Vec::new();
-            let _ = write(&s, "date", &mut out);
+            let _ = write(&s, "date", None, &mut out);
         }
     }
 }

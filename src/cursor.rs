@@ -34,7 +34,8 @@ use crate::log_type::LogType;
 
 /// Checkpoint format version; a checkpoint of another version is refused with a clear error.
 /// Version 2: record keys come from BLAKE3 digests (version 1: SHA-256, before any release).
-const VERSION: u32 = 2;
+/// Version 3: Impersonation Protect keys leave out the record's `id` (a retrieval token).
+const VERSION: u32 = 3;
 /// Keys of the previous page(s) kept to recognise a shifted page (two full pages).
 const TAIL_KEYS: usize = 200;
 /// Longest window: a long backlog is read in windows of at most a day, so a restart never has
@@ -601,7 +602,7 @@ mod tests {
         assert!(Checkpoint::decode(LogType::UrlProtect, &text).is_ok());
         assert!(Checkpoint::decode(LogType::AttachmentProtect, &text).is_err());
         assert!(
-            Checkpoint::decode(LogType::UrlProtect, &text.replace("\"v\":2", "\"v\":9")).is_err()
+            Checkpoint::decode(LogType::UrlProtect, &text.replace("\"v\":3", "\"v\":9")).is_err()
         );
         assert!(Checkpoint::decode(LogType::UrlProtect, "{").is_err());
     }

@@ -17,8 +17,9 @@ use crate::timefmt;
 /// What the cursor needs to know about one record.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RecordInfo {
-    /// BLAKE3 of the canonical JSON (keys sorted, no spaces), or of the record as received when
-    /// it has no canonical form (see `verbatim`).
+    /// BLAKE3 of the canonical JSON (keys sorted, no spaces) without the log type's volatile
+    /// member (see [`LogType::volatile_member`]), or of the record as received when it has no
+    /// canonical form (see `verbatim`).
     pub digest: [u8; 32],
     /// The record's time (`date` or `eventTime`), Unix seconds; `None` if missing or unreadable.
     pub time: Option<i64>,
@@ -43,7 +44,8 @@ impl RecordInfo {
 pub fn inspect(log_type: LogType, raw: &RawValue, scratch: &mut Vec<u8>) -> RecordInfo {
     scratch.clear();
     let field = log_type.time_field();
-    let (time, verbatim) = match canonical::write(raw.get(), field, scratch) {
+    let skip = log_type.volatile_member();
+    let (time, verbatim) = match canonical::write(raw.get(), field, skip, scratch) {
         Ok(time) => (time.as_deref().and_then(timefmt::parse), false),
         Err(_) => {
             scratch.clear();
@@ -151,6 +153,20 @@ mod tests {
         );
         assert_eq!(a, b);
         assert_eq!(a.time, Some(1_795_510_800));
+    }
+
+    #[test]
+    fn impersonation_identity_leaves_out_the_retrieval_token() {
+        let mut scratch = Vec::new();
+        let a = raw(r#"{"id":"MTOKEN:aaa","eventTime":"2026-11-24T09:00:00+0000","subject":"s"}"#);
+        let b = raw(r#"{"eventTime":"2026-11-24T09:00:00+0000","subject":"s","id":"MTOKEN:bbb"}"#);
+        let c = raw(r#"{"id":"MTOKEN:aaa","eventTime":"2026-11-24T09:00:00+0000","subject":"t"}"#);
+        let imp = |r: &RawValue, s: &mut Vec<u8>| inspect(LogType::ImpersonationProtect, r, s);
+        assert_eq!(imp(&a, &mut scratch).digest, imp(&b, &mut scratch).digest);
+        assert_ne!(imp(&a, &mut scratch).digest, imp(&c, &mut scratch).digest);
+        // Other log types keep every member.
+        let url = |r: &RawValue, s: &mut Vec<u8>| inspect(LogType::UrlProtect, r, s);
+        assert_ne!(url(&a, &mut scratch).digest, url(&b, &mut scratch).digest);
     }
 
     #[test]

@@ -57,6 +57,17 @@ impl LogType {
         }
     }
 
+    /// A record member left out of the record's identity: Impersonation Protect's `id` is
+    /// "a token that can be used to retrieve this log again" (§3.2), and a token may differ
+    /// each time the same log is served. Records that differ only there still each count, as
+    /// occurrences of one identity.
+    pub fn volatile_member(self) -> Option<&'static str> {
+        match self {
+            LogType::ImpersonationProtect => Some("id"),
+            LogType::UrlProtect | LogType::AttachmentProtect => None,
+        }
+    }
+
     /// The role permission the service user needs, as the Administration Console names it.
     pub fn permission(self) -> &'static str {
         match self {
