@@ -390,13 +390,50 @@ fn is_loopback(host: &str) -> bool {
     host == "localhost" || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }
 
-fn check_duration(at: &str, name: &str, d: Duration, min: Duration, out: &mut Vec<String>) {
+/// Upper bounds of the tenant duration keys (see README, "Configuration"): beyond them a value
+/// is surely a typo, and bounded values keep every sum of durations far from overflowing.
+pub const MAX_INTERVAL: Duration = Duration::from_secs(24 * 3600);
+/// Longest `lookback` accepted (the component reads at most 30 days back anyway).
+pub const MAX_LOOKBACK: Duration = Duration::from_secs(365 * 24 * 3600);
+/// Longest `lag` accepted.
+pub const MAX_LAG: Duration = Duration::from_secs(6 * 3600);
+/// Longest `overlap` accepted.
+pub const MAX_OVERLAP: Duration = Duration::from_secs(6 * 3600);
+/// Longest `request_timeout` accepted.
+pub const MAX_REQUEST_TIMEOUT: Duration = Duration::from_secs(600);
+
+/// Reports `at.name` if `d` is outside `min..=max`, naming the bound.
+fn check_duration(
+    at: &str,
+    name: &str,
+    d: Duration,
+    (min, max): (Duration, Duration),
+    out: &mut Vec<String>,
+) {
+    let show = |d: Duration| humantime::format_duration(d).to_string();
     if d < min {
         out.push(format!(
             "{at}.{name}: {} is too short; use at least {}",
-            humantime::format_duration(d),
-            humantime::format_duration(min)
+            show(d),
+            show(min)
         ));
+    } else if d > max {
+        out.push(format!(
+            "{at}.{name}: {} is too long; use at most {}",
+            show(d),
+            show_bound(max)
+        ));
+    }
+}
+
+/// A bound as a config value: whole days as `"365d"` (humantime would write months), else
+/// humantime's form.
+fn show_bound(d: Duration) -> String {
+    const DAY: u64 = 24 * 3600;
+    if d.as_secs() % DAY == 0 && d.subsec_nanos() == 0 && !d.is_zero() {
+        format!("{}d", d.as_secs() / DAY)
+    } else {
+        humantime::format_duration(d).to_string()
     }
 }
 
@@ -705,27 +742,20 @@ impl FileConfig {
                     problems.push(format!("{at}.log_types: {lt:?} is listed twice"));
                 }
             }
-            check_duration(
-                &at,
-                "interval",
-                t.interval,
-                Duration::from_secs(1),
-                &mut problems,
-            );
-            check_duration(
-                &at,
-                "lookback",
-                t.lookback,
-                Duration::from_secs(1),
-                &mut problems,
-            );
-            check_duration(
-                &at,
-                "request_timeout",
-                t.request_timeout,
-                Duration::from_millis(100),
-                &mut problems,
-            );
+            let second = Duration::from_secs(1);
+            for (name, value, bounds) in [
+                ("interval", t.interval, (second, MAX_INTERVAL)),
+                ("lookback", t.lookback, (second, MAX_LOOKBACK)),
+                ("lag", t.lag, (Duration::ZERO, MAX_LAG)),
+                ("overlap", t.overlap, (Duration::ZERO, MAX_OVERLAP)),
+                (
+                    "request_timeout",
+                    t.request_timeout,
+                    (Duration::from_millis(100), MAX_REQUEST_TIMEOUT),
+                ),
+            ] {
+                check_duration(&at, name, value, bounds, &mut problems);
+            }
             let limits = t.limits.resolve(
                 &self.limits,
                 t.request_timeout,
@@ -1039,6 +1069,35 @@ secret_key = "d"
             err.contains("tenant[0].base_url") && !err.contains("hunter2"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn huge_durations_are_refused_with_the_key_and_the_bound() {
+        let creds = "client_id = \"a\"\nclient_secret = \"b\"";
+        let max = "\"18446744073709551615s\"";
+        let text = format!(
+            "{creds}\ninterval = {max}\nlookback = {max}\nlag = {max}\noverlap = {max}\n\
+             request_timeout = {max}\n[tenant.limits]\npoll_timeout = {max}"
+        );
+        let err = one_tenant(&text).unwrap_err().join("\n");
+        for needle in [
+            "tenant[0].interval: 584542046090years 7months 15days 17h 5m 3s is too long; use at most 1d",
+            "use at most 365d",
+            "tenant[0].lookback",
+            "tenant[0].lag",
+            "tenant[0].overlap",
+            "tenant[0].request_timeout",
+            "use at most 10m",
+            "tenant[0].limits.poll_timeout",
+            "use at most 1h",
+        ] {
+            assert!(err.contains(needle), "{needle} missing from:\n{err}");
+        }
+        let ok = format!(
+            "{creds}\ninterval = \"24h\"\nlag = \"6h\"\noverlap = \"6h\"\n\
+             request_timeout = \"10m\"\n[tenant.limits]\npoll_timeout = \"1h\""
+        );
+        assert!(one_tenant(&ok).is_ok());
     }
 
     #[test]

@@ -38,6 +38,11 @@ pub struct Limits {
 
 const MIB: usize = 1024 * 1024;
 
+/// Longest `poll_timeout` accepted.
+pub const MAX_POLL_TIMEOUT: Duration = Duration::from_secs(3600);
+/// How much longer than `request_timeout` the poll deadline must be.
+const POLL_TIMEOUT_HEADROOM: Duration = Duration::from_secs(5);
+
 impl Default for Limits {
     fn default() -> Self {
         Limits {
@@ -81,7 +86,13 @@ impl LimitsConfig {
                 "{at}.memory_mib: {memory_mib} is outside 16..=4096 (the component needs about 16 MiB)"
             ));
         }
-        if poll_timeout < request_timeout + Duration::from_secs(5) {
+        if poll_timeout > MAX_POLL_TIMEOUT {
+            out.push(format!(
+                "{at}.poll_timeout: {} is too long; use at most {}",
+                humantime::format_duration(poll_timeout),
+                humantime::format_duration(MAX_POLL_TIMEOUT)
+            ));
+        } else if poll_timeout < request_timeout.saturating_add(POLL_TIMEOUT_HEADROOM) {
             out.push(format!(
                 "{at}.poll_timeout: {} must exceed request_timeout ({}) by at least 5s",
                 humantime::format_duration(poll_timeout),
@@ -158,6 +169,17 @@ mod tests {
         );
         assert_eq!(out.len(), 4, "{out:?}");
         assert!(out.iter().all(|p| p.starts_with("limits.")));
+        let huge = LimitsConfig {
+            poll_timeout: Some(Duration::MAX),
+            ..Default::default()
+        };
+        let mut out = Vec::new();
+        huge.resolve(&LimitsConfig::default(), Duration::MAX, "limits", &mut out);
+        assert_eq!(out.len(), 1, "{out:?}");
+        assert!(
+            out[0].contains("limits.poll_timeout") && out[0].contains("at most 1h"),
+            "{out:?}"
+        );
         let mut out = Vec::new();
         check_concurrent_polls(0, &mut out);
         assert_eq!(out.len(), 1);

@@ -199,7 +199,7 @@ impl Pipeline {
     pub fn pause_tenant(&mut self, tenant: &str, until: std::time::SystemTime) {
         let ms = until
             .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_millis() as u64)
+            .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
             .unwrap_or(0);
         if let Err(e) = self.store.set_pause(tenant, ms) {
             tracing::warn!(tenant, error = %format!("{e:#}"), "cannot record the rate-limit pause");

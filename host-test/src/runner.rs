@@ -33,6 +33,9 @@ const BACKOFF_CAP: Duration = Duration::from_secs(300);
 const RATE_LIMIT_FLOOR_START: Duration = Duration::from_millis(500);
 /// Cap of that least wait (a longer `X-RateLimit-Reset` is still honoured in full).
 const RATE_LIMIT_FLOOR_CAP: Duration = Duration::from_secs(60);
+/// Longest wait the runner schedules; a component's `after-ms` or rate-limit reset asking for
+/// more is cut to this, so no guest value can overflow the clock arithmetic.
+const MAX_WAIT: Duration = Duration::from_secs(24 * 3600);
 /// In `--once` mode, give up on a log type after this many failed polls in a row.
 const ONCE_MAX_FAILURES: u32 = 6;
 /// In `--once` mode, give up after this many rate-limit waits in a row.
@@ -101,8 +104,10 @@ pub async fn run(
         let fingerprint = tenant.fingerprint();
         let (rt, pipeline, workers) = (runtime.clone(), pipeline.clone(), workers.clone());
         let first = if spread {
-            let ms = tenant.interval.as_millis().max(1) as u64;
-            Instant::now() + Duration::from_millis(rand::rng().random_range(0..ms))
+            let ms = u64::try_from(tenant.interval.as_millis())
+                .unwrap_or(u64::MAX)
+                .max(1);
+            after(Duration::from_millis(rand::rng().random_range(0..ms)))
         } else {
             Instant::now()
         };
@@ -178,9 +183,17 @@ impl Running {
     }
 }
 
+/// `base` plus 0–10 % of it (at least up to 1 ms), saturating instead of overflowing.
 fn jitter(base: Duration) -> Duration {
-    let spread = (base.as_millis() as u64 / 10).max(1);
-    base + Duration::from_millis(rand::rng().random_range(0..=spread))
+    let spread = u64::try_from(base.as_millis() / 10)
+        .unwrap_or(u64::MAX)
+        .max(1);
+    base.saturating_add(Duration::from_millis(rand::rng().random_range(0..=spread)))
+}
+
+/// The instant `wait` from now, `wait` cut to [`MAX_WAIT`].
+fn after(wait: Duration) -> Instant {
+    Instant::now() + wait.min(MAX_WAIT)
 }
 
 /// The wait after the `consecutive`-th 429 in a row that asked for `after_ms`: at least what
@@ -232,7 +245,7 @@ async fn run_tenant(
             "waiting for a rate-limit reset seen before the restart"
         );
         for s in slots.iter_mut() {
-            s.due = Instant::now() + pending;
+            s.due = after(pending);
         }
     }
     // Outlives the instances, which are dropped whenever the tenant goes idle: the API 2.0
@@ -278,7 +291,7 @@ async fn run_tenant(
                         if mode.once {
                             s.done = true;
                         } else {
-                            s.due = Instant::now() + BACKOFF_CAP;
+                            s.due = after(BACKOFF_CAP);
                         }
                     }
                     continue;
@@ -358,9 +371,9 @@ async fn poll_slot(
         Ok(Err(PollError::RateLimited(limit))) => {
             slot.rate_limits += 1;
             lock(pipeline).trouble(&tenant.id, log_type, Trouble::RateLimitWait, &limit.message);
-            let wait = jitter(rate_limit_wait(limit.after_ms, slot.rate_limits));
+            let wait = jitter(rate_limit_wait(limit.after_ms, slot.rate_limits)).min(MAX_WAIT);
             tracing::warn!(log_type, wait_ms = wait.as_millis() as u64, message = %limit.message, "rate limited; waiting");
-            let until = Instant::now() + wait;
+            let until = after(wait);
             lock(pipeline).pause_tenant(&tenant.id, std::time::SystemTime::now() + wait);
             slot.due = until;
             if mode.once && slot.rate_limits > ONCE_MAX_RATE_LIMITS {
@@ -377,7 +390,7 @@ async fn poll_slot(
             lock(pipeline).trouble(&tenant.id, log_type, Trouble::Retry, &runtime::describe(&e));
             let wait = backoff(slot.failures);
             tracing::warn!(log_type, error = %runtime::describe(&e), retry_in_ms = wait.as_millis() as u64, "poll failed; retrying");
-            slot.due = Instant::now() + wait;
+            slot.due = after(wait);
             if mode.once && slot.failures >= ONCE_MAX_FAILURES {
                 fail(
                     slot,
@@ -426,7 +439,7 @@ async fn poll_slot(
         let message = format!("{:#}", anyhow::Error::new(e));
         tracing::error!(log_type, error = %message, "batch not delivered; checkpoint not moved");
         lock(pipeline).trouble(&tenant.id, log_type, Trouble::Retry, &message);
-        slot.due = Instant::now() + backoff(slot.failures);
+        slot.due = after(backoff(slot.failures));
         if mode.once && slot.failures >= ONCE_MAX_FAILURES {
             fail(slot, message, mode);
         }
@@ -440,12 +453,12 @@ async fn poll_slot(
     slot.rate_limits = 0;
     slot.due = match batch.next_poll {
         NextPoll::Now => Instant::now(),
-        NextPoll::AfterMs(ms) => Instant::now() + jitter(Duration::from_millis(ms)),
+        NextPoll::AfterMs(ms) => after(jitter(Duration::from_millis(ms))),
         NextPoll::Interval if mode.once => {
             slot.done = true;
             Instant::now()
         }
-        NextPoll::Interval => Instant::now() + jitter(tenant.interval),
+        NextPoll::Interval => after(jitter(tenant.interval)),
     };
     tracing::info!(
         log_type,
@@ -469,7 +482,7 @@ fn sandbox_break(
     lock(pipeline).trouble(tenant, slot.name, Trouble::Error, &message);
     slot.failures += 1;
     slot.progress.error = Some(message);
-    slot.due = Instant::now() + backoff(slot.failures);
+    slot.due = after(backoff(slot.failures));
     slot.done |= mode.once;
     After::Discard
 }
@@ -482,7 +495,7 @@ fn fail(slot: &mut Slot, message: String, mode: RunMode) {
         slot.done = true;
     } else {
         // Keep trying now and then, so fixing the setup on Mimecast's side recovers by itself.
-        slot.due = Instant::now() + BACKOFF_CAP;
+        slot.due = after(BACKOFF_CAP);
     }
 }
 
@@ -499,6 +512,14 @@ mod tests {
         assert!(backoff(1) >= Duration::from_secs(1) && backoff(1) <= Duration::from_millis(1100));
         assert!(backoff(3) >= Duration::from_secs(4));
         assert!(backoff(30) <= BACKOFF_CAP + BACKOFF_CAP / 10);
+    }
+
+    #[test]
+    fn huge_waits_saturate_instead_of_panicking() {
+        assert_eq!(jitter(Duration::MAX), Duration::MAX);
+        let far = after(Duration::MAX);
+        assert!(far <= Instant::now() + MAX_WAIT);
+        assert!(after(jitter(Duration::from_millis(u64::MAX))) > Instant::now());
     }
 
     #[test]
