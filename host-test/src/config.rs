@@ -430,7 +430,7 @@ fn check_duration(
 /// humantime's form.
 fn show_bound(d: Duration) -> String {
     const DAY: u64 = 24 * 3600;
-    if d.as_secs() % DAY == 0 && d.subsec_nanos() == 0 && !d.is_zero() {
+    if d.as_secs().is_multiple_of(DAY) && d.subsec_nanos() == 0 && !d.is_zero() {
         format!("{}d", d.as_secs() / DAY)
     } else {
         humantime::format_duration(d).to_string()
