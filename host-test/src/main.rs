@@ -362,15 +362,24 @@ async fn collect(
         );
     }
     let pipeline = Arc::new(Mutex::new(pipeline));
-    Ok(runner::run(
+    let summary = runner::run(
         runtime,
         tenants,
-        pipeline,
+        pipeline.clone(),
         mode,
         shutdown_on_ctrl_c(),
         reload,
     )
-    .await)
+    .await;
+    let unusable = pipeline
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+        .unusable()
+        .map(str::to_string);
+    if let Some(why) = unusable {
+        bail!("stopped: the sink is unusable: {why}");
+    }
+    Ok(summary)
 }
 
 fn report(summary: &Summary, once: bool) -> anyhow::Result<ExitCode> {

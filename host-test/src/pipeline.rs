@@ -16,6 +16,17 @@ pub enum DeliveryError {
     /// the sink allows it (otherwise it will be repeated, with the same event ids).
     #[error("the checkpoint could not be committed")]
     State(#[source] StateError),
+    /// The sink can take no more batches (a failed cut left it in an unknown state); the run
+    /// must stop, and nothing more is written.
+    #[error("the sink is unusable: {0}")]
+    Unusable(String),
+}
+
+impl DeliveryError {
+    /// Whether the run must stop: retrying cannot help and writing on would corrupt the sink.
+    pub fn is_fatal(&self) -> bool {
+        matches!(self, DeliveryError::Unusable(_))
+    }
 }
 
 /// Most events one batch may carry.
@@ -105,6 +116,11 @@ fn shown(value: Option<&str>) -> String {
     }
 }
 
+/// Bytes `events` take in the sink (one line each).
+fn batch_bytes(events: &[String]) -> u64 {
+    events.iter().map(|e| e.len() as u64 + 1).sum()
+}
+
 /// What recovery found at start-up.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Recovery {
@@ -118,6 +134,9 @@ pub struct Recovery {
 pub struct Pipeline {
     sink: Box<dyn Sink>,
     store: Box<dyn StateStore>,
+    /// Set when an uncommitted batch could not be removed from the sink: nothing more is
+    /// delivered.
+    broken: Option<String>,
 }
 
 impl Pipeline {
@@ -151,7 +170,12 @@ impl Pipeline {
                     .map_err(|e| format!("{e:#}"))?,
             }
         }
-        Ok((Pipeline { sink, store }, recovery))
+        let pipeline = Pipeline {
+            sink,
+            store,
+            broken: None,
+        };
+        Ok((pipeline, recovery))
     }
 
     /// The committed checkpoint of a tenant's log type.
@@ -174,10 +198,21 @@ impl Pipeline {
         checkpoint: &str,
         cursor: Option<i64>,
     ) -> Result<(), DeliveryError> {
-        let before = self.sink.position().map(|(_, len)| len);
-        if !events.is_empty() {
-            self.sink.deliver(events).map_err(DeliveryError::Sink)?;
+        if let Some(why) = self.unusable() {
+            return Err(DeliveryError::Unusable(why.to_string()));
         }
+        if !events.is_empty() {
+            if let Err(e) = self.sink.deliver(events) {
+                return Err(match self.sink.unusable() {
+                    Some(why) => DeliveryError::Unusable(why.to_string()),
+                    None => DeliveryError::Sink(e),
+                });
+            }
+        }
+        let before = self
+            .sink
+            .position()
+            .map(|(_, len)| len.saturating_sub(batch_bytes(events)));
         let commit = Commit {
             tenant,
             log_type,
@@ -187,12 +222,25 @@ impl Pipeline {
             sink: self.sink.position(),
         };
         if let Err(e) = self.store.commit(&commit) {
-            if let Some(len) = before {
-                let _ = self.sink.truncate(len);
+            if let Some(len) = before.filter(|_| !events.is_empty()) {
+                // An uncut batch would be committed with the next one: a duplicate.
+                if let Err(cut) = self.sink.truncate(len) {
+                    let why = self.sink.unusable().map_or_else(
+                        || format!("cannot remove an uncommitted batch from the sink: {cut}"),
+                        str::to_string,
+                    );
+                    self.broken = Some(why.clone());
+                    return Err(DeliveryError::Unusable(why));
+                }
             }
             return Err(DeliveryError::State(e));
         }
         Ok(())
+    }
+
+    /// Why the sink can take no more batches, if it cannot; the run must then stop.
+    pub fn unusable(&self) -> Option<&str> {
+        self.broken.as_deref().or_else(|| self.sink.unusable())
     }
 
     /// Persists a rate-limit pause for `tenant` until `until` (best effort: logged on failure).
@@ -330,6 +378,96 @@ mod tests {
         );
         p = p2;
         assert_eq!(p.statuses().unwrap()[0].delivered, 1);
+    }
+
+    /// A file sink whose cuts fail, and a store whose commits fail on demand.
+    struct UncuttableSink(FileSink);
+
+    impl Sink for UncuttableSink {
+        fn deliver(&mut self, events: &[String]) -> std::io::Result<()> {
+            self.0.deliver(events)
+        }
+        fn position(&self) -> Option<(&str, u64)> {
+            self.0.position()
+        }
+        fn truncate(&mut self, _length: u64) -> std::io::Result<()> {
+            Err(std::io::Error::other("read-only file system"))
+        }
+    }
+
+    struct FailingCommits(SqliteStore);
+
+    impl StateStore for FailingCommits {
+        fn load(&self, t: &str, l: &str) -> Result<Option<String>, StateError> {
+            self.0.load(t, l)
+        }
+        fn commit(&mut self, _c: &Commit<'_>) -> Result<(), StateError> {
+            Err(StateError::Query {
+                action: "commit",
+                source: rusqlite::Error::InvalidQuery,
+            })
+        }
+        fn sink_length(&self, sink: &str) -> Result<Option<u64>, StateError> {
+            self.0.sink_length(sink)
+        }
+        fn set_sink_length(&mut self, sink: &str, length: u64) -> Result<(), StateError> {
+            self.0.set_sink_length(sink, length)
+        }
+        fn set_pause(&mut self, t: &str, until_ms: u64) -> Result<(), StateError> {
+            self.0.set_pause(t, until_ms)
+        }
+        fn pause(&self, t: &str) -> Result<Option<u64>, StateError> {
+            self.0.pause(t)
+        }
+        fn record_trouble(
+            &mut self,
+            t: &str,
+            l: &str,
+            trouble: Trouble,
+            m: &str,
+        ) -> Result<(), StateError> {
+            self.0.record_trouble(t, l, trouble, m)
+        }
+        fn statuses(&self) -> Result<Vec<Status>, StateError> {
+            self.0.statuses()
+        }
+    }
+
+    #[test]
+    fn a_batch_that_cannot_be_cut_after_a_failed_commit_stops_all_delivery() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("out.ndjson");
+        let sink = UncuttableSink(FileSink::open(&path).unwrap());
+        let store = FailingCommits(SqliteStore::open(&dir.path().join("state")).unwrap());
+        let (mut p, _) = Pipeline::open(Box::new(sink), Box::new(store)).unwrap();
+        let err = p
+            .deliver("t", "url", &["{\"n\":1}".into()], "cp", None)
+            .unwrap_err();
+        assert!(err.is_fatal(), "{err}");
+        assert!(err.to_string().contains("read-only file system"), "{err}");
+        assert!(p.unusable().is_some());
+        // Nothing more reaches the sink.
+        let again = p
+            .deliver("t", "url", &["{\"n\":2}".into()], "cp", None)
+            .unwrap_err();
+        assert!(again.is_fatal());
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "{\"n\":1}\n");
+    }
+
+    #[test]
+    fn a_failed_commit_removes_its_batch_from_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("out.ndjson");
+        std::fs::write(&path, "old\n").unwrap();
+        let sink = FileSink::open(&path).unwrap();
+        let store = FailingCommits(SqliteStore::open(&dir.path().join("state")).unwrap());
+        let (mut p, _) = Pipeline::open(Box::new(sink), Box::new(store)).unwrap();
+        let err = p
+            .deliver("t", "url", &["{\"n\":1}".into()], "cp", None)
+            .unwrap_err();
+        assert!(!err.is_fatal(), "{err}");
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "old\n");
+        assert!(p.unusable().is_none());
     }
 
     #[test]

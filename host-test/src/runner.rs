@@ -124,6 +124,10 @@ pub async fn run(
         running.insert(tenant.id.clone(), start(tenant, spread));
     }
     loop {
+        if let Some(why) = lock(&pipeline).unusable() {
+            tracing::error!(error = %why, "stopping the run: the sink is unusable");
+            break;
+        }
         let all_done = running.values().all(|r| r.task.is_finished());
         if all_done && (mode.once || reload.is_none()) {
             break;
@@ -302,6 +306,7 @@ async fn run_tenant(
         match after {
             After::Continue => instance = Some(inst),
             After::Discard => {}
+            After::Stop => break,
             After::PauseTenant(until) => {
                 // Mimecast's quota is per user, so a 429 pauses every log type of the tenant.
                 for s in slots.iter_mut() {
@@ -341,6 +346,8 @@ enum After {
     Discard,
     /// Rate limited: no call to this tenant before the instant.
     PauseTenant(Instant),
+    /// The sink is unusable: nothing more can be delivered, the run stops.
+    Stop,
 }
 
 /// Polls one slot once and says what the tenant loop should do next.
@@ -435,6 +442,13 @@ async fn poll_slot(
         batch.cursor,
     );
     if let Err(e) = delivered {
+        if e.is_fatal() {
+            let message = e.to_string();
+            tracing::error!(log_type, error = %message, "batch not delivered; the run stops");
+            slot.progress.error = Some(message);
+            slot.done = true;
+            return (inst, After::Stop);
+        }
         slot.failures += 1;
         let message = format!("{:#}", anyhow::Error::new(e));
         tracing::error!(log_type, error = %message, "batch not delivered; checkpoint not moved");

@@ -31,6 +31,13 @@ pub trait Sink: Send {
         let _ = length;
         Ok(())
     }
+
+    /// Why the sink can take no more batches, if it cannot: e.g. a file that could not be cut
+    /// back after a failed write holds a partial batch, and appending after it would corrupt
+    /// the stream and the committed length.
+    fn unusable(&self) -> Option<&str> {
+        None
+    }
 }
 
 /// NDJSON on standard output, flushed after each batch (at-least-once).
@@ -66,11 +73,14 @@ impl Sink for StdoutSink {
     }
 }
 
-/// NDJSON appended to a file; each batch is written whole and fsynced before it counts.
+/// NDJSON appended to a file; each batch is written whole and fsynced before it counts. Its
+/// length is read from the file itself before each write and after each cut, never just
+/// counted; a cut that fails makes the sink unusable for good.
 pub struct FileSink {
     id: String,
     file: File,
     length: u64,
+    unusable: Option<String>,
 }
 
 impl FileSink {
@@ -82,25 +92,68 @@ impl FileSink {
         let file = OpenOptions::new().create(true).append(true).open(path)?;
         let length = file.metadata()?.len();
         let id = std::fs::canonicalize(path)?.display().to_string();
-        Ok(FileSink { id, file, length })
+        Ok(FileSink {
+            id,
+            file,
+            length,
+            unusable: None,
+        })
+    }
+
+    /// The error to return once the sink is unusable.
+    fn refuse(&self) -> Option<io::Error> {
+        self.unusable
+            .as_ref()
+            .map(|why| io::Error::other(why.clone()))
+    }
+
+    /// Cuts the file to `length` and reads its real length back.
+    fn cut(&mut self, length: u64) -> io::Result<()> {
+        self.file.set_len(length)?;
+        self.file.sync_all()?;
+        self.length = self.file.metadata()?.len();
+        if self.length != length {
+            return Err(io::Error::other(format!(
+                "the file is {} bytes long after being cut to {length}",
+                self.length
+            )));
+        }
+        Ok(())
+    }
+
+    /// Records that a cut failed: from now on every batch is refused with this reason.
+    fn give_up(&mut self, length: u64, e: &io::Error) -> io::Error {
+        let why = format!(
+            "the sink file {} could not be cut back to {length} bytes ({e}); it may hold a \
+             partial or uncommitted batch, so nothing more is written to it. Fix the file system \
+             and restart: the uncommitted tail is cut at start and fetched again",
+            self.id
+        );
+        self.unusable = Some(why.clone());
+        io::Error::other(why)
     }
 }
 
 impl Sink for FileSink {
     fn deliver(&mut self, events: &[String]) -> io::Result<()> {
+        if let Some(refused) = self.refuse() {
+            return Err(refused);
+        }
         let buf = lines(events);
+        let before = self.file.metadata()?.len();
+        self.length = before;
         let written = self
             .file
             .write_all(&buf)
             .and_then(|()| self.file.sync_data());
         match written {
             Ok(()) => {
-                self.length += buf.len() as u64;
+                self.length = before + buf.len() as u64;
                 Ok(())
             }
             Err(e) => {
                 // Leave no partial batch behind: the next batch must start on a line boundary.
-                let _ = self.truncate(self.length);
+                self.truncate(before)?;
                 Err(e)
             }
         }
@@ -111,10 +164,14 @@ impl Sink for FileSink {
     }
 
     fn truncate(&mut self, length: u64) -> io::Result<()> {
-        self.file.set_len(length)?;
-        self.file.sync_all()?;
-        self.length = length;
-        Ok(())
+        if let Some(refused) = self.refuse() {
+            return Err(refused);
+        }
+        self.cut(length).map_err(|e| self.give_up(length, &e))
+    }
+
+    fn unusable(&self) -> Option<&str> {
+        self.unusable.as_deref()
     }
 }
 
@@ -153,5 +210,38 @@ mod tests {
             std::fs::read_to_string(&path).unwrap(),
             "{\"a\":1}\n{\"d\":4}\n"
         );
+    }
+
+    #[test]
+    fn length_is_read_from_the_file_not_counted() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("out.ndjson");
+        let mut sink = FileSink::open(&path).unwrap();
+        sink.deliver(&["{\"a\":1}".into()]).unwrap();
+        // Bytes the sink did not count (e.g. a write it believed undone).
+        let mut other = OpenOptions::new().append(true).open(&path).unwrap();
+        other.write_all(b"{\"x\":0}\n").unwrap();
+        sink.deliver(&["{\"b\":2}".into()]).unwrap();
+        let real = std::fs::metadata(&path).unwrap().len();
+        assert_eq!(sink.position().unwrap().1, real);
+    }
+
+    /// `/dev/full` refuses every write (ENOSPC) and cannot be cut (`set_len` on a device fails):
+    /// a failed write whose cut also fails.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_failed_cut_makes_the_sink_unusable() {
+        let mut sink = FileSink::open(Path::new("/dev/full")).unwrap();
+        assert!(sink.unusable().is_none());
+        let err = sink.deliver(&["{}".into()]).unwrap_err();
+        assert!(err.to_string().contains("could not be cut back"), "{err}");
+        let why = sink.unusable().unwrap().to_string();
+        assert!(
+            why.contains("/dev/full") && why.contains("nothing more is written"),
+            "{why}"
+        );
+        let again = sink.deliver(&["{}".into()]).unwrap_err();
+        assert_eq!(again.to_string(), why);
+        assert!(sink.truncate(0).is_err());
     }
 }

@@ -588,3 +588,58 @@ fn json_log_format_writes_one_object_per_log_line() {
         "no colour codes in JSON logs: {stderr}"
     );
 }
+
+#[test]
+fn a_refused_page_token_restarts_the_window_without_repeats() {
+    let h = Harness::demo();
+    // One log type, so the faults meet the requests in a known order: two pages pass, the
+    // third (which carries a page token) is refused as an invalid token would be.
+    let pass = || Fault::Delay(Duration::ZERO);
+    for f in [
+        pass(),
+        pass(),
+        Fault::Status {
+            status: 400,
+            headers: vec![],
+            body: r#"{"meta":{"status":400},"data":[],"fail":[{"errors":[{"code":"err_validation_invalid_page_token","message":"The page token is invalid","retryable":false}]}]}"#.into(),
+        },
+    ] {
+        h.server.push_fault(f);
+    }
+    let out = h.run_once(&h.config("page_size = 50\nlog_types = [\"url\"]"));
+    assert_success(&out);
+    assert_exactly_once(&h.events(), &h.server, &["url"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("refused a follow-up page")
+            && stderr.contains("err_validation_invalid_page_token"),
+        "{stderr}"
+    );
+}
+
+/// `/dev/full` refuses every write and cannot be cut back: the first batch leaves the sink in
+/// an unknown state, so the run stops at once with the reason instead of writing on.
+#[cfg(target_os = "linux")]
+#[test]
+fn a_sink_that_cannot_be_cut_back_stops_the_run() {
+    let h = Harness::demo();
+    let cfg = h.config("");
+    let text = std::fs::read_to_string(&cfg)
+        .unwrap()
+        .replace("path = \"events.ndjson\"", "path = \"/dev/full\"");
+    std::fs::write(&cfg, text).unwrap();
+    let started = Instant::now();
+    let out = h.run_once(&cfg);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains(
+            "error: stopped: the sink is unusable: the sink file /dev/full could not be cut back"
+        ),
+        "{stderr}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "no retries against an unusable sink"
+    );
+}
