@@ -299,6 +299,8 @@ fn reload_on_sighup(
 
 async fn run(config_path: &Path, once: bool, component: Option<&Path>) -> anyhow::Result<ExitCode> {
     let mut config = load_config(config_path)?;
+    // Held until this function returns: a second `run` on the same state would deliver twice.
+    let _state_lock = mimecast_host::state::lock_state_dir(&config.state_dir)?;
     let cache = std::env::var_os("MCSOURCE_CACHE_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| config.state_dir.join("compiled"));

@@ -32,6 +32,60 @@ pub enum StateError {
     },
 }
 
+/// Why `state_dir` cannot be claimed by this process.
+#[derive(Debug, thiserror::Error)]
+pub enum LockError {
+    /// Another process holds the lock.
+    #[error("another mcsource is using state_dir {0}; stop it first (two collectors on one state would deliver every batch twice)")]
+    Busy(String),
+    /// The lock file cannot be created or locked.
+    #[error("cannot lock state_dir {path}: {source}")]
+    Io {
+        /// The lock file.
+        path: String,
+        /// Cause.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// File name of the lock inside `state_dir`.
+pub const LOCK_FILE: &str = "lock";
+
+/// An exclusive claim on a `state_dir`, held until dropped (or the process ends, also by
+/// `kill -9`: the operating system releases the lock with the file).
+#[derive(Debug)]
+pub struct StateDirLock {
+    _file: std::fs::File,
+}
+
+/// Claims `state_dir` (creating it if needed) for this process with an exclusive,
+/// non-blocking lock on `state_dir/lock`. Readers (`mcsource status`) do not take it.
+///
+/// # Errors
+/// [`LockError::Busy`] if another process holds it, else why it cannot be taken.
+pub fn lock_state_dir(state_dir: &Path) -> Result<StateDirLock, LockError> {
+    let path = state_dir.join(LOCK_FILE);
+    let io_err = |source| LockError::Io {
+        path: path.display().to_string(),
+        source,
+    };
+    std::fs::create_dir_all(state_dir).map_err(io_err)?;
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(io_err)?;
+    match file.try_lock() {
+        Ok(()) => Ok(StateDirLock { _file: file }),
+        Err(std::fs::TryLockError::WouldBlock) => {
+            Err(LockError::Busy(state_dir.display().to_string()))
+        }
+        Err(std::fs::TryLockError::Error(e)) => Err(io_err(e)),
+    }
+}
+
 /// One delivered batch, committed atomically.
 #[derive(Debug, Clone)]
 pub struct Commit<'a> {
@@ -414,6 +468,23 @@ mod tests {
         assert_eq!(store.load("other", "url").unwrap(), None);
         assert_eq!(store.sink_length("/out").unwrap(), Some(25));
         assert_eq!(store.sink_length("/else").unwrap(), None);
+    }
+
+    #[test]
+    fn a_state_dir_is_locked_by_one_process_at_a_time() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = dir.path().join("state");
+        let held = lock_state_dir(&state).unwrap();
+        let err = lock_state_dir(&state).unwrap_err();
+        assert!(matches!(err, LockError::Busy(_)));
+        assert_eq!(
+            err.to_string().split(';').next().unwrap(),
+            format!("another mcsource is using state_dir {}", state.display())
+        );
+        // Readers still open the store.
+        SqliteStore::open(&state).unwrap().statuses().unwrap();
+        drop(held);
+        lock_state_dir(&state).unwrap();
     }
 
     #[test]

@@ -643,3 +643,41 @@ fn a_sink_that_cannot_be_cut_back_stops_the_run() {
         "no retries against an unusable sink"
     );
 }
+
+#[test]
+fn a_second_run_on_the_same_state_dir_is_refused_but_status_works() {
+    let h = Harness::demo();
+    let cfg = h.config("interval = \"1s\"\nlog_types = [\"url\"]");
+    let mut first = h
+        .command(&["run", "--config", cfg.to_str().unwrap()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while h.events().is_empty() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(!h.events().is_empty(), "the first run delivered nothing");
+    let second = h.run_once(&cfg);
+    let status = h
+        .command(&["status", "--config", cfg.to_str().unwrap()])
+        .output()
+        .unwrap();
+    first.kill().unwrap();
+    first.wait().unwrap();
+    let stderr = String::from_utf8_lossy(&second.stderr);
+    assert!(!second.status.success(), "{stderr}");
+    let state = h.dir.path().join("state");
+    assert!(
+        stderr.contains(&format!(
+            "another mcsource is using state_dir {}",
+            state.display()
+        )),
+        "{stderr}"
+    );
+    assert_success(&status);
+    assert!(String::from_utf8_lossy(&status.stdout).starts_with("TENANT"));
+    // Once the first has gone, the state is free again.
+    assert_success(&h.run_once(&cfg));
+}
