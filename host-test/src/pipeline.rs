@@ -404,7 +404,7 @@ mod tests {
         fn commit(&mut self, _c: &Commit<'_>) -> Result<(), StateError> {
             Err(StateError::Query {
                 action: "commit",
-                source: rusqlite::Error::InvalidQuery,
+                cause: rusqlite::Error::InvalidQuery,
             })
         }
         fn sink_length(&self, sink: &str) -> Result<Option<u64>, StateError> {

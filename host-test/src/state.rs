@@ -9,26 +9,25 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use rusqlite::{params, Connection, OptionalExtension};
 
-/// A state-store failure.
+/// A state-store failure. The cause is part of the message (not a `source`), so it shows
+/// however the error is formatted, also with a plain `{e}` or `{e:#}`.
 #[derive(Debug, thiserror::Error)]
 pub enum StateError {
     /// The database could not be opened or created.
-    #[error("cannot open the state database {path}")]
+    #[error("cannot open the state database {path}: {cause}")]
     Open {
         /// Database file.
         path: String,
         /// Cause.
-        #[source]
-        source: rusqlite::Error,
+        cause: rusqlite::Error,
     },
     /// A read or write failed.
-    #[error("state database {action} failed")]
+    #[error("state database {action} failed: {cause}")]
     Query {
         /// What was being done.
         action: &'static str,
         /// Cause.
-        #[source]
-        source: rusqlite::Error,
+        cause: rusqlite::Error,
     },
 }
 
@@ -245,7 +244,7 @@ fn unix_now() -> i64 {
 }
 
 fn query(action: &'static str) -> impl FnOnce(rusqlite::Error) -> StateError {
-    move |source| StateError::Query { action, source }
+    move |cause| StateError::Query { action, cause }
 }
 
 impl SqliteStore {
@@ -255,9 +254,9 @@ impl SqliteStore {
     /// The directory or database cannot be created, or the schema cannot be applied.
     pub fn open(state_dir: &Path) -> Result<SqliteStore, StateError> {
         let path = state_dir.join(DATABASE_FILE);
-        let open_err = |source| StateError::Open {
+        let open_err = |cause| StateError::Open {
             path: path.display().to_string(),
-            source,
+            cause,
         };
         std::fs::create_dir_all(state_dir).map_err(|e| {
             open_err(rusqlite::Error::InvalidPath(
@@ -485,6 +484,27 @@ mod tests {
         SqliteStore::open(&state).unwrap().statuses().unwrap();
         drop(held);
         lock_state_dir(&state).unwrap();
+    }
+
+    #[test]
+    fn state_errors_name_their_cause() {
+        let dir = tempfile::tempdir().unwrap();
+        // The database path is taken by a directory: SQLite cannot open it.
+        std::fs::create_dir(dir.path().join(DATABASE_FILE)).unwrap();
+        let err = SqliteStore::open(dir.path()).err().unwrap();
+        let text = format!("{err:#}");
+        assert!(
+            text.starts_with("cannot open the state database") && text.contains("unable to open"),
+            "{text}"
+        );
+        let err = query("checkpoint read")(rusqlite::Error::InvalidQuery);
+        assert_eq!(
+            format!("{err:#}"),
+            format!(
+                "state database checkpoint read failed: {}",
+                rusqlite::Error::InvalidQuery
+            )
+        );
     }
 
     #[test]
