@@ -446,7 +446,12 @@ struct Access {
 }
 
 /// Resolves the API version, credentials and base URL of one tenant, reporting every problem.
-fn resolve_access(at: &str, t: &TenantConfig, problems: &mut Vec<String>) -> Option<Access> {
+fn resolve_access(
+    at: &str,
+    t: &TenantConfig,
+    base_dir: &Path,
+    problems: &mut Vec<String>,
+) -> Option<Access> {
     let v1_fields = [
         ("app_id", &t.app_id),
         ("app_key", &t.app_key),
@@ -525,7 +530,7 @@ fn resolve_access(at: &str, t: &TenantConfig, problems: &mut Vec<String>) -> Opt
                     .collect::<Vec<_>>()
                     .join(", ")
             )),
-            Some(src) => match src.resolve() {
+            Some(src) => match src.resolve(base_dir) {
                 Ok(v) => values.push(v),
                 Err(e) => problems.push(format!("{at}.{name}: {e}")),
             },
@@ -726,7 +731,7 @@ impl FileConfig {
             } else if !ids.insert(t.id.clone()) {
                 problems.push(format!("{at}.id: {:?} is used by another tenant", t.id));
             }
-            let resolved = resolve_access(&at, &t, &mut problems);
+            let resolved = resolve_access(&at, &t, base_dir, &mut problems);
             if t.log_types.is_empty() {
                 problems.push(format!(
                     "{at}.log_types is empty; list some of {LOG_TYPES:?}"
@@ -1098,6 +1103,19 @@ secret_key = "d"
              request_timeout = \"10m\"\n[tenant.limits]\npoll_timeout = \"1h\""
         );
         assert!(one_tenant(&ok).is_ok());
+    }
+
+    #[test]
+    fn secret_files_are_relative_to_the_config_file() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("client_secret.txt"), "from-file\n").unwrap();
+        let text = "[[tenant]]\nid = \"t\"\nclient_id = \"a\"\n\
+                    client_secret = { file = \"client_secret.txt\" }";
+        let c = parse(text).validate(dir.path()).unwrap();
+        let Credentials::Api2 { client_secret, .. } = &c.tenants[0].credentials else {
+            panic!("not API 2.0");
+        };
+        assert_eq!(client_secret.expose(), "from-file");
     }
 
     #[test]

@@ -3,7 +3,7 @@
 //! one: a literal, `{ env = "NAME" }` or `{ file = "PATH" }`.
 
 use std::fmt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
@@ -40,7 +40,8 @@ pub enum SecretSource {
         /// Variable name.
         env: String,
     },
-    /// `{ file = "PATH" }`: the contents of a file, surrounding white space removed.
+    /// `{ file = "PATH" }`: the contents of a file, surrounding white space removed; a
+    /// relative path is relative to the config file's directory.
     File {
         /// File path.
         file: PathBuf,
@@ -58,26 +59,36 @@ impl fmt::Debug for SecretSource {
 }
 
 impl SecretSource {
-    /// Reads the value.
+    /// Reads the value; a relative `file` path is taken relative to `base_dir` (the config
+    /// file's directory).
     ///
     /// # Errors
     /// The variable is unset, the file unreadable, or the value empty; the message names the
-    /// variable or file, never the value.
-    pub fn resolve(&self) -> Result<Secret, String> {
+    /// variable or file (as resolved), never the value.
+    pub fn resolve(&self, base_dir: &Path) -> Result<Secret, String> {
         let value = match self {
             SecretSource::Literal(v) => v.clone(),
             SecretSource::Env { env } => {
                 std::env::var(env).map_err(|_| format!("environment variable {env} is not set"))?
             }
-            SecretSource::File { file } => std::fs::read_to_string(file)
-                .map_err(|e| format!("cannot read {}: {e}", file.display()))?,
+            SecretSource::File { file } => {
+                let path = base_dir.join(file);
+                std::fs::read_to_string(&path).map_err(|e| {
+                    format!(
+                        "cannot read {} (relative paths are relative to the config file): {e}",
+                        path.display()
+                    )
+                })?
+            }
         };
         let value = value.trim();
         if value.is_empty() {
             return Err(match self {
                 SecretSource::Literal(_) => "is empty".to_string(),
                 SecretSource::Env { env } => format!("environment variable {env} is empty"),
-                SecretSource::File { file } => format!("{} is empty", file.display()),
+                SecretSource::File { file } => {
+                    format!("{} is empty", base_dir.join(file).display())
+                }
             });
         }
         Ok(Secret(value.to_string()))
@@ -103,7 +114,7 @@ mod tests {
         let s = SecretSource::Env {
             env: "MCSOURCE_TEST_SECRET_A".into(),
         }
-        .resolve()
+        .resolve(Path::new("/"))
         .unwrap();
         assert_eq!(s.expose(), "value");
         let dir = tempfile::tempdir().unwrap();
@@ -111,7 +122,15 @@ mod tests {
         std::fs::write(&path, "from-file\n").unwrap();
         assert_eq!(
             SecretSource::File { file: path }
-                .resolve()
+                .resolve(Path::new("/elsewhere"))
+                .unwrap()
+                .expose(),
+            "from-file"
+        );
+        // A relative path is taken relative to the config file's directory, not the cwd.
+        assert_eq!(
+            SecretSource::File { file: "k".into() }
+                .resolve(dir.path())
                 .unwrap()
                 .expose(),
             "from-file"
@@ -123,15 +142,16 @@ mod tests {
         let err = SecretSource::Env {
             env: "MCSOURCE_TEST_UNSET_VAR".into(),
         }
-        .resolve()
+        .resolve(Path::new("/"))
         .unwrap_err();
         assert!(err.contains("MCSOURCE_TEST_UNSET_VAR"));
-        let err = SecretSource::File {
-            file: "/nonexistent/key".into(),
-        }
-        .resolve()
-        .unwrap_err();
-        assert!(err.contains("/nonexistent/key"));
-        assert!(SecretSource::Literal("  ".into()).resolve().is_err());
+        let err = SecretSource::File { file: "key".into() }
+            .resolve(Path::new("/nonexistent"))
+            .unwrap_err();
+        assert!(err.contains("/nonexistent/key"), "{err}");
+        assert!(err.contains("relative to the config file"), "{err}");
+        assert!(SecretSource::Literal("  ".into())
+            .resolve(Path::new("/"))
+            .is_err());
     }
 }
