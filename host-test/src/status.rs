@@ -7,8 +7,8 @@ use crate::state::Status;
 pub fn render(rows: &[Status], now: i64) -> String {
     let ago = |t: Option<i64>| match t {
         Some(t) => {
-            humantime::format_duration(std::time::Duration::from_secs((now - t).max(0) as u64))
-                .to_string()
+            let secs = u64::try_from(now.saturating_sub(t)).unwrap_or(0);
+            humantime::format_duration(std::time::Duration::from_secs(secs)).to_string()
         }
         None => "-".to_string(),
     };
@@ -32,10 +32,19 @@ pub fn render(rows: &[Status], now: i64) -> String {
                 .map_or("-".into(), |_| format!("{} ago", ago(r.last_success))),
             r.retries.to_string(),
             r.rate_limit_waits.to_string(),
-            r.last_error.clone().unwrap_or_else(|| "-".into()),
+            r.last_error.as_deref().map_or_else(|| "-".into(), one_line),
         ]);
     }
     crate::text_table::render(&table)
+}
+
+/// `text` on one line: line breaks and other control characters become spaces, runs of
+/// white space one space, so a multi-line error keeps the table intact.
+fn one_line(text: &str) -> String {
+    text.split(|c: char| c.is_whitespace() || c.is_control())
+        .filter(|w| !w.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 #[cfg(test)]
@@ -62,5 +71,26 @@ mod tests {
             lines[1].contains("42") && lines[1].contains("1m 30s") && lines[1].contains("1m ago")
         );
         assert!(lines[1].ends_with("forbidden: add the permission"));
+    }
+
+    #[test]
+    fn multi_line_errors_and_extreme_times_keep_the_table_intact() {
+        let rows = vec![Status {
+            tenant: "acme".into(),
+            log_type: "url".into(),
+            cursor: Some(i64::MIN),
+            last_success: Some(i64::MAX),
+            last_error: Some("tenant[0]: first\n  - second\r\n\tthird".into()),
+            ..Status::default()
+        }];
+        let text = render(&rows, 1090);
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 2, "{text}");
+        assert!(
+            lines[1].ends_with("tenant[0]: first - second third"),
+            "{text}"
+        );
+        // A cursor in the future shows no lag instead of wrapping round.
+        assert!(lines[1].contains("0s ago"), "{text}");
     }
 }
