@@ -337,7 +337,8 @@ async fn run(config_path: &Path, once: bool, component: Option<&Path>) -> anyhow
     let code = report(&summary, once)?;
     if StdoutSink::reader_gone() {
         bail!(
-            "stdout was closed by the process reading it; the events not delivered are fetched              again on the next start (their checkpoints did not move)"
+            "stdout was closed by the process reading it; the events not delivered are fetched \
+             again on the next start (their checkpoints did not move)"
         );
     }
     Ok(code)

@@ -681,3 +681,36 @@ fn a_second_run_on_the_same_state_dir_is_refused_but_status_works() {
     // Once the first has gone, the state is free again.
     assert_success(&h.run_once(&cfg));
 }
+
+#[test]
+fn run_to_a_closed_stdout_says_so_in_one_clean_sentence() {
+    use std::io::BufRead;
+    let h = Harness::demo();
+    let cfg = h.config("");
+    let text = std::fs::read_to_string(&cfg).unwrap().replace(
+        "[sink]\ntype = \"file\"\npath = \"events.ndjson\"\n",
+        "[sink]\ntype = \"stdout\"\n",
+    );
+    std::fs::write(&cfg, text).unwrap();
+    let mut child = h
+        .command(&["run", "--config", cfg.to_str().unwrap()])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    // The pipe's read end is closed here.
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains(
+            "error: stdout was closed by the process reading it; the events not delivered are \
+             fetched again on the next start (their checkpoints did not move)"
+        ),
+        "{stderr}"
+    );
+}
