@@ -191,12 +191,20 @@ fn load_runtime(
     Ok(Arc::new(runtime))
 }
 
-/// Engine options for the commands that run a few instances (`demo`, `check`, `discover`).
+/// Engine options for the commands that run a few instances (`demo`, `check`, `discover`):
+/// compiled code cached in `MCSOURCE_CACHE_DIR`, else the per-user cache directory.
 fn default_options() -> RuntimeOptions {
     RuntimeOptions {
-        cache_dir: user_cache_dir(),
+        cache_dir: env_cache_dir().or_else(user_cache_dir),
         ..RuntimeOptions::default()
     }
+}
+
+/// `MCSOURCE_CACHE_DIR`, if set: where every command caches compiled code.
+fn env_cache_dir() -> Option<PathBuf> {
+    std::env::var_os("MCSOURCE_CACHE_DIR")
+        .filter(|d| !d.is_empty())
+        .map(PathBuf::from)
 }
 
 /// The per-user cache directory for compiled code (`$XDG_CACHE_HOME/mcsource` or
@@ -301,9 +309,7 @@ async fn run(config_path: &Path, once: bool, component: Option<&Path>) -> anyhow
     let mut config = load_config(config_path)?;
     // Held until this function returns: a second `run` on the same state would deliver twice.
     let _state_lock = mimecast_host::state::lock_state_dir(&config.state_dir)?;
-    let cache = std::env::var_os("MCSOURCE_CACHE_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| config.state_dir.join("compiled"));
+    let cache = env_cache_dir().unwrap_or_else(|| config.state_dir.join("compiled"));
     let options = RuntimeOptions {
         cache_dir: Some(cache),
         max_instances: config.max_concurrent_polls + 4,
@@ -534,9 +540,7 @@ async fn bench_cmd(
     } else {
         bench::Sizes::full()
     };
-    let cache = std::env::var_os("MCSOURCE_CACHE_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(bench::default_cache_dir);
+    let cache = env_cache_dir().unwrap_or_else(bench::default_cache_dir);
     let report = bench::run(&sizes, &cache, only).await?;
     print!("{report}");
     if only.is_some() {

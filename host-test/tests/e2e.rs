@@ -714,3 +714,42 @@ fn run_to_a_closed_stdout_says_so_in_one_clean_sentence() {
         "{stderr}"
     );
 }
+
+#[test]
+fn check_caches_compiled_code_in_mcsource_cache_dir() {
+    let h = Harness::demo();
+    let cfg = h.config("");
+    let cache = h.dir.path().join("cache");
+    let out = h
+        .command(&["check", "--config", cfg.to_str().unwrap()])
+        .env("MCSOURCE_CACHE_DIR", &cache)
+        .env("HOME", h.dir.path().join("home"))
+        .env_remove("XDG_CACHE_HOME")
+        .output()
+        .unwrap();
+    assert_success(&out);
+    let files = walk(&cache);
+    assert!(!files.is_empty(), "nothing cached in {}", cache.display());
+    assert!(
+        !h.dir.path().join("home").exists(),
+        "the user cache was used"
+    );
+}
+
+/// Every file under `dir`.
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .flat_map(|e| {
+            let path = e.path();
+            if path.is_dir() {
+                walk(&path)
+            } else {
+                vec![path]
+            }
+        })
+        .collect()
+}
