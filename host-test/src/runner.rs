@@ -529,6 +529,17 @@ mod tests {
     }
 
     #[test]
+    fn jitter_adds_zero_to_ten_percent() {
+        for _ in 0..1000 {
+            let j = jitter(Duration::from_secs(60));
+            assert!(
+                j >= Duration::from_secs(60) && j <= Duration::from_secs(66),
+                "{j:?}"
+            );
+        }
+    }
+
+    #[test]
     fn huge_waits_saturate_instead_of_panicking() {
         assert_eq!(jitter(Duration::MAX), Duration::MAX);
         let far = after(Duration::MAX);
