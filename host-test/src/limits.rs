@@ -14,7 +14,8 @@ pub struct LimitsConfig {
     /// Linear memory one instance may grow to, in MiB (default 64).
     pub memory_mib: Option<u32>,
     /// Wall-clock deadline of one call into the component, e.g. `"120s"` (default 120 s);
-    /// enforced by epoch interruption, so a guest that spins is stopped.
+    /// enforced by epoch interruption, so a guest that spins is stopped, and by a host timer
+    /// (1 s later), so a guest waiting inside a host call is stopped too.
     #[serde(default, with = "humantime_serde::option")]
     pub poll_timeout: Option<Duration>,
     /// Outbound HTTP requests one instance may have in flight (default 2).

@@ -1,8 +1,10 @@
 //! The wasmtime side: compiles the component once (cached on disk), pre-instantiates it, and
 //! gives each tenant its own sandboxed instance from a pooling allocator: own `Store`, memory
-//! cap, wall-clock deadline per call (epoch interruption), WASI with no files or environment,
-//! and an outbound policy (one origin, bounded requests and response sizes). A broken limit
-//! ends that call with an error naming the limit and the tenant; nothing else is affected.
+//! cap, wall-clock deadline per call (epoch interruption while the guest runs, a host timer
+//! while it waits in a host call; an abandoned call's instance is never entered again), WASI
+//! with no files or environment, and an outbound policy (one origin, bounded requests and
+//! response sizes). A broken limit ends that call with an error naming the limit and the
+//! tenant; nothing else is affected.
 //! The component and this host meet only through `wit/source.wit`.
 
 use std::sync::atomic::{AtomicBool, Ordering};
