@@ -32,13 +32,11 @@ pub async fn probe_all(runtime: &Runtime, tenants: &[Tenant]) -> anyhow::Result<
     let mut rows = Vec::new();
     for tenant in tenants {
         let mut tenant = tenant.clone();
-        if let Err(problems) =
-            discover::resolve_tenants(runtime, std::slice::from_mut(&mut tenant)).await
-        {
+        if let Err(e) = discover::resolve_tenant(runtime, &mut tenant).await {
             rows.push(Row {
                 tenant: tenant.id.clone(),
                 log_type: "-".into(),
-                problem: Some(problems.join("; ")),
+                problem: Some(e.message),
             });
             continue;
         }

@@ -253,22 +253,23 @@ fn shutdown_on_ctrl_c() -> watch::Receiver<bool> {
     rx
 }
 
-/// Loads the tenants' own component builds and runs region discovery.
-async fn prepare_tenants(runtime: &Runtime, tenants: &mut [Tenant]) -> anyhow::Result<()> {
-    for tenant in tenants.iter() {
+/// Loads the tenants' own component builds ahead of their first poll, each build once. A build
+/// that cannot be loaded stops only its tenant: the runner reports it (log, `status`, `--once`
+/// result) and tries the file again when the tenant retries. Region discovery is left to the
+/// runner too, which retries it with backoff while the other tenants collect.
+fn load_components(runtime: &Runtime, tenants: &[Tenant]) {
+    for tenant in tenants {
         if let Some(path) = &tenant.component {
-            runtime
-                .load_extra(path)
-                .with_context(|| format!("tenant {}", tenant.id))?;
+            if let Err(e) = runtime.load_extra(path) {
+                tracing::debug!(tenant = %tenant.id, error = %format!("{e:#}"), "tenant's component not loaded");
+            }
         }
     }
-    discover::resolve_tenants(runtime, tenants)
-        .await
-        .map_err(|problems| anyhow::anyhow!("{}", problems.join("\n")))
 }
 
 /// On SIGHUP, re-reads the config and hands the new tenant list to the runner. A config that
-/// does not validate is reported and ignored; the running tenants go on.
+/// does not validate is reported and ignored; the running tenants go on. A tenant whose own
+/// component or region discovery fails does not hold back the others.
 fn reload_on_sighup(
     path: PathBuf,
     runtime: Arc<Runtime>,
@@ -283,12 +284,10 @@ fn reload_on_sighup(
         };
         while hangups.recv().await.is_some() {
             tracing::info!(config = %path.display(), "SIGHUP: reloading the configuration");
-            let loaded = match load_config(&path) {
-                Ok(mut config) => prepare_tenants(&runtime, &mut config.tenants)
-                    .await
-                    .map(|()| config),
-                Err(e) => Err(e),
-            };
+            let loaded = load_config(&path);
+            if let Ok(config) = &loaded {
+                load_components(&runtime, &config.tenants);
+            }
             match loaded {
                 Ok(config) => {
                     tracing::info!(tenants = config.tenants.len(), "configuration reloaded (sink, state_dir and limits of the pool apply after a restart)");
@@ -306,7 +305,7 @@ fn reload_on_sighup(
 }
 
 async fn run(config_path: &Path, once: bool, component: Option<&Path>) -> anyhow::Result<ExitCode> {
-    let mut config = load_config(config_path)?;
+    let config = load_config(config_path)?;
     // Held until this function returns: a second `run` on the same state would deliver twice.
     let _state_lock = mimecast_host::state::lock_state_dir(&config.state_dir)?;
     let cache = env_cache_dir().unwrap_or_else(|| config.state_dir.join("compiled"));
@@ -322,7 +321,7 @@ async fn run(config_path: &Path, once: bool, component: Option<&Path>) -> anyhow
     };
     let runtime = load_runtime(component, &options)?;
     let max_concurrent_polls = config.max_concurrent_polls;
-    prepare_tenants(&runtime, &mut config.tenants).await?;
+    load_components(&runtime, &config.tenants);
     let reload = (!once).then(|| reload_on_sighup(config_path.to_path_buf(), runtime.clone()));
     let sink: Box<dyn Sink> = match &config.sink {
         SinkConfig::Stdout => Box::new(StdoutSink),

@@ -220,7 +220,7 @@ fn backoff(failures: u32) -> Duration {
 #[tracing::instrument(skip_all, fields(tenant = %tenant.id))]
 async fn run_tenant(
     runtime: &Runtime,
-    tenant: Tenant,
+    mut tenant: Tenant,
     pipeline: SharedPipeline,
     workers: Arc<Semaphore>,
     start: Instant,
@@ -241,6 +241,19 @@ async fn run_tenant(
             progress: Progress::default(),
         })
         .collect();
+    if !discover_region(
+        runtime,
+        &mut tenant,
+        &mut slots,
+        &pipeline,
+        &workers,
+        mode,
+        &mut shutdown,
+    )
+    .await
+    {
+        return summarize(&tenant.id, slots);
+    }
     // A rate limit announced to an earlier run still holds.
     let pending = lock(&pipeline).pending_pause(&tenant.id);
     if !pending.is_zero() {
@@ -316,17 +329,90 @@ async fn run_tenant(
             }
         }
     }
+    summarize(&tenant.id, slots)
+}
+
+/// What each of a tenant's log types did, for the run's summary.
+fn summarize(tenant: &str, slots: Vec<Slot>) -> Summary {
     slots
         .into_iter()
-        .map(|s| ((tenant.id.clone(), s.name.to_string()), s.progress))
+        .map(|s| ((tenant.to_string(), s.name.to_string()), s.progress))
         .collect()
 }
 
+/// Region discovery for a tenant with `base_url = "discover"`, before its first poll (does
+/// nothing for other tenants). A failure stops only this tenant: it is logged, recorded as the
+/// last error of each of its log types (`mcsource status`) and retried with backoff while the
+/// other tenants collect. In `--once` mode the tenant fails after an answer that will not
+/// change by itself (an unknown address, say), or after [`ONCE_MAX_FAILURES`] transient ones.
+/// Returns whether the tenant may go on to poll.
+async fn discover_region(
+    runtime: &Runtime,
+    tenant: &mut Tenant,
+    slots: &mut [Slot],
+    pipeline: &SharedPipeline,
+    workers: &Arc<Semaphore>,
+    mode: RunMode,
+    shutdown: &mut watch::Receiver<bool>,
+) -> bool {
+    let mut failures = 0;
+    while tenant.discover.is_some() {
+        let permit = tokio::select! {
+            acquired = workers.clone().acquire_owned() => match acquired {
+                Ok(p) => p,
+                Err(_) => return false,
+            },
+            _ = shutdown.wait_for(|stop| *stop) => return false,
+        };
+        let outcome = crate::discover::resolve_tenant(runtime, tenant).await;
+        drop(permit);
+        let Err(e) = outcome else {
+            continue;
+        };
+        failures += 1;
+        let give_up = mode.once && (!e.transient || failures >= ONCE_MAX_FAILURES);
+        let trouble = if give_up {
+            Trouble::Error
+        } else {
+            Trouble::Retry
+        };
+        for s in slots.iter_mut() {
+            lock(pipeline).trouble(&tenant.id, s.name, trouble, &e.message);
+            s.progress.error = Some(e.message.clone());
+            s.done |= give_up;
+        }
+        if give_up {
+            tracing::error!(error = %e.message, "tenant stopped: region discovery failed");
+            return false;
+        }
+        let wait = backoff(failures);
+        tracing::error!(error = %e.message, retry_in_ms = wait.as_millis() as u64,
+            "region discovery failed; this tenant tries again, the others go on");
+        tokio::select! {
+            _ = tokio::time::sleep(wait) => {}
+            _ = shutdown.wait_for(|stop| *stop) => return false,
+        }
+    }
+    true
+}
+
+/// A configured instance for `tenant`, run by its own `component` build if it has one (loaded
+/// again from the file if it could not be loaded before, so fixing the file recovers).
 async fn start_instance(
     runtime: &Runtime,
     tenant: &Tenant,
     session: &SessionCache,
 ) -> Result<Instance, String> {
+    if let Some(path) = &tenant.component {
+        runtime.load_extra(path).map_err(|e| {
+            format!(
+                "tenant {}: its component cannot be loaded: {e:#}; fix the file or the \
+                 tenant's component key (a running mcsource tries the file again every {} min)",
+                tenant.id,
+                BACKOFF_CAP.as_secs() / 60
+            )
+        })?;
+    }
     let mut inst = runtime
         .instantiate(tenant, session)
         .await
