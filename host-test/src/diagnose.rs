@@ -3,7 +3,7 @@
 
 use crate::config::Tenant;
 use crate::discover;
-use crate::runtime::{self, PollError, Runtime};
+use crate::runtime::{self, Instance, PollError, Runtime};
 use crate::session::SessionCache;
 
 /// The verdict for one tenant and log type.
@@ -25,46 +25,68 @@ impl Row {
 }
 
 /// Probes every log type of every tenant. Region discovery runs first where configured.
-///
-/// # Errors
-/// Never for Mimecast answers (they become rows); only when the component cannot be instantiated.
-pub async fn probe_all(runtime: &Runtime, tenants: &[Tenant]) -> anyhow::Result<Vec<Row>> {
+/// Nothing one tenant does stops the others: a discovery, instantiation or configuration
+/// failure, or a trap, becomes a row of that tenant (a trap in `probe`, that log type's row).
+pub async fn probe_all(runtime: &Runtime, tenants: &[Tenant]) -> Vec<Row> {
     let mut rows = Vec::new();
     for tenant in tenants {
-        let mut tenant = tenant.clone();
-        if let Err(e) = discover::resolve_tenant(runtime, &mut tenant).await {
-            rows.push(Row {
-                tenant: tenant.id.clone(),
-                log_type: "-".into(),
-                problem: Some(e.message),
-            });
-            continue;
-        }
-        let mut instance = runtime.instantiate(&tenant, &SessionCache::new()).await?;
-        if let Err(e) = instance.configure(&runtime::source_config(&tenant)).await? {
-            rows.push(Row {
-                tenant: tenant.id.clone(),
-                log_type: "-".into(),
-                problem: Some(runtime::describe(&e)),
-            });
-            continue;
-        }
-        for name in &tenant.log_types {
-            let Some(log_type) = runtime::log_type(name) else {
-                continue;
-            };
-            let problem = match instance.probe(log_type).await? {
-                Ok(()) => None,
-                Err(e) => Some(explain(&e)),
-            };
-            rows.push(Row {
-                tenant: tenant.id.clone(),
-                log_type: name.clone(),
-                problem,
-            });
-        }
+        rows.extend(probe_tenant(runtime, tenant).await);
     }
-    Ok(rows)
+    rows
+}
+
+/// The rows of one tenant: one per log type, or one tenant-wide (`-`) row when it cannot be
+/// probed at all.
+async fn probe_tenant(runtime: &Runtime, tenant: &Tenant) -> Vec<Row> {
+    let mut tenant = tenant.clone();
+    if let Err(e) = discover::resolve_tenant(runtime, &mut tenant).await {
+        return vec![row(&tenant.id, "-", Some(e.message))];
+    }
+    let mut instance = None;
+    let mut rows = Vec::new();
+    for name in &tenant.log_types {
+        let Some(log_type) = runtime::log_type(name) else {
+            continue;
+        };
+        let mut inst = match instance.take() {
+            Some(inst) => inst,
+            None => match configured(runtime, &tenant).await {
+                Ok(inst) => inst,
+                Err(problem) => return vec![row(&tenant.id, "-", Some(problem))],
+            },
+        };
+        let problem = match inst.probe(log_type).await {
+            Ok(answer) => {
+                instance = Some(inst);
+                answer.err().map(|e| explain(&e))
+            }
+            // The instance cannot be trusted after a trap; the next log type gets a new one.
+            Err(trap) => Some(format!("{trap:#}")),
+        };
+        rows.push(row(&tenant.id, name, problem));
+    }
+    rows
+}
+
+/// A new instance for `tenant`, configured; the problem as text if that fails in any way.
+async fn configured(runtime: &Runtime, tenant: &Tenant) -> Result<Instance, String> {
+    let mut inst = runtime
+        .instantiate(tenant, &SessionCache::new())
+        .await
+        .map_err(|e| format!("{e:#}"))?;
+    match inst.configure(&runtime::source_config(tenant)).await {
+        Ok(Ok(())) => Ok(inst),
+        Ok(Err(e)) => Err(runtime::describe(&e)),
+        Err(trap) => Err(format!("{trap:#}")),
+    }
+}
+
+fn row(tenant: &str, log_type: &str, problem: Option<String>) -> Row {
+    Row {
+        tenant: tenant.to_string(),
+        log_type: log_type.to_string(),
+        problem,
+    }
 }
 
 /// The tenant as the offline `check` gives it to `configure`: before discovery, a tenant with

@@ -461,16 +461,11 @@ async fn demo_cmd(component: Option<&Path>) -> anyhow::Result<ExitCode> {
 async fn check(config: &Path, online: bool, component: Option<&Path>) -> anyhow::Result<ExitCode> {
     let valid = load_config(config)?;
     let runtime = load_runtime(component, &default_options())?;
-    // The component checks what only it knows: filter values, page size, key encoding.
+    // The component checks what only it knows: filter values, page size, key encoding. Each
+    // tenant is checked by the build it runs with.
     let mut problems = Vec::new();
     for (i, tenant) in valid.tenants.iter().enumerate() {
-        let tenant = &diagnose::offline_view(tenant);
-        let mut instance = runtime.instantiate(tenant, &SessionCache::new()).await?;
-        if let Err(e) = instance.configure(&runtime::source_config(tenant)).await? {
-            for line in runtime::describe(&e).lines() {
-                problems.push(format!("tenant[{i}] ({}): {line}", tenant.id));
-            }
-        }
+        problems.extend(check_tenant(&runtime, i, tenant).await);
     }
     if !problems.is_empty() {
         bail!(
@@ -481,7 +476,7 @@ async fn check(config: &Path, online: bool, component: Option<&Path>) -> anyhow:
         );
     }
     if online {
-        let rows = diagnose::probe_all(&runtime, &valid.tenants).await?;
+        let rows = diagnose::probe_all(&runtime, &valid.tenants).await;
         print!("{}", diagnose::table(&rows));
         let failed = rows.iter().filter(|r| !r.is_ok()).count();
         if failed > 0 {
@@ -494,6 +489,30 @@ async fn check(config: &Path, online: bool, component: Option<&Path>) -> anyhow:
         valid.tenants.len()
     );
     Ok(ExitCode::SUCCESS)
+}
+
+/// The offline problems of tenant `i`: its own `component` build must load, as `run` would load
+/// it, and that build must accept the tenant's configuration.
+async fn check_tenant(runtime: &Runtime, i: usize, tenant: &Tenant) -> Vec<String> {
+    if let Some(path) = &tenant.component {
+        if let Err(e) = runtime.load_extra(path) {
+            return vec![format!("tenant[{i}].component: {e:#}")];
+        }
+    }
+    let tenant = &diagnose::offline_view(tenant);
+    let at = format!("tenant[{i}] ({})", tenant.id);
+    let mut instance = match runtime.instantiate(tenant, &SessionCache::new()).await {
+        Ok(instance) => instance,
+        Err(e) => return vec![format!("{at}: {e:#}")],
+    };
+    match instance.configure(&runtime::source_config(tenant)).await {
+        Ok(Ok(())) => Vec::new(),
+        Ok(Err(e)) => runtime::describe(&e)
+            .lines()
+            .map(|line| format!("{at}: {line}"))
+            .collect(),
+        Err(trap) => vec![format!("{at}: {trap:#}")],
+    }
 }
 
 async fn discover_cmd(

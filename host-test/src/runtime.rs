@@ -342,11 +342,18 @@ impl Runtime {
         Ok(())
     }
 
+    /// The pre-instantiated build loaded from `path` by [`Runtime::load_extra`], if it was.
+    fn loaded_extra(&self, path: &std::path::Path) -> Option<CollectorPre<HostState>> {
+        self.extra.read().ok().and_then(|m| m.get(path).cloned())
+    }
+
     /// Creates a sandboxed instance for `tenant`, with the tenant's `session` cache (shared by
     /// its successive instances; a fresh one for a one-off call).
     ///
     /// # Errors
-    /// Instantiation failed (e.g. the memory limit is too small for the component).
+    /// Instantiation failed (e.g. the memory limit is too small for the component), or the
+    /// tenant's own `component` was not loaded with [`Runtime::load_extra`] (it never falls
+    /// back to the bundled build silently).
     pub async fn instantiate(
         &self,
         tenant: &Tenant,
@@ -408,8 +415,15 @@ impl Runtime {
         store.limiter(|s| &mut s.limits);
         store.epoch_deadline_trap();
         store.set_epoch_deadline(deadline_ticks(limits.poll_timeout));
-        let extra =
-            component.and_then(|path| self.extra.read().ok().and_then(|m| m.get(path).cloned()));
+        let extra = match component {
+            Some(path) => Some(self.loaded_extra(path).with_context(|| {
+                format!(
+                    "tenant {id}: its component {} is not loaded (load_extra first)",
+                    path.display()
+                )
+            })?),
+            None => None,
+        };
         let pre = extra.as_ref().unwrap_or(&self.pre);
         let limit = host_deadline(limits.poll_timeout);
         let bindings = tokio::time::timeout(limit, pre.instantiate_async(&mut store))

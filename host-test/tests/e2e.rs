@@ -941,3 +941,75 @@ fn run_and_reload_go_on_beside_tenants_whose_discovery_or_component_fails() {
     assert_eq!(events.len(), 2 * urls, "nothing from nowhere or broken");
     assert!(status_row(&h, &cfg, "nowhere").contains("region discovery for nobody@example.com"));
 }
+
+#[test]
+fn check_reports_a_tenant_component_that_does_not_load() {
+    let h = Harness::demo();
+    std::fs::write(h.dir.path().join("garbage.wasm"), b"not a component").unwrap();
+    let tenants = good_tenant(&h, "acme", "")
+        + &good_tenant(&h, "gone", "component = \"missing.wasm\"")
+        + &good_tenant(&h, "junk", "component = \"garbage.wasm\"");
+    let cfg = h.write_config(&tenants);
+    for online in [false, true] {
+        let mut args = vec!["check", "--config", cfg.to_str().unwrap()];
+        if online {
+            args.push("--online");
+        }
+        let out = h.command(&args).output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{stderr}");
+        assert!(stderr.contains("has 2 problem(s)"), "{stderr}");
+        assert!(
+            stderr.contains("- tenant[1].component: cannot read component")
+                && stderr.contains("missing.wasm"),
+            "{stderr}"
+        );
+        assert!(
+            stderr.contains("- tenant[2].component: component")
+                && stderr.contains("garbage.wasm: the component does not load"),
+            "{stderr}"
+        );
+    }
+}
+
+/// `check --online` gives a tenant that cannot even be instantiated a row of its own, and
+/// still probes the others.
+#[test]
+fn probe_all_turns_a_tenant_that_cannot_start_into_its_row() {
+    let h = Harness::demo();
+    // In this process, not the binary's: the access key is given literally.
+    let tenants = (good_tenant(&h, "acme", "") + &good_tenant(&h, "unloaded", "")).replace(
+        "{ env = \"E2E_ACCESS_KEY\" }",
+        &format!("\"{}\"", Credential::demo().access_key),
+    );
+    let cfg = h.write_config(&tenants);
+    let mut config = mimecast_host::config::FileConfig::load(&cfg)
+        .unwrap()
+        .validate(h.dir.path())
+        .unwrap();
+    // Its build was never loaded (`check` loads it first): instantiation fails.
+    config.tenants[1].component = Some(h.dir.path().join("never-loaded.wasm"));
+    let options = mimecast_host::runtime::RuntimeOptions {
+        cache_dir: Some(common::shared_cache_dir()),
+        ..Default::default()
+    };
+    let runtime =
+        mimecast_host::runtime::Runtime::new(mimecast_host::runtime::BUNDLED_COMPONENT, &options)
+            .unwrap();
+    let rows = h._rt.block_on(mimecast_host::diagnose::probe_all(
+        &runtime,
+        &config.tenants,
+    ));
+    let table = mimecast_host::diagnose::table(&rows);
+    assert_eq!(rows.len(), 2, "{table}");
+    assert!(rows[0].is_ok() && rows[0].tenant == "acme", "{table}");
+    assert_eq!(
+        (rows[1].tenant.as_str(), rows[1].log_type.as_str()),
+        ("unloaded", "-")
+    );
+    let problem = rows[1].problem.as_deref().unwrap_or_default();
+    assert!(
+        problem.contains("never-loaded.wasm") && problem.contains("not loaded"),
+        "{table}"
+    );
+}

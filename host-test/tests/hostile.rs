@@ -197,3 +197,33 @@ fn a_guest_sleeping_in_a_host_call_is_stopped_at_its_deadline() {
     assert!(events.iter().all(|e| e["tenant"] == "acme"));
     assert_exactly_once(&events, &h.server, &["url", "impersonation", "attachment"]);
 }
+
+#[test]
+fn check_and_check_online_run_each_tenant_with_its_own_component() {
+    let component = hostile_component();
+    let h = Harness::start(MockConfig::demo(chrono::Utc::now()));
+    // The bundled component refuses this filter value and cannot reach this host; the tenant's
+    // own build accepts any configuration and answers `probe` without a request, so `check`
+    // passes only if it really uses that build.
+    let tenant = hostile_tenant(&h, "own-build", component)
+        .replace(&h.server.base_url(), "http://127.0.0.1:9")
+        + "[tenant.filters.attachment]\nresult = \"clean\"\n";
+    let cfg = h.write_config(&tenant);
+    let out = h
+        .command(&["check", "--config", cfg.to_str().unwrap()])
+        .output()
+        .unwrap();
+    common::assert_success(&out);
+    let out = h
+        .command(&["check", "--online", "--config", cfg.to_str().unwrap()])
+        .output()
+        .unwrap();
+    common::assert_success(&out);
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        table
+            .lines()
+            .any(|l| l.split_whitespace().eq(["own-build", "url", "OK"])),
+        "{table}"
+    );
+}
