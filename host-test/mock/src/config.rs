@@ -150,6 +150,10 @@ pub struct MockConfig {
     /// E-mail addresses `discover-authentication` knows; their `region.api` is the mock's own
     /// base URL. Other addresses get no `region`.
     pub discover_users: Vec<String>,
+    /// Serve newest first whatever `oldestFirst` says (a server that ignores it).
+    pub ignore_oldest_first: bool,
+    /// Report `meta.pagination.totalCount` (the API 1.0 field tables do not list it, §3.0).
+    pub total_count: bool,
 }
 
 impl MockConfig {
@@ -164,7 +168,8 @@ impl MockConfig {
     }
 
     /// The given credentials and dataset with defaults: `NextAbsent`, exclusive `to`, 15 min skew,
-    /// no quota, the demo API 2.0 client with 1799 s tokens, and `svc@example.com` discoverable.
+    /// no quota, the demo API 2.0 client with 1799 s tokens, `svc@example.com` discoverable,
+    /// `oldestFirst` honoured and `totalCount` reported.
     pub fn new(credentials: Vec<Credential>, dataset: Dataset) -> Self {
         MockConfig {
             credentials,
@@ -177,6 +182,8 @@ impl MockConfig {
             token_ttl: Duration::from_secs(1799),
             token_max_uses: None,
             discover_users: vec!["svc@example.com".into()],
+            ignore_oldest_first: false,
+            total_count: true,
         }
     }
 }

@@ -143,6 +143,8 @@ pub(crate) struct State {
     token_ttl: Duration,
     token_max_uses: Option<u32>,
     discover_users: Vec<String>,
+    ignore_oldest_first: bool,
+    total_count: bool,
     region_api: String,
     inner: Mutex<Inner>,
 }
@@ -173,6 +175,8 @@ impl State {
             token_ttl: config.token_ttl.max(Duration::from_secs(1)),
             token_max_uses: config.token_max_uses,
             discover_users: config.discover_users,
+            ignore_oldest_first: config.ignore_oldest_first,
+            total_count: config.total_count,
             region_api: String::new(),
             inner: Mutex::new(Inner {
                 dataset: config.dataset,
@@ -653,15 +657,16 @@ impl State {
             Ok(n) => n,
             Err(i) => return Outcome::invalid(&item, &i, rate),
         };
-        let query = match parse_query(lt, &item, now) {
+        let mut query = match parse_query(lt, &item, now) {
             Ok(q) => q,
             Err(i) => return Outcome::invalid(&item, &i, rate),
         };
+        query.oldest_first &= !self.ignore_oldest_first;
         let all = select(lt, inner.dataset.records(lt), &query, self.to_inclusive);
         let page = cut(&all, offset, size, self.paging_end);
         let pagination = Pagination {
             page_size: size,
-            total_count: all.len(),
+            total_count: self.total_count.then_some(all.len()),
             next: page.next.map(|o| encode_token(lt, &item, o)),
             previous: page.previous.map(|o| encode_token(lt, &item, o)),
         };

@@ -30,8 +30,8 @@ pub(crate) fn error_body(
 pub(crate) struct Pagination {
     /// Effective page size.
     pub page_size: usize,
-    /// Size of the whole result set.
-    pub total_count: usize,
+    /// Size of the whole result set, when reported.
+    pub total_count: Option<usize>,
     /// Token of the next page, if any.
     pub next: Option<String>,
     /// Token of the previous page, if any.
@@ -42,7 +42,9 @@ pub(crate) struct Pagination {
 pub(crate) fn page_body(t: LogType, records: &[Value], p: &Pagination) -> Vec<u8> {
     let mut pagination = Map::new();
     pagination.insert("pageSize".into(), json!(p.page_size));
-    pagination.insert("totalCount".into(), json!(p.total_count));
+    if let Some(total) = p.total_count {
+        pagination.insert("totalCount".into(), json!(total));
+    }
     if let Some(next) = &p.next {
         pagination.insert("next".into(), json!(next));
     }
@@ -85,7 +87,7 @@ mod tests {
     fn page_body_places_records_and_pagination() {
         let p = Pagination {
             page_size: 2,
-            total_count: 3,
+            total_count: Some(3),
             next: Some("n".into()),
             previous: None,
         };
