@@ -92,6 +92,23 @@ fn is_zero(n: &u32) -> bool {
 }
 
 impl Window {
+    /// A window `[from, to]` about to ask for its first page with `item`.
+    fn first_page(from: i64, to: i64, item: Value, restarts: u32) -> Window {
+        Window {
+            from,
+            to,
+            item,
+            token: None,
+            newest: None,
+            total: None,
+            tail: Vec::new(),
+            watch: 0,
+            unordered: false,
+            forgotten_below: None,
+            restarts,
+        }
+    }
+
     /// Marks the records of a page that the pager serves again because it shifted. When
     /// `totalCount` grew by `g` since the last page, up to `g` records were inserted before the
     /// offset, and the records they pushed past it come back within the next `g` places of the
@@ -278,19 +295,7 @@ impl Checkpoint {
         let to = end.min(start.saturating_add(MAX_WINDOW_SECS));
         // Digests older than the window can never be served by it.
         self.seen.retain(|_, s| s.time >= from);
-        self.window = Some(Window {
-            from,
-            to,
-            item: make_item(from, to),
-            token: None,
-            newest: None,
-            total: None,
-            tail: Vec::new(),
-            watch: 0,
-            unordered: false,
-            forgotten_below: None,
-            restarts: 0,
-        });
+        self.window = Some(Window::first_page(from, to, make_item(from, to), 0));
         true
     }
 
@@ -323,24 +328,17 @@ impl Checkpoint {
             .map_or(w.from, |f| f.max(w.from))
             .min(w.to);
         let (to, restarts) = (w.to, w.restarts + 1);
+        self.count_served_as_delivered();
+        self.window = Some(Window::first_page(from, to, make_item(from, to), restarts));
+        true
+    }
+
+    /// Everything served so far counts as delivered (`prior`), and counting starts anew.
+    fn count_served_as_delivered(&mut self) {
         for s in self.seen.values_mut() {
             s.prior = s.prior.max(s.current);
             s.current = 0;
         }
-        self.window = Some(Window {
-            from,
-            to,
-            item: make_item(from, to),
-            token: None,
-            newest: None,
-            total: None,
-            tail: Vec::new(),
-            watch: 0,
-            unordered: false,
-            forgotten_below: None,
-            restarts,
-        });
-        true
     }
 
     /// Decides for each record of a page, in order, whether it is new. `records` holds each
@@ -426,10 +424,7 @@ impl Checkpoint {
                 self.cursor = Some(to);
                 let keep_from = to - overlap;
                 self.seen.retain(|_, s| s.time >= keep_from);
-                for s in self.seen.values_mut() {
-                    s.prior = s.prior.max(s.current);
-                    s.current = 0;
-                }
+                self.count_served_as_delivered();
                 true
             }
         }
