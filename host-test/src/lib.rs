@@ -7,6 +7,7 @@ pub mod demo;
 pub mod diagnose;
 pub mod discover;
 pub mod limits;
+pub mod memory_budget;
 pub mod pipeline;
 pub mod runner;
 pub mod runtime;

@@ -38,6 +38,11 @@ pub struct Limits {
 }
 
 const MIB: usize = 1024 * 1024;
+/// Largest `memory_mib`: the whole 32-bit address space of a linear memory.
+pub const MAX_MEMORY_MIB: u32 = 4096;
+/// Largest `memory_mib` in bytes: what the engine's memory slots are sized for, so that any
+/// tenant's limit, also one raised by a reload, fits.
+pub const MAX_MEMORY_BYTES: usize = MAX_MEMORY_MIB as usize * MIB;
 
 /// Longest `poll_timeout` accepted.
 pub const MAX_POLL_TIMEOUT: Duration = Duration::from_secs(3600);
@@ -82,9 +87,9 @@ impl LimitsConfig {
             .max_response_mib
             .or(defaults.max_response_mib)
             .unwrap_or((d.max_response_bytes / MIB as u64) as u32);
-        if !(16..=4096).contains(&memory_mib) {
+        if !(16..=MAX_MEMORY_MIB).contains(&memory_mib) {
             out.push(format!(
-                "{at}.memory_mib: {memory_mib} is outside 16..=4096 (the component needs about 16 MiB)"
+                "{at}.memory_mib: {memory_mib} is outside 16..={MAX_MEMORY_MIB} (the component needs about 16 MiB)"
             ));
         }
         if poll_timeout > MAX_POLL_TIMEOUT {

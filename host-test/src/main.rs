@@ -312,12 +312,6 @@ async fn run(config_path: &Path, once: bool, component: Option<&Path>) -> anyhow
     let options = RuntimeOptions {
         cache_dir: Some(cache),
         max_instances: config.max_concurrent_polls + 4,
-        max_memory_bytes: config
-            .tenants
-            .iter()
-            .map(|t| t.limits.memory_bytes)
-            .max()
-            .unwrap_or(RuntimeOptions::default().max_memory_bytes),
     };
     let runtime = load_runtime(component, &options)?;
     let max_concurrent_polls = config.max_concurrent_polls;

@@ -13,12 +13,13 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use wasmtime::component::{Component, HasSelf, Linker, ResourceTable};
-use wasmtime::{Engine, Store, StoreLimits, StoreLimitsBuilder};
+use wasmtime::{Engine, Store};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
 use crate::config::{self, Origin, Tenant};
 use crate::limits::Limits;
+use crate::memory_budget::MemoryBudget;
 use crate::sandbox::OutboundPolicy;
 use crate::session::SessionCache;
 
@@ -58,8 +59,6 @@ pub struct RuntimeOptions {
     /// Instances alive at once (the pooling allocator's size); the runner keeps at most one
     /// per poll in flight.
     pub max_instances: u32,
-    /// The largest memory limit of any tenant, in bytes (sizes the pool's memory slots).
-    pub max_memory_bytes: usize,
 }
 
 impl Default for RuntimeOptions {
@@ -67,7 +66,6 @@ impl Default for RuntimeOptions {
         RuntimeOptions {
             cache_dir: None,
             max_instances: crate::limits::DEFAULT_MAX_CONCURRENT_POLLS + 4,
-            max_memory_bytes: Limits::default().memory_bytes,
         }
     }
 }
@@ -127,7 +125,8 @@ pub struct HostState {
     http: WasiHttpCtx,
     table: ResourceTable,
     policy: OutboundPolicy,
-    limits: StoreLimits,
+    /// The tenant's memory cap, over all of the instance's linear memories.
+    memory: MemoryBudget,
     session: SessionCache,
     /// Refused `session-cache` puts of this instance; only the first is logged as a warning,
     /// so a guest cannot flood the log.
@@ -272,7 +271,10 @@ fn pooling(options: &RuntimeOptions) -> wasmtime::PoolingAllocationConfig {
         .max_tables_per_component(TABLES)
         // Async calls run on fibers; a store keeps its stack while it lives.
         .total_stacks(n)
-        .max_memory_size(options.max_memory_bytes);
+        // Sized for the largest limit a config may give (slots are reserved address space,
+        // not memory), so a reload may raise a tenant's memory_mib; each store's
+        // `MemoryBudget` enforces the tenant's own limit.
+        .max_memory_size(crate::limits::MAX_MEMORY_BYTES);
     pool
 }
 
@@ -404,15 +406,12 @@ impl Runtime {
             http: WasiHttpCtx::new(),
             table: ResourceTable::new(),
             policy: OutboundPolicy::new(id, allowed.clone(), timeout, limits),
-            limits: StoreLimitsBuilder::new()
-                .memory_size(limits.memory_bytes)
-                .trap_on_grow_failure(true)
-                .build(),
+            memory: MemoryBudget::new(limits.memory_bytes),
             session,
             session_refusals: 0,
         };
         let mut store = Store::new(&self.engine, state);
-        store.limiter(|s| &mut s.limits);
+        store.limiter(|s| &mut s.memory);
         store.epoch_deadline_trap();
         store.set_epoch_deadline(deadline_ticks(limits.poll_timeout));
         let extra = match component {
