@@ -20,9 +20,10 @@
 //!   exactly at a page boundary while late records were inserted *after* the offset; the second
 //!   copy is then taken for a repeat.
 //! - A refused page token (expired in an outage, or from the other API version) restarts the
-//!   window from its first page (at most [`MAX_RESTARTS`] times): what was served counts as
-//!   delivered, so only what is new is delivered. A pager that answers a token with the page
-//!   just served and the same token again ends the window instead of looping.
+//!   window from its first page: what was served counts as delivered, so only what is new is
+//!   delivered. It starts where digests are still known (where pages came in time order), or
+//!   at the window's start. A pager that answers a token with the page just served and the
+//!   same token again ends the window instead of looping.
 
 use std::collections::BTreeMap;
 
@@ -45,9 +46,10 @@ pub const MAX_WINDOW_SECS: i64 = 24 * 3600;
 /// unless the next window's overlap needs them. Pages of an offset pager can shift by a few
 /// records when records arrive mid-window; this slack covers that shift.
 const PAGE_SLACK_SECS: i64 = 60;
-/// How often one window may be read again from its first page after a refused page token;
-/// a refusal after that is reported as an error.
-pub const MAX_RESTARTS: u32 = 2;
+/// Restarts of one window (see [`Checkpoint::restart_window`]) that go ahead at once; later
+/// ones wait for the tenant's interval, so a window whose tokens keep being refused is read
+/// again slowly instead of in a tight loop.
+pub const QUICK_RESTARTS: u32 = 2;
 
 /// An open window: its bounds, the exact request item, and the token for its next page.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -85,6 +87,17 @@ pub struct Window {
     /// Times this window was read again from its first page (see [`Checkpoint::restart_window`]).
     #[serde(default, skip_serializing_if = "is_zero")]
     pub restarts: u32,
+    /// Fingerprint of the keys of the last page served, repeats included (see
+    /// [`Checkpoint::is_repeated_page`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_page: Option<u64>,
+}
+
+/// A fingerprint of a page's keys, in order.
+fn page_fingerprint(keys: &[u64]) -> u64 {
+    keys.iter().fold(keys.len() as u64, |h, k| {
+        (h.rotate_left(17) ^ k).wrapping_mul(0x9e37_79b9_7f4a_7c15)
+    })
 }
 
 fn is_zero(n: &u32) -> bool {
@@ -106,6 +119,7 @@ impl Window {
             unordered: false,
             forgotten_below: None,
             restarts,
+            last_page: None,
         }
     }
 
@@ -307,30 +321,27 @@ impl Checkpoint {
             !keys.is_empty()
                 && w.token.is_some()
                 && next == w.token.as_deref()
-                && w.tail.ends_with(keys)
+                && w.last_page == Some(page_fingerprint(keys))
         })
     }
 
     /// Reads the open window again from its first page, with a new request item, after
-    /// Mimecast refused its page token (it expired, or belongs to another API version). It
-    /// starts where digests are still known, and everything served so far counts as
-    /// delivered, so nothing is delivered twice. `false` (nothing changed) when there is no
-    /// window or it was restarted [`MAX_RESTARTS`] times already.
-    pub fn restart_window(&mut self, make_item: impl FnOnce(i64, i64) -> Value) -> bool {
-        let Some(w) = self.window.as_ref() else {
-            return false;
+    /// Mimecast refused its page token (it expired, or belongs to another API version).
+    /// Everything served so far counts as delivered, so nothing is delivered twice. It starts
+    /// where digests are still known: the window's start, or, when pages came in time order
+    /// and older digests were forgotten, the oldest time still tracked (everything before it
+    /// was served). Returns how often this window has been restarted, or `None` when no window
+    /// is open.
+    pub fn restart_window(&mut self, make_item: impl FnOnce(i64, i64) -> Value) -> Option<u32> {
+        let w = self.window.as_ref()?;
+        let from = match w.forgotten_below {
+            Some(floor) if !w.unordered => floor.max(w.from).min(w.to),
+            _ => w.from,
         };
-        if w.restarts >= MAX_RESTARTS {
-            return false;
-        }
-        let from = w
-            .forgotten_below
-            .map_or(w.from, |f| f.max(w.from))
-            .min(w.to);
-        let (to, restarts) = (w.to, w.restarts + 1);
+        let (to, restarts) = (w.to, w.restarts.saturating_add(1));
         self.count_served_as_delivered();
         self.window = Some(Window::first_page(from, to, make_item(from, to), restarts));
-        true
+        Some(restarts)
     }
 
     /// Everything served so far counts as delivered (`prior`), and counting starts anew.
@@ -354,6 +365,7 @@ impl Checkpoint {
             return Vec::new();
         };
         let keys: Vec<u64> = records.iter().map(|r| r.0).collect();
+        window.last_page = Some(page_fingerprint(&keys));
         let repeated = window.repeats(&keys, total, horizon);
         window.total = total;
         let fresh = keys
@@ -409,12 +421,17 @@ impl Checkpoint {
                 // until the window ends: this window may still serve them.
                 if let Some(newest) = window.newest.filter(|_| !window.unordered) {
                     let keep_from = (window.to - overlap).min(newest - PAGE_SLACK_SECS);
+                    let before = self.seen.len();
                     self.seen.retain(|_, s| s.time >= keep_from || s.prior > 0);
-                    window.forgotten_below = Some(
-                        window
-                            .forgotten_below
-                            .map_or(keep_from, |f| f.max(keep_from)),
-                    );
+                    // Only a floor below which something was really forgotten: a first page
+                    // that merely looks ordered must not move a restart past unread records.
+                    if self.seen.len() < before {
+                        window.forgotten_below = Some(
+                            window
+                                .forgotten_below
+                                .map_or(keep_from, |f| f.max(keep_from)),
+                        );
+                    }
                 }
                 false
             }
@@ -541,8 +558,9 @@ mod tests {
     }
 
     #[test]
-    fn restarted_window_counts_what_was_served_and_stops_after_two_restarts() {
+    fn restarted_window_counts_what_was_served_as_delivered() {
         let mut cp = Checkpoint::new(LogType::UrlProtect);
+        assert_eq!(cp.restart_window(item), None, "no window open");
         cp.open_window(1000, 900, 300, item);
         assert_eq!(
             cp.accept(&[(1, Some(950)), (2, Some(960))], None, 0),
@@ -551,10 +569,8 @@ mod tests {
         cp.finish_page(Some("2".into()), false, 300);
         // Served again from the first page: known, not delivered again; a twin that arrived
         // meanwhile is new, and after the second restart it is known too.
-        let twin_verdicts = [Verdict::Deliver(2), Verdict::Duplicate];
-        assert_eq!(twin_verdicts.len() as u32, MAX_RESTARTS);
-        for twin in twin_verdicts {
-            assert!(cp.restart_window(item));
+        for (n, twin) in [(1, Verdict::Deliver(2)), (2, Verdict::Duplicate)] {
+            assert_eq!(cp.restart_window(item), Some(n));
             let w = cp.window().unwrap();
             assert_eq!(
                 (w.token.as_deref(), w.item.clone()),
@@ -566,10 +582,36 @@ mod tests {
             );
             cp.finish_page(Some("3".into()), false, 300);
         }
-        assert!(!cp.restart_window(item));
-        assert_eq!(cp.window().unwrap().token.as_deref(), Some("3"));
         let back = Checkpoint::decode(LogType::UrlProtect, &cp.encode()).unwrap();
         assert_eq!(back, cp);
+    }
+
+    #[test]
+    fn a_restart_begins_where_digests_are_known_and_only_for_ordered_pages() {
+        // Ordered pages far into a long window: older digests are forgotten, and a restart
+        // begins at the oldest time still tracked.
+        let mut cp = Checkpoint::new(LogType::UrlProtect);
+        cp.open_window(10_000, 0, 300, item);
+        cp.accept(&[(1, Some(100)), (2, Some(5000))], None, 0);
+        cp.finish_page(Some("2".into()), false, 300);
+        assert_eq!(cp.restart_window(item), Some(1));
+        assert_eq!(cp.window().unwrap().from, 5000 - PAGE_SLACK_SECS);
+        // A newest-first first page drops nothing, so sets no floor: the restart begins at
+        // the window's start, not past records it has not read yet.
+        let mut cp = Checkpoint::new(LogType::UrlProtect);
+        cp.open_window(10_000, 0, 300, item);
+        cp.accept(&[(1, Some(9990)), (2, Some(9980))], None, 0);
+        cp.finish_page(Some("2".into()), false, 300);
+        assert_eq!(cp.restart_window(item), Some(1));
+        assert_eq!(cp.window().unwrap().from, 0);
+        // Once pages are seen out of order, nothing is forgotten and restarts begin at the start.
+        let mut cp = Checkpoint::new(LogType::UrlProtect);
+        cp.open_window(10_000, 0, 300, item);
+        cp.accept(&[(1, Some(5000)), (2, Some(100))], None, 0);
+        cp.finish_page(Some("2".into()), false, 300);
+        assert_eq!(cp.tracked(), 2);
+        cp.restart_window(item);
+        assert_eq!(cp.window().unwrap().from, 0);
     }
 
     #[test]
@@ -626,7 +668,8 @@ mod tests {
     /// fetched at `arrival` or later. An offset pager recomputes the result on every page (so
     /// arrivals mid-window shift it) and reports `totalCount`. Pages are cut at arbitrary sizes,
     /// and each page of a poll is fetched one second after the previous one. `newest_first`
-    /// models a server that ignores `oldestFirst`.
+    /// models a server that ignores `oldestFirst`; the first `refusals` follow-up pages are
+    /// refused (their token expired), which restarts the window.
     fn run_model(
         records: &[(u64, i64, i64)],
         polls: &[(i64, usize)],
@@ -634,9 +677,11 @@ mod tests {
         lag: i64,
         to_inclusive: bool,
         newest_first: bool,
+        refusals: usize,
     ) -> Vec<(u64, u32)> {
         let mut cp = Checkpoint::new(LogType::UrlProtect);
         let mut delivered = Vec::new();
+        let mut refused = 0;
         for &(now, page_size) in polls {
             let end = now - lag;
             let mut fetched_at = now;
@@ -646,6 +691,13 @@ mod tests {
                 guard += 1;
                 assert!(guard < 10_000);
                 let w = cp.window().unwrap().clone();
+                if w.token.is_some() && refused < refusals {
+                    refused += 1;
+                    assert!(cp.restart_window(item).is_some());
+                    cp = Checkpoint::decode(LogType::UrlProtect, &cp.encode()).unwrap();
+                    fetched_at += 1;
+                    continue;
+                }
                 let mut visible: Vec<_> = records
                     .iter()
                     .filter(|r| {
@@ -692,6 +744,7 @@ mod tests {
             steps in proptest::collection::vec((30i64..400, 1usize..8), 1..25),
             to_inclusive in any::<bool>(),
             newest_first in any::<bool>(),
+            refusals in 0usize..4,
         ) {
             let overlap = 300;
             let lag = 60;
@@ -705,7 +758,7 @@ mod tests {
             }
             // Finally poll long after everything arrived.
             polls.push((4000 + overlap, 5));
-            let delivered = run_model(&records, &polls, overlap, lag, to_inclusive, newest_first);
+            let delivered = run_model(&records, &polls, overlap, lag, to_inclusive, newest_first, refusals);
             let mut expected: BTreeMap<u64, u32> = BTreeMap::new();
             for r in &records { *expected.entry(r.0).or_default() += 1; }
             let mut got: BTreeMap<u64, u32> = BTreeMap::new();

@@ -47,6 +47,8 @@ pub fn inspect(log_type: LogType, raw: &RawValue, scratch: &mut Vec<u8>) -> Reco
     let skip = log_type.volatile_member();
     let (time, verbatim) = match canonical::write(raw.get(), field, skip, scratch) {
         Ok(time) => (time.as_deref().and_then(timefmt::parse), false),
+        // The verbatim identity keeps every byte, the volatile member too: such records are
+        // rare, and cutting a member out of text serde_json cannot read is not worth the risk.
         Err(_) => {
             scratch.clear();
             scratch.extend_from_slice(raw.get().as_bytes());

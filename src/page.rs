@@ -150,6 +150,20 @@ fn lenient_token<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::E
     }
 }
 
+/// A count read leniently (see [`lenient_count`]).
+struct Count(Option<u64>);
+
+impl<'de> Deserialize<'de> for Count {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        lenient_count(d).map(Count)
+    }
+}
+
+/// Whether `value` is a count of zero, however written (`0`, `0.0`, `"0"`).
+fn is_zero_count(value: &RawValue) -> bool {
+    serde_json::from_str::<Count>(value.get()).is_ok_and(|c| c.0 == Some(0))
+}
+
 /// `true`, or the text `"true"`; anything else is `false`.
 fn lenient_flag<'de, D: Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
     Ok(match Scalar::deserialize(d)? {
@@ -641,8 +655,7 @@ impl<'de> Visitor<'de> for ItemSeed<'_> {
                 let records: Option<Vec<&'de RawValue>> = map.next_value()?;
                 found = Some(records.unwrap_or_default());
             } else if key == "resultCount" {
-                let count: &'de RawValue = map.next_value()?;
-                zero_count = count.get().trim() == "0";
+                zero_count = map.next_value::<Count>()?.0 == Some(0);
             } else {
                 other_members = true;
                 map.next_value::<IgnoredAny>()?;
@@ -688,7 +701,7 @@ fn records_of(log_type: LogType, item: &RawValue) -> Result<Vec<&RawValue>, Sour
         // An empty result written without its array: `{}`, or only `"resultCount": 0`.
         None if fields
             .iter()
-            .all(|(k, v)| *k == "resultCount" && v.get().trim() == "0") =>
+            .all(|(k, v)| *k == "resultCount" && is_zero_count(v)) =>
         {
             Ok(Vec::new())
         }
@@ -728,6 +741,9 @@ mod tests {
             r#"[{"resultCount":2}]"#,
             r#"[{"resultCount":2,"resultCount":0}]"#,
             r#"[{"resultCount":0,"x":1}]"#,
+            r#"[{"resultCount":"0"}]"#,
+            r#"[{"resultCount":0.0}]"#,
+            r#"[{"resultCount":null}]"#,
             r#"[{"clickLogs":{}}]"#,
             r#"[{"click\u004cogs":[1]}]"#,
             r#"[1]"#,
@@ -1163,6 +1179,7 @@ mod tests {
         for body in [
             r#"{"meta":{"status":200},"data":[{}],"fail":[]}"#,
             r#"{"meta":{"status":200},"data":[{"resultCount":0}],"fail":[]}"#,
+            r#"{"meta":{"status":200},"data":[{"resultCount":"0"}],"fail":[]}"#,
             r#"{"meta":{"status":200},"data":{"resultCount":0},"fail":[]}"#,
         ] {
             let response = resp(200, body);

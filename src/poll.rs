@@ -5,7 +5,7 @@
 use chrono::{DateTime, Utc};
 
 use crate::auth::TokenCache;
-use crate::cursor::{Checkpoint, Verdict};
+use crate::cursor::{Checkpoint, Verdict, QUICK_RESTARTS};
 use crate::error::SourceError;
 use crate::event;
 use crate::log_type::LogType;
@@ -119,17 +119,27 @@ pub fn poll(
     let page = match page::parse(settings.auth.version(), log_type, &response) {
         Ok(page) => page,
         // A refused follow-up page: most likely its token (expired during a long outage, or
-        // issued to the other API version). Read the window again from its first page.
-        Err(e @ (SourceError::Protocol(_) | SourceError::InvalidConfig(_)))
-            if followed_token && cp.restart_window(make_item) =>
-        {
+        // issued to the other API version; an API 2.0 gateway may answer 401 for it). Read the
+        // window again from its first page; if the refusal was not about the token, the first
+        // page says so with the same error.
+        Err(
+            e @ (SourceError::Protocol(_)
+            | SourceError::InvalidConfig(_)
+            | SourceError::Unauthorized(_)),
+        ) if followed_token => {
+            let restarts = cp.restart_window(make_item).unwrap_or(0);
             return Ok(Outcome {
                 events: Vec::new(),
                 checkpoint: cp.encode(),
-                next_poll: NextPoll::Now,
+                // A window refused again and again is read again at the tenant's interval.
+                next_poll: if restarts <= QUICK_RESTARTS {
+                    NextPoll::Now
+                } else {
+                    NextPoll::Interval
+                },
                 duplicates: 0,
                 cursor: cp.cursor(),
-                summary: format!("{summary}: refused, window restarted"),
+                summary: format!("{summary}: refused, window restarted ({restarts})"),
                 warnings: vec![format!(
                     "{log_type}: Mimecast refused a follow-up page ({e}); reading the window again \
                      from its first page (records already delivered are not delivered again)"
