@@ -20,6 +20,11 @@ fn oldest_first_pages_without_total_count_arrive_exactly_once() {
     collect_twice_with_late_arrivals(false, false);
 }
 
+#[test]
+fn newest_first_pages_with_total_count_arrive_exactly_once() {
+    collect_twice_with_late_arrivals(true, true);
+}
+
 /// Two `--once` runs against a mock configured with these quirks, late records arriving
 /// between them; then the sink must hold every record exactly once.
 fn collect_twice_with_late_arrivals(ignore_oldest_first: bool, total_count: bool) {
