@@ -437,12 +437,7 @@ mod tests {
     #[test]
     fn api2_token_expiring_mid_window_loses_and_repeats_nothing() {
         let now = Utc.with_ymd_and_hms(2026, 11, 24, 12, 0, 0).unwrap();
-        let records: Vec<Value> = (0..23)
-            .map(|i| {
-                let t = now - chrono::TimeDelta::seconds(3600 - i * 60);
-                json!({"date": timefmt::format_mimecast(t), "url": format!("https://{i}.example")})
-            })
-            .collect();
+        let records = hour_of_records(now, 23);
         let mut gw = FakeGateway::new(records.clone(), 3);
         let mut tokens = TokenCache::new();
         let (delivered, _) = poll_until_caught_up(&mut gw, &mut tokens, now);
