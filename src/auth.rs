@@ -9,6 +9,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use serde::Deserialize;
 
 use crate::error::SourceError;
+use crate::lenient::Scalar;
 use crate::page::HttpResponse;
 use crate::poll::Transport;
 use crate::request::HttpRequest;
@@ -103,37 +104,9 @@ struct TokenResponse {
     access_token: String,
     #[serde(default)]
     token_type: Option<String>,
+    /// A JSON number (whole or not) or a numeric string, as gateways write it.
     #[serde(default)]
-    expires_in: Option<Seconds>,
-}
-
-/// `expires_in` as gateways write it: a JSON number (integer or not) or a numeric string.
-#[derive(Deserialize)]
-#[serde(untagged)]
-enum Seconds {
-    Whole(i64),
-    Fraction(f64),
-    Text(String),
-}
-
-impl Seconds {
-    /// Whole seconds, rounded down; `None` for text that is not a number.
-    fn whole(&self) -> Option<i64> {
-        match self {
-            Seconds::Whole(n) => Some(*n),
-            Seconds::Fraction(f) if f.is_finite() => Some(f.floor() as i64),
-            Seconds::Fraction(_) => None,
-            Seconds::Text(t) => {
-                let t = t.trim();
-                t.parse::<i64>().ok().or_else(|| {
-                    t.parse::<f64>()
-                        .ok()
-                        .filter(|f| f.is_finite())
-                        .map(|f| f.floor() as i64)
-                })
-            }
-        }
-    }
+    expires_in: Option<Scalar>,
 }
 
 /// Reads the token endpoint's answer received at `now`.
@@ -184,7 +157,7 @@ pub fn parse_token_response(
     }
     let expires_in = match &parsed.expires_in {
         None => DEFAULT_EXPIRES_IN_SECS,
-        Some(seconds) => match seconds.whole() {
+        Some(seconds) => match seconds.floor() {
             // A lifetime beyond a day is not believed: the token is renewed daily at least.
             Some(n) if n > 0 => n.min(MAX_EXPIRES_IN_SECS),
             _ => {

@@ -6,6 +6,7 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 
 use crate::error::SourceError;
+use crate::lenient;
 use crate::log_type::LogType;
 use crate::settings::ApiVersion;
 
@@ -42,7 +43,7 @@ struct Envelope<'a> {
     /// A one-element array in API 1.0; API 2.0 schema renderings show an object (§5).
     #[serde(default, borrow)]
     data: Option<&'a RawValue>,
-    #[serde(default, deserialize_with = "null_as_empty")]
+    #[serde(default, deserialize_with = "lenient::null_as_empty")]
     fail: Vec<FailItem>,
 }
 
@@ -51,7 +52,7 @@ struct Envelope<'a> {
 #[derive(Deserialize)]
 struct Meta {
     /// The function-level status (§3.0); anything but 200 is a failure even on HTTP 200.
-    #[serde(default, deserialize_with = "lenient_count")]
+    #[serde(default, deserialize_with = "lenient::count")]
     status: Option<u64>,
     #[serde(default)]
     pagination: Option<Pagination>,
@@ -68,109 +69,31 @@ impl Meta {
 
 #[derive(Deserialize)]
 struct Pagination {
-    #[serde(default, deserialize_with = "lenient_token")]
+    #[serde(default, deserialize_with = "lenient::token")]
     next: Option<String>,
-    #[serde(default, rename = "totalCount", deserialize_with = "lenient_count")]
+    #[serde(default, rename = "totalCount", deserialize_with = "lenient::count")]
     total_count: Option<u64>,
 }
 
 /// One `fail[]` entry: `errors[]` (API 1.0) or a top-level `code` (API 2.0 token errors, §4.2).
 #[derive(Deserialize, Default)]
 struct FailItem {
-    #[serde(default, deserialize_with = "null_as_empty")]
+    #[serde(default, deserialize_with = "lenient::null_as_empty")]
     errors: Vec<FailError>,
-    #[serde(default, deserialize_with = "lenient_text")]
+    #[serde(default, deserialize_with = "lenient::text")]
     code: Option<String>,
-    #[serde(default, deserialize_with = "lenient_text")]
+    #[serde(default, deserialize_with = "lenient::text")]
     message: Option<String>,
 }
 
 #[derive(Deserialize)]
 struct FailError {
-    #[serde(default, deserialize_with = "lenient_text")]
+    #[serde(default, deserialize_with = "lenient::text")]
     code: Option<String>,
-    #[serde(default, deserialize_with = "lenient_text")]
+    #[serde(default, deserialize_with = "lenient::text")]
     message: Option<String>,
-    #[serde(default, deserialize_with = "lenient_flag")]
+    #[serde(default, deserialize_with = "lenient::flag")]
     retryable: bool,
-}
-
-/// A JSON scalar of any kind, for the lenient readers below.
-#[derive(Deserialize)]
-#[serde(untagged)]
-enum Scalar {
-    Null,
-    Whole(u64),
-    Negative(i64),
-    Fraction(f64),
-    Flag(bool),
-    Text(String),
-    Other(IgnoredAny),
-}
-
-/// A list that may be written as `null`.
-fn null_as_empty<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Vec<T>, D::Error> {
-    Ok(Option::<Vec<T>>::deserialize(d)?.unwrap_or_default())
-}
-
-/// A count as a whole number, a fraction or numeric text; `None` for anything else (a count is
-/// only a hint).
-fn lenient_count<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
-    Ok(match Scalar::deserialize(d)? {
-        Scalar::Whole(n) => Some(n),
-        Scalar::Fraction(f) if f.is_finite() && f >= 0.0 => Some(f as u64),
-        Scalar::Text(t) => t.trim().parse().ok(),
-        _ => None,
-    })
-}
-
-/// Text, or a number written as text; `None` for `null` and anything else.
-fn lenient_text<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
-    Ok(match Scalar::deserialize(d)? {
-        Scalar::Text(t) => Some(t),
-        Scalar::Whole(n) => Some(n.to_string()),
-        Scalar::Negative(n) => Some(n.to_string()),
-        Scalar::Fraction(f) => Some(f.to_string()),
-        _ => None,
-    })
-}
-
-/// A page token: text, or a number taken as its text; `null` is no token. Anything else is
-/// refused, as a token that cannot be followed must not end a window early.
-fn lenient_token<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
-    use serde::de::Error as _;
-    match Scalar::deserialize(d)? {
-        Scalar::Text(t) => Ok(Some(t)),
-        Scalar::Whole(n) => Ok(Some(n.to_string())),
-        Scalar::Negative(n) => Ok(Some(n.to_string())),
-        Scalar::Null => Ok(None),
-        Scalar::Fraction(_) | Scalar::Flag(_) | Scalar::Other(_) => Err(D::Error::custom(
-            "meta.pagination.next is neither text nor a whole number",
-        )),
-    }
-}
-
-/// A count read leniently (see [`lenient_count`]).
-struct Count(Option<u64>);
-
-impl<'de> Deserialize<'de> for Count {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        lenient_count(d).map(Count)
-    }
-}
-
-/// Whether `value` is a count of zero, however written (`0`, `0.0`, `"0"`).
-fn is_zero_count(value: &RawValue) -> bool {
-    serde_json::from_str::<Count>(value.get()).is_ok_and(|c| c.0 == Some(0))
-}
-
-/// `true`, or the text `"true"`; anything else is `false`.
-fn lenient_flag<'de, D: Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
-    Ok(match Scalar::deserialize(d)? {
-        Scalar::Flag(b) => b,
-        Scalar::Text(t) => t.trim().eq_ignore_ascii_case("true"),
-        _ => false,
-    })
 }
 
 /// A `fail[]` error flattened for classification.
@@ -655,7 +578,7 @@ impl<'de> Visitor<'de> for ItemSeed<'_> {
                 let records: Option<Vec<&'de RawValue>> = map.next_value()?;
                 found = Some(records.unwrap_or_default());
             } else if key == "resultCount" {
-                zero_count = map.next_value::<Count>()?.0 == Some(0);
+                zero_count = map.next_value::<lenient::Count>()?.0 == Some(0);
             } else {
                 other_members = true;
                 map.next_value::<IgnoredAny>()?;
@@ -701,7 +624,7 @@ fn records_of(log_type: LogType, item: &RawValue) -> Result<Vec<&RawValue>, Sour
         // An empty result written without its array: `{}`, or only `"resultCount": 0`.
         None if fields
             .iter()
-            .all(|(k, v)| *k == "resultCount" && is_zero_count(v)) =>
+            .all(|(k, v)| *k == "resultCount" && lenient::is_zero_count(v)) =>
         {
             Ok(Vec::new())
         }
