@@ -287,12 +287,15 @@ impl Checkpoint {
     }
 
     /// Opens the next window if none is open. `end` is `now − lag`; `first_from` is where a
-    /// never-polled log type starts (`end − lookback`); `make_item` builds the request item.
+    /// never-polled log type starts (`end − lookback`); no window reaches back before `oldest`
+    /// (the retention edge: older records are purged, and reading at the edge would have them
+    /// purged from under the pager); `make_item` builds the request item.
     /// Returns `false` when there is nothing new to read yet (caught up).
     pub fn open_window(
         &mut self,
         end: i64,
         first_from: i64,
+        oldest: i64,
         overlap: i64,
         make_item: impl FnOnce(i64, i64) -> Value,
     ) -> bool {
@@ -300,8 +303,8 @@ impl Checkpoint {
             return true;
         }
         let (start, from) = match self.cursor {
-            Some(cursor) => (cursor, cursor - overlap),
-            None => (first_from, first_from),
+            Some(cursor) => (cursor.max(oldest), (cursor - overlap).max(oldest)),
+            None => (first_from.max(oldest), first_from.max(oldest)),
         };
         if end <= start {
             return false;
@@ -462,26 +465,48 @@ mod tests {
     #[test]
     fn caught_up_when_end_not_after_cursor() {
         let mut cp = Checkpoint::new(LogType::UrlProtect);
-        assert!(cp.open_window(1000, 900, 300, item));
+        assert!(cp.open_window(1000, 900, i64::MIN, 300, item));
         assert_eq!(cp.window().unwrap().from, 900);
         cp.finish_page(None, false, 300);
         assert_eq!(cp.cursor(), Some(1000));
-        assert!(!cp.open_window(1000, 0, 300, item));
-        assert!(cp.open_window(1001, 0, 300, item));
+        assert!(!cp.open_window(1000, 0, i64::MIN, 300, item));
+        assert!(cp.open_window(1001, 0, i64::MIN, 300, item));
         assert_eq!(cp.window().unwrap().from, 700);
     }
 
     #[test]
     fn long_backlog_is_cut_into_day_windows() {
         let mut cp = Checkpoint::new(LogType::UrlProtect);
-        cp.open_window(10 * MAX_WINDOW_SECS, 0, 300, item);
+        cp.open_window(10 * MAX_WINDOW_SECS, 0, i64::MIN, 300, item);
         assert_eq!(cp.window().unwrap().to, MAX_WINDOW_SECS);
+    }
+
+    #[test]
+    fn no_window_reaches_back_past_the_retention_edge() {
+        let mut cp = Checkpoint::new(LogType::UrlProtect);
+        cp.open_window(1000, 900, 0, 300, item);
+        cp.finish_page(None, false, 300);
+        // Resumed long after: the window starts at the edge, not at the stale cursor.
+        let edge = 1000 + 40 * 86_400;
+        assert!(cp.open_window(edge + 5000, 0, edge, 300, item));
+        let w = cp.window().unwrap();
+        assert_eq!((w.from, w.to), (edge, edge + 5000));
+        // A first poll whose look-back reaches past the edge is clamped the same way.
+        let mut fresh = Checkpoint::new(LogType::UrlProtect);
+        assert!(fresh.open_window(2000, 100, 500, 300, item));
+        assert_eq!(fresh.window().unwrap().from, 500);
+        // The overlap alone is clipped, the cursor is still where the window starts.
+        let mut near = Checkpoint::new(LogType::UrlProtect);
+        near.open_window(1000, 900, 0, 300, item);
+        near.finish_page(None, false, 300);
+        assert!(near.open_window(1500, 0, 900, 300, item));
+        assert_eq!(near.window().unwrap().from, 900);
     }
 
     #[test]
     fn overlap_drops_already_delivered_and_keeps_new_copies() {
         let mut cp = Checkpoint::new(LogType::UrlProtect);
-        cp.open_window(1000, 900, 300, item);
+        cp.open_window(1000, 900, i64::MIN, 300, item);
         assert_eq!(
             cp.accept(&[(1, Some(950)), (2, Some(990)), (2, Some(990))], None, 0),
             vec![
@@ -491,7 +516,7 @@ mod tests {
             ]
         );
         cp.finish_page(None, false, 300);
-        cp.open_window(1100, 0, 300, item);
+        cp.open_window(1100, 0, i64::MIN, 300, item);
         // Window re-reads [700, 1100]: record 1 and both copies of 2 again, plus a third copy
         // of 2 that arrived late, and a new record.
         assert_eq!(
@@ -519,7 +544,7 @@ mod tests {
     #[test]
     fn token_lives_inside_its_window() {
         let mut cp = Checkpoint::new(LogType::AttachmentProtect);
-        cp.open_window(1000, 0, 300, item);
+        cp.open_window(1000, 0, i64::MIN, 300, item);
         cp.accept(&[(1, Some(10))], None, 0);
         assert!(!cp.finish_page(Some("t1".into()), false, 300));
         let text = cp.encode();
@@ -535,7 +560,7 @@ mod tests {
     #[test]
     fn shifted_page_is_recognised_by_total_count_growth() {
         let mut cp = Checkpoint::new(LogType::UrlProtect);
-        cp.open_window(1000, 0, 300, item);
+        cp.open_window(1000, 0, i64::MIN, 300, item);
         let first = cp.accept(
             &[(1, Some(900)), (2, Some(901)), (3, Some(902))],
             Some(10),
@@ -561,7 +586,7 @@ mod tests {
     fn restarted_window_counts_what_was_served_as_delivered() {
         let mut cp = Checkpoint::new(LogType::UrlProtect);
         assert_eq!(cp.restart_window(item), None, "no window open");
-        cp.open_window(1000, 900, 300, item);
+        cp.open_window(1000, 900, i64::MIN, 300, item);
         assert_eq!(
             cp.accept(&[(1, Some(950)), (2, Some(960))], None, 0),
             vec![Verdict::Deliver(1), Verdict::Deliver(1)]
@@ -591,7 +616,7 @@ mod tests {
         // Ordered pages far into a long window: older digests are forgotten, and a restart
         // begins at the oldest time still tracked.
         let mut cp = Checkpoint::new(LogType::UrlProtect);
-        cp.open_window(10_000, 0, 300, item);
+        cp.open_window(10_000, 0, i64::MIN, 300, item);
         cp.accept(&[(1, Some(100)), (2, Some(5000))], None, 0);
         cp.finish_page(Some("2".into()), false, 300);
         assert_eq!(cp.restart_window(item), Some(1));
@@ -599,14 +624,14 @@ mod tests {
         // A newest-first first page drops nothing, so sets no floor: the restart begins at
         // the window's start, not past records it has not read yet.
         let mut cp = Checkpoint::new(LogType::UrlProtect);
-        cp.open_window(10_000, 0, 300, item);
+        cp.open_window(10_000, 0, i64::MIN, 300, item);
         cp.accept(&[(1, Some(9990)), (2, Some(9980))], None, 0);
         cp.finish_page(Some("2".into()), false, 300);
         assert_eq!(cp.restart_window(item), Some(1));
         assert_eq!(cp.window().unwrap().from, 0);
         // Once pages are seen out of order, nothing is forgotten and restarts begin at the start.
         let mut cp = Checkpoint::new(LogType::UrlProtect);
-        cp.open_window(10_000, 0, 300, item);
+        cp.open_window(10_000, 0, i64::MIN, 300, item);
         cp.accept(&[(1, Some(5000)), (2, Some(100))], None, 0);
         cp.finish_page(Some("2".into()), false, 300);
         assert_eq!(cp.tracked(), 2);
@@ -617,7 +642,7 @@ mod tests {
     #[test]
     fn a_page_served_again_under_the_same_token_is_recognised() {
         let mut cp = Checkpoint::new(LogType::UrlProtect);
-        cp.open_window(1000, 900, 300, item);
+        cp.open_window(1000, 900, i64::MIN, 300, item);
         assert!(
             !cp.is_repeated_page(&[1, 2], Some("t")),
             "no token sent yet"
@@ -648,7 +673,7 @@ mod tests {
     fn dedup_state_is_bounded_by_overlap() {
         let mut cp = Checkpoint::new(LogType::UrlProtect);
         let mut now = 100_000;
-        cp.open_window(now, now - 86_400, 300, item);
+        cp.open_window(now, now - 86_400, i64::MIN, 300, item);
         let page: Vec<_> = (0..86_400)
             .step_by(10)
             .map(|i| (i as u64, Some(now - 86_400 + i)))
@@ -661,7 +686,7 @@ mod tests {
         cp.finish_page(None, false, 300);
         assert!(cp.tracked() <= 31, "{}", cp.tracked());
         now += 60;
-        assert!(cp.open_window(now, 0, 300, item));
+        assert!(cp.open_window(now, 0, i64::MIN, 300, item));
     }
 
     /// A model of Mimecast: records `(key, time, arrival)`; a record is visible to a page
@@ -687,7 +712,7 @@ mod tests {
             let mut fetched_at = now;
             let mut guard = 0;
             // Poll until caught up, like the host does.
-            while cp.open_window(end, 0, overlap, item) {
+            while cp.open_window(end, 0, i64::MIN, overlap, item) {
                 guard += 1;
                 assert!(guard < 10_000);
                 let w = cp.window().unwrap().clone();

@@ -11,7 +11,7 @@ use crate::event;
 use crate::log_type::LogType;
 use crate::page::{self, HttpResponse};
 use crate::request::{self, HttpRequest};
-use crate::settings::{Auth, Settings};
+use crate::settings::{self, Auth, Settings};
 use crate::timefmt;
 
 /// Sends one HTTP request.
@@ -84,7 +84,20 @@ pub fn poll(
         (Some(from), Some(to)) => request::window_item(log_type, settings, from, to),
         _ => serde_json::Value::Null,
     };
-    let opened = cp.open_window(end, first_from, overlap, make_item);
+    // Mimecast keeps 30 days; a cursor older than that (a collector stopped for a month)
+    // resumes at the retention edge, and says what could not be collected.
+    let oldest = end - settings::MAX_LOOKBACK_SECS as i64;
+    let mut warnings = Vec::new();
+    if let Some(cursor) = cp.cursor().filter(|&c| c < oldest && cp.window().is_none()) {
+        warnings.push(format!(
+            "{log_type}: the checkpoint was last advanced at {}, longer ago than Mimecast keeps \
+             records (30 days); records from then until {} are purged and cannot be collected, \
+             collecting resumes there",
+            unix_text(cursor),
+            unix_text(oldest)
+        ));
+    }
+    let opened = cp.open_window(end, first_from, oldest, overlap, make_item);
     let Some(window) = cp.window().filter(|_| opened) else {
         return Ok(Outcome {
             events: Vec::new(),
@@ -154,7 +167,6 @@ pub fn poll(
     for raw in &page.records {
         infos.push(event::inspect(log_type, raw, &mut scratch));
     }
-    let mut warnings = Vec::new();
     let verbatim = infos.iter().filter(|i| i.verbatim).count();
     if verbatim > 0 {
         warnings.push(format!(
@@ -219,6 +231,11 @@ pub fn poll(
         summary,
         warnings,
     })
+}
+
+/// Unix seconds as RFC 3339 text, for messages.
+fn unix_text(secs: i64) -> String {
+    timefmt::from_unix(secs).map_or_else(|| secs.to_string(), timefmt::format_rfc3339)
 }
 
 /// Sends one log request with the tenant's credentials. API 1.0 signs it; API 2.0 uses the
@@ -463,13 +480,23 @@ mod tests {
         tokens: &mut TokenCache,
         now: DateTime<Utc>,
     ) -> (Vec<Value>, Vec<String>) {
+        let (delivered, warnings, _) = poll_on_from(gw, tokens, now, None);
+        (delivered, warnings)
+    }
+
+    /// Like `poll_until_caught_up`, from `checkpoint`; also returns the last checkpoint.
+    fn poll_on_from(
+        gw: &mut FakeGateway,
+        tokens: &mut TokenCache,
+        now: DateTime<Utc>,
+        mut checkpoint: Option<String>,
+    ) -> (Vec<Value>, Vec<String>, Option<String>) {
         let mut config = sample_api2();
         config.page_size = 2;
         let settings = Settings::validate(config).unwrap().0;
         let mut clock = FixedClock(now);
-        let mut checkpoint: Option<String> = None;
         let (mut delivered, mut warnings) = (Vec::new(), Vec::new());
-        for _ in 0..50 {
+        for _ in 0..100 {
             let out = poll(
                 &settings,
                 LogType::UrlProtect,
@@ -486,10 +513,27 @@ mod tests {
             warnings.extend(out.warnings);
             checkpoint = Some(out.checkpoint);
             if out.next_poll == NextPoll::Interval {
-                return (delivered, warnings);
+                return (delivered, warnings, checkpoint);
             }
         }
-        panic!("not caught up after 50 polls");
+        panic!("not caught up after 100 polls");
+    }
+
+    #[test]
+    fn a_cursor_older_than_retention_resumes_at_the_edge_and_says_what_is_lost() {
+        let then = Utc.with_ymd_and_hms(2026, 10, 1, 12, 0, 0).unwrap();
+        let mut gw = FakeGateway::new(hour_of_records(then, 3), 1000);
+        let mut tokens = TokenCache::new();
+        let (_, warnings, checkpoint) = poll_on_from(&mut gw, &mut tokens, then, None);
+        assert!(warnings.is_empty(), "{warnings:?}");
+        // Stopped for 40 days: the records still kept are collected, the gap is named.
+        let now = then + chrono::TimeDelta::days(40);
+        gw.records = hour_of_records(now, 5);
+        let (delivered, warnings, _) = poll_on_from(&mut gw, &mut tokens, now, checkpoint);
+        assert_eq!(delivered, gw.records);
+        assert_eq!(warnings.len(), 1, "{warnings:?}");
+        assert!(warnings[0].contains("cannot be collected"), "{warnings:?}");
+        assert!(warnings[0].contains("2026-10-01T11:59:00Z"), "{warnings:?}");
     }
 
     #[test]
