@@ -18,7 +18,9 @@
 //!   `g`, a record among the next `g` served that repeats one of the last records served is
 //!   not counted again. The one case this cannot tell apart: a genuine identical pair split
 //!   exactly at a page boundary while late records were inserted *after* the offset; the second
-//!   copy is then taken for a repeat.
+//!   copy is then taken for a repeat. Shifts are only looked for near the live edge, so such a
+//!   copy is normally within the next window's overlap, which reads both copies again and
+//!   delivers the second then (late, with the same `event_id`).
 //! - A refused page token (expired in an outage, or from the other API version) restarts the
 //!   window from its first page: what was served counts as delivered, so only what is new is
 //!   delivered. It starts where digests are still known (where pages came in time order), or
@@ -580,6 +582,36 @@ mod tests {
         // repeat there is a genuine identical record.
         let fourth = cp.accept(&[(5, Some(904)), (6, Some(905))], Some(12), 950);
         assert_eq!(fourth, vec![Verdict::Deliver(2), Verdict::Deliver(1)]);
+    }
+
+    #[test]
+    fn a_genuine_twin_taken_for_a_shift_is_delivered_by_the_next_window() {
+        let mut cp = Checkpoint::new(LogType::UrlProtect);
+        cp.open_window(1000, 700, i64::MIN, 300, item);
+        // Two identical records (key 7) in second 950, split by the page cut; a late record
+        // was inserted *after* the offset between the pages, so totalCount grew by one.
+        let first = cp.accept(&[(5, Some(940)), (7, Some(950))], Some(4), 600);
+        assert_eq!(first, vec![Verdict::Deliver(1); 2]);
+        cp.finish_page(Some("2".into()), false, 300);
+        let second = cp.accept(&[(7, Some(950)), (9, Some(960))], Some(5), 600);
+        assert_eq!(second, vec![Verdict::Duplicate, Verdict::Deliver(1)]);
+        cp.finish_page(None, false, 300);
+        // The next window re-reads the overlap, which holds both copies: the second is new.
+        assert!(cp.open_window(1060, 0, i64::MIN, 300, item));
+        let again = cp.accept(
+            &[(5, Some(940)), (7, Some(950)), (7, Some(950)), (9, Some(960))],
+            Some(4),
+            660,
+        );
+        assert_eq!(
+            again,
+            vec![
+                Verdict::Duplicate,
+                Verdict::Duplicate,
+                Verdict::Deliver(2),
+                Verdict::Duplicate
+            ]
+        );
     }
 
     #[test]
