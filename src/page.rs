@@ -163,21 +163,28 @@ fn is_clock_skew(code: &str) -> bool {
     c.contains("skew") || c.contains("date_invalid") || c.contains("request_expired")
 }
 
-/// Whether an API 2.0 answer says the bearer token is no longer accepted: HTTP 401 or a
-/// `token_expired` code (§4.2); the caller then gets a new token and retries once.
+/// Whether an API 2.0 answer says the bearer token is no longer accepted: HTTP 401, a
+/// `token_expired` code (§4.2), or an HTTP 200 whose `meta.status` is 401 (§4.1: on 200 the
+/// function status is in the body); the caller then gets a new token and retries once.
 pub fn is_token_rejection(response: &HttpResponse) -> bool {
     if response.status == 401 {
         return true;
     }
-    // Every API 2.0 page passes through here before it is read: look for the code before
-    // parsing the whole body for it.
-    if memchr::memmem::find(&response.body, b"token_expired").is_none() {
+    // Every API 2.0 page passes through here before it is read: look for the signs before
+    // parsing the whole body for them. `meta` opens Mimecast's envelope, so a function status
+    // of 401 shows in the first bytes.
+    let body = &response.body;
+    let expired = memchr::memmem::find(body, b"token_expired").is_some();
+    let head = &body[..body.len().min(256)];
+    let status_401 = response.status == 200 && memchr::memmem::find(head, b"401").is_some();
+    if !expired && !status_401 {
         return false;
     }
-    serde_json::from_slice::<Envelope<'_>>(&response.body).is_ok_and(|e| {
-        flatten(e.fail)
-            .iter()
-            .any(|err| err.code == "token_expired")
+    serde_json::from_slice::<Envelope<'_>>(body).is_ok_and(|e| {
+        (status_401 && e.meta.as_ref().and_then(Meta::failed_status) == Some(401))
+            || flatten(e.fail)
+                .iter()
+                .any(|err| err.code == "token_expired")
     })
 }
 
@@ -248,15 +255,20 @@ fn classify_failure(
         ));
     }
     if status == 403 {
-        return SourceError::Forbidden(format!(
-            "the {} may not read {log_type} logs ({detail}); give its role the permission \
-             \"{}\"",
-            match api {
-                ApiVersion::V1 => "service user",
-                ApiVersion::V2 => "API 2.0 application",
-            },
-            log_type.permission()
-        ));
+        let permission = log_type.permission();
+        return SourceError::Forbidden(match api {
+            ApiVersion::V1 => format!(
+                "the service user may not read {log_type} logs ({detail}); give its role the \
+                 permission \"{permission}\""
+            ),
+            // API 2.0 applications take their permissions from a role and the products
+            // selected for them (§5).
+            ApiVersion::V2 => format!(
+                "the API 2.0 application may not read {log_type} logs ({detail}); give its role \
+                 the permission \"{permission}\" and check that the application's products \
+                 include the one with these logs"
+            ),
+        });
     }
     if status >= 500 {
         return SourceError::Transient(format!("Mimecast server error ({detail})"));
@@ -1008,6 +1020,15 @@ mod tests {
             r#"{"fail":[{"code":"other"}]}"#
         )));
         assert!(!is_token_rejection(&resp(200, URL_PAGE)));
+        // The function status of an HTTP 200 counts (§4.1).
+        assert!(is_token_rejection(&resp(
+            200,
+            r#"{"meta":{"status":401},"data":[],"fail":[]}"#
+        )));
+        assert!(!is_token_rejection(&resp(
+            200,
+            r#"{"meta":{"status":200,"pagination":{"next":"401"}},"data":[],"fail":[]}"#
+        )));
     }
 
     #[test]
