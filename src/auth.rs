@@ -118,38 +118,24 @@ pub fn parse_token_response(
     response: &HttpResponse,
     now: DateTime<Utc>,
 ) -> Result<Token, SourceError> {
-    let status = response.status;
-    if status != 200 {
-        let detail = oauth_error(&response.body)
-            .map(|e| format!("HTTP {status}: {e}"))
-            .unwrap_or_else(|| format!("HTTP {status}"));
-        return Err(match status {
-            400 | 401 | 403 => SourceError::Unauthorized(format!(
-                "Mimecast rejected the API 2.0 client credentials ({detail}); check client_id and \
-                 client_secret (the secret is shown only once: if it is lost, generate a new one for \
-                 the API 2.0 application) and that base_url is the API 2.0 gateway"
-            )),
-            404 => SourceError::InvalidConfig(format!(
-                "{TOKEN_PATH} was not found ({detail}); base_url must be an API 2.0 gateway such as \
-                 https://api.services.mimecast.com, not an API 1.0 regional host"
-            )),
-            429 => SourceError::RateLimited {
-                after_ms: response
-                    .rate_limit_reset_ms
-                    .unwrap_or(crate::page::DEFAULT_RATE_LIMIT_WAIT_MS),
-                message: format!("Mimecast throttled the token request ({detail})"),
-            },
-            s if s >= 500 => {
-                SourceError::Transient(format!("the token request failed ({detail})"))
-            }
-            _ => SourceError::Protocol(format!("unexpected answer to the token request ({detail})")),
-        });
-    }
-    let parsed: TokenResponse = serde_json::from_slice(&response.body).map_err(|e| {
-        SourceError::Protocol(format!(
-            "the token response is not {{\"access_token\", \"expires_in\"}} JSON ({e})"
-        ))
-    })?;
+    let body = &response.body;
+    let parsed = match (
+        response.status,
+        serde_json::from_slice::<TokenResponse>(body),
+    ) {
+        (200, Ok(parsed)) => parsed,
+        // A 200 carrying an OAuth error or a Mimecast `fail[]` instead of a token is a
+        // refusal too (§4.2: failures can come with a 200).
+        (200, Err(e)) => {
+            return Err(match oauth_error(body) {
+                Some(error) => token_refusal(response, Some(error)),
+                None => SourceError::Protocol(format!(
+                    "the token response is not {{\"access_token\", \"expires_in\"}} JSON ({e})"
+                )),
+            })
+        }
+        _ => return Err(token_refusal(response, oauth_error(body))),
+    };
     if parsed.access_token.is_empty() {
         return Err(SourceError::Protocol(
             "the token response has an empty access_token".into(),
@@ -179,6 +165,34 @@ pub fn parse_token_response(
         access_token: parsed.access_token,
         refresh_at: now + TimeDelta::seconds(usable),
     })
+}
+
+/// The error for a token answer that carries no token, by its status; `error` is its OAuth
+/// or Mimecast error, if it names one.
+fn token_refusal(response: &HttpResponse, error: Option<String>) -> SourceError {
+    let status = response.status;
+    let detail = error
+        .map(|e| format!("HTTP {status}: {e}"))
+        .unwrap_or_else(|| format!("HTTP {status}"));
+    match status {
+        200 | 400 | 401 | 403 => SourceError::Unauthorized(format!(
+            "Mimecast rejected the API 2.0 client credentials ({detail}); check client_id and \
+             client_secret (the secret is shown only once: if it is lost, generate a new one for \
+             the API 2.0 application) and that base_url is the API 2.0 gateway"
+        )),
+        404 => SourceError::InvalidConfig(format!(
+            "{TOKEN_PATH} was not found ({detail}); base_url must be an API 2.0 gateway such as \
+             https://api.services.mimecast.com, not an API 1.0 regional host"
+        )),
+        429 => SourceError::RateLimited {
+            after_ms: response
+                .rate_limit_reset_ms
+                .unwrap_or(crate::page::DEFAULT_RATE_LIMIT_WAIT_MS),
+            message: format!("Mimecast throttled the token request ({detail})"),
+        },
+        s if s >= 500 => SourceError::Transient(format!("the token request failed ({detail})")),
+        _ => SourceError::Protocol(format!("unexpected answer to the token request ({detail})")),
+    }
 }
 
 /// The OAuth error of a failed token answer: `error`/`error_description` (RFC 6749) or a
@@ -459,6 +473,21 @@ mod tests {
             parse_token_response(&r, now()),
             Err(SourceError::Transient(_))
         ));
+        // A refusal that comes with HTTP 200 names its code instead of "not JSON".
+        match parse_token_response(
+            &ok(
+                r#"{"meta":{"status":200},"data":[],"fail":[{"code":"client_credentials_invalid","message":"no such client"}]}"#,
+            ),
+            now(),
+        ) {
+            Err(SourceError::Unauthorized(m)) => {
+                assert!(
+                    m.contains("client_credentials_invalid") && m.contains("client_id"),
+                    "{m}"
+                )
+            }
+            other => panic!("{other:?}"),
+        }
         for body in [
             "{}",
             r#"{"access_token":"","expires_in":10}"#,
