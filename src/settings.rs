@@ -187,7 +187,18 @@ pub struct Settings {
 
 const ROUTES: &[&str] = &["inbound", "outbound", "internal", "all"];
 const SCAN_RESULTS: &[&str] = &["clean", "malicious", "all"];
-const ATTACHMENT_RESULTS: &[&str] = &["safe", "malicious", "timeout", "error", "unsafe", "all"];
+/// The values integrations send (reference §3.3), plus `clean` and `unknown`, which the API
+/// documentation gives as record results.
+const ATTACHMENT_RESULTS: &[&str] = &[
+    "safe",
+    "malicious",
+    "timeout",
+    "error",
+    "unsafe",
+    "clean",
+    "unknown",
+    "all",
+];
 const SEARCH_FIELDS: &[&str] = &[
     "senderAddress",
     "recipientAddress",
@@ -206,6 +217,7 @@ const IDENTIFIERS: &[&str] = &[
     "mimecast_external_domain",
     "custom_name_list",
 ];
+/// Actions the documentation gives as examples (§3.2); others are passed on with a warning.
 const ACTIONS: &[&str] = &["hold", "bounce", "none"];
 
 fn check_choice(field: &str, value: &Option<String>, allowed: &[&str], out: &mut Vec<String>) {
@@ -388,8 +400,9 @@ impl Settings {
         }
         for action in &imp.actions {
             if !ACTIONS.contains(&action.as_str()) {
-                problems.push(format!(
-                    "filters.impersonation.actions: {action:?} is not one of {}",
+                warnings.push(format!(
+                    "filters.impersonation.actions: {action:?} is not one of the documented \
+                     actions ({}); sent as given, Mimecast will refuse it if it is unknown",
                     ACTIONS.join(", ")
                 ));
             }
@@ -462,7 +475,7 @@ pub(crate) mod tests {
             secret_key: "%%%".into(),
         });
         c.url_filter.route = Some("sideways".into());
-        c.attachment_filter.result = Some("clean".into());
+        c.attachment_filter.result = Some("cleanish".into());
         c.impersonation_filter.search_field = Some("subject".into());
         let err = Settings::validate(c).unwrap_err();
         for needle in [
@@ -477,6 +490,16 @@ pub(crate) mod tests {
             assert!(err.contains(needle), "{needle} missing from {err}");
         }
         assert_eq!(err.lines().count(), 7);
+    }
+
+    #[test]
+    fn an_undocumented_impersonation_action_is_sent_with_a_warning() {
+        let mut c = sample();
+        c.impersonation_filter.actions = vec!["hold".into(), "quarantine".into()];
+        let (s, warnings) = Settings::validate(c).unwrap();
+        assert_eq!(s.impersonation_filter.actions, ["hold", "quarantine"]);
+        assert_eq!(warnings.len(), 1, "{warnings:?}");
+        assert!(warnings[0].contains("\"quarantine\""), "{warnings:?}");
     }
 
     #[test]
