@@ -48,6 +48,22 @@ use bindings::BenchPre;
 /// The benchmark-only component (`bench/guest`), built by `build.rs` like the collector.
 pub const BENCH_COMPONENT: &[u8] = include_bytes!(env!("MIMECAST_BENCH_GUEST_WASM"));
 
+/// The benchmark component to run: `BENCH_COMPONENT`, or the file named by
+/// `MCSOURCE_BENCH_GUEST` (for trying other guest build flags without rebuilding the host).
+fn bench_component() -> anyhow::Result<std::borrow::Cow<'static, [u8]>> {
+    match std::env::var_os("MCSOURCE_BENCH_GUEST") {
+        Some(path) => std::fs::read(&path)
+            .map(std::borrow::Cow::Owned)
+            .with_context(|| {
+                format!(
+                    "cannot read MCSOURCE_BENCH_GUEST={}",
+                    Path::new(&path).display()
+                )
+            }),
+        None => Ok(std::borrow::Cow::Borrowed(BENCH_COMPONENT)),
+    }
+}
+
 /// The command that reproduces `docs/benchmarks.md`.
 pub const RERUN_COMMAND: &str =
     "cargo run --release -p mimecast-host --bin mcsource -- bench --out docs/benchmarks.md";
@@ -605,7 +621,8 @@ async fn time_page(
 
 async fn parse_section(sizes: &Sizes, cache_dir: &Path, report: &mut Report) -> anyhow::Result<()> {
     let engine = engine(false, Some(cache_dir))?;
-    let component = Component::new(&engine, BENCH_COMPONENT)
+    let bytes = bench_component()?;
+    let component = Component::new(&engine, &bytes)
         .map_err(runtime::anyhow_from)
         .context("the benchmark component does not load")?;
     let mut linker = Linker::<BenchState>::new(&engine);
