@@ -219,12 +219,15 @@ impl Checkpoint {
         let stored: Stored = serde_json::from_str(text).map_err(|e| {
             SourceError::InvalidConfig(format!(
                 "the stored {log_type} checkpoint is unreadable ({e}); it was not written by this \
-                 component. Remove it from the state store to start over from `lookback`"
+                 component. Remove it from the state store to start over from `lookback` (with the \
+                 bundled host: `mcsource reset`)"
             ))
         })?;
         if stored.v != VERSION {
             return Err(SourceError::InvalidConfig(format!(
-                "the stored {log_type} checkpoint has version {}, this component reads version {VERSION}",
+                "the stored {log_type} checkpoint has version {}, this component reads version \
+                 {VERSION}; run the component that wrote it, or remove the checkpoint to start \
+                 over from `lookback` (with the bundled host: `mcsource reset`)",
                 stored.v
             )));
         }
@@ -599,7 +602,12 @@ mod tests {
         // The next window re-reads the overlap, which holds both copies: the second is new.
         assert!(cp.open_window(1060, 0, i64::MIN, 300, item));
         let again = cp.accept(
-            &[(5, Some(940)), (7, Some(950)), (7, Some(950)), (9, Some(960))],
+            &[
+                (5, Some(940)),
+                (7, Some(950)),
+                (7, Some(950)),
+                (9, Some(960)),
+            ],
             Some(4),
             660,
         );

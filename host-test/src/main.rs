@@ -96,6 +96,19 @@ enum Command {
         #[arg(long)]
         config: PathBuf,
     },
+    /// Forget the checkpoints of a tenant's log types, so the next run collects them again from
+    /// `lookback` (records delivered before come again, with the same event ids).
+    Reset {
+        /// TOML configuration (its state_dir is changed).
+        #[arg(long)]
+        config: PathBuf,
+        /// The tenant whose checkpoints go.
+        #[arg(long)]
+        tenant: String,
+        /// A log type to reset (repeat the flag for more); default: all three.
+        #[arg(long = "log-type", value_parser = mimecast_host::config::LOG_TYPES)]
+        log_types: Vec<String>,
+    },
     /// Measure what the sandbox costs (component vs native, per tenant, scaling); prints a
     /// markdown report and writes it to `--out`.
     Bench {
@@ -171,6 +184,11 @@ async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
         } => discover_cmd(&email, &app_id, &discover_url, component.as_deref()).await,
         Command::Mock { write_config } => mock_cmd(&write_config).await,
         Command::Status { config } => status(&config),
+        Command::Reset {
+            config,
+            tenant,
+            log_types,
+        } => reset(&config, &tenant, &log_types),
         Command::Bench { out, smoke, only } => bench_cmd(&out, smoke, only).await,
     }
 }
@@ -567,12 +585,17 @@ async fn bench_cmd(
     Ok(ExitCode::SUCCESS)
 }
 
-fn status(config: &Path) -> anyhow::Result<ExitCode> {
-    let file = FileConfig::load(config).map_err(anyhow::Error::msg)?;
-    let state_dir = config
+/// The state directory a config file names (relative paths are relative to the file).
+fn state_dir_of(config: &Path, file: &FileConfig) -> PathBuf {
+    config
         .parent()
         .unwrap_or(Path::new("."))
-        .join(&file.state_dir);
+        .join(&file.state_dir)
+}
+
+fn status(config: &Path) -> anyhow::Result<ExitCode> {
+    let file = FileConfig::load(config).map_err(anyhow::Error::msg)?;
+    let state_dir = state_dir_of(config, &file);
     let Some(store) = SqliteStore::open_existing(&state_dir)? else {
         println!(
             "no state in {} yet: nothing has been collected",
@@ -585,5 +608,46 @@ fn status(config: &Path) -> anyhow::Result<ExitCode> {
         .map(|d| d.as_secs() as i64)
         .unwrap_or(0);
     print!("{}", mimecast_host::status::render(&store.statuses()?, now));
+    Ok(ExitCode::SUCCESS)
+}
+
+fn reset(config: &Path, tenant: &str, log_types: &[String]) -> anyhow::Result<ExitCode> {
+    let file = FileConfig::load(config).map_err(anyhow::Error::msg)?;
+    let state_dir = state_dir_of(config, &file);
+    // A running collector would overwrite the reset with its next commit.
+    let _lock = mimecast_host::state::lock_state_dir(&state_dir)?;
+    let Some(mut store) = SqliteStore::open_existing(&state_dir)? else {
+        println!("no state in {} yet: nothing to reset", state_dir.display());
+        return Ok(ExitCode::SUCCESS);
+    };
+    // A tenant no longer configured may still have state worth clearing; a typo has neither.
+    let configured = file.tenant.iter().any(|t| t.id == tenant);
+    if !configured && !store.statuses()?.iter().any(|s| s.tenant == tenant) {
+        let known: Vec<&str> = file.tenant.iter().map(|t| t.id.as_str()).collect();
+        bail!(
+            "tenant {tenant:?} is neither in {} (tenants: {}) nor in the state in {}",
+            config.display(),
+            known.join(", "),
+            state_dir.display()
+        );
+    }
+    let all: Vec<String> = mimecast_host::config::LOG_TYPES
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    let chosen = if log_types.is_empty() {
+        &all
+    } else {
+        log_types
+    };
+    for log_type in chosen {
+        if store.forget(tenant, log_type)? {
+            println!(
+                "{tenant} {log_type}: checkpoint removed; the next run collects from lookback"
+            );
+        } else {
+            println!("{tenant} {log_type}: no checkpoint, nothing to reset");
+        }
+    }
     Ok(ExitCode::SUCCESS)
 }

@@ -431,6 +431,9 @@ mod tests {
         fn statuses(&self) -> Result<Vec<Status>, StateError> {
             self.0.statuses()
         }
+        fn forget(&mut self, t: &str, l: &str) -> Result<bool, StateError> {
+            self.0.forget(t, l)
+        }
     }
 
     #[test]

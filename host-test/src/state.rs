@@ -193,6 +193,14 @@ pub trait StateStore: Send {
     /// # Errors
     /// The store cannot be read.
     fn statuses(&self) -> Result<Vec<Status>, StateError>;
+
+    /// Forgets the checkpoint of a tenant's log type (`mcsource reset`), so the next run starts
+    /// again from the look-back; its cursor and last error go too, its counters stay. Returns
+    /// whether there was a checkpoint.
+    ///
+    /// # Errors
+    /// Nothing was changed.
+    fn forget(&mut self, tenant: &str, log_type: &str) -> Result<bool, StateError>;
 }
 
 /// The embedded store: one SQLite file.
@@ -421,6 +429,24 @@ impl StateStore for SqliteStore {
         rows.collect::<Result<Vec<_>, _>>()
             .map_err(query("status read"))
     }
+
+    fn forget(&mut self, tenant: &str, log_type: &str) -> Result<bool, StateError> {
+        let tx = self.conn.transaction().map_err(query("begin"))?;
+        let removed = tx
+            .execute(
+                "DELETE FROM checkpoint WHERE tenant = ?1 AND log_type = ?2",
+                params![tenant, log_type],
+            )
+            .map_err(query("checkpoint delete"))?;
+        tx.execute(
+            "UPDATE status SET cursor = NULL, last_error = NULL, last_error_at = NULL
+             WHERE tenant = ?1 AND log_type = ?2",
+            params![tenant, log_type],
+        )
+        .map_err(query("status write"))?;
+        tx.commit().map_err(query("commit"))?;
+        Ok(removed > 0)
+    }
 }
 
 #[cfg(test)]
@@ -505,6 +531,30 @@ mod tests {
                 rusqlite::Error::InvalidQuery
             )
         );
+    }
+
+    #[test]
+    fn forget_removes_one_checkpoint_and_its_cursor() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = SqliteStore::open(dir.path()).unwrap();
+        store.commit(&commit("t", "url", "cp-url", None)).unwrap();
+        store
+            .commit(&commit("t", "attachment", "cp-att", None))
+            .unwrap();
+        assert!(store.forget("t", "url").unwrap());
+        assert!(!store.forget("t", "url").unwrap());
+        assert_eq!(store.load("t", "url").unwrap(), None);
+        assert_eq!(
+            store.load("t", "attachment").unwrap().as_deref(),
+            Some("cp-att")
+        );
+        let url = store
+            .statuses()
+            .unwrap()
+            .into_iter()
+            .find(|s| s.log_type == "url")
+            .unwrap();
+        assert_eq!((url.delivered, url.cursor), (3, None));
     }
 
     #[test]

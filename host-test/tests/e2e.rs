@@ -1013,3 +1013,53 @@ fn probe_all_turns_a_tenant_that_cannot_start_into_its_row() {
         "{table}"
     );
 }
+
+#[test]
+fn reset_collects_a_log_type_again_with_the_same_event_ids() {
+    let h = Harness::demo();
+    let cfg = h.config("log_types = [\"url\", \"attachment\"]");
+    assert_success(&h.run_once(&cfg));
+    let first = h.events();
+    let cfg_arg = cfg.to_str().unwrap();
+    let out = h
+        .command(&[
+            "reset",
+            "--config",
+            cfg_arg,
+            "--tenant",
+            "acme",
+            "--log-type",
+            "url",
+        ])
+        .output()
+        .unwrap();
+    assert_success(&out);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("acme url: checkpoint removed"), "{stdout}");
+    assert_success(&h.run_once(&cfg));
+    // URL Protect came again, event for event; Attachment Protect did not move.
+    let again: Vec<Value> = h.events().split_off(first.len());
+    let ids = |events: &[Value], t: &str| {
+        let mut ids: Vec<String> = events
+            .iter()
+            .filter(|e| e["log_type"] == t)
+            .map(|e| e["event_id"].as_str().unwrap().to_string())
+            .collect();
+        ids.sort();
+        ids
+    };
+    assert!(!ids(&first, "url").is_empty());
+    assert_eq!(ids(&again, "url"), ids(&first, "url"));
+    assert!(ids(&again, "attachment").is_empty());
+    // A tenant that is neither configured nor in the state is a typo.
+    let out = h
+        .command(&["reset", "--config", cfg_arg, "--tenant", "acne"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("\"acne\"") && stderr.contains("acme"),
+        "{stderr}"
+    );
+}
