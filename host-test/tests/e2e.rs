@@ -102,7 +102,7 @@ fn filters_reach_the_api() {
 #[test]
 fn transient_faults_are_retried_from_the_same_page() {
     let h = Harness::demo();
-    for f in [
+    h.server.push_faults([
         Fault::Status {
             status: 503,
             headers: vec![],
@@ -116,9 +116,7 @@ fn transient_faults_are_retried_from_the_same_page() {
         Fault::RateLimited { reset_ms: 300 },
         Fault::ConnectionReset,
         Fault::ResetMidBody,
-    ] {
-        h.server.push_fault(f);
-    }
+    ]);
     let out = h.run_once(&h.config("page_size = 60"));
     assert_success(&out);
     assert_exactly_once(
@@ -136,19 +134,16 @@ fn transient_faults_are_retried_from_the_same_page() {
 #[test]
 fn connection_resets_are_retried_from_the_same_page() {
     let h = Harness::demo();
-    // One log type, so the faults meet the requests in a known order. `Delay(ZERO)` lets one
+    // One log type, so the faults meet the requests in a known order. `Fault::pass()` lets one
     // request through untouched, which places the later resets in the middle of the paging.
-    let pass = || Fault::Delay(Duration::ZERO);
-    for f in [
+    h.server.push_faults([
         Fault::ConnectionReset,
-        pass(),
-        pass(),
+        Fault::pass(),
+        Fault::pass(),
         Fault::ResetMidBody,
-        pass(),
+        Fault::pass(),
         Fault::ConnectionReset,
-    ] {
-        h.server.push_fault(f);
-    }
+    ]);
     let out = h.run_once(&h.config("page_size = 50\nlog_types = [\"url\"]"));
     assert_success(&out);
     assert_exactly_once(&h.events(), &h.server, &["url"]);
@@ -594,18 +589,15 @@ fn a_refused_page_token_restarts_the_window_without_repeats() {
     let h = Harness::demo();
     // One log type, so the faults meet the requests in a known order: two pages pass, the
     // third (which carries a page token) is refused as an invalid token would be.
-    let pass = || Fault::Delay(Duration::ZERO);
-    for f in [
-        pass(),
-        pass(),
+    h.server.push_faults([
+        Fault::pass(),
+        Fault::pass(),
         Fault::Status {
             status: 400,
             headers: vec![],
             body: r#"{"meta":{"status":400},"data":[],"fail":[{"errors":[{"code":"err_validation_invalid_page_token","message":"The page token is invalid","retryable":false}]}]}"#.into(),
         },
-    ] {
-        h.server.push_fault(f);
-    }
+    ]);
     let out = h.run_once(&h.config("page_size = 50\nlog_types = [\"url\"]"));
     assert_success(&out);
     assert_exactly_once(&h.events(), &h.server, &["url"]);

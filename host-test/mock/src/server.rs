@@ -98,6 +98,13 @@ impl MockServer {
         self.state.push_fault(f);
     }
 
+    /// Queues several faults, consumed in order by the next requests.
+    pub fn push_faults(&self, faults: impl IntoIterator<Item = Fault>) {
+        for f in faults {
+            self.push_fault(f);
+        }
+    }
+
     /// A snapshot of what the server did so far.
     pub fn ledger(&self) -> Ledger {
         self.state.ledger()
