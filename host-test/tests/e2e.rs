@@ -517,12 +517,12 @@ fn compiled_component_is_cached_under_a_relative_state_dir() {
     assert!(cached > 0, "nothing cached in state/compiled");
 }
 
-#[test]
-fn demo_stops_cleanly_when_its_reader_goes_away() {
+/// Runs `mcsource ARGS` (a demo), reads the first line of its stdout and closes the pipe, as
+/// `mcsource demo | head -1` does; returns that line and how the process ended.
+fn first_line_then_hang_up(args: &[&str]) -> (String, std::process::Output) {
     use std::io::BufRead;
-    // `mcsource demo | head -1`: the reader leaves after one line.
     let mut child = Command::new(BIN)
-        .arg("demo")
+        .args(args)
         .env("MCSOURCE_CACHE_DIR", common::shared_cache_dir())
         .env("RUST_LOG", "info")
         .stdout(Stdio::piped())
@@ -533,9 +533,14 @@ fn demo_stops_cleanly_when_its_reader_goes_away() {
     std::io::BufReader::new(child.stdout.take().unwrap())
         .read_line(&mut first)
         .unwrap();
-    assert!(first.starts_with("{\"log_type\":"), "{first}");
     // The pipe's read end is closed here.
-    let out = child.wait_with_output().unwrap();
+    (first, child.wait_with_output().unwrap())
+}
+
+#[test]
+fn demo_stops_cleanly_when_its_reader_goes_away() {
+    let (first, out) = first_line_then_hang_up(&["demo"]);
+    assert!(first.starts_with("{\"log_type\":"), "{first}");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
     assert!(
@@ -551,20 +556,7 @@ fn demo_stops_cleanly_when_its_reader_goes_away() {
 
 #[test]
 fn json_log_format_writes_one_object_per_log_line() {
-    use std::io::BufRead;
-    let mut child = Command::new(BIN)
-        .args(["--log-format", "json", "demo"])
-        .env("MCSOURCE_CACHE_DIR", common::shared_cache_dir())
-        .env("RUST_LOG", "info")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut first = String::new();
-    std::io::BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut first)
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
+    let (_, out) = first_line_then_hang_up(&["--log-format", "json", "demo"]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     let logs: Vec<serde_json::Value> = stderr
         .lines()
