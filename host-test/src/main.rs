@@ -614,12 +614,14 @@ fn status(config: &Path) -> anyhow::Result<ExitCode> {
 fn reset(config: &Path, tenant: &str, log_types: &[String]) -> anyhow::Result<ExitCode> {
     let file = FileConfig::load(config).map_err(anyhow::Error::msg)?;
     let state_dir = state_dir_of(config, &file);
-    // A running collector would overwrite the reset with its next commit.
-    let _lock = mimecast_host::state::lock_state_dir(&state_dir)?;
-    let Some(mut store) = SqliteStore::open_existing(&state_dir)? else {
+    if !state_dir.join(mimecast_host::state::DATABASE_FILE).exists() {
         println!("no state in {} yet: nothing to reset", state_dir.display());
         return Ok(ExitCode::SUCCESS);
-    };
+    }
+    // A running collector would overwrite the reset with its next commit.
+    let _lock = mimecast_host::state::lock_state_dir(&state_dir)?;
+    let mut store = SqliteStore::open(&state_dir)
+        .with_context(|| format!("cannot use state_dir {}", state_dir.display()))?;
     // A tenant no longer configured may still have state worth clearing; a typo has neither.
     let configured = file.tenant.iter().any(|t| t.id == tenant);
     if !configured && !store.statuses()?.iter().any(|s| s.tenant == tenant) {
