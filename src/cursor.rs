@@ -44,6 +44,8 @@ const TAIL_KEYS: usize = 200;
 /// Longest window: a long backlog is read in windows of at most a day, so a restart never has
 /// to repeat more than one day of paging.
 pub const MAX_WINDOW_SECS: i64 = 24 * 3600;
+/// Longest window that starts at the retention edge (`oldest` of [`Checkpoint::open_window`]).
+pub const EDGE_WINDOW_SECS: i64 = 3600;
 /// Records this far behind the newest one served in a window are no longer tracked within it,
 /// unless the next window's overlap needs them. Pages of an offset pager can shift by a few
 /// records when records arrive mid-window; this slack covers that shift.
@@ -82,6 +84,10 @@ pub struct Window {
     /// forgotten before the window ends.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub unordered: bool,
+    /// A record came later in time than every one before it: the pages are oldest first (a
+    /// newest-first pager never serves a newer record after an older one within a window).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub ascending: bool,
     /// Digests of records older than this were forgotten mid-window (all of them delivered):
     /// where a restarted window begins.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -119,6 +125,7 @@ impl Window {
             tail: Vec::new(),
             watch: 0,
             unordered: false,
+            ascending: false,
             forgotten_below: None,
             restarts,
             last_page: None,
@@ -130,10 +137,13 @@ impl Window {
     /// offset, and the records they pushed past it come back within the next `g` places of the
     /// stream (on this page or later ones, interleaved with the inserted records). A record in
     /// those places that was among the last records served is such a repeat. Only records at or
-    /// after `horizon` can still arrive, so older positions never shift.
+    /// after `horizon` can still arrive, so when pages come oldest first, positions older than
+    /// that never shift; pages that might be newest first (no record has yet come after an
+    /// older one) shift whenever anything arrives, as arrivals go to the front.
     fn repeats(&mut self, keys: &[u64], total: Option<u64>, horizon: i64) -> Vec<bool> {
         let mut repeated = vec![false; keys.len()];
-        if self.newest.is_none_or(|newest| newest < horizon) {
+        let settled = self.ascending && !self.unordered;
+        if self.newest.is_none() || (settled && self.newest.is_some_and(|n| n < horizon)) {
             self.watch = 0;
         } else if let (Some(before), Some(now)) = (self.total, total) {
             self.watch = self.watch.saturating_add(now.saturating_sub(before) as u32);
@@ -308,13 +318,21 @@ impl Checkpoint {
             return true;
         }
         let (start, from) = match self.cursor {
-            Some(cursor) => (cursor.max(oldest), (cursor - overlap).max(oldest)),
+            Some(cursor) => (
+                cursor.max(oldest),
+                cursor.saturating_sub(overlap).max(oldest),
+            ),
             None => (first_from.max(oldest), first_from.max(oldest)),
         };
         if end <= start {
             return false;
         }
-        let to = end.min(start.saturating_add(MAX_WINDOW_SECS));
+        // Near the edge a window is short, so it is read before the edge reaches it: at most
+        // its distance from the edge plus an hour (one hour at the edge, doubling after).
+        let edge_room = start
+            .saturating_sub(oldest)
+            .saturating_add(EDGE_WINDOW_SECS);
+        let to = end.min(start.saturating_add(MAX_WINDOW_SECS.min(edge_room)));
         // Digests older than the window can never be served by it.
         self.seen.retain(|_, s| s.time >= from);
         self.window = Some(Window::first_page(from, to, make_item(from, to), 0));
@@ -392,6 +410,7 @@ impl Checkpoint {
             }
             if let Some(t) = time {
                 window.unordered |= window.newest.is_some_and(|n| t < n - PAGE_SLACK_SECS);
+                window.ascending |= window.newest.is_some_and(|n| t > n);
                 window.newest = Some(window.newest.map_or(t, |n| n.max(t)));
             }
             let entry = self.seen.entry(key).or_insert(Seen {
@@ -491,11 +510,16 @@ mod tests {
         let mut cp = Checkpoint::new(LogType::UrlProtect);
         cp.open_window(1000, 900, 0, 300, item);
         cp.finish_page(None, false, 300);
-        // Resumed long after: the window starts at the edge, not at the stale cursor.
+        // Resumed long after: the window starts at the edge, not at the stale cursor, and
+        // is short there, so it is read before the edge moves on to it; the next is longer.
         let edge = 1000 + 40 * 86_400;
-        assert!(cp.open_window(edge + 5000, 0, edge, 300, item));
+        assert!(cp.open_window(edge + 10 * 86_400, 0, edge, 300, item));
         let w = cp.window().unwrap();
-        assert_eq!((w.from, w.to), (edge, edge + 5000));
+        assert_eq!((w.from, w.to), (edge, edge + EDGE_WINDOW_SECS));
+        cp.finish_page(None, false, 300);
+        assert!(cp.open_window(edge + 10 * 86_400, 0, edge, 300, item));
+        let w = cp.window().unwrap();
+        assert_eq!(w.to, edge + 3 * EDGE_WINDOW_SECS);
         // A first poll whose look-back reaches past the edge is clamped the same way.
         let mut fresh = Checkpoint::new(LogType::UrlProtect);
         assert!(fresh.open_window(2000, 100, 500, 300, item));

@@ -420,12 +420,16 @@ mod tests {
                 Some(_) if self.stuck => 0,
                 token => token.map_or(0, |t| t.parse().unwrap()),
             };
-            // Records in the window: the `to` bound is beyond every record here.
-            let from = timefmt::parse(body["data"][0]["from"].as_str().unwrap()).unwrap();
+            // Records in the window.
+            let bound =
+                |name: &str| timefmt::parse(body["data"][0][name].as_str().unwrap()).unwrap();
+            let (from, to) = (bound("from"), bound("to"));
             let in_window: Vec<&Value> = self
                 .records
                 .iter()
-                .filter(|r| timefmt::parse(r["date"].as_str().unwrap()).unwrap() >= from)
+                .filter(|r| {
+                    (from..=to).contains(&timefmt::parse(r["date"].as_str().unwrap()).unwrap())
+                })
                 .collect();
             let end = (offset + size).min(in_window.len());
             let mut pagination = json!({"pageSize": size});
