@@ -112,8 +112,9 @@ struct TokenResponse {
 /// Reads the token endpoint's answer received at `now`.
 ///
 /// # Errors
-/// `Unauthorized` when Mimecast rejects the client credentials (400/401), `Transient` for 5xx
-/// and network-like answers, `RateLimited` for 429, `Protocol` for anything unusable.
+/// `Unauthorized` when Mimecast rejects the client credentials (400/401/403, or an HTTP 200
+/// carrying an error instead of a token), `Transient` for 5xx, network-like and `retryable`
+/// answers, `RateLimited` for 429 (also as `meta.status`), `Protocol` for anything unusable.
 pub fn parse_token_response(
     response: &HttpResponse,
     now: DateTime<Utc>,
@@ -128,13 +129,13 @@ pub fn parse_token_response(
         // refusal too (§4.2: failures can come with a 200).
         (200, Err(e)) => {
             return Err(match oauth_error(body) {
-                Some(error) => token_refusal(response, Some(error)),
+                Some(error) => token_refusal(status_in_body(body), response, Some(error)),
                 None => SourceError::Protocol(format!(
                     "the token response is not {{\"access_token\", \"expires_in\"}} JSON ({e})"
                 )),
             })
         }
-        _ => return Err(token_refusal(response, oauth_error(body))),
+        (status, _) => return Err(token_refusal(status, response, oauth_error(body))),
     };
     if parsed.access_token.is_empty() {
         return Err(SourceError::Protocol(
@@ -167,15 +168,31 @@ pub fn parse_token_response(
     })
 }
 
-/// The error for a token answer that carries no token, by its status; `error` is its OAuth
-/// or Mimecast error, if it names one.
-fn token_refusal(response: &HttpResponse, error: Option<String>) -> SourceError {
-    let status = response.status;
+/// The status an HTTP 200 without a token stands for: 503 when Mimecast marks its failure
+/// `retryable` (so it is retried), else `meta.status` when that names a failure, else 401.
+fn status_in_body(body: &[u8]) -> u16 {
+    let Ok(v) = serde_json::from_slice::<serde_json::Value>(body) else {
+        return 401;
+    };
+    let retryable = |p: &str| v.pointer(p).and_then(|r| r.as_bool()) == Some(true);
+    if retryable("/fail/0/retryable") || retryable("/fail/0/errors/0/retryable") {
+        return 503;
+    }
+    v.pointer("/meta/status")
+        .and_then(|s| s.as_u64())
+        .and_then(|s| u16::try_from(s).ok())
+        .filter(|s| (400..600).contains(s))
+        .unwrap_or(401)
+}
+
+/// The error for a token answer with `status` that carries no token; `error` is its OAuth or
+/// Mimecast error, if it names one.
+fn token_refusal(status: u16, response: &HttpResponse, error: Option<String>) -> SourceError {
     let detail = error
         .map(|e| format!("HTTP {status}: {e}"))
         .unwrap_or_else(|| format!("HTTP {status}"));
     match status {
-        200 | 400 | 401 | 403 => SourceError::Unauthorized(format!(
+        400 | 401 | 403 => SourceError::Unauthorized(format!(
             "Mimecast rejected the API 2.0 client credentials ({detail}); check client_id and \
              client_secret (the secret is shown only once: if it is lost, generate a new one for \
              the API 2.0 application) and that base_url is the API 2.0 gateway"
@@ -488,6 +505,23 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
+        // ... unless it says it is worth retrying, or names a status of its own.
+        assert!(matches!(
+            parse_token_response(
+                &ok(
+                    r#"{"fail":[{"errors":[{"code":"err_busy","message":"m","retryable":true}]}]}"#
+                ),
+                now()
+            ),
+            Err(SourceError::Transient(_))
+        ));
+        assert!(matches!(
+            parse_token_response(
+                &ok(r#"{"meta":{"status":429},"fail":[{"code":"quota","message":"m"}]}"#),
+                now()
+            ),
+            Err(SourceError::RateLimited { .. })
+        ));
         for body in [
             "{}",
             r#"{"access_token":"","expires_in":10}"#,
