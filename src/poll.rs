@@ -90,9 +90,9 @@ pub fn poll(
     let mut warnings = Vec::new();
     if let Some(cursor) = cp.cursor().filter(|&c| c < oldest && cp.window().is_none()) {
         warnings.push(format!(
-            "{log_type}: the checkpoint was last advanced at {}, longer ago than Mimecast keeps \
-             records (30 days); records from then until {} are purged and cannot be collected, \
-             collecting resumes there",
+            "{log_type}: the checkpoint's cursor is at {}, further back than Mimecast keeps \
+             records (30 days); records from then until {} are purged or too close to the purge \
+             edge to read safely, and are not collected; collecting resumes from there",
             unix_text(cursor),
             unix_text(oldest)
         ));
@@ -239,8 +239,9 @@ fn unix_text(secs: i64) -> String {
 }
 
 /// Sends one log request with the tenant's credentials. API 1.0 signs it; API 2.0 uses the
-/// cached token (getting one first if needed) and, when Mimecast rejects the token (401 or
-/// `token_expired`), gets a new one and sends the same body once more (§4.1, §5).
+/// cached token (getting one first if needed) and, when Mimecast rejects the token (401,
+/// `token_expired`, or an HTTP 200 whose `meta.status` is 401), gets a new one and sends the
+/// same body once more (§4.1, §5).
 ///
 /// # Errors
 /// The request or a token request failed; an answer Mimecast sent comes back as `Ok`.
@@ -536,7 +537,7 @@ mod tests {
         let (delivered, warnings, _) = poll_on_from(&mut gw, &mut tokens, now, checkpoint);
         assert_eq!(delivered, gw.records);
         assert_eq!(warnings.len(), 1, "{warnings:?}");
-        assert!(warnings[0].contains("cannot be collected"), "{warnings:?}");
+        assert!(warnings[0].contains("are not collected"), "{warnings:?}");
         assert!(warnings[0].contains("2026-10-01T11:59:00Z"), "{warnings:?}");
     }
 
