@@ -399,7 +399,11 @@ impl Settings {
             }
         }
         for action in &imp.actions {
-            if !ACTIONS.contains(&action.as_str()) {
+            if action.trim().is_empty() {
+                problems.push(
+                    "filters.impersonation.actions holds a blank action; remove it".to_string(),
+                );
+            } else if !ACTIONS.contains(&action.as_str()) {
                 warnings.push(format!(
                     "filters.impersonation.actions: {action:?} is not one of the documented \
                      actions ({}); sent as given, Mimecast will refuse it if it is unknown",

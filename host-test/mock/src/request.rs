@@ -207,7 +207,16 @@ pub(crate) fn parse_query(
             result: choice(
                 item,
                 "result",
-                &["safe", "malicious", "timeout", "error", "unsafe", "all"],
+                &[
+                    "safe",
+                    "malicious",
+                    "timeout",
+                    "error",
+                    "unsafe",
+                    "clean",
+                    "unknown",
+                    "all",
+                ],
             )?,
         },
         LogType::Impersonation => impersonation_filter(item)?,
@@ -452,7 +461,12 @@ mod tests {
         let e = parse_query(LogType::Url, &obj(json!({"route":"sideways"})), now()).unwrap_err();
         assert_eq!(e.code, "err_validation_invalid_value");
         assert!(e.message.contains("route"));
-        assert!(parse_query(LogType::Attachment, &obj(json!({"result":"clean"})), now()).is_err());
+        assert!(parse_query(
+            LogType::Attachment,
+            &obj(json!({"result":"cleanish"})),
+            now()
+        )
+        .is_err());
         assert!(parse_query(
             LogType::Impersonation,
             &obj(json!({"taggedMalicious":"yes"})),

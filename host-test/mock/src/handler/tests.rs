@@ -344,7 +344,7 @@ fn validation_failures_are_200_with_fail_and_key() {
         (200, Some("err_validation_invalid_date"))
     );
     assert_eq!(a.body["fail"][0]["key"], item);
-    let a = h.post(LogType::Attachment, json!({"data":[{"result":"clean"}]}));
+    let a = h.post(LogType::Attachment, json!({"data":[{"result":"cleanish"}]}));
     assert_eq!(a.fail_code(), Some("err_validation_invalid_value"));
     let headers = h.signed_headers(LogType::Url.path());
     let a = h.send(
