@@ -230,15 +230,18 @@ impl Checkpoint {
             SourceError::InvalidConfig(format!(
                 "the stored {log_type} checkpoint is unreadable ({e}); it was not written by this \
                  component. Remove it from the state store to start over from `lookback` (with the \
-                 bundled host: `mcsource reset`)"
+                 bundled host: `mcsource reset --config FILE --tenant ID --log-type {}`)",
+                log_type.as_str()
             ))
         })?;
         if stored.v != VERSION {
             return Err(SourceError::InvalidConfig(format!(
                 "the stored {log_type} checkpoint has version {}, this component reads version \
                  {VERSION}; run the component that wrote it, or remove the checkpoint to start \
-                 over from `lookback` (with the bundled host: `mcsource reset`)",
-                stored.v
+                 over from `lookback` (with the bundled host: `mcsource reset --config FILE --tenant \
+                 ID --log-type {}`)",
+                stored.v,
+                log_type.as_str()
             )));
         }
         if stored.log_type != log_type.as_str() {

@@ -577,6 +577,14 @@ async fn bench_cmd(
         // A partial report would replace the full one.
         return Ok(ExitCode::SUCCESS);
     }
+    if std::env::var_os("MCSOURCE_BENCH_GUEST").is_some() {
+        // An experimental guest's figures are not the published ones.
+        bail!(
+            "MCSOURCE_BENCH_GUEST is set: not writing {} (that guest is an experiment; use \
+             --only parse to compare it)",
+            out.display()
+        );
+    }
     // Only the generated part is replaced; the analysis around it stays.
     let existing = std::fs::read_to_string(out).ok();
     let text = bench::splice(existing.as_deref(), &report);
@@ -619,7 +627,8 @@ fn reset(config: &Path, tenant: &str, log_types: &[String]) -> anyhow::Result<Ex
         return Ok(ExitCode::SUCCESS);
     }
     // A running collector would overwrite the reset with its next commit.
-    let _lock = mimecast_host::state::lock_state_dir(&state_dir)?;
+    let _lock = mimecast_host::state::lock_state_dir(&state_dir)
+        .context("mcsource reset needs the collector using this state_dir stopped")?;
     let mut store = SqliteStore::open(&state_dir)
         .with_context(|| format!("cannot use state_dir {}", state_dir.display()))?;
     // A tenant no longer configured may still have state worth clearing; a typo has neither.
