@@ -362,12 +362,34 @@ impl Checkpoint {
     /// was served). Returns how often this window has been restarted, or `None` when no window
     /// is open.
     pub fn restart_window(&mut self, make_item: impl FnOnce(i64, i64) -> Value) -> Option<u32> {
+        self.reopen(i64::MIN, 1, make_item)
+    }
+
+    /// Moves an open window that reaches back past `oldest` (the retention edge, see
+    /// [`Checkpoint::open_window`]) to begin there, read again from its first page like a
+    /// restarted one: a checkpoint left mid-window for a month. Returns whether it moved.
+    pub fn clear_edge(&mut self, oldest: i64, make_item: impl FnOnce(i64, i64) -> Value) -> bool {
+        if self.window.as_ref().is_none_or(|w| w.from >= oldest) {
+            return false;
+        }
+        self.reopen(oldest, 0, make_item).is_some()
+    }
+
+    /// Reads the open window again from its first page, beginning no earlier than `oldest`,
+    /// and adds `restarts` to its restart count (see [`Checkpoint::restart_window`]).
+    fn reopen(
+        &mut self,
+        oldest: i64,
+        restarts: u32,
+        make_item: impl FnOnce(i64, i64) -> Value,
+    ) -> Option<u32> {
         let w = self.window.as_ref()?;
         let from = match w.forgotten_below {
-            Some(floor) if !w.unordered => floor.max(w.from).min(w.to),
+            Some(floor) if !w.unordered => floor.max(w.from),
             _ => w.from,
         };
-        let (to, restarts) = (w.to, w.restarts.saturating_add(1));
+        let from = from.max(oldest).min(w.to);
+        let (to, restarts) = (w.to, w.restarts.saturating_add(restarts));
         self.count_served_as_delivered();
         self.window = Some(Window::first_page(from, to, make_item(from, to), restarts));
         Some(restarts)
@@ -533,6 +555,22 @@ mod tests {
         near.finish_page(None, false, 300);
         assert!(near.open_window(1500, 0, 900, 300, item));
         assert_eq!(near.window().unwrap().from, 900);
+    }
+
+    #[test]
+    fn an_open_window_past_the_retention_edge_is_moved_to_it() {
+        let mut cp = Checkpoint::new(LogType::UrlProtect);
+        cp.open_window(10_000, 0, i64::MIN, 300, item);
+        let first = cp.accept(&[(1, Some(5000)), (2, Some(6000))], Some(4), 0);
+        assert_eq!(first, vec![Verdict::Deliver(1); 2]);
+        cp.finish_page(Some("2".into()), false, 300);
+        assert!(!cp.clear_edge(0, item), "not past the edge");
+        assert!(cp.clear_edge(5990, item));
+        let w = cp.window().unwrap().clone();
+        assert_eq!((w.from, w.to, w.token, w.restarts), (5990, 10_000, None, 0));
+        // What was served counts as delivered.
+        let again = cp.accept(&[(2, Some(6000)), (3, Some(7000))], Some(2), 0);
+        assert_eq!(again, vec![Verdict::Duplicate, Verdict::Deliver(1)]);
     }
 
     #[test]

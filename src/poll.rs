@@ -97,6 +97,15 @@ pub fn poll(
             unix_text(oldest)
         ));
     }
+    if cp.clear_edge(oldest, make_item) {
+        warnings.push(format!(
+            "{log_type}: the window left open in the checkpoint reaches further back than \
+             Mimecast keeps records (30 days); reading it again from {} (what was delivered is \
+             not delivered again; older records are purged or too close to the purge edge to read \
+             safely)",
+            unix_text(oldest)
+        ));
+    }
     let opened = cp.open_window(end, first_from, oldest, overlap, make_item);
     let Some(window) = cp.window().filter(|_| opened) else {
         return Ok(Outcome {
