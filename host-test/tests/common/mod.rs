@@ -124,10 +124,13 @@ pub fn shared_cache_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("mcsource-compiled")
 }
 
+/// The events in a sink file. Only complete lines count: a collector that is still running
+/// may be in the middle of appending the last one.
 pub fn read_events(path: &Path) -> Vec<Value> {
     match std::fs::read_to_string(path) {
         Ok(text) => text
-            .lines()
+            .split_inclusive('\n')
+            .filter_map(|l| l.strip_suffix('\n'))
             .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("bad line {l:?}: {e}")))
             .collect(),
         Err(_) => Vec::new(),
