@@ -560,12 +560,14 @@ async fn poll_slot(
         }
         NextPoll::Interval => after(jitter(tenant.interval)),
     };
-    tracing::info!(
-        log_type,
-        events,
-        caught_up = matches!(batch.next_poll, NextPoll::Interval),
-        "poll finished"
-    );
+    let caught_up = matches!(batch.next_poll, NextPoll::Interval);
+    // A poll that found nothing new is routine: with a thousand tenants it would be most of
+    // the log at `info`.
+    if events > 0 {
+        tracing::info!(log_type, events, caught_up, "poll finished");
+    } else {
+        tracing::debug!(log_type, events, caught_up, "poll finished");
+    }
     (inst, After::Continue)
 }
 
