@@ -30,8 +30,7 @@ impl fmt::Debug for Secret {
 }
 
 /// Where a credential comes from, as written in the config file.
-#[derive(Clone, Deserialize)]
-#[serde(untagged)]
+#[derive(Clone)]
 pub enum SecretSource {
     /// The value itself (fine for tests; prefer `env` or `file` in production).
     Literal(String),
@@ -48,12 +47,101 @@ pub enum SecretSource {
     },
 }
 
+/// The table form, `{ env = … }` or `{ file = … }`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Named {
+    env: Option<String>,
+    file: Option<PathBuf>,
+}
+
+impl<'de> Deserialize<'de> for SecretSource {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<SecretSource, D::Error> {
+        struct Source;
+        impl<'de> serde::de::Visitor<'de> for Source {
+            type Value = SecretSource;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("the value as a string, { env = \"NAME\" } or { file = \"PATH\" }")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<SecretSource, E> {
+                Ok(SecretSource::Literal(v.to_string()))
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                map: A,
+            ) -> Result<SecretSource, A::Error> {
+                let named = Named::deserialize(serde::de::value::MapAccessDeserializer::new(map))?;
+                match (named.env, named.file) {
+                    (Some(env), None) => Ok(SecretSource::Env { env }),
+                    (None, Some(file)) => Ok(SecretSource::File { file }),
+                    (Some(_), Some(_)) => Err(serde::de::Error::custom(
+                        "give either env or file, not both",
+                    )),
+                    (None, None) => Err(serde::de::Error::custom(
+                        "give env = \"NAME\" or file = \"PATH\"",
+                    )),
+                }
+            }
+        }
+        d.deserialize_any(Source)
+    }
+}
+
+/// Whether `name`, given as an environment variable's name, is one: a value pasted there by
+/// mistake (mixed case, `-`, `/`, …) must not be echoed in an error.
+fn is_env_name(name: &str) -> bool {
+    name.chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_uppercase() || c == '_')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
+}
+
+/// Whether `path`, given as a file path, looks like a credential pasted there by mistake: long,
+/// no dot, only Base64/key characters, with digits and both cases of letters.
+fn looks_like_a_credential(path: &str) -> bool {
+    path.len() >= 20
+        && path
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "+/=_-".contains(c))
+        && path.chars().any(|c| c.is_ascii_digit())
+        && path.chars().any(|c| c.is_ascii_uppercase())
+        && path.chars().any(|c| c.is_ascii_lowercase())
+}
+
+/// How an error names the variable: by name, unless it looks like a pasted value.
+fn env_label(env: &str) -> String {
+    if is_env_name(env) {
+        format!("environment variable {env}")
+    } else {
+        "the environment variable named in the config (name not shown: it is not a variable \
+         name, perhaps the value itself; a literal value is written key = \"…\")"
+            .to_string()
+    }
+}
+
+/// How an error names the file: by path, unless the path looks like a pasted value.
+fn file_label(path: &Path, as_written: &Path) -> String {
+    if looks_like_a_credential(&as_written.to_string_lossy()) {
+        "the file named in the config (path not shown: it looks like a credential, perhaps the \
+         value itself; a literal value is written key = \"…\")"
+            .to_string()
+    } else {
+        path.display().to_string()
+    }
+}
+
 impl fmt::Debug for SecretSource {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             SecretSource::Literal(_) => f.write_str("Literal(<redacted>)"),
-            SecretSource::Env { env } => write!(f, "Env({env})"),
-            SecretSource::File { file } => write!(f, "File({})", file.display()),
+            SecretSource::Env { env } if is_env_name(env) => write!(f, "Env({env})"),
+            SecretSource::Env { .. } => f.write_str("Env(<redacted>)"),
+            SecretSource::File { file } if !looks_like_a_credential(&file.to_string_lossy()) => {
+                write!(f, "File({})", file.display())
+            }
+            SecretSource::File { .. } => f.write_str("File(<redacted>)"),
         }
     }
 }
@@ -64,19 +152,19 @@ impl SecretSource {
     ///
     /// # Errors
     /// The variable is unset, the file unreadable, or the value empty; the message names the
-    /// variable or file (as resolved), never the value.
+    /// variable or file (as resolved), never the value, nor a name or path that looks like one.
     pub fn resolve(&self, base_dir: &Path) -> Result<Secret, String> {
         let value = match self {
             SecretSource::Literal(v) => v.clone(),
             SecretSource::Env { env } => {
-                std::env::var(env).map_err(|_| format!("environment variable {env} is not set"))?
+                std::env::var(env).map_err(|_| format!("{} is not set", env_label(env)))?
             }
             SecretSource::File { file } => {
                 let path = base_dir.join(file);
                 std::fs::read_to_string(&path).map_err(|e| {
                     format!(
                         "cannot read {} (relative paths are relative to the config file): {e}",
-                        path.display()
+                        file_label(&path, file)
                     )
                 })?
             }
@@ -85,9 +173,9 @@ impl SecretSource {
         if value.is_empty() {
             return Err(match self {
                 SecretSource::Literal(_) => "is empty".to_string(),
-                SecretSource::Env { env } => format!("environment variable {env} is empty"),
+                SecretSource::Env { env } => format!("{} is empty", env_label(env)),
                 SecretSource::File { file } => {
-                    format!("{} is empty", base_dir.join(file).display())
+                    format!("{} is empty", file_label(&base_dir.join(file), file))
                 }
             });
         }
@@ -153,5 +241,56 @@ mod tests {
         assert!(SecretSource::Literal("  ".into())
             .resolve(Path::new("/"))
             .is_err());
+    }
+
+    #[test]
+    fn a_value_pasted_as_a_name_or_path_is_not_echoed() {
+        let pasted = "LVFr28U/SwZ9sr86uobAvziEF41KiNNLvjlwPgzp+FBAYDp/TIVBeH1liJBXFbWR";
+        let file = SecretSource::File {
+            file: pasted.into(),
+        };
+        let err = file.resolve(Path::new("/nonexistent")).unwrap_err();
+        assert!(!err.contains("SwZ9"), "{err}");
+        assert!(!format!("{file:?}").contains("SwZ9"));
+        let env = SecretSource::Env {
+            env: "0d5c3d8a-6f1e-4b7a-9c21-5e8f7a6b4c3d".into(),
+        };
+        let err = env.resolve(Path::new("/")).unwrap_err();
+        assert!(!err.contains("6f1e"), "{err}");
+        assert!(!format!("{env:?}").contains("6f1e"));
+        // Ordinary names and paths are still named.
+        let err = SecretSource::File {
+            file: "secrets/mimecast.key".into(),
+        }
+        .resolve(Path::new("/nonexistent"))
+        .unwrap_err();
+        assert!(err.contains("/nonexistent/secrets/mimecast.key"), "{err}");
+    }
+
+    #[test]
+    fn a_source_is_a_string_or_exactly_one_of_env_and_file() {
+        #[derive(Deserialize, Debug)]
+        struct T {
+            k: SecretSource,
+        }
+        let parse = |text: &str| toml::from_str::<T>(text).map_err(|e| e.to_string());
+        assert!(matches!(
+            parse("k = \"v\"").unwrap().k,
+            SecretSource::Literal(_)
+        ));
+        assert!(matches!(
+            parse("k = { env = \"A\" }").unwrap().k,
+            SecretSource::Env { .. }
+        ));
+        assert!(matches!(
+            parse("k = { file = \"f\" }").unwrap().k,
+            SecretSource::File { .. }
+        ));
+        let both = parse("k = { env = \"A\", file = \"f\" }").unwrap_err();
+        assert!(both.contains("not both"), "{both}");
+        let typo = parse("k = { envv = \"A\" }").unwrap_err();
+        assert!(typo.contains("envv"), "{typo}");
+        let number = parse("k = 12345").unwrap_err();
+        assert!(number.contains("{ env = \"NAME\" }"), "{number}");
     }
 }
