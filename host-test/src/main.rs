@@ -130,6 +130,28 @@ enum Command {
     },
 }
 
+/// Set by `--log-format json`: then every line this binary writes to stderr is a JSON log
+/// object, including its own status lines and the final error.
+static JSON_LOGS: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Writes a status line for people to stderr (a log record in JSON mode).
+fn say(line: &str) {
+    if JSON_LOGS.load(std::sync::atomic::Ordering::Relaxed) {
+        tracing::info!("{line}");
+    } else {
+        eprintln!("{line}");
+    }
+}
+
+/// Writes the error that ends the command to stderr (a log record in JSON mode).
+fn say_error(message: &str) {
+    if JSON_LOGS.load(std::sync::atomic::Ordering::Relaxed) {
+        tracing::error!("{message}");
+    } else {
+        eprintln!("error: {message}");
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let logs = tracing_subscriber::fmt()
@@ -142,7 +164,10 @@ fn main() -> ExitCode {
         LogFormat::Text => logs
             .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
             .init(),
-        LogFormat::Json => logs.json().with_ansi(false).init(),
+        LogFormat::Json => {
+            logs.json().with_ansi(false).init();
+            JSON_LOGS.store(true, std::sync::atomic::Ordering::Relaxed);
+        }
     }
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -150,14 +175,14 @@ fn main() -> ExitCode {
     {
         Ok(rt) => rt,
         Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
+            say_error(&format!("cannot start the async runtime: {e}"));
             return ExitCode::FAILURE;
         }
     };
     match rt.block_on(dispatch(cli.command)) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            say_error(&format!("{e:#}"));
             ExitCode::FAILURE
         }
     }
@@ -406,13 +431,16 @@ fn report(summary: &Summary, once: bool) -> anyhow::Result<ExitCode> {
     let mut failed = 0;
     for ((tenant, log_type), p) in summary {
         match &p.error {
-            None => eprintln!("{tenant}/{log_type}: {} events delivered", p.delivered),
+            None => say(&format!(
+                "{tenant}/{log_type}: {} events delivered",
+                p.delivered
+            )),
             Some(e) => {
                 failed += 1;
-                eprintln!(
+                say(&format!(
                     "{tenant}/{log_type}: FAILED after {} events: {e}",
                     p.delivered
-                );
+                ));
             }
         }
     }
@@ -441,10 +469,10 @@ async fn demo_cmd(component: Option<&Path>) -> anyhow::Result<ExitCode> {
     let tenant = demo::demo_tenant(&server).map_err(anyhow::Error::msg)?;
     let state = tempfile::tempdir().context("cannot create a temporary state directory")?;
     let store: Box<dyn StateStore> = Box::new(SqliteStore::open(state.path())?);
-    eprintln!(
+    say(&format!(
         "demo: mock Mimecast at {}; collecting url, impersonation and attachment logs",
         server.base_url()
-    );
+    ));
     let mode = RunMode {
         once: true,
         max_concurrent_polls: 4,
@@ -460,12 +488,15 @@ async fn demo_cmd(component: Option<&Path>) -> anyhow::Result<ExitCode> {
     .await?;
     if StdoutSink::reader_gone() {
         // `mcsource demo | head`: the reader had enough; not a failure of the demo.
-        eprintln!("demo: stdout closed by its reader; stopped");
+        say("demo: stdout closed by its reader; stopped");
         server.shutdown().await;
         return Ok(ExitCode::SUCCESS);
     }
     let code = report(&summary, true)?;
-    eprintln!("demo: caught up in {:.2}s", started.elapsed().as_secs_f64());
+    say(&format!(
+        "demo: caught up in {:.2}s",
+        started.elapsed().as_secs_f64()
+    ));
     server.shutdown().await;
     Ok(code)
 }
@@ -549,12 +580,12 @@ async fn mock_cmd(write_config: &Path) -> anyhow::Result<ExitCode> {
     let text = demo::mock_config_toml(&server, "mock-state");
     std::fs::write(write_config, text)
         .with_context(|| format!("cannot write {}", write_config.display()))?;
-    eprintln!(
+    say(&format!(
         "mock Mimecast at {}; wrote {}. In another shell: mcsource run --config {} --once",
         server.base_url(),
         write_config.display(),
         write_config.display()
-    );
+    ));
     let _ = tokio::signal::ctrl_c().await;
     server.shutdown().await;
     Ok(ExitCode::SUCCESS)
@@ -589,7 +620,7 @@ async fn bench_cmd(
     let existing = std::fs::read_to_string(out).ok();
     let text = bench::splice(existing.as_deref(), &report);
     std::fs::write(out, text).with_context(|| format!("cannot write {}", out.display()))?;
-    eprintln!("bench: wrote {}", out.display());
+    say(&format!("bench: wrote {}", out.display()));
     Ok(ExitCode::SUCCESS)
 }
 

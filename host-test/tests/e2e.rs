@@ -558,11 +558,17 @@ fn demo_stops_cleanly_when_its_reader_goes_away() {
 fn json_log_format_writes_one_object_per_log_line() {
     let (_, out) = first_line_then_hang_up(&["--log-format", "json", "demo"]);
     let stderr = String::from_utf8_lossy(&out.stderr);
+    // Every line, the command's own status lines included, is a JSON object.
     let logs: Vec<serde_json::Value> = stderr
         .lines()
-        .filter(|l| l.starts_with('{'))
         .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
         .collect();
+    assert!(
+        logs.iter().any(|l| l["fields"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("demo: stdout closed by its reader"))),
+        "{stderr}"
+    );
     assert!(
         logs.iter().any(|l| l["fields"]["message"]
             .as_str()
