@@ -57,9 +57,9 @@ fn default_state_dir() -> PathBuf {
 
 /// Where events go.
 #[derive(Debug, Clone, Default, Deserialize, PartialEq)]
-#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+#[serde(try_from = "RawSink")]
 pub enum SinkConfig {
-    /// NDJSON on standard output.
+    /// NDJSON on standard output (no other keys).
     #[default]
     Stdout,
     /// NDJSON appended to a file (relative paths are relative to the config file).
@@ -67,6 +67,39 @@ pub enum SinkConfig {
         /// File path.
         path: PathBuf,
     },
+}
+
+/// `[sink]` as written: `type` and the keys of every kind, checked by `TryFrom`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSink {
+    #[serde(rename = "type")]
+    kind: SinkKind,
+    path: Option<PathBuf>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum SinkKind {
+    Stdout,
+    File,
+}
+
+impl TryFrom<RawSink> for SinkConfig {
+    type Error = String;
+
+    fn try_from(raw: RawSink) -> Result<SinkConfig, String> {
+        match (raw.kind, raw.path) {
+            (SinkKind::Stdout, None) => Ok(SinkConfig::Stdout),
+            (SinkKind::Stdout, Some(_)) => Err(
+                "sink.path is only for type = \"file\"; remove it, or set type = \"file\"".into(),
+            ),
+            (SinkKind::File, Some(path)) => Ok(SinkConfig::File { path }),
+            (SinkKind::File, None) => {
+                Err("type = \"file\" needs path = \"FILE\" (events are appended to it)".into())
+            }
+        }
+    }
 }
 
 /// One Mimecast tenant.
@@ -789,8 +822,15 @@ impl FileConfig {
         }
         let sink = match self.sink {
             SinkConfig::File { path } => {
+                let empty = path.as_os_str().is_empty();
                 let path = base_dir.join(path);
                 match path.parent() {
+                    _ if empty => problems
+                        .push("sink.path is empty; name the file events are appended to".into()),
+                    _ if path.is_dir() => problems.push(format!(
+                        "sink.path: {} is a directory; name a file (it is created if missing)",
+                        path.display()
+                    )),
                     Some(dir) if !dir.as_os_str().is_empty() && !dir.is_dir() => {
                         problems.push(format!(
                             "sink.path: directory {} does not exist; create it first",
@@ -876,6 +916,36 @@ scan_result = "malicious"
     fn unknown_keys_are_rejected_with_their_name() {
         let err = toml::from_str::<FileConfig>(&GOOD.replace("interval", "intervall")).unwrap_err();
         assert!(err.to_string().contains("intervall"), "{err}");
+    }
+
+    #[test]
+    fn a_sink_has_exactly_the_keys_of_its_type() {
+        let sink = |text: &str| {
+            toml::from_str::<FileConfig>(&format!("[sink]\n{text}\n"))
+                .map(|c| c.sink)
+                .map_err(|e| e.to_string())
+        };
+        assert_eq!(sink("type = \"stdout\""), Ok(SinkConfig::Stdout));
+        assert_eq!(
+            sink("type = \"file\"\npath = \"e.ndjson\""),
+            Ok(SinkConfig::File {
+                path: "e.ndjson".into()
+            })
+        );
+        let stray = sink("type = \"stdout\"\npath = \"e.ndjson\"").unwrap_err();
+        assert!(stray.contains("only for type = \"file\""), "{stray}");
+        let missing = sink("type = \"file\"").unwrap_err();
+        assert!(missing.contains("needs path"), "{missing}");
+        let dir = tempfile::tempdir().unwrap();
+        let mut c = toml::from_str::<FileConfig>(GOOD).unwrap();
+        c.sink = SinkConfig::File {
+            path: dir.path().to_path_buf(),
+        };
+        let problems = c.validate(Path::new("/")).unwrap_err();
+        assert!(
+            problems.iter().any(|p| p.contains("is a directory")),
+            "{problems:?}"
+        );
     }
 
     #[test]

@@ -100,7 +100,8 @@ impl LimitsConfig {
             ));
         } else if poll_timeout < request_timeout.saturating_add(POLL_TIMEOUT_HEADROOM) {
             out.push(format!(
-                "{at}.poll_timeout: {} must exceed request_timeout ({}) by at least 5s",
+                "{at}.poll_timeout: {} must exceed request_timeout ({}) by at least 5s; raise \
+                 poll_timeout ([limits] or [tenant.limits]) or lower request_timeout",
                 humantime::format_duration(poll_timeout),
                 humantime::format_duration(request_timeout)
             ));
