@@ -104,7 +104,7 @@ pub fn offline_view(tenant: &Tenant) -> Tenant {
 fn explain(e: &PollError) -> String {
     match e {
         PollError::Transient(m) => format!(
-            "cannot reach Mimecast ({m}); check base_url (region or gateway), DNS and proxies"
+            "cannot reach Mimecast ({m}); check base_url (region or gateway), DNS and that this host has a direct route to it (no HTTP proxy is used)"
         ),
         other => runtime::describe(other),
     }

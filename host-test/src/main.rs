@@ -578,8 +578,7 @@ async fn mock_cmd(write_config: &Path) -> anyhow::Result<ExitCode> {
         .await
         .context("cannot start the mock Mimecast")?;
     let text = demo::mock_config_toml(&server, "mock-state");
-    std::fs::write(write_config, text)
-        .with_context(|| format!("cannot write {}", write_config.display()))?;
+    write_private_new(write_config, &text)?;
     say(&format!(
         "mock Mimecast at {}; wrote {}. In another shell: mcsource run --config {} --once",
         server.base_url(),
@@ -589,6 +588,25 @@ async fn mock_cmd(write_config: &Path) -> anyhow::Result<ExitCode> {
     let _ = tokio::signal::ctrl_c().await;
     server.shutdown().await;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Writes `text` to a new file at `path`, readable by its owner only (it holds credentials);
+/// an existing file is left alone.
+fn write_private_new(path: &Path, text: &str) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = match options.open(path) {
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => bail!(
+            "{} exists; remove it or name another file with --write-config",
+            path.display()
+        ),
+        other => other.with_context(|| format!("cannot create {}", path.display()))?,
+    };
+    file.write_all(text.as_bytes())
+        .with_context(|| format!("cannot write {}", path.display()))
 }
 
 async fn bench_cmd(
