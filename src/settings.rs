@@ -328,8 +328,13 @@ impl Settings {
             problems.push("lookback must be longer than 0s".to_string());
         } else if lookback_secs > MAX_LOOKBACK_SECS {
             warnings.push(format!(
-                "lookback of {lookback_secs}s reaches Mimecast's 30-day retention edge; using 30 days less \
-                 one hour (records at the edge may be purged while they are read)"
+                "lookback of {} reaches Mimecast's 30-day retention edge; using 30 days less one \
+                 hour, so that no record is purged while it is read",
+                if lookback_secs.is_multiple_of(86_400) {
+                    format!("{}d", lookback_secs / 86_400)
+                } else {
+                    format!("{lookback_secs}s")
+                }
             ));
             lookback_secs = MAX_LOOKBACK_SECS;
         }

@@ -443,31 +443,33 @@ fn check_duration(
     (min, max): (Duration, Duration),
     out: &mut Vec<String>,
 ) {
-    let show = |d: Duration| humantime::format_duration(d).to_string();
     if d < min {
         out.push(format!(
             "{at}.{name}: {} is too short; use at least {}",
-            show(d),
-            show(min)
+            show_duration(d),
+            show_duration(min)
         ));
     } else if d > max {
         out.push(format!(
             "{at}.{name}: {} is too long; use at most {}",
-            show(d),
-            show_bound(max)
+            show_duration(d),
+            show_duration(max)
         ));
     }
 }
 
-/// A bound as a config value: whole days as `"365d"` (humantime would write months), else
-/// humantime's form.
-fn show_bound(d: Duration) -> String {
-    const DAY: u64 = 24 * 3600;
-    if d.as_secs().is_multiple_of(DAY) && d.subsec_nanos() == 0 && !d.is_zero() {
-        format!("{}d", d.as_secs() / DAY)
-    } else {
-        humantime::format_duration(d).to_string()
+/// A duration as one would write it in the config: the largest whole unit (`"400d"`, `"90s"`;
+/// humantime would write `"1year 1month 4days 7h 26m 24s"`), else humantime's form.
+pub fn show_duration(d: Duration) -> String {
+    let secs = d.as_secs();
+    if d.subsec_nanos() == 0 && secs > 0 {
+        for (unit, size) in [("d", 24 * 3600), ("h", 3600), ("m", 60), ("s", 1)] {
+            if secs.is_multiple_of(size) {
+                return format!("{}{unit}", secs / size);
+            }
+        }
     }
+    humantime::format_duration(d).to_string()
 }
 
 /// What `resolve_access` found: where to connect and with which credentials.
@@ -719,6 +721,13 @@ fn hide_serde_values(message: &str) -> String {
             let kind = unexpected[..quote].trim_end();
             out = format!("{}{kind} (value hidden){}", &out[..from], &out[to..]);
         }
+    }
+    // humantime's own words; say what a duration looks like.
+    if out.trim_end().ends_with("expected a duration") {
+        out = format!(
+            "{} such as \"90s\", \"5m\", \"2h\" or \"1d\"",
+            out.trim_end()
+        );
     }
     out
 }
@@ -1109,6 +1118,10 @@ secret_key = "d"
                 "string (value hidden)",
             ),
             ("[[tenant]]\nid = \"t\"\napp_id = 1234567\n", "line 3"),
+            (
+                "[[tenant]]\nid = \"t\"\ninterval = \"90\"\n",
+                "expected a duration such as \"90s\"",
+            ),
         ] {
             std::fs::write(&path, text).unwrap();
             let err = FileConfig::load(&path).unwrap_err();
@@ -1156,7 +1169,7 @@ secret_key = "d"
         );
         let err = one_tenant(&text).unwrap_err().join("\n");
         for needle in [
-            "tenant[0].interval: 584542046090years 7months 15days 17h 5m 3s is too long; use at most 1d",
+            "tenant[0].interval: 18446744073709551615s is too long; use at most 1d",
             "use at most 365d",
             "tenant[0].lookback",
             "tenant[0].lag",
