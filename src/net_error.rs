@@ -11,14 +11,8 @@ const EXPLAINED: &[(&str, &str)] = &[
         "denied by this host's outbound allowlist",
     ),
     ("DnsTimeout", "the DNS lookup timed out"),
-    (
-        "DnsError",
-        "the host name does not resolve (check base_url)",
-    ),
-    (
-        "DestinationNotFound",
-        "the host name does not resolve (check base_url)",
-    ),
+    ("DnsError", "the host name does not resolve"),
+    ("DestinationNotFound", "the host name does not resolve"),
     ("DestinationUnavailable", "the host is unreachable"),
     (
         "DestinationIpProhibited",
