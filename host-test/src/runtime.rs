@@ -448,7 +448,12 @@ fn prepare(
     wasm: &[u8],
 ) -> anyhow::Result<CollectorPre<HostState>> {
     let component = Component::new(engine, wasm)
-        .map_err(anyhow_from)
+        .map_err(|e| {
+            // The parser's message may go on with a multi-line dump of the expected bytes.
+            let text = format!("{e:#}");
+            let first = text.lines().next().unwrap_or_default();
+            anyhow::anyhow!("{}", first.split(" - expected=").next().unwrap_or(first))
+        })
         .context("the component does not load; is it a wasm32-wasip2 build of mimecast-source?")?;
     let instance_pre = linker
         .instantiate_pre(&component)
@@ -697,7 +702,7 @@ pub fn describe(e: &PollError) -> String {
 
 /// wasmtime 48 has its own error type; the host's library code uses anyhow.
 pub(crate) fn anyhow_from(e: wasmtime::Error) -> anyhow::Error {
-    anyhow::anyhow!("{e:?}")
+    anyhow::anyhow!("{e:#}")
 }
 
 #[cfg(test)]
