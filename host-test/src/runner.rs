@@ -528,6 +528,13 @@ async fn poll_slot(
         batch.cursor,
     );
     if let Err(e) = delivered {
+        if crate::sink::StdoutSink::reader_gone() {
+            // `mcsource … | head`: the reader left, so nothing more can be delivered; the
+            // command says so once when it stops. The checkpoint did not move.
+            tracing::debug!(log_type, error = %e, "batch not delivered: stdout closed by its reader");
+            slot.done = true;
+            return (inst, After::Stop);
+        }
         if e.is_fatal() {
             let message = e.to_string();
             tracing::error!(log_type, error = %message, "batch not delivered; the run stops");
