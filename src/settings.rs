@@ -241,7 +241,9 @@ fn check_nonempty(field: &str, value: &str, out: &mut Vec<String>) {
 
 /// Checks `base_url` and returns it without a trailing slash.
 fn check_base_url(url: &str, out: &mut Vec<String>) -> String {
-    let trimmed = url.trim().trim_end_matches('/');
+    // A scheme and a host only, and both are case-insensitive: `HTTPS://EU-API…` is fine.
+    let lowered = url.trim().trim_end_matches('/').to_ascii_lowercase();
+    let trimmed = lowered.as_str();
     let rest = trimmed
         .strip_prefix("https://")
         .or_else(|| trimmed.strip_prefix("http://"));
@@ -530,6 +532,14 @@ pub(crate) mod tests {
         let (s, warnings) = Settings::validate(c).unwrap();
         assert_eq!(s.lookback_secs, MAX_LOOKBACK_SECS);
         assert_eq!(warnings.len(), 1);
+    }
+
+    #[test]
+    fn base_url_scheme_and_host_are_case_insensitive() {
+        let mut c = sample();
+        c.base_url = " HTTPS://EU-API.Mimecast.com/ ".into();
+        let (s, _) = Settings::validate(c).unwrap();
+        assert_eq!(s.base_url, "https://eu-api.mimecast.com");
     }
 
     #[test]

@@ -572,7 +572,8 @@ fn resolve_access(
         }
     }
     let base_url = match (&t.base_url, version) {
-        (Some(u), _) => u.trim().trim_end_matches('/').to_string(),
+        // Scheme and host are case-insensitive (a path is refused below).
+        (Some(u), _) => u.trim().trim_end_matches('/').to_ascii_lowercase(),
         (None, "2.0") => DEFAULT_API2_GATEWAY.to_string(),
         (None, _) => {
             problems.push(format!(
