@@ -261,8 +261,7 @@ fn user_cache_dir() -> Option<PathBuf> {
 
 fn load_config(path: &Path) -> anyhow::Result<mimecast_host::config::ValidConfig> {
     let file = FileConfig::load(path).map_err(anyhow::Error::msg)?;
-    let base = path.parent().unwrap_or(Path::new("."));
-    file.validate(base).map_err(|problems| {
+    file.validate(config_dir(path)).map_err(|problems| {
         anyhow::anyhow!(
             "{} has {} problem(s):\n  - {}",
             path.display(),
@@ -642,12 +641,14 @@ async fn bench_cmd(
     Ok(ExitCode::SUCCESS)
 }
 
+/// The directory relative paths in the config file at `path` are taken from.
+fn config_dir(path: &Path) -> &Path {
+    path.parent().unwrap_or(Path::new("."))
+}
+
 /// The state directory a config file names (relative paths are relative to the file).
 fn state_dir_of(config: &Path, file: &FileConfig) -> PathBuf {
-    config
-        .parent()
-        .unwrap_or(Path::new("."))
-        .join(&file.state_dir)
+    config_dir(config).join(&file.state_dir)
 }
 
 fn status(config: &Path) -> anyhow::Result<ExitCode> {
@@ -671,15 +672,13 @@ fn status(config: &Path) -> anyhow::Result<ExitCode> {
 fn reset(config: &Path, tenant: &str, log_types: &[String]) -> anyhow::Result<ExitCode> {
     let file = FileConfig::load(config).map_err(anyhow::Error::msg)?;
     let state_dir = state_dir_of(config, &file);
-    if !state_dir.join(mimecast_host::state::DATABASE_FILE).exists() {
+    let Some(mut store) = SqliteStore::open_existing(&state_dir)? else {
         println!("no state in {} yet: nothing to reset", state_dir.display());
         return Ok(ExitCode::SUCCESS);
-    }
+    };
     // A running collector would overwrite the reset with its next commit.
     let _lock = mimecast_host::state::lock_state_dir(&state_dir)
         .context("mcsource reset needs the collector using this state_dir stopped")?;
-    let mut store = SqliteStore::open(&state_dir)
-        .with_context(|| format!("cannot use state_dir {}", state_dir.display()))?;
     // A tenant no longer configured may still have state worth clearing; a typo has neither.
     let configured = file.tenant.iter().any(|t| t.id == tenant);
     if !configured && !store.statuses()?.iter().any(|s| s.tenant == tenant) {
@@ -691,14 +690,10 @@ fn reset(config: &Path, tenant: &str, log_types: &[String]) -> anyhow::Result<Ex
             state_dir.display()
         );
     }
-    let all: Vec<String> = mimecast_host::config::LOG_TYPES
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
-    let chosen = if log_types.is_empty() {
-        &all
+    let chosen: Vec<&str> = if log_types.is_empty() {
+        mimecast_host::config::LOG_TYPES.to_vec()
     } else {
-        log_types
+        log_types.iter().map(String::as_str).collect()
     };
     for log_type in chosen {
         if store.forget(tenant, log_type)? {
