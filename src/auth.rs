@@ -120,22 +120,30 @@ pub fn parse_token_response(
     now: DateTime<Utc>,
 ) -> Result<Token, SourceError> {
     let body = &response.body;
-    let parsed = match (
-        response.status,
-        serde_json::from_slice::<TokenResponse>(body),
-    ) {
-        (200, Ok(parsed)) => parsed,
-        // A 200 carrying an OAuth error or a Mimecast `fail[]` instead of a token is a
-        // refusal too (§4.2: failures can come with a 200).
-        (200, Err(e)) => {
-            return Err(match oauth_error(body) {
-                Some(error) => token_refusal(status_in_body(body), response, Some(error)),
-                None => SourceError::Protocol(format!(
-                    "the token response is not {{\"access_token\", \"expires_in\"}} JSON ({e})"
-                )),
-            })
+    // A failed answer is read once more, as any JSON, for its error code.
+    let failure = || serde_json::from_slice::<serde_json::Value>(body).ok();
+    let parsed = match response.status {
+        200 => match serde_json::from_slice::<TokenResponse>(body) {
+            Ok(parsed) => parsed,
+            // A 200 carrying an OAuth error or a Mimecast `fail[]` instead of a token is a
+            // refusal too (§4.2: failures can come with a 200).
+            Err(e) => {
+                let value = failure();
+                return Err(match value.as_ref().and_then(oauth_error) {
+                    Some(error) => {
+                        let status = value.as_ref().map_or(401, status_in_body);
+                        token_refusal(status, response, Some(error))
+                    }
+                    None => SourceError::Protocol(format!(
+                        "the token response is not {{\"access_token\", \"expires_in\"}} JSON ({e})"
+                    )),
+                });
+            }
+        },
+        status => {
+            let error = failure().as_ref().and_then(oauth_error);
+            return Err(token_refusal(status, response, error));
         }
-        (status, _) => return Err(token_refusal(status, response, oauth_error(body))),
     };
     if parsed.access_token.is_empty() {
         return Err(SourceError::Protocol(
@@ -170,10 +178,7 @@ pub fn parse_token_response(
 
 /// The status an HTTP 200 without a token stands for: 503 when Mimecast marks its failure
 /// `retryable` (so it is retried), else `meta.status` when that names a failure, else 401.
-fn status_in_body(body: &[u8]) -> u16 {
-    let Ok(v) = serde_json::from_slice::<serde_json::Value>(body) else {
-        return 401;
-    };
+fn status_in_body(v: &serde_json::Value) -> u16 {
     let retryable = |p: &str| v.pointer(p).and_then(|r| r.as_bool()) == Some(true);
     if retryable("/fail/0/retryable") || retryable("/fail/0/errors/0/retryable") {
         return 503;
@@ -214,8 +219,7 @@ fn token_refusal(status: u16, response: &HttpResponse, error: Option<String>) ->
 
 /// The OAuth error of a failed token answer: `error`/`error_description` (RFC 6749) or a
 /// Mimecast `fail[]`. Never echoes anything but the code and message.
-fn oauth_error(body: &[u8]) -> Option<String> {
-    let v: serde_json::Value = serde_json::from_slice(body).ok()?;
+fn oauth_error(v: &serde_json::Value) -> Option<String> {
     let code = v
         .get("error")
         .and_then(|e| e.as_str())
