@@ -22,7 +22,7 @@ const EXPLAINED: &[(&str, &str)] = &[
     ("ConnectionRefused", "the connection was refused"),
     (
         "ConnectionTerminated",
-        "the connection was closed before the answer",
+        "the connection was reset or closed before the answer",
     ),
     ("ConnectionTimeout", "connecting timed out"),
     ("ConnectionReadTimeout", "the answer did not arrive in time"),

@@ -867,6 +867,7 @@ fn production_runtime(sizes: &Sizes, cache_dir: &Path) -> anyhow::Result<Runtime
         &RuntimeOptions {
             cache_dir: Some(cache_dir.to_path_buf()),
             max_instances: most + 4,
+            ..RuntimeOptions::default()
         },
     )
 }

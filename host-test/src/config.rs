@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use crate::http_client::{check_proxy_url, ProxySetting};
 use crate::limits::{check_concurrent_polls, Limits, LimitsConfig};
 use crate::secret::{Secret, SecretSource};
 
@@ -42,6 +43,14 @@ pub struct FileConfig {
     /// Polls run at once across all tenants (the worker pool; default 16).
     #[serde(default = "default_max_concurrent_polls")]
     pub max_concurrent_polls: u32,
+    /// HTTP proxy for every outbound request: `"http://[user:password@]host:port"`, or
+    /// `"none"` to connect directly whatever the environment says. Unset: `HTTPS_PROXY`,
+    /// `HTTP_PROXY`, `ALL_PROXY` and `NO_PROXY` decide, as for curl.
+    pub proxy: Option<String>,
+    /// With `proxy = "http://…"`: hosts reached directly (`NO_PROXY` syntax per entry: a name,
+    /// a `.domain` suffix, an IP address or a CIDR range).
+    #[serde(default)]
+    pub no_proxy: Vec<String>,
     /// The tenants to collect from.
     #[serde(default)]
     pub tenant: Vec<TenantConfig>,
@@ -250,6 +259,8 @@ pub struct ValidConfig {
     pub tenants: Vec<Tenant>,
     /// Polls run at once across all tenants.
     pub max_concurrent_polls: u32,
+    /// Where outbound connections go.
+    pub proxy: ProxySetting,
 }
 
 /// One validated tenant.
@@ -853,17 +864,61 @@ impl FileConfig {
             }
             SinkConfig::Stdout => SinkConfig::Stdout,
         };
+        let proxy = proxy_setting(self.proxy, self.no_proxy, &mut problems);
         if problems.is_empty() {
             Ok(ValidConfig {
                 state_dir: base_dir.join(self.state_dir),
                 sink,
                 tenants,
                 max_concurrent_polls: self.max_concurrent_polls,
+                proxy,
             })
         } else {
             Err(problems)
         }
     }
+}
+
+/// The validated `proxy` and `no_proxy` keys.
+fn proxy_setting(
+    proxy: Option<String>,
+    no_proxy: Vec<String>,
+    problems: &mut Vec<String>,
+) -> ProxySetting {
+    let setting = match proxy.as_deref().map(str::trim) {
+        None => ProxySetting::Environment,
+        Some("none") => ProxySetting::Direct,
+        Some(url) => {
+            if let Err(e) = check_proxy_url(url) {
+                problems.push(format!("proxy: {e}"));
+            }
+            if let Some(bad) = no_proxy
+                .iter()
+                .find(|h| h.trim().is_empty() || h.trim().contains([',', ' ']))
+            {
+                problems.push(format!(
+                    "no_proxy: {bad:?} is not a host, .domain, IP address or CIDR range; list \
+                     one per entry, e.g. no_proxy = [\"internal.example.com\", \".corp\"]"
+                ));
+            }
+            return ProxySetting::Url {
+                url: url.to_string(),
+                no_proxy: no_proxy
+                    .iter()
+                    .map(|h| h.trim())
+                    .collect::<Vec<_>>()
+                    .join(","),
+            };
+        }
+    };
+    if !no_proxy.is_empty() {
+        problems.push(
+            "no_proxy is only used with proxy = \"http://host:port\"; without it, set NO_PROXY \
+             in the environment (or remove no_proxy)"
+                .to_string(),
+        );
+    }
+    setting
 }
 
 #[cfg(test)]
@@ -920,6 +975,33 @@ scan_result = "malicious"
                 port: 443
             }
         );
+        assert_eq!(c.proxy, ProxySetting::Environment);
+    }
+
+    #[test]
+    fn proxy_keys_choose_the_route_or_say_what_is_wrong() {
+        let dir = tempfile::tempdir().unwrap();
+        let with = |keys: &str| parse(&format!("{keys}\n{GOOD}")).validate(dir.path());
+        let c = with("proxy = \"none\"").unwrap();
+        assert_eq!(c.proxy, ProxySetting::Direct);
+        let c = with("proxy = \"http://proxy.corp:3128\"\nno_proxy = [\".corp\", \"10.0.0.0/8\"]")
+            .unwrap();
+        assert_eq!(
+            c.proxy,
+            ProxySetting::Url {
+                url: "http://proxy.corp:3128".into(),
+                no_proxy: ".corp,10.0.0.0/8".into()
+            }
+        );
+        let problems =
+            with("proxy = \"https://u:hunter2@proxy.corp\"\nno_proxy = [\"a.corp, b.corp\"]")
+                .unwrap_err();
+        assert_eq!(problems.len(), 2, "{problems:?}");
+        assert!(problems[0].starts_with("proxy: ") && problems[0].contains("only http://"));
+        assert!(problems[1].starts_with("no_proxy: "), "{problems:?}");
+        assert!(!problems.concat().contains("hunter2"), "{problems:?}");
+        let problems = with("no_proxy = [\".corp\"]").unwrap_err();
+        assert!(problems[0].contains("only used with proxy"), "{problems:?}");
     }
 
     #[test]

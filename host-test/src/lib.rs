@@ -6,6 +6,7 @@ pub mod config;
 pub mod demo;
 pub mod diagnose;
 pub mod discover;
+pub mod http_client;
 pub mod limits;
 pub mod memory_budget;
 pub mod pipeline;

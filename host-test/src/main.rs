@@ -332,7 +332,7 @@ fn reload_on_sighup(
             }
             match loaded {
                 Ok(config) => {
-                    tracing::info!(tenants = config.tenants.len(), "configuration reloaded (sink, state_dir and limits of the pool apply after a restart)");
+                    tracing::info!(tenants = config.tenants.len(), "configuration reloaded (sink, state_dir, proxy and limits of the pool apply after a restart)");
                     if tx.send(config.tenants).await.is_err() {
                         return;
                     }
@@ -354,7 +354,9 @@ async fn run(config_path: &Path, once: bool, component: Option<&Path>) -> anyhow
     let options = RuntimeOptions {
         cache_dir: Some(cache),
         max_instances: config.max_concurrent_polls + 4,
+        proxy: config.proxy.clone(),
     };
+    tracing::info!(proxy = %config.proxy, "outbound connections");
     let runtime = load_runtime(component, &options)?;
     let max_concurrent_polls = config.max_concurrent_polls;
     load_components(&runtime, &config.tenants);
@@ -502,7 +504,11 @@ async fn demo_cmd(component: Option<&Path>) -> anyhow::Result<ExitCode> {
 
 async fn check(config: &Path, online: bool, component: Option<&Path>) -> anyhow::Result<ExitCode> {
     let valid = load_config(config)?;
-    let runtime = load_runtime(component, &default_options())?;
+    let options = RuntimeOptions {
+        proxy: valid.proxy.clone(),
+        ..default_options()
+    };
+    let runtime = load_runtime(component, &options)?;
     // The component checks what only it knows: filter values, page size, key encoding. Each
     // tenant is checked by the build it runs with.
     let mut problems = Vec::new();

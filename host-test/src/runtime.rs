@@ -18,6 +18,7 @@ use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
 use crate::config::{self, Origin, Tenant};
+use crate::http_client::{HttpClient, ProxySetting};
 use crate::limits::Limits;
 use crate::memory_budget::MemoryBudget;
 use crate::sandbox::OutboundPolicy;
@@ -59,6 +60,8 @@ pub struct RuntimeOptions {
     /// Instances alive at once (the pooling allocator's size); the runner keeps at most one
     /// per poll in flight.
     pub max_instances: u32,
+    /// Where the components' outbound connections go.
+    pub proxy: ProxySetting,
 }
 
 impl Default for RuntimeOptions {
@@ -66,6 +69,7 @@ impl Default for RuntimeOptions {
         RuntimeOptions {
             cache_dir: None,
             max_instances: crate::limits::DEFAULT_MAX_CONCURRENT_POLLS + 4,
+            proxy: ProxySetting::default(),
         }
     }
 }
@@ -228,6 +232,8 @@ pub struct Runtime {
     extra:
         std::sync::RwLock<std::collections::HashMap<std::path::PathBuf, CollectorPre<HostState>>>,
     ticker: Arc<AtomicBool>,
+    /// Sends every instance's outbound requests; its connections outlive the instances.
+    client: HttpClient,
 }
 
 impl Drop for Runtime {
@@ -317,6 +323,7 @@ impl Runtime {
             pre,
             extra: std::sync::RwLock::new(std::collections::HashMap::new()),
             ticker,
+            client: HttpClient::new(&options.proxy),
         })
     }
 
@@ -405,7 +412,7 @@ impl Runtime {
             wasi: WasiCtx::builder().build(),
             http: WasiHttpCtx::new(),
             table: ResourceTable::new(),
-            policy: OutboundPolicy::new(id, allowed.clone(), timeout, limits),
+            policy: OutboundPolicy::new(id, allowed.clone(), timeout, limits, self.client.clone()),
             memory: MemoryBudget::new(limits.memory_bytes),
             session,
             session_refusals: 0,

@@ -13,6 +13,7 @@ use http_body_util::BodyExt;
 use wasmtime_wasi_http::{Error as HttpError, RequestOptions, WasiHttpHooks};
 
 use crate::config::Origin;
+use crate::http_client::HttpClient;
 use crate::limits::Limits;
 
 /// Why a request was refused.
@@ -58,17 +59,21 @@ pub struct OutboundPolicy {
     max_in_flight: u32,
     max_response_bytes: u64,
     in_flight: Arc<AtomicU32>,
+    client: HttpClient,
 }
 
 impl OutboundPolicy {
-    /// The policy for tenant `tenant`: only `allowed`, with `timeout` and `limits`.
+    /// The policy for tenant `tenant`: only `allowed`, with `timeout` and `limits`, sent by
+    /// the host's shared `client`.
     pub fn new(
         tenant: &str,
         allowed: Origin,
         timeout: Duration,
         limits: &Limits,
+        client: HttpClient,
     ) -> OutboundPolicy {
         OutboundPolicy {
+            client,
             tenant: tenant.to_string(),
             allowed,
             timeout,
@@ -120,16 +125,11 @@ impl WasiHttpHooks for OutboundPolicy {
             return Box::new(async { Err(HttpError::ConnectionLimitReached) });
         }
         let guard = InFlight(self.in_flight.clone());
-        let options = RequestOptions {
-            connect_timeout: Some(self.timeout),
-            first_byte_timeout: Some(self.timeout),
-            between_bytes_timeout: Some(self.timeout),
-        };
         let max = self.max_response_bytes;
         let tenant = self.tenant.clone();
+        let (client, timeout) = (self.client.clone(), self.timeout);
         Box::new(async move {
-            let (response, io) =
-                wasmtime_wasi_http::default_send_request(request, Some(options)).await?;
+            let response = client.send(request, timeout).await?;
             let declared = response
                 .headers()
                 .get(http::header::CONTENT_LENGTH)
@@ -153,9 +153,11 @@ impl WasiHttpHooks for OutboundPolicy {
                     })
                     .boxed_unsync()
             });
+            // The pool drives the connection; nothing is left for the caller to await.
+            let done = async { Ok::<(), HttpError>(()) };
             Ok((
                 response,
-                Box::new(io) as Box<dyn Future<Output = Result<(), HttpError>> + Send>,
+                Box::new(done) as Box<dyn Future<Output = Result<(), HttpError>> + Send>,
             ))
         })
     }
@@ -177,6 +179,7 @@ mod tests {
             origin("http", "127.0.0.1", 1),
             Duration::from_secs(1),
             &limits,
+            HttpClient::new(&crate::http_client::ProxySetting::Direct),
         );
         let first = InFlight(policy.in_flight.clone());
         policy.in_flight.fetch_add(1, Ordering::AcqRel);

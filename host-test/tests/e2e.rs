@@ -23,6 +23,13 @@ fn run_once_delivers_every_record_of_all_three_types_exactly_once() {
     let events = h.events();
     assert_eq!(events.len(), 900);
     assert_exactly_once(&events, &h.server, &["url", "impersonation", "attachment"]);
+    // Connections are kept alive and reused: far fewer than requests (one per page).
+    let requests = h.server.ledger().requests().len() as u64;
+    let connections = h.server.connections_accepted();
+    assert!(
+        requests >= 9 && connections * 3 <= requests,
+        "{connections} connections for {requests} requests"
+    );
     // Identical records in one second are distinct events with distinct ids.
     let records = h.server.records(LogType::Url);
     let distinct: HashSet<_> = records.iter().map(|r| r.to_string()).collect();

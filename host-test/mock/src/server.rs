@@ -6,7 +6,7 @@ use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::task::{ready, Context, Poll};
 use std::time::Duration;
@@ -47,6 +47,7 @@ type MockBody = Either<Full<Bytes>, ResetBody>;
 pub struct MockServer {
     addr: SocketAddr,
     state: Arc<State>,
+    connections: Arc<AtomicU64>,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<()>>,
 }
@@ -63,11 +64,18 @@ impl MockServer {
         state.set_region_api(format!("http://{addr}"));
         let state = Arc::new(state);
         let (stop, stopped) = oneshot::channel();
-        let task = tokio::spawn(accept_loop(listener, Arc::clone(&state), stopped));
+        let connections = Arc::new(AtomicU64::new(0));
+        let task = tokio::spawn(accept_loop(
+            listener,
+            Arc::clone(&state),
+            Arc::clone(&connections),
+            stopped,
+        ));
         tracing::info!(%addr, "mock Mimecast API listening");
         Ok(MockServer {
             addr,
             state,
+            connections,
             stop: Some(stop),
             task: Some(task),
         })
@@ -105,6 +113,12 @@ impl MockServer {
         }
     }
 
+    /// TCP connections accepted so far (a client that keeps connections alive opens far fewer
+    /// than it sends requests).
+    pub fn connections_accepted(&self) -> u64 {
+        self.connections.load(Ordering::Relaxed)
+    }
+
     /// A snapshot of what the server did so far.
     pub fn ledger(&self) -> Ledger {
         self.state.ledger()
@@ -129,13 +143,19 @@ impl Drop for MockServer {
     }
 }
 
-async fn accept_loop(listener: TcpListener, state: Arc<State>, mut stopped: oneshot::Receiver<()>) {
+async fn accept_loop(
+    listener: TcpListener,
+    state: Arc<State>,
+    accepted_count: Arc<AtomicU64>,
+    mut stopped: oneshot::Receiver<()>,
+) {
     let mut connections = JoinSet::new();
     loop {
         tokio::select! {
             _ = &mut stopped => break,
             accepted = listener.accept() => match accepted {
                 Ok((stream, _)) => {
+                    accepted_count.fetch_add(1, Ordering::Relaxed);
                     connections.spawn(serve_connection(stream, Arc::clone(&state)));
                 }
                 Err(err) => tracing::warn!(error = %err, "mock accept failed"),

@@ -1,0 +1,689 @@
+//! The host's one HTTP client for every tenant's outbound requests. Connections are kept open
+//! and reused per origin (across the pages of a poll, the log types of a tenant, and tenants
+//! on the same Mimecast host), so a page costs one round trip instead of a TCP connect, a TLS
+//! handshake and a round trip. Requests go through an HTTP proxy (a CONNECT tunnel) when the
+//! configuration names one or the environment sets `HTTPS_PROXY` and friends. Which request
+//! may go out at all is the sandbox's decision (`sandbox.rs`); this module carries the allowed
+//! ones and turns their failures into WASI-HTTP error codes.
+
+use std::error::Error as StdError;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::Uri;
+use http_body_util::BodyExt;
+use hyper::body::{Body, Frame, Incoming, SizeHint};
+use hyper_util::client::legacy::connect::proxy::Tunnel;
+use hyper_util::client::legacy::connect::{capture_connection, HttpConnector};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::proxy::matcher::{Intercept, Matcher};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use tokio::net::TcpStream;
+use tokio::time::Sleep;
+use tower_service::Service;
+use wasmtime_wasi_http::{Error as HttpError, WasiBody};
+
+/// How long an unused connection stays open for the next request: long enough to span the
+/// pages of a poll and the log types of a tenant, short enough to be closed by us before
+/// servers and load balancers drop idle connections (commonly after 60 s), so that a request
+/// does not race a connection the server is closing.
+const IDLE_TIMEOUT: Duration = Duration::from_secs(20);
+/// Idle connections kept per origin.
+const MAX_IDLE_PER_ORIGIN: usize = 64;
+/// TCP keep-alive probes on open connections.
+const TCP_KEEPALIVE: Duration = Duration::from_secs(30);
+
+/// Where outbound connections go. `Debug` leaves out a proxy URL's credentials.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub enum ProxySetting {
+    /// As the environment says, read the way curl reads it: `HTTPS_PROXY` for `https://`
+    /// hosts, `HTTP_PROXY` for `http://` ones, `ALL_PROXY` for both, `NO_PROXY` for hosts to
+    /// reach directly (upper or lower case names). Loopback hosts are always reached directly.
+    #[default]
+    Environment,
+    /// Every host directly, whatever the environment says.
+    Direct,
+    /// Every host through the HTTP proxy `url` (`http://[user:password@]host:port`), except
+    /// the hosts that `no_proxy` matches (`NO_PROXY` syntax: comma-separated names, `.domain`
+    /// suffixes, IP addresses or CIDR ranges).
+    Url {
+        /// The proxy.
+        url: String,
+        /// Hosts reached directly.
+        no_proxy: String,
+    },
+}
+
+impl std::fmt::Debug for ProxySetting {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ProxySetting::Environment => f.write_str("Environment"),
+            ProxySetting::Direct => f.write_str("Direct"),
+            ProxySetting::Url { url, no_proxy } => f
+                .debug_struct("Url")
+                .field("url", &redact(url))
+                .field("no_proxy", no_proxy)
+                .finish(),
+        }
+    }
+}
+
+impl std::fmt::Display for ProxySetting {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ProxySetting::Environment => {
+                f.write_str("as the environment says (HTTPS_PROXY, NO_PROXY, …)")
+            }
+            ProxySetting::Direct => f.write_str("none (direct)"),
+            ProxySetting::Url { url, no_proxy } if no_proxy.is_empty() => f.write_str(&redact(url)),
+            ProxySetting::Url { url, no_proxy } => {
+                write!(f, "{} (not for {no_proxy})", redact(url))
+            }
+        }
+    }
+}
+
+/// Why a proxy URL is refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct BadProxy(String);
+
+/// Checks a proxy URL from the configuration: `http://[user:password@]host:port`.
+///
+/// # Errors
+/// It does not parse, is not `http://`, or has no host or port. The message never repeats the
+/// URL's credentials.
+pub fn check_proxy_url(url: &str) -> Result<(), BadProxy> {
+    if !url.contains("://") {
+        return Err(BadProxy(format!(
+            "{} has no scheme; write it as http://host:port",
+            redact(url)
+        )));
+    }
+    let parsed = url::Url::parse(url).map_err(|e| {
+        BadProxy(format!(
+            "{} is not a URL ({e}); write it as http://host:port",
+            redact(url)
+        ))
+    })?;
+    if parsed.scheme() != "http" {
+        return Err(BadProxy(format!(
+            "{}: only http:// proxies are supported (the tunnel to Mimecast is HTTP CONNECT; \
+             TLS runs inside it end to end), not {}://",
+            redact(url),
+            parsed.scheme()
+        )));
+    }
+    if parsed.host_str().is_none_or(str::is_empty) {
+        return Err(BadProxy(format!(
+            "{} names no host; write it as http://host:port",
+            redact(url)
+        )));
+    }
+    if parsed.port().is_none() {
+        return Err(BadProxy(format!(
+            "{} names no port; add it, e.g. {}:3128",
+            redact(url),
+            redact(url).trim_end_matches('/')
+        )));
+    }
+    if !matches!(parsed.path(), "" | "/") || parsed.query().is_some() {
+        return Err(BadProxy(format!(
+            "{}: a proxy URL has no path or query; write it as http://host:port",
+            redact(url)
+        )));
+    }
+    Ok(())
+}
+
+/// `url` without any `user:password@` part, for messages and logs.
+pub fn redact(url: &str) -> String {
+    match url.split_once("://") {
+        Some((scheme, rest)) => {
+            let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+            let (authority, tail) = rest.split_at(authority_end);
+            let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+            format!("{scheme}://{host}{tail}")
+        }
+        None => url.rsplit_once('@').map_or(url, |(_, h)| h).to_string(),
+    }
+}
+
+/// Which proxy, if any, a request to a destination goes through.
+struct Route {
+    matcher: Matcher,
+    /// Loopback destinations never use the proxy (set for proxies from the environment:
+    /// a proxy cannot reach this machine's loopback).
+    loopback_direct: bool,
+}
+
+impl Route {
+    fn new(setting: &ProxySetting) -> Option<Route> {
+        match setting {
+            ProxySetting::Direct => None,
+            ProxySetting::Environment => Some(Route {
+                matcher: Matcher::from_env(),
+                loopback_direct: true,
+            }),
+            ProxySetting::Url { url, no_proxy } => Some(Route {
+                matcher: Matcher::builder()
+                    .all(url.clone())
+                    .no(no_proxy.clone())
+                    .build(),
+                loopback_direct: false,
+            }),
+        }
+    }
+
+    /// The proxy for `dst`, or `None` to connect directly.
+    fn proxy_for(&self, dst: &Uri) -> Option<Intercept> {
+        if self.loopback_direct && dst.host().is_some_and(is_loopback) {
+            return None;
+        }
+        self.matcher.intercept(dst)
+    }
+}
+
+fn is_loopback(host: &str) -> bool {
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+/// A failure on the way through the proxy, naming it (without credentials).
+#[derive(Debug, thiserror::Error)]
+#[error("through the proxy {proxy}: {what}")]
+struct ProxyFailed {
+    proxy: String,
+    what: String,
+}
+
+impl ProxyFailed {
+    /// Puts hyper-util's tunnel error (whose type is not public: it is told apart by its text)
+    /// into words that say what to fix.
+    fn new(proxy: &Uri, dst: &Uri, e: &(dyn StdError + 'static)) -> ProxyFailed {
+        let target = format!(
+            "{}:{}",
+            dst.host().unwrap_or(""),
+            dst.port_u16()
+                .unwrap_or(if dst.scheme_str() == Some("http") {
+                    80
+                } else {
+                    443
+                })
+        );
+        let text = e.to_string();
+        let what = if text.contains("proxy authorization required") {
+            "the proxy asks for credentials (407 Proxy Authentication Required); give them in \
+             the proxy URL, http://user:password@host:port"
+                .to_string()
+        } else if text.ends_with("unsuccessful") {
+            format!(
+                "the proxy refused to open a tunnel (CONNECT) to {target}; allow that host and \
+                 port on the proxy"
+            )
+        } else if text.contains("failed to create underlying connection") {
+            let cause = e.source().map_or_else(|| text.clone(), chain);
+            format!("cannot connect to the proxy: {cause}")
+        } else {
+            format!("the tunnel to {target} failed: {}", chain(e))
+        };
+        ProxyFailed {
+            proxy: redact(&proxy.to_string()).trim_end_matches('/').to_string(),
+            what,
+        }
+    }
+}
+
+/// An error and its causes on one line.
+fn chain(e: &(dyn StdError + 'static)) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        let more = cause.to_string();
+        if !text.contains(&more) {
+            text.push_str(": ");
+            text.push_str(&more);
+        }
+        source = cause.source();
+    }
+    text
+}
+
+type BoxError = Box<dyn StdError + Send + Sync>;
+type ConnectFuture =
+    Pin<Box<dyn Future<Output = Result<TokioIo<TcpStream>, BoxError>> + Send + 'static>>;
+
+/// Opens TCP connections, directly or through a CONNECT tunnel; TLS is layered on top by
+/// `hyper_rustls`, so it runs end to end with Mimecast even through a proxy.
+#[derive(Clone)]
+struct Connector {
+    direct: HttpConnector,
+    route: Option<Arc<Route>>,
+}
+
+impl Service<Uri> for Connector {
+    type Response = TokioIo<TcpStream>;
+    type Error = BoxError;
+    type Future = ConnectFuture;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.direct.poll_ready(cx).map_err(Into::into)
+    }
+
+    fn call(&mut self, dst: Uri) -> Self::Future {
+        let proxy = self.route.as_ref().and_then(|r| r.proxy_for(&dst));
+        match proxy {
+            None => {
+                let connecting = self.direct.call(dst);
+                Box::pin(async move { connecting.await.map_err(Into::into) })
+            }
+            Some(proxy) => {
+                let mut tunnel = Tunnel::new(proxy.uri().clone(), self.direct.clone());
+                if let Some(auth) = proxy.basic_auth() {
+                    tunnel = tunnel.with_auth(auth.clone());
+                }
+                Box::pin(async move {
+                    if proxy.uri().scheme_str() != Some("http") {
+                        return Err(Box::new(ProxyFailed {
+                            proxy: redact(&proxy.uri().to_string()),
+                            what: "only http:// proxies are supported (HTTP CONNECT); set the \
+                                   proxy as http://host:port"
+                                .to_string(),
+                        }) as BoxError);
+                    }
+                    std::future::poll_fn(|cx| tunnel.poll_ready(cx))
+                        .await
+                        .map_err(|e| {
+                            Box::new(ProxyFailed::new(proxy.uri(), &dst, &e)) as BoxError
+                        })?;
+                    tunnel
+                        .call(dst.clone())
+                        .await
+                        .map_err(|e| Box::new(ProxyFailed::new(proxy.uri(), &dst, &e)) as BoxError)
+                })
+            }
+        }
+    }
+}
+
+type HttpsConnector = hyper_rustls::HttpsConnector<Connector>;
+
+/// The shared client; cheap to clone (clones share the connection pool).
+#[derive(Clone)]
+pub struct HttpClient {
+    client: Client<HttpsConnector, WasiBody>,
+}
+
+impl HttpClient {
+    /// A client that connects as `proxy` says, trusting the Mozilla root certificates and the
+    /// system's trust store (which `SSL_CERT_FILE` and `SSL_CERT_DIR` can point elsewhere, e.g.
+    /// to a TLS-inspecting proxy's CA).
+    pub fn new(proxy: &ProxySetting) -> HttpClient {
+        let mut direct = HttpConnector::new();
+        direct.enforce_http(false);
+        direct.set_nodelay(true);
+        direct.set_keepalive(Some(TCP_KEEPALIVE));
+        let connector = Connector {
+            direct,
+            route: Route::new(proxy).map(Arc::new),
+        };
+        let tls = rustls::ClientConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .map(|b| {
+            b.with_root_certificates(root_certificates())
+                .with_no_client_auth()
+        });
+        let tls = match tls {
+            Ok(tls) => tls,
+            // `ring` supports the default protocol versions; this cannot fail in practice.
+            Err(e) => {
+                tracing::error!(error = %e, "TLS setup failed; using rustls defaults");
+                rustls::ClientConfig::builder()
+                    .with_root_certificates(root_certificates())
+                    .with_no_client_auth()
+            }
+        };
+        let https = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_tls_config(tls)
+            .https_or_http()
+            .enable_http1()
+            .wrap_connector(connector);
+        let client = Client::builder(TokioExecutor::new())
+            .pool_idle_timeout(IDLE_TIMEOUT)
+            .pool_max_idle_per_host(MAX_IDLE_PER_ORIGIN)
+            .pool_timer(TokioTimer::new())
+            .build(https);
+        HttpClient { client }
+    }
+
+    /// Sends `request` (an absolute URI) on a pooled connection. `timeout` bounds connecting
+    /// plus the wait for the response head, and separately each wait for more of the body.
+    ///
+    /// # Errors
+    /// The WASI-HTTP error code for what failed: DNS, connect, TLS, proxy, timeout, protocol.
+    pub async fn send(
+        &self,
+        mut request: http::Request<WasiBody>,
+        timeout: Duration,
+    ) -> Result<http::Response<WasiBody>, HttpError> {
+        let connection = capture_connection(&mut request);
+        let response = match tokio::time::timeout(timeout, self.client.request(request)).await {
+            Ok(Ok(response)) => response,
+            Ok(Err(e)) => return Err(classify(&e)),
+            Err(_) if connection.connection_metadata().is_none() => {
+                return Err(HttpError::ConnectionTimeout)
+            }
+            Err(_) => return Err(HttpError::ConnectionReadTimeout),
+        };
+        Ok(response.map(|body| TimedBody::new(body, timeout).boxed_unsync()))
+    }
+}
+
+/// Trusted roots: Mozilla's (built in, so a bare container works) and the system's.
+fn root_certificates() -> rustls::RootCertStore {
+    let mut roots = rustls::RootCertStore {
+        roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+    };
+    let native = rustls_native_certs::load_native_certs();
+    let (added, ignored) = roots.add_parsable_certificates(native.certs);
+    tracing::debug!(
+        added,
+        ignored,
+        errors = native.errors.len(),
+        "system trust store read"
+    );
+    roots
+}
+
+/// The WASI-HTTP error code for a failed request.
+fn classify(err: &hyper_util::client::legacy::Error) -> HttpError {
+    let mut source: Option<&(dyn StdError + 'static)> = Some(err);
+    while let Some(e) = source {
+        if let Some(p) = e.downcast_ref::<ProxyFailed>() {
+            return HttpError::InternalError(Some(p.to_string()));
+        }
+        if let Some(tls) = e.downcast_ref::<rustls::Error>() {
+            return tls_code(tls);
+        }
+        if let Some(io) = e.downcast_ref::<std::io::Error>() {
+            if let Some(tls) = io.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>()) {
+                return tls_code(tls);
+            }
+            if let Some(code) = io_code(io) {
+                return code;
+            }
+        }
+        if let Some(h) = e.downcast_ref::<hyper::Error>() {
+            if h.is_timeout() {
+                return HttpError::HttpResponseTimeout;
+            }
+        }
+        source = e.source();
+    }
+    if err.is_connect() {
+        HttpError::InternalError(Some(format!("connecting failed: {}", chain(err))))
+    } else {
+        tracing::debug!(error = %chain(err), "request failed");
+        HttpError::HttpProtocolError
+    }
+}
+
+fn tls_code(e: &rustls::Error) -> HttpError {
+    match e {
+        rustls::Error::InvalidCertificate(_) => HttpError::TlsCertificateError,
+        rustls::Error::AlertReceived(alert) => HttpError::TlsAlertReceived {
+            alert_id: Some(u8::from(*alert)),
+            alert_message: Some(format!("{alert:?}")),
+        },
+        _ => HttpError::TlsProtocolError,
+    }
+}
+
+fn io_code(e: &std::io::Error) -> Option<HttpError> {
+    use std::io::ErrorKind;
+    let code = match e.kind() {
+        ErrorKind::ConnectionRefused => HttpError::ConnectionRefused,
+        ErrorKind::TimedOut => HttpError::ConnectionTimeout,
+        ErrorKind::HostUnreachable => HttpError::DestinationUnavailable,
+        ErrorKind::NetworkUnreachable => HttpError::DestinationIpUnroutable,
+        ErrorKind::ConnectionReset
+        | ErrorKind::ConnectionAborted
+        | ErrorKind::BrokenPipe
+        | ErrorKind::UnexpectedEof => HttpError::ConnectionTerminated,
+        ErrorKind::AddrNotAvailable => dns_error(),
+        _ if e.to_string().starts_with("failed to lookup address") => dns_error(),
+        _ => return None,
+    };
+    Some(code)
+}
+
+fn dns_error() -> HttpError {
+    HttpError::DnsError {
+        rcode: Some("address not available".to_string()),
+        info_code: None,
+    }
+}
+
+/// A response body whose every wait for more data is bounded by `timeout`.
+struct TimedBody {
+    inner: Incoming,
+    timeout: Duration,
+    sleep: Pin<Box<Sleep>>,
+}
+
+impl TimedBody {
+    fn new(inner: Incoming, timeout: Duration) -> TimedBody {
+        TimedBody {
+            inner,
+            timeout,
+            sleep: Box::pin(tokio::time::sleep(timeout)),
+        }
+    }
+}
+
+impl Body for TimedBody {
+    type Data = Bytes;
+    type Error = HttpError;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, HttpError>>> {
+        match Pin::new(&mut self.inner).poll_frame(cx) {
+            Poll::Ready(Some(Ok(frame))) => {
+                let next = tokio::time::Instant::now() + self.timeout;
+                self.sleep.as_mut().reset(next);
+                Poll::Ready(Some(Ok(frame)))
+            }
+            Poll::Ready(Some(Err(e))) if e.is_timeout() => {
+                Poll::Ready(Some(Err(HttpError::HttpResponseTimeout)))
+            }
+            Poll::Ready(Some(Err(e))) => Poll::Ready(Some(Err(HttpError::Hyper(e)))),
+            Poll::Ready(None) => Poll::Ready(None),
+            Poll::Pending => match self.sleep.as_mut().poll(cx) {
+                Poll::Ready(()) => Poll::Ready(Some(Err(HttpError::ConnectionReadTimeout))),
+                Poll::Pending => Poll::Pending,
+            },
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn uri(s: &str) -> Uri {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn a_configured_proxy_takes_every_host_but_the_no_proxy_ones() {
+        let route = Route::new(&ProxySetting::Url {
+            url: "http://proxy.corp:3128".into(),
+            no_proxy: "internal.corp, .lan".into(),
+        })
+        .unwrap();
+        let via = route
+            .proxy_for(&uri("https://eu-api.mimecast.com/api/ttp/url/get-logs"))
+            .unwrap();
+        assert_eq!(via.uri(), &uri("http://proxy.corp:3128"));
+        assert!(route.proxy_for(&uri("http://127.0.0.1:8080/x")).is_some());
+        assert!(route.proxy_for(&uri("https://internal.corp/x")).is_none());
+        assert!(route.proxy_for(&uri("https://mc.office.lan/x")).is_none());
+    }
+
+    #[test]
+    fn direct_means_no_route_at_all() {
+        assert!(Route::new(&ProxySetting::Direct).is_none());
+    }
+
+    #[test]
+    fn environment_proxies_never_take_loopback_hosts() {
+        let route = Route {
+            matcher: Matcher::builder().all("http://proxy.corp:3128").build(),
+            loopback_direct: true,
+        };
+        for local in [
+            "http://127.0.0.1:9000/a",
+            "http://localhost:9000/a",
+            "http://[::1]:9000/a",
+        ] {
+            assert!(route.proxy_for(&uri(local)).is_none(), "{local}");
+        }
+        assert!(route
+            .proxy_for(&uri("https://api.services.mimecast.com/oauth/token"))
+            .is_some());
+    }
+
+    #[test]
+    fn proxy_credentials_travel_as_basic_auth_and_never_in_text() {
+        let route = Route::new(&ProxySetting::Url {
+            url: "http://collector:s3cret@proxy.corp:3128".into(),
+            no_proxy: String::new(),
+        })
+        .unwrap();
+        let via = route
+            .proxy_for(&uri("https://eu-api.mimecast.com/"))
+            .unwrap();
+        assert!(via.basic_auth().is_some());
+        let dst = uri("https://eu-api.mimecast.com/");
+        let failed = ProxyFailed::new(
+            via.uri(),
+            &dst,
+            &std::io::Error::other("tunnel error: proxy authorization required"),
+        );
+        let text = failed.to_string();
+        assert!(
+            !text.contains("s3cret") && text.contains("proxy.corp:3128"),
+            "{text}"
+        );
+        assert!(text.contains("407"), "{text}");
+        let refused = ProxyFailed::new(
+            via.uri(),
+            &dst,
+            &std::io::Error::other("tunnel error: unsuccessful"),
+        );
+        assert!(
+            refused.to_string().contains("eu-api.mimecast.com:443"),
+            "{refused}"
+        );
+    }
+
+    #[test]
+    fn debug_and_display_leave_out_proxy_credentials() {
+        let s = ProxySetting::Url {
+            url: "http://u:hunter2@proxy:3128".into(),
+            no_proxy: ".corp".into(),
+        };
+        for text in [format!("{s:?}"), s.to_string()] {
+            assert!(
+                !text.contains("hunter2") && text.contains("proxy:3128"),
+                "{text}"
+            );
+        }
+    }
+
+    #[test]
+    fn redact_drops_user_and_password_only() {
+        assert_eq!(
+            redact("http://u:p@proxy:3128/"),
+            "http://proxy:3128/".to_string()
+        );
+        assert_eq!(redact("http://proxy:3128"), "http://proxy:3128");
+        assert_eq!(redact("u:p@proxy:3128"), "proxy:3128");
+        assert_eq!(redact("http://a@b:c@proxy:1"), "http://proxy:1");
+    }
+
+    #[test]
+    fn proxy_urls_are_checked_with_the_fix_in_the_message() {
+        assert!(check_proxy_url("http://proxy.corp:3128").is_ok());
+        assert!(check_proxy_url("http://user:pw@10.0.0.1:8080/").is_ok());
+        let cases = [
+            ("proxy.corp:3128", "http://"),
+            ("https://proxy.corp:3128", "only http://"),
+            ("socks5://proxy.corp:1080", "only http://"),
+            ("http://proxy.corp", "no port"),
+            ("http://proxy.corp:3128/path", "no path"),
+        ];
+        for (url, expected) in cases {
+            let e = check_proxy_url(url).unwrap_err().to_string();
+            assert!(e.contains(expected), "{url}: {e}");
+        }
+        let e = check_proxy_url("https://u:hunter2@proxy:1")
+            .unwrap_err()
+            .to_string();
+        assert!(!e.contains("hunter2"), "{e}");
+    }
+
+    #[test]
+    fn io_failures_get_the_matching_codes() {
+        use std::io::{Error, ErrorKind};
+        let code = |e: Error| format!("{:?}", io_code(&e));
+        assert!(code(Error::from(ErrorKind::ConnectionRefused)).contains("ConnectionRefused"));
+        assert!(code(Error::from(ErrorKind::ConnectionReset)).contains("ConnectionTerminated"));
+        assert!(code(Error::other(
+            "failed to lookup address information: Name or service not known"
+        ))
+        .contains("DnsError"));
+        assert_eq!(code(Error::other("something else")), "None");
+    }
+
+    #[test]
+    fn tls_failures_get_the_matching_codes() {
+        let bad_cert = rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer);
+        assert!(matches!(
+            tls_code(&bad_cert),
+            HttpError::TlsCertificateError
+        ));
+        let alert = rustls::Error::AlertReceived(rustls::AlertDescription::HandshakeFailure);
+        assert!(matches!(
+            tls_code(&alert),
+            HttpError::TlsAlertReceived {
+                alert_id: Some(40),
+                ..
+            }
+        ));
+        assert!(matches!(
+            tls_code(&rustls::Error::DecryptError),
+            HttpError::TlsProtocolError
+        ));
+    }
+}

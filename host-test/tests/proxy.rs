@@ -1,0 +1,176 @@
+//! Outbound proxies end to end: the real `mcsource` binary reaches the mock Mimecast through an
+//! HTTP CONNECT proxy written here (which logs every tunnel and can demand credentials), and
+//! ignores proxies from the environment for loopback hosts.
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use base64::Engine as _;
+use common::{assert_exactly_once, assert_success, Harness};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+/// A CONNECT proxy on loopback that tunnels only to `allowed`.
+struct TestProxy {
+    addr: SocketAddr,
+    /// Targets of the tunnels opened, in order.
+    tunnels: Arc<Mutex<Vec<String>>>,
+}
+
+impl TestProxy {
+    /// Starts on `h`'s runtime; with `credentials` (`user:password`), a CONNECT without them
+    /// is answered 407.
+    fn start(h: &Harness, allowed: SocketAddr, credentials: Option<&str>) -> TestProxy {
+        let expected = credentials.map(|c| {
+            format!(
+                "Basic {}",
+                base64::engine::general_purpose::STANDARD.encode(c)
+            )
+        });
+        let tunnels = Arc::new(Mutex::new(Vec::new()));
+        let listener = h._rt.block_on(TcpListener::bind(("127.0.0.1", 0))).unwrap();
+        let addr = listener.local_addr().unwrap();
+        let log = Arc::clone(&tunnels);
+        h._rt.spawn(async move {
+            while let Ok((client, _)) = listener.accept().await {
+                tokio::spawn(tunnel(client, allowed, expected.clone(), Arc::clone(&log)));
+            }
+        });
+        TestProxy { addr, tunnels }
+    }
+
+    fn tunnels(&self) -> Vec<String> {
+        self.tunnels.lock().unwrap().clone()
+    }
+}
+
+/// Reads one CONNECT request and, if it is allowed and authorised, relays bytes both ways.
+async fn tunnel(
+    mut client: TcpStream,
+    allowed: SocketAddr,
+    expected_auth: Option<String>,
+    log: Arc<Mutex<Vec<String>>>,
+) {
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        if client.read(&mut byte).await.unwrap_or(0) == 0 || head.len() > 8192 {
+            return;
+        }
+        head.push(byte[0]);
+    }
+    let head = String::from_utf8_lossy(&head).to_string();
+    let target = head
+        .strip_prefix("CONNECT ")
+        .and_then(|rest| rest.split(' ').next())
+        .unwrap_or("")
+        .to_string();
+    let auth = head.lines().find_map(|l| {
+        let (name, value) = l.split_once(':')?;
+        name.eq_ignore_ascii_case("proxy-authorization")
+            .then(|| value.trim().to_string())
+    });
+    let answer: &[u8] = if expected_auth.is_some() && auth != expected_auth {
+        b"HTTP/1.1 407 Proxy Authentication Required\r\nProxy-Authenticate: Basic realm=\"t\"\r\nContent-Length: 0\r\n\r\n"
+    } else if target != allowed.to_string() {
+        b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n"
+    } else {
+        b"HTTP/1.1 200 Connection established\r\n\r\n"
+    };
+    if client.write_all(answer).await.is_err() || !answer.starts_with(b"HTTP/1.1 200") {
+        return;
+    }
+    log.lock().unwrap().push(target);
+    let Ok(mut upstream) = TcpStream::connect(allowed).await else {
+        return;
+    };
+    let _ = tokio::io::copy_bidirectional(&mut client, &mut upstream).await;
+}
+
+/// Puts top-level `keys` in front of the config written by the harness.
+fn with_top_level(config: &Path, keys: &str) -> PathBuf {
+    let text = std::fs::read_to_string(config).unwrap();
+    std::fs::write(config, format!("{keys}\n{text}")).unwrap();
+    config.to_path_buf()
+}
+
+#[test]
+fn requests_go_through_the_configured_proxy_with_its_credentials() {
+    let h = Harness::demo();
+    let proxy = TestProxy::start(&h, h.server.addr(), Some("collector:s3cret"));
+    let config = with_top_level(
+        &h.config(""),
+        &format!("proxy = \"http://collector:s3cret@{}\"", proxy.addr),
+    );
+    let out = h.run_once(&config);
+    assert_success(&out);
+    assert_exactly_once(
+        &h.events(),
+        &h.server,
+        &["url", "impersonation", "attachment"],
+    );
+    let tunnels = proxy.tunnels();
+    let requests = h.server.ledger().requests().len();
+    assert!(!tunnels.is_empty(), "nothing went through the proxy");
+    // Every connection the mock saw came through a tunnel, and tunnels are reused.
+    assert_eq!(tunnels.len() as u64, h.server.connections_accepted());
+    assert!(
+        tunnels.len() * 3 <= requests,
+        "{} tunnels for {requests} requests",
+        tunnels.len()
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("s3cret"), "{stderr}");
+}
+
+#[test]
+fn a_proxy_that_wants_credentials_is_named_with_the_fix() {
+    let h = Harness::demo();
+    let proxy = TestProxy::start(&h, h.server.addr(), Some("collector:s3cret"));
+    let config = with_top_level(
+        &h.config("log_types = [\"url\"]"),
+        &format!("proxy = \"http://{}\"", proxy.addr),
+    );
+    let out = h
+        .command(&["check", "--online", "--config", config.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!out.status.success(), "{text}");
+    assert!(
+        text.contains(&format!("proxy http://{}", proxy.addr)),
+        "{text}"
+    );
+    assert!(text.contains("407"), "{text}");
+    assert!(text.contains("http://user:password@host:port"), "{text}");
+    assert_eq!(h.server.connections_accepted(), 0);
+}
+
+#[test]
+fn a_proxy_from_the_environment_is_not_used_for_loopback_hosts() {
+    let h = Harness::demo();
+    // Nothing listens on port 9 of loopback: a request sent to this proxy would fail.
+    let out = h
+        .command(&[
+            "run",
+            "--once",
+            "--config",
+            h.config("log_types = [\"attachment\"]").to_str().unwrap(),
+        ])
+        .env("HTTP_PROXY", "http://127.0.0.1:9")
+        .env("HTTPS_PROXY", "http://127.0.0.1:9")
+        .env("ALL_PROXY", "http://127.0.0.1:9")
+        .output()
+        .unwrap();
+    assert_success(&out);
+    assert_exactly_once(&h.events(), &h.server, &["attachment"]);
+}
