@@ -22,6 +22,7 @@ use hyper_util::client::legacy::connect::{capture_connection, HttpConnector};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::proxy::matcher::{Intercept, Matcher};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use rustls::pki_types::CertificateDer;
 use tokio::net::TcpStream;
 use tokio::time::Sleep;
 use tower_service::Service;
@@ -326,6 +327,16 @@ impl HttpClient {
     /// system's trust store (which `SSL_CERT_FILE` and `SSL_CERT_DIR` can point elsewhere, e.g.
     /// to a TLS-inspecting proxy's CA).
     pub fn new(proxy: &ProxySetting) -> HttpClient {
+        HttpClient::build(proxy, &[], true)
+    }
+
+    /// [`HttpClient::new`] that also trusts `extra_roots`, and with `reuse_connections` off
+    /// opens a new connection for every request (as a baseline for `mcsource bench`).
+    pub fn build(
+        proxy: &ProxySetting,
+        extra_roots: &[CertificateDer<'static>],
+        reuse_connections: bool,
+    ) -> HttpClient {
         let mut direct = HttpConnector::new();
         direct.enforce_http(false);
         direct.set_nodelay(true);
@@ -339,7 +350,7 @@ impl HttpClient {
         ))
         .with_safe_default_protocol_versions()
         .map(|b| {
-            b.with_root_certificates(root_certificates())
+            b.with_root_certificates(root_certificates(extra_roots))
                 .with_no_client_auth()
         });
         let tls = match tls {
@@ -348,7 +359,7 @@ impl HttpClient {
             Err(e) => {
                 tracing::error!(error = %e, "TLS setup failed; using rustls defaults");
                 rustls::ClientConfig::builder()
-                    .with_root_certificates(root_certificates())
+                    .with_root_certificates(root_certificates(extra_roots))
                     .with_no_client_auth()
             }
         };
@@ -359,7 +370,11 @@ impl HttpClient {
             .wrap_connector(connector);
         let client = Client::builder(TokioExecutor::new())
             .pool_idle_timeout(IDLE_TIMEOUT)
-            .pool_max_idle_per_host(MAX_IDLE_PER_ORIGIN)
+            .pool_max_idle_per_host(if reuse_connections {
+                MAX_IDLE_PER_ORIGIN
+            } else {
+                0
+            })
             .pool_timer(TokioTimer::new())
             .build(https);
         HttpClient { client }
@@ -388,11 +403,12 @@ impl HttpClient {
     }
 }
 
-/// Trusted roots: Mozilla's (built in, so a bare container works) and the system's.
-fn root_certificates() -> rustls::RootCertStore {
+/// Trusted roots: Mozilla's (built in, so a bare container works), the system's, and `extra`.
+fn root_certificates(extra: &[CertificateDer<'static>]) -> rustls::RootCertStore {
     let mut roots = rustls::RootCertStore {
         roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
     };
+    roots.add_parsable_certificates(extra.iter().cloned());
     let native = rustls_native_certs::load_native_certs();
     let (added, ignored) = roots.add_parsable_certificates(native.certs);
     tracing::debug!(

@@ -32,6 +32,7 @@ fn bench_smoke_run_writes_every_table() {
         "## 4. Resident memory",
         "## 5. Component size and compile time",
         "## 6. How cost grows",
+        "## 7. Outbound connections",
         "cores",
         "mcsource -- bench",
     ] {
@@ -46,6 +47,8 @@ fn bench_smoke_run_writes_every_table() {
         "| attachment |",
         "| 3 tenants |",
         "| 3 |",
+        "| new connection per request",
+        "| kept-alive connections",
     ] {
         assert!(report.contains(row), "missing row {row:?} in:\n{report}");
     }
