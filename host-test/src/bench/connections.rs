@@ -60,6 +60,9 @@ impl TlsServer {
         let task = tokio::spawn(async move {
             while let Ok((stream, _)) = listener.accept().await {
                 count.fetch_add(1, Ordering::Relaxed);
+                // As web servers do: without it, Nagle's algorithm holds the handshake's
+                // later writes for the client's delayed acknowledgement.
+                let _ = stream.set_nodelay(true);
                 let (acceptor, page) = (acceptor.clone(), page.clone());
                 tokio::spawn(async move {
                     let Ok(tls) = acceptor.accept(stream).await else {
