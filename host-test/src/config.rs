@@ -12,6 +12,7 @@ use serde::Deserialize;
 use crate::http_client::{check_proxy_url, ProxySetting};
 use crate::limits::{check_concurrent_polls, Limits, LimitsConfig};
 use crate::secret::{Secret, SecretSource};
+use rustls::pki_types::CertificateDer;
 
 /// Default API 2.0 gateway (reference §2.3); `uk-api.` and `us-api.services.mimecast.com` are the
 /// UK and US instances without failover.
@@ -51,6 +52,9 @@ pub struct FileConfig {
     /// a `.domain` suffix, an IP address or a CIDR range).
     #[serde(default)]
     pub no_proxy: Vec<String>,
+    /// PEM file of more CA certificates to trust for outbound TLS (e.g. a TLS-inspecting
+    /// proxy's CA), relative to the config file; the built-in and system roots stay trusted.
+    pub ca_file: Option<PathBuf>,
     /// The tenants to collect from.
     #[serde(default)]
     pub tenant: Vec<TenantConfig>,
@@ -261,6 +265,8 @@ pub struct ValidConfig {
     pub max_concurrent_polls: u32,
     /// Where outbound connections go.
     pub proxy: ProxySetting,
+    /// CA certificates from `ca_file`, trusted beside the built-in and system roots.
+    pub extra_roots: Vec<CertificateDer<'static>>,
 }
 
 /// One validated tenant.
@@ -865,6 +871,10 @@ impl FileConfig {
             SinkConfig::Stdout => SinkConfig::Stdout,
         };
         let proxy = proxy_setting(self.proxy, self.no_proxy, &mut problems);
+        let extra_roots = self
+            .ca_file
+            .map(|file| read_ca_file(&base_dir.join(file), &mut problems))
+            .unwrap_or_default();
         if problems.is_empty() {
             Ok(ValidConfig {
                 state_dir: base_dir.join(self.state_dir),
@@ -872,11 +882,49 @@ impl FileConfig {
                 tenants,
                 max_concurrent_polls: self.max_concurrent_polls,
                 proxy,
+                extra_roots,
             })
         } else {
             Err(problems)
         }
     }
+}
+
+/// The certificates of `ca_file` at `path`, each one checked to be usable as a trust anchor.
+fn read_ca_file(path: &Path, problems: &mut Vec<String>) -> Vec<CertificateDer<'static>> {
+    use rustls::pki_types::pem::PemObject;
+    let shown = path.display();
+    let bytes = match std::fs::read(path) {
+        Ok(bytes) => bytes,
+        Err(e) => {
+            problems.push(format!("ca_file: cannot read {shown}: {e}"));
+            return Vec::new();
+        }
+    };
+    let certs = match CertificateDer::pem_slice_iter(&bytes).collect::<Result<Vec<_>, _>>() {
+        Ok(certs) if !certs.is_empty() => certs,
+        Ok(_) => {
+            problems.push(format!(
+                "ca_file: {shown} holds no certificate; it must hold PEM blocks \
+                 (-----BEGIN CERTIFICATE----- …)"
+            ));
+            return Vec::new();
+        }
+        Err(e) => {
+            problems.push(format!("ca_file: {shown} is not valid PEM: {e}"));
+            return Vec::new();
+        }
+    };
+    let mut store = rustls::RootCertStore::empty();
+    for (i, cert) in certs.iter().enumerate() {
+        if let Err(e) = store.add(cert.clone()) {
+            problems.push(format!(
+                "ca_file: certificate {} of {shown} cannot be trusted as a CA: {e}",
+                i + 1
+            ));
+        }
+    }
+    certs
 }
 
 /// The validated `proxy` and `no_proxy` keys.
@@ -976,6 +1024,25 @@ scan_result = "malicious"
             }
         );
         assert_eq!(c.proxy, ProxySetting::Environment);
+    }
+
+    #[test]
+    fn ca_file_certificates_are_read_or_the_problem_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let made = rcgen::generate_simple_self_signed(vec!["proxy.corp".to_string()]).unwrap();
+        std::fs::write(dir.path().join("ca.pem"), made.cert.pem()).unwrap();
+        std::fs::write(dir.path().join("empty.pem"), "no certificates here\n").unwrap();
+        let with = |keys: &str| parse(&format!("{keys}\n{GOOD}")).validate(dir.path());
+        let c = with("ca_file = \"ca.pem\"").unwrap();
+        assert_eq!(c.extra_roots, vec![made.cert.der().clone()]);
+        assert!(with("").unwrap().extra_roots.is_empty());
+        let problems = with("ca_file = \"empty.pem\"").unwrap_err();
+        assert!(problems[0].contains("holds no certificate"), "{problems:?}");
+        let problems = with("ca_file = \"missing.pem\"").unwrap_err();
+        assert!(
+            problems[0].starts_with("ca_file: cannot read") && problems[0].contains("missing.pem"),
+            "{problems:?}"
+        );
     }
 
     #[test]

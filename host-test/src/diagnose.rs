@@ -103,8 +103,14 @@ pub fn offline_view(tenant: &Tenant) -> Tenant {
 /// The component's message, with the category a human needs first.
 fn explain(e: &PollError) -> String {
     match e {
+        PollError::Transient(m) if m.contains("through the proxy") => format!(
+            "cannot reach Mimecast through the proxy ({m}); fix `proxy` (or HTTPS_PROXY) or what the proxy allows"
+        ),
+        PollError::Transient(m) if m.contains("TLS certificate") => format!(
+            "the server's TLS certificate is not trusted ({m}); check base_url, and if a proxy inspects TLS, give its CA in `ca_file` (or SSL_CERT_FILE)"
+        ),
         PollError::Transient(m) => format!(
-            "cannot reach Mimecast ({m}); check base_url (region or gateway), DNS and that this host has a direct route to it (no HTTP proxy is used)"
+            "cannot reach Mimecast ({m}); check base_url (region or gateway), DNS, and the route to it (directly, or through `proxy` or HTTPS_PROXY)"
         ),
         other => runtime::describe(other),
     }

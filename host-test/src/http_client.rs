@@ -422,35 +422,45 @@ fn root_certificates(extra: &[CertificateDer<'static>]) -> rustls::RootCertStore
 
 /// The WASI-HTTP error code for a failed request.
 fn classify(err: &hyper_util::client::legacy::Error) -> HttpError {
-    let mut source: Option<&(dyn StdError + 'static)> = Some(err);
-    while let Some(e) = source {
-        if let Some(p) = e.downcast_ref::<ProxyFailed>() {
-            return HttpError::InternalError(Some(p.to_string()));
-        }
-        if let Some(tls) = e.downcast_ref::<rustls::Error>() {
-            return tls_code(tls);
-        }
-        if let Some(io) = e.downcast_ref::<std::io::Error>() {
-            if let Some(tls) = io.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>()) {
-                return tls_code(tls);
-            }
-            if let Some(code) = io_code(io) {
-                return code;
-            }
-        }
-        if let Some(h) = e.downcast_ref::<hyper::Error>() {
-            if h.is_timeout() {
-                return HttpError::HttpResponseTimeout;
-            }
-        }
-        source = e.source();
-    }
-    if err.is_connect() {
+    if let Some(code) = code_in_chain(err) {
+        code
+    } else if err.is_connect() {
         HttpError::InternalError(Some(format!("connecting failed: {}", chain(err))))
     } else {
         tracing::debug!(error = %chain(err), "request failed");
         HttpError::HttpProtocolError
     }
+}
+
+/// The code of the first error in `err`'s chain that says what went wrong.
+fn code_in_chain(err: &(dyn StdError + 'static)) -> Option<HttpError> {
+    let mut source = Some(err);
+    while let Some(e) = source {
+        if let Some(p) = e.downcast_ref::<ProxyFailed>() {
+            return Some(HttpError::InternalError(Some(p.to_string())));
+        }
+        if let Some(tls) = e.downcast_ref::<rustls::Error>() {
+            return Some(tls_code(tls));
+        }
+        if let Some(io) = e.downcast_ref::<std::io::Error>() {
+            if let Some(code) = io_code(io) {
+                return Some(code);
+            }
+            // `io::Error::source` skips the error it wraps (often another `io::Error` around
+            // a `rustls::Error`); look inside instead.
+            if let Some(inner) = io.get_ref() {
+                source = Some(inner as &(dyn StdError + 'static));
+                continue;
+            }
+        }
+        if let Some(h) = e.downcast_ref::<hyper::Error>() {
+            if h.is_timeout() {
+                return Some(HttpError::HttpResponseTimeout);
+            }
+        }
+        source = e.source();
+    }
+    None
 }
 
 fn tls_code(e: &rustls::Error) -> HttpError {
@@ -680,6 +690,26 @@ mod tests {
         ))
         .contains("DnsError"));
         assert_eq!(code(Error::other("something else")), "None");
+    }
+
+    #[test]
+    fn codes_are_found_inside_nested_io_errors() {
+        use std::io::{Error, ErrorKind};
+        // As hyper-rustls reports a certificate it does not trust.
+        let untrusted = Error::other(Error::new(
+            ErrorKind::InvalidData,
+            rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer),
+        ));
+        assert!(matches!(
+            code_in_chain(&untrusted),
+            Some(HttpError::TlsCertificateError)
+        ));
+        let refused = Error::other(Error::from(ErrorKind::ConnectionRefused));
+        assert!(matches!(
+            code_in_chain(&refused),
+            Some(HttpError::ConnectionRefused)
+        ));
+        assert!(code_in_chain(&Error::other("no idea")).is_none());
     }
 
     #[test]

@@ -332,7 +332,7 @@ fn reload_on_sighup(
             }
             match loaded {
                 Ok(config) => {
-                    tracing::info!(tenants = config.tenants.len(), "configuration reloaded (sink, state_dir, proxy and limits of the pool apply after a restart)");
+                    tracing::info!(tenants = config.tenants.len(), "configuration reloaded (sink, state_dir, proxy, ca_file and limits of the pool apply after a restart)");
                     if tx.send(config.tenants).await.is_err() {
                         return;
                     }
@@ -355,6 +355,7 @@ async fn run(config_path: &Path, once: bool, component: Option<&Path>) -> anyhow
         cache_dir: Some(cache),
         max_instances: config.max_concurrent_polls + 4,
         proxy: config.proxy.clone(),
+        extra_roots: config.extra_roots.clone(),
     };
     tracing::info!(proxy = %config.proxy, "outbound connections");
     let runtime = load_runtime(component, &options)?;
@@ -506,6 +507,7 @@ async fn check(config: &Path, online: bool, component: Option<&Path>) -> anyhow:
     let valid = load_config(config)?;
     let options = RuntimeOptions {
         proxy: valid.proxy.clone(),
+        extra_roots: valid.extra_roots.clone(),
         ..default_options()
     };
     let runtime = load_runtime(component, &options)?;

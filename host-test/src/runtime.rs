@@ -62,6 +62,8 @@ pub struct RuntimeOptions {
     pub max_instances: u32,
     /// Where the components' outbound connections go.
     pub proxy: ProxySetting,
+    /// CA certificates trusted beside the built-in and system roots (`ca_file`).
+    pub extra_roots: Vec<rustls::pki_types::CertificateDer<'static>>,
 }
 
 impl Default for RuntimeOptions {
@@ -70,6 +72,7 @@ impl Default for RuntimeOptions {
             cache_dir: None,
             max_instances: crate::limits::DEFAULT_MAX_CONCURRENT_POLLS + 4,
             proxy: ProxySetting::default(),
+            extra_roots: Vec::new(),
         }
     }
 }
@@ -323,7 +326,7 @@ impl Runtime {
             pre,
             extra: std::sync::RwLock::new(std::collections::HashMap::new()),
             ticker,
-            client: HttpClient::new(&options.proxy),
+            client: HttpClient::build(&options.proxy, &options.extra_roots, true),
         })
     }
 

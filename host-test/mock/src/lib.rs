@@ -21,7 +21,8 @@
 //! fn generate_records(t, seed, start, end, n) -> Vec<Value>    // more records, e.g. late arrivals
 //! enum Fault { Status{..}, RateLimited{reset_ms}, FailOn200{code, retryable}, Delay(Duration), TruncatedBody,
 //!              ConnectionReset, ResetMidBody }
-//! struct MockServer  start(config).await, base_url(), addr(), records(t), append(t, v), push_fault(f),
+//! struct MockServer  start(config).await, start_tls(config).await, base_url(), addr(),
+//!                    certificate_pem(), connections_accepted(), records(t), append(t, v), push_fault(f),
 //!                    ledger(), shutdown().await
 //! struct Ledger      requests(), served(t), violations(), count_status(s), requests_for(t)
 //! fn sign(secret_b64, date, req_id, path, app_key) -> Result<String, SignError>

@@ -19,12 +19,14 @@ use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
+use rustls::pki_types::PrivatePkcs8KeyDer;
 use serde_json::Value;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{oneshot, Notify};
 use tokio::task::{JoinHandle, JoinSet};
 use tokio::time::Sleep;
+use tokio_rustls::TlsAcceptor;
 
 use crate::config::MockConfig;
 use crate::fault::Fault;
@@ -46,6 +48,8 @@ type MockBody = Either<Full<Bytes>, ResetBody>;
 /// A running mock Mimecast API on `127.0.0.1`; dropping it stops the server.
 pub struct MockServer {
     addr: SocketAddr,
+    /// With TLS: the PEM certificate it serves (self-signed, for `localhost` and `127.0.0.1`).
+    certificate_pem: Option<String>,
     state: Arc<State>,
     connections: Arc<AtomicU64>,
     stop: Option<oneshot::Sender<()>>,
@@ -58,22 +62,60 @@ impl MockServer {
     /// # Errors
     /// When the listener cannot be bound.
     pub async fn start(config: MockConfig) -> std::io::Result<MockServer> {
+        MockServer::serve(config, None).await
+    }
+
+    /// [`MockServer::start`] over HTTPS, with a self-signed certificate made for this server
+    /// (names `localhost` and `127.0.0.1`; see [`MockServer::certificate_pem`]), so that a
+    /// client's TLS path can be tested end to end.
+    ///
+    /// # Errors
+    /// When the listener cannot be bound or the certificate cannot be made.
+    pub async fn start_tls(config: MockConfig) -> std::io::Result<MockServer> {
+        let made = rcgen::generate_simple_self_signed(vec![
+            "localhost".to_string(),
+            "127.0.0.1".to_string(),
+        ])
+        .map_err(io::Error::other)?;
+        let key = PrivatePkcs8KeyDer::from(made.signing_key.serialize_der());
+        let tls = rustls::ServerConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .map_err(io::Error::other)?
+        .with_no_client_auth()
+        .with_single_cert(vec![made.cert.der().clone()], key.into())
+        .map_err(io::Error::other)?;
+        MockServer::serve(
+            config,
+            Some((TlsAcceptor::from(Arc::new(tls)), made.cert.pem())),
+        )
+        .await
+    }
+
+    async fn serve(
+        config: MockConfig,
+        tls: Option<(TlsAcceptor, String)>,
+    ) -> std::io::Result<MockServer> {
         let listener = TcpListener::bind(("127.0.0.1", 0)).await?;
         let addr = listener.local_addr()?;
+        let (acceptor, certificate_pem) = tls.unzip();
         let mut state = State::new(config);
-        state.set_region_api(format!("http://{addr}"));
+        state.set_region_api(base_url(addr, certificate_pem.is_some()));
         let state = Arc::new(state);
         let (stop, stopped) = oneshot::channel();
         let connections = Arc::new(AtomicU64::new(0));
         let task = tokio::spawn(accept_loop(
             listener,
+            acceptor,
             Arc::clone(&state),
             Arc::clone(&connections),
             stopped,
         ));
-        tracing::info!(%addr, "mock Mimecast API listening");
+        tracing::info!(%addr, tls = certificate_pem.is_some(), "mock Mimecast API listening");
         Ok(MockServer {
             addr,
+            certificate_pem,
             state,
             connections,
             stop: Some(stop),
@@ -81,9 +123,16 @@ impl MockServer {
         })
     }
 
-    /// Base URL without trailing slash, e.g. `http://127.0.0.1:40123`.
+    /// Base URL without trailing slash, e.g. `http://127.0.0.1:40123`, or with TLS
+    /// `https://localhost:40123`.
     pub fn base_url(&self) -> String {
-        format!("http://{}", self.addr)
+        base_url(self.addr, self.certificate_pem.is_some())
+    }
+
+    /// With TLS ([`MockServer::start_tls`]): the certificate it serves, in PEM, for a client to
+    /// trust.
+    pub fn certificate_pem(&self) -> Option<&str> {
+        self.certificate_pem.as_deref()
     }
 
     /// The bound socket address.
@@ -143,8 +192,17 @@ impl Drop for MockServer {
     }
 }
 
+fn base_url(addr: SocketAddr, tls: bool) -> String {
+    if tls {
+        format!("https://localhost:{}", addr.port())
+    } else {
+        format!("http://{addr}")
+    }
+}
+
 async fn accept_loop(
     listener: TcpListener,
+    tls: Option<TlsAcceptor>,
     state: Arc<State>,
     accepted_count: Arc<AtomicU64>,
     mut stopped: oneshot::Receiver<()>,
@@ -156,7 +214,7 @@ async fn accept_loop(
             accepted = listener.accept() => match accepted {
                 Ok((stream, _)) => {
                     accepted_count.fetch_add(1, Ordering::Relaxed);
-                    connections.spawn(serve_connection(stream, Arc::clone(&state)));
+                    connections.spawn(serve_connection(stream, tls.clone(), Arc::clone(&state)));
                 }
                 Err(err) => tracing::warn!(error = %err, "mock accept failed"),
             },
@@ -166,13 +224,28 @@ async fn accept_loop(
     connections.shutdown().await;
 }
 
-/// Serves one connection until the client closes it, or until an injected fault resets it.
-async fn serve_connection(stream: TcpStream, state: Arc<State>) {
+/// Serves one connection (after the TLS handshake, with `tls`) until the client closes it, or
+/// until an injected fault resets it.
+async fn serve_connection(stream: TcpStream, tls: Option<TlsAcceptor>, state: Arc<State>) {
     let reset = Arc::new(ResetSwitch::default());
     let io = ResettableStream {
         stream,
         reset: Arc::clone(&reset),
     };
+    match tls {
+        None => serve_http(io, reset, state).await,
+        Some(acceptor) => match acceptor.accept(io).await {
+            Ok(tls) => serve_http(tls, reset, state).await,
+            Err(err) => tracing::debug!(error = %err, "mock TLS handshake failed"),
+        },
+    }
+}
+
+/// Serves HTTP/1.1 on `io`; `reset` is the switch of the TCP stream under it.
+async fn serve_http<I>(io: I, reset: Arc<ResetSwitch>, state: Arc<State>)
+where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
     let service = {
         let reset = Arc::clone(&reset);
         service_fn(move |req| {

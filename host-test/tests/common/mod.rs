@@ -22,12 +22,26 @@ pub struct Harness {
 
 impl Harness {
     pub fn start(config: MockConfig) -> Harness {
+        Harness::serve(config, false)
+    }
+
+    /// The mock over HTTPS, with a certificate made for it (`server.certificate_pem()`).
+    pub fn start_tls(config: MockConfig) -> Harness {
+        Harness::serve(config, true)
+    }
+
+    fn serve(config: MockConfig, tls: bool) -> Harness {
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .enable_all()
             .build()
             .unwrap();
-        let server = rt.block_on(MockServer::start(config)).unwrap();
+        let server = if tls {
+            rt.block_on(MockServer::start_tls(config))
+        } else {
+            rt.block_on(MockServer::start(config))
+        }
+        .unwrap();
         Harness {
             _rt: rt,
             server,

@@ -1,6 +1,7 @@
-//! Outbound proxies end to end: the real `mcsource` binary reaches the mock Mimecast through an
-//! HTTP CONNECT proxy written here (which logs every tunnel and can demand credentials), and
-//! ignores proxies from the environment for loopback hosts.
+//! Outbound network end to end: the real `mcsource` binary reaches the mock Mimecast over TLS
+//! (trusting its certificate through `ca_file` or `SSL_CERT_FILE`, refusing it otherwise),
+//! through an HTTP CONNECT proxy written here (which logs every tunnel and can demand
+//! credentials), and ignores proxies from the environment for loopback hosts.
 
 #![allow(clippy::unwrap_used)]
 
@@ -11,11 +12,13 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use base64::Engine as _;
+use chrono::Utc;
 use common::{assert_exactly_once, assert_success, Harness};
+use mimecast_mock::MockConfig;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
-/// A CONNECT proxy on loopback that tunnels only to `allowed`.
+/// A CONNECT proxy on loopback that tunnels only to `allowed` (by address or as `localhost`).
 struct TestProxy {
     addr: SocketAddr,
     /// Targets of the tunnels opened, in order.
@@ -77,7 +80,7 @@ async fn tunnel(
     });
     let answer: &[u8] = if expected_auth.is_some() && auth != expected_auth {
         b"HTTP/1.1 407 Proxy Authentication Required\r\nProxy-Authenticate: Basic realm=\"t\"\r\nContent-Length: 0\r\n\r\n"
-    } else if target != allowed.to_string() {
+    } else if target != allowed.to_string() && target != format!("localhost:{}", allowed.port()) {
         b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n"
     } else {
         b"HTTP/1.1 200 Connection established\r\n\r\n"
@@ -99,13 +102,80 @@ fn with_top_level(config: &Path, keys: &str) -> PathBuf {
     config.to_path_buf()
 }
 
+/// The mock over HTTPS, its certificate written to `ca.pem` beside the config.
+fn tls_harness() -> Harness {
+    let h = Harness::start_tls(MockConfig::demo(Utc::now()));
+    std::fs::write(
+        h.dir.path().join("ca.pem"),
+        h.server.certificate_pem().unwrap(),
+    )
+    .unwrap();
+    h
+}
+
+#[test]
+fn tls_to_a_server_whose_ca_is_in_ca_file_delivers_exactly_once() {
+    let h = tls_harness();
+    assert!(h.server.base_url().starts_with("https://localhost:"));
+    let config = with_top_level(&h.config(""), "ca_file = \"ca.pem\"");
+    assert_success(&h.run_once(&config));
+    assert_exactly_once(
+        &h.events(),
+        &h.server,
+        &["url", "impersonation", "attachment"],
+    );
+    let requests = h.server.ledger().requests().len() as u64;
+    assert!(
+        h.server.connections_accepted() * 3 <= requests,
+        "{} TLS connections for {requests} requests",
+        h.server.connections_accepted()
+    );
+}
+
+#[test]
+fn ssl_cert_file_in_the_environment_is_trusted_too() {
+    let h = tls_harness();
+    let config = h.config("log_types = [\"impersonation\"]");
+    let out = h
+        .command(&["run", "--once", "--config", config.to_str().unwrap()])
+        .env("SSL_CERT_FILE", h.dir.path().join("ca.pem"))
+        .output()
+        .unwrap();
+    assert_success(&out);
+    assert_exactly_once(&h.events(), &h.server, &["impersonation"]);
+}
+
+#[test]
+fn an_untrusted_certificate_is_named_and_nothing_is_delivered() {
+    let h = tls_harness();
+    let config = h.config("log_types = [\"url\"]");
+    let out = h
+        .command(&["check", "--online", "--config", config.to_str().unwrap()])
+        .env_remove("SSL_CERT_FILE")
+        .env_remove("SSL_CERT_DIR")
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!out.status.success(), "{text}");
+    assert!(text.contains("TLS certificate is not trusted"), "{text}");
+    assert_eq!(h.server.ledger().requests().len(), 0, "{text}");
+}
+
 #[test]
 fn requests_go_through_the_configured_proxy_with_its_credentials() {
-    let h = Harness::demo();
+    // TLS to the mock inside the CONNECT tunnel, as to Mimecast through a corporate proxy.
+    let h = tls_harness();
     let proxy = TestProxy::start(&h, h.server.addr(), Some("collector:s3cret"));
     let config = with_top_level(
         &h.config(""),
-        &format!("proxy = \"http://collector:s3cret@{}\"", proxy.addr),
+        &format!(
+            "proxy = \"http://collector:s3cret@{}\"\nca_file = \"ca.pem\"",
+            proxy.addr
+        ),
     );
     let out = h.run_once(&config);
     assert_success(&out);
