@@ -115,7 +115,7 @@ pub async fn resolve_tenant(runtime: &Runtime, tenant: &mut Tenant) -> Result<()
         }
         Err(e) => {
             let fix = if e.transient {
-                "check discover_url, DNS and that this host has a direct route to it (no HTTP proxy is used)"
+                "check discover_url, DNS, and the route to it (directly, or through `proxy` or HTTPS_PROXY)"
             } else {
                 "check discover_email (the service user's address), discover_url and app_id"
             };
