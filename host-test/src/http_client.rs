@@ -35,6 +35,11 @@ use wasmtime_wasi_http::{Error as HttpError, WasiBody};
 const IDLE_TIMEOUT: Duration = Duration::from_secs(20);
 /// Idle connections kept per origin.
 const MAX_IDLE_PER_ORIGIN: usize = 64;
+/// Longest time to open a connection (TCP, a proxy's CONNECT, TLS), whatever the request's
+/// own timeout (which also bounds it, for the request that waits for it).
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
+/// Largest request body a component may send (a request for a page is well under 1 KiB).
+const MAX_REQUEST_BODY_BYTES: usize = 1024 * 1024;
 /// TCP keep-alive probes on open connections.
 const TCP_KEEPALIVE: Duration = Duration::from_secs(30);
 
@@ -138,20 +143,43 @@ pub fn check_proxy_url(url: &str) -> Result<(), BadProxy> {
             redact(url)
         )));
     }
+    if !matcher_accepts(url) {
+        return Err(BadProxy(format!(
+            "{} cannot be used as a proxy URL; percent-encode unusual characters in the user \
+             name and password",
+            redact(url)
+        )));
+    }
     Ok(())
 }
 
 /// `url` without any `user:password@` part, for messages and logs.
+/// A proxy URL has no path, so everything up to the last `@` is credentials, even where a
+/// password holds `/`, `?` or `#`.
 pub fn redact(url: &str) -> String {
     match url.split_once("://") {
         Some((scheme, rest)) => {
-            let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-            let (authority, tail) = rest.split_at(authority_end);
-            let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
-            format!("{scheme}://{host}{tail}")
+            let host = rest.rsplit_once('@').map_or(rest, |(_, h)| h);
+            format!("{scheme}://{host}")
         }
         None => url.rsplit_once('@').map_or(url, |(_, h)| h).to_string(),
     }
+}
+
+/// `url` as the proxy matcher reads it: parsed and re-written by the `url` crate, so that
+/// characters `http::Uri` refuses (in a password, say) are percent-encoded instead of making
+/// the matcher drop the proxy without a word.
+fn normalized(url: &str) -> String {
+    url::Url::parse(url).map_or_else(|_| url.to_string(), |u| u.to_string())
+}
+
+/// Whether `url` (normalized) is taken by the proxy matcher for an `https://` destination.
+fn matcher_accepts(url: &str) -> bool {
+    Matcher::builder()
+        .all(normalized(url))
+        .build()
+        .intercept(&Uri::from_static("https://api.services.mimecast.com/"))
+        .is_some()
 }
 
 /// Which proxy, if any, a request to a destination goes through.
@@ -172,7 +200,7 @@ impl Route {
             }),
             ProxySetting::Url { url, no_proxy } => Some(Route {
                 matcher: Matcher::builder()
-                    .all(url.clone())
+                    .all(normalized(url))
                     .no(no_proxy.clone())
                     .build(),
                 loopback_direct: false,
@@ -180,12 +208,27 @@ impl Route {
         }
     }
 
-    /// The proxy for `dst`, or `None` to connect directly.
+    /// The proxy for `dst`, or `None` to connect directly. A proxy from the environment
+    /// that is not `http://` (say `socks5://` set for other software) is not used; the start
+    /// of `mcsource` says so (see [`environment_proxy`]).
     fn proxy_for(&self, dst: &Uri) -> Option<Intercept> {
         if self.loopback_direct && dst.host().is_some_and(is_loopback) {
             return None;
         }
-        self.matcher.intercept(dst)
+        let proxy = self.matcher.intercept(dst)?;
+        (!self.loopback_direct || proxy.uri().scheme_str() == Some("http")).then_some(proxy)
+    }
+}
+
+/// What the environment's proxy variables mean for requests to `https://` hosts, for the log
+/// at start: `Ok(None)` when they name no proxy, `Ok(Some(url))` for the proxy used (without
+/// credentials), `Err(url)` for one that is ignored because it is not `http://`.
+pub fn environment_proxy() -> Result<Option<String>, String> {
+    let probe = Uri::from_static("https://api.services.mimecast.com/");
+    match Matcher::from_env().intercept(&probe) {
+        None => Ok(None),
+        Some(p) if p.uri().scheme_str() == Some("http") => Ok(Some(redact(&p.uri().to_string()))),
+        Some(p) => Err(redact(&p.uri().to_string())),
     }
 }
 
@@ -290,15 +333,9 @@ impl Service<Uri> for Connector {
                 if let Some(auth) = proxy.basic_auth() {
                     tunnel = tunnel.with_auth(auth.clone());
                 }
+                // `Tunnel` takes a destination without a port for port 443 whatever the scheme.
+                let dst = with_port(dst);
                 Box::pin(async move {
-                    if proxy.uri().scheme_str() != Some("http") {
-                        return Err(Box::new(ProxyFailed {
-                            proxy: redact(&proxy.uri().to_string()),
-                            what: "only http:// proxies are supported (HTTP CONNECT); set the \
-                                   proxy as http://host:port"
-                                .to_string(),
-                        }) as BoxError);
-                    }
                     std::future::poll_fn(|cx| tunnel.poll_ready(cx))
                         .await
                         .map_err(|e| {
@@ -314,7 +351,70 @@ impl Service<Uri> for Connector {
     }
 }
 
-type HttpsConnector = hyper_rustls::HttpsConnector<Connector>;
+/// `dst` with its port written out (80 for `http`, 443 otherwise) when it has none.
+fn with_port(dst: Uri) -> Uri {
+    if dst.port_u16().is_some() {
+        return dst;
+    }
+    let port = if dst.scheme_str() == Some("http") {
+        80
+    } else {
+        443
+    };
+    let authority = format!("{}:{port}", dst.host().unwrap_or(""));
+    let mut parts = dst.clone().into_parts();
+    match authority.parse() {
+        Ok(a) => {
+            parts.authority = Some(a);
+            Uri::from_parts(parts).unwrap_or(dst)
+        }
+        Err(_) => dst,
+    }
+}
+
+/// Bounds the whole of opening a connection (TCP, the proxy's CONNECT, TLS): the pool may
+/// finish a connection in the background after the request that started it was served by
+/// another one, out of reach of that request's timeout.
+#[derive(Clone)]
+struct WithTimeout<C> {
+    inner: C,
+    limit: Duration,
+}
+
+impl<C> Service<Uri> for WithTimeout<C>
+where
+    C: Service<Uri>,
+    C::Error: Into<BoxError>,
+    C::Future: Send + 'static,
+    C::Response: Send + 'static,
+{
+    type Response = C::Response;
+    type Error = BoxError;
+    type Future = Pin<Box<dyn Future<Output = Result<C::Response, BoxError>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
+        self.inner.poll_ready(cx).map_err(Into::into)
+    }
+
+    fn call(&mut self, dst: Uri) -> Self::Future {
+        let connecting = self.inner.call(dst);
+        let limit = self.limit;
+        Box::pin(async move {
+            match tokio::time::timeout(limit, connecting).await {
+                Ok(done) => done.map_err(Into::into),
+                Err(_) => Err(Box::new(std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    format!(
+                        "connecting took longer than {}",
+                        humantime::format_duration(limit)
+                    ),
+                )) as BoxError),
+            }
+        })
+    }
+}
+
+type HttpsConnector = WithTimeout<hyper_rustls::HttpsConnector<Connector>>;
 
 /// The shared client; cheap to clone (clones share the connection pool).
 #[derive(Clone)]
@@ -363,11 +463,14 @@ impl HttpClient {
                     .with_no_client_auth()
             }
         };
-        let https = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_tls_config(tls)
-            .https_or_http()
-            .enable_http1()
-            .wrap_connector(connector);
+        let https = WithTimeout {
+            inner: hyper_rustls::HttpsConnectorBuilder::new()
+                .with_tls_config(tls)
+                .https_or_http()
+                .enable_http1()
+                .wrap_connector(connector),
+            limit: CONNECT_TIMEOUT,
+        };
         let client = Client::builder(TokioExecutor::new())
             .pool_idle_timeout(IDLE_TIMEOUT)
             .pool_max_idle_per_host(if reuse_connections {
@@ -387,9 +490,28 @@ impl HttpClient {
     /// The WASI-HTTP error code for what failed: DNS, connect, TLS, proxy, timeout, protocol.
     pub async fn send(
         &self,
-        mut request: http::Request<WasiBody>,
+        request: http::Request<WasiBody>,
         timeout: Duration,
     ) -> Result<http::Response<WasiBody>, HttpError> {
+        // The body is read whole before connecting: a connection that fails at once (a
+        // refused proxy, say) then reports its error through the response, where the guest
+        // reads it, instead of as a closed body stream while the guest is still writing.
+        let (parts, body) = request.into_parts();
+        let body = tokio::time::timeout(
+            timeout,
+            http_body_util::Limited::new(body, MAX_REQUEST_BODY_BYTES).collect(),
+        )
+        .await
+        .map_err(|_| HttpError::ConnectionWriteTimeout)?
+        .map_err(|e| match e.downcast::<HttpError>() {
+            Ok(inner) => *inner,
+            Err(_) => HttpError::HttpRequestBodySize(Some(MAX_REQUEST_BODY_BYTES as u64)),
+        })?
+        .to_bytes();
+        let body = http_body_util::Full::new(body)
+            .map_err(|never| match never {})
+            .boxed_unsync();
+        let mut request = http::Request::from_parts(parts, body);
         let connection = capture_connection(&mut request);
         let response = match tokio::time::timeout(timeout, self.client.request(request)).await {
             Ok(Ok(response)) => response,
@@ -485,7 +607,10 @@ fn io_code(e: &std::io::Error) -> Option<HttpError> {
         | ErrorKind::ConnectionAborted
         | ErrorKind::BrokenPipe
         | ErrorKind::UnexpectedEof => HttpError::ConnectionTerminated,
-        ErrorKind::AddrNotAvailable => dns_error(),
+        // No local port or address left (EADDRNOTAVAIL), not a name that does not resolve.
+        ErrorKind::AddrNotAvailable => {
+            HttpError::InternalError(Some(format!("no local address or port available: {e}")))
+        }
         _ if e.to_string().starts_with("failed to lookup address") => dns_error(),
         _ => return None,
     };
@@ -656,6 +781,52 @@ mod tests {
         assert_eq!(redact("http://proxy:3128"), "http://proxy:3128");
         assert_eq!(redact("u:p@proxy:3128"), "proxy:3128");
         assert_eq!(redact("http://a@b:c@proxy:1"), "http://proxy:1");
+        assert_eq!(redact("http://u:pa/ss@proxy:3128"), "http://proxy:3128");
+        assert_eq!(redact("http://u:p?a#s@proxy:3128/"), "http://proxy:3128/");
+    }
+
+    #[test]
+    fn passwords_with_unusual_characters_still_reach_the_matcher() {
+        for url in [
+            "http://u:p{ss@proxy:3128",
+            "http://u:p ss@proxy:3128",
+            "http://ü:pass@proxy:3128",
+        ] {
+            assert!(check_proxy_url(url).is_ok(), "{url}");
+            let route = Route::new(&ProxySetting::Url {
+                url: url.into(),
+                no_proxy: String::new(),
+            })
+            .unwrap();
+            let via = route
+                .proxy_for(&uri("https://eu-api.mimecast.com/"))
+                .unwrap();
+            assert!(via.basic_auth().is_some(), "{url}");
+        }
+    }
+
+    #[test]
+    fn environment_proxies_that_are_not_http_are_not_used() {
+        let route = Route {
+            matcher: Matcher::builder().all("socks5://proxy.corp:1080").build(),
+            loopback_direct: true,
+        };
+        assert!(route
+            .proxy_for(&uri("https://eu-api.mimecast.com/"))
+            .is_none());
+    }
+
+    #[test]
+    fn tunnel_destinations_get_their_scheme_default_port() {
+        assert_eq!(
+            with_port(uri("http://mock.test/x")),
+            uri("http://mock.test:80/x")
+        );
+        assert_eq!(
+            with_port(uri("https://eu-api.mimecast.com/a?b")),
+            uri("https://eu-api.mimecast.com:443/a?b")
+        );
+        assert_eq!(with_port(uri("https://h:8443/")), uri("https://h:8443/"));
     }
 
     #[test]

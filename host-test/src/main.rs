@@ -12,6 +12,7 @@ use clap::{Parser, Subcommand};
 use tokio::sync::watch;
 
 use mimecast_host::config::{FileConfig, SinkConfig, Tenant};
+use mimecast_host::http_client::ProxySetting;
 use mimecast_host::pipeline::Pipeline;
 use mimecast_host::runner::{self, RunMode, Summary};
 use mimecast_host::runtime::{self, Runtime, RuntimeOptions};
@@ -309,6 +310,20 @@ fn load_components(runtime: &Runtime, tenants: &[Tenant]) {
     }
 }
 
+/// Says at start where outbound connections go.
+fn log_proxy(setting: &ProxySetting) {
+    match (setting, mimecast_host::http_client::environment_proxy()) {
+        (ProxySetting::Environment, Ok(Some(proxy))) => tracing::info!(%proxy,
+            "outbound connections go through the proxy from the environment (HTTPS_PROXY or ALL_PROXY; NO_PROXY applies; loopback hosts direct)"),
+        (ProxySetting::Environment, Ok(None)) => {
+            tracing::info!("outbound connections go direct (no proxy in the environment)")
+        }
+        (ProxySetting::Environment, Err(proxy)) => tracing::warn!(%proxy,
+            "the environment's proxy is not http:// and is not used; connections go direct (set proxy = \"http://host:port\" in the config to use one)"),
+        (other, _) => tracing::info!(proxy = %other, "outbound connections"),
+    }
+}
+
 /// On SIGHUP, re-reads the config and hands the new tenant list to the runner. A config that
 /// does not validate is reported and ignored; the running tenants go on. A tenant whose own
 /// component or region discovery fails does not hold back the others.
@@ -357,7 +372,7 @@ async fn run(config_path: &Path, once: bool, component: Option<&Path>) -> anyhow
         proxy: config.proxy.clone(),
         extra_roots: config.extra_roots.clone(),
     };
-    tracing::info!(proxy = %config.proxy, "outbound connections");
+    log_proxy(&config.proxy);
     let runtime = load_runtime(component, &options)?;
     let max_concurrent_polls = config.max_concurrent_polls;
     load_components(&runtime, &config.tenants);
