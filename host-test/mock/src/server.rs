@@ -214,6 +214,11 @@ async fn accept_loop(
             accepted = listener.accept() => match accepted {
                 Ok((stream, _)) => {
                     accepted_count.fetch_add(1, Ordering::Relaxed);
+                    // As web servers do: without it, Nagle's algorithm holds a response's
+                    // later writes on a kept-alive connection for the client's delayed ACK.
+                    if let Err(err) = stream.set_nodelay(true) {
+                        tracing::debug!(error = %err, "mock could not set TCP_NODELAY");
+                    }
                     connections.spawn(serve_connection(stream, tls.clone(), Arc::clone(&state)));
                 }
                 Err(err) => tracing::warn!(error = %err, "mock accept failed"),
