@@ -45,9 +45,10 @@ pub struct FileConfig {
     #[serde(default = "default_max_concurrent_polls")]
     pub max_concurrent_polls: u32,
     /// HTTP proxy for every outbound request: `"http://[user:password@]host:port"`, or
-    /// `"none"` to connect directly whatever the environment says. Unset: `HTTPS_PROXY`,
+    /// `"none"` to connect directly whatever the environment says; like a credential, a
+    /// literal, `{ env = "NAME" }` or `{ file = "PATH" }`. Unset: `HTTPS_PROXY`,
     /// `HTTP_PROXY`, `ALL_PROXY` and `NO_PROXY` decide, as for curl.
-    pub proxy: Option<String>,
+    pub proxy: Option<SecretSource>,
     /// With `proxy = "http://…"`: hosts reached directly (`NO_PROXY` syntax per entry: a name,
     /// a `.domain` suffix, an IP address or a CIDR range).
     #[serde(default)]
@@ -870,7 +871,15 @@ impl FileConfig {
             }
             SinkConfig::Stdout => SinkConfig::Stdout,
         };
-        let proxy = proxy_setting(self.proxy, self.no_proxy, &mut problems);
+        let proxy = match self.proxy.map(|p| p.resolve(base_dir)) {
+            None => None,
+            Some(Ok(url)) => Some(url),
+            Some(Err(e)) => {
+                problems.push(format!("proxy: {e}"));
+                Some(Secret::new("none"))
+            }
+        };
+        let proxy = proxy_setting(proxy.as_ref(), self.no_proxy, &mut problems);
         let extra_roots = self
             .ca_file
             .map(|file| read_ca_file(&base_dir.join(file), &mut problems))
@@ -929,11 +938,11 @@ fn read_ca_file(path: &Path, problems: &mut Vec<String>) -> Vec<CertificateDer<'
 
 /// The validated `proxy` and `no_proxy` keys.
 fn proxy_setting(
-    proxy: Option<String>,
+    proxy: Option<&Secret>,
     no_proxy: Vec<String>,
     problems: &mut Vec<String>,
 ) -> ProxySetting {
-    let setting = match proxy.as_deref().map(str::trim) {
+    let setting = match proxy.map(|p| p.expose().trim()) {
         None => ProxySetting::Environment,
         Some("none") => ProxySetting::Direct,
         Some(url) => {
@@ -1069,6 +1078,23 @@ scan_result = "malicious"
         assert!(!problems.concat().contains("hunter2"), "{problems:?}");
         let problems = with("no_proxy = [\".corp\"]").unwrap_err();
         assert!(problems[0].contains("only used with proxy"), "{problems:?}");
+        // Like a credential, from a file (or the environment), never repeated in messages.
+        std::fs::write(
+            dir.path().join("proxy.txt"),
+            "http://u:hunter2@proxy.corp:3128\n",
+        )
+        .unwrap();
+        let c = with("proxy = { file = \"proxy.txt\" }").unwrap();
+        assert_eq!(
+            c.proxy,
+            ProxySetting::Url {
+                url: "http://u:hunter2@proxy.corp:3128".into(),
+                no_proxy: String::new()
+            }
+        );
+        assert!(!format!("{c:?}").contains("hunter2"));
+        let problems = with("proxy = { file = \"missing.txt\" }").unwrap_err();
+        assert!(problems[0].starts_with("proxy: "), "{problems:?}");
     }
 
     #[test]
