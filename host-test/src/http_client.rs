@@ -173,12 +173,15 @@ fn normalized(url: &str) -> String {
     url::Url::parse(url).map_or_else(|_| url.to_string(), |u| u.to_string())
 }
 
+/// A destination like Mimecast's, to ask a proxy matcher what it does with `https://` hosts.
+const HTTPS_PROBE: &str = "https://api.services.mimecast.com/";
+
 /// Whether `url` (normalized) is taken by the proxy matcher for an `https://` destination.
 fn matcher_accepts(url: &str) -> bool {
     Matcher::builder()
         .all(normalized(url))
         .build()
-        .intercept(&Uri::from_static("https://api.services.mimecast.com/"))
+        .intercept(&Uri::from_static(HTTPS_PROBE))
         .is_some()
 }
 
@@ -224,8 +227,7 @@ impl Route {
 /// at start: `Ok(None)` when they name no proxy, `Ok(Some(url))` for the proxy used (without
 /// credentials), `Err(url)` for one that is ignored because it is not `http://`.
 pub fn environment_proxy() -> Result<Option<String>, String> {
-    let probe = Uri::from_static("https://api.services.mimecast.com/");
-    match Matcher::from_env().intercept(&probe) {
+    match Matcher::from_env().intercept(&Uri::from_static(HTTPS_PROBE)) {
         None => Ok(None),
         Some(p) if p.uri().scheme_str() == Some("http") => Ok(Some(redact(&p.uri().to_string()))),
         Some(p) => Err(redact(&p.uri().to_string())),
@@ -252,16 +254,7 @@ impl ProxyFailed {
     /// Puts hyper-util's tunnel error (whose type is not public: it is told apart by its text)
     /// into words that say what to fix.
     fn new(proxy: &Uri, dst: &Uri, e: &(dyn StdError + 'static)) -> ProxyFailed {
-        let target = format!(
-            "{}:{}",
-            dst.host().unwrap_or(""),
-            dst.port_u16()
-                .unwrap_or(if dst.scheme_str() == Some("http") {
-                    80
-                } else {
-                    443
-                })
-        );
+        let target = format!("{}:{}", dst.host().unwrap_or(""), port_or_default(dst));
         let text = e.to_string();
         let what = if text.contains("proxy authorization required") {
             "the proxy asks for credentials (407 Proxy Authentication Required); give them in \
@@ -351,17 +344,22 @@ impl Service<Uri> for Connector {
     }
 }
 
-/// `dst` with its port written out (80 for `http`, 443 otherwise) when it has none.
+/// The port of `uri`: its own, or 80 for `http` and 443 otherwise.
+pub fn port_or_default(uri: &Uri) -> u16 {
+    uri.port_u16()
+        .unwrap_or(if uri.scheme_str() == Some("http") {
+            80
+        } else {
+            443
+        })
+}
+
+/// `dst` with its port written out ([`port_or_default`]) when it has none.
 fn with_port(dst: Uri) -> Uri {
     if dst.port_u16().is_some() {
         return dst;
     }
-    let port = if dst.scheme_str() == Some("http") {
-        80
-    } else {
-        443
-    };
-    let authority = format!("{}:{port}", dst.host().unwrap_or(""));
+    let authority = format!("{}:{}", dst.host().unwrap_or(""), port_or_default(&dst));
     let mut parts = dst.clone().into_parts();
     match authority.parse() {
         Ok(a) => {
@@ -445,21 +443,18 @@ impl HttpClient {
             direct,
             route: Route::new(proxy).map(Arc::new),
         };
-        let tls = rustls::ClientConfig::builder_with_provider(Arc::new(
+        let roots = root_certificates(extra_roots);
+        let tls = match rustls::ClientConfig::builder_with_provider(Arc::new(
             rustls::crypto::ring::default_provider(),
         ))
         .with_safe_default_protocol_versions()
-        .map(|b| {
-            b.with_root_certificates(root_certificates(extra_roots))
-                .with_no_client_auth()
-        });
-        let tls = match tls {
-            Ok(tls) => tls,
+        {
+            Ok(builder) => builder.with_root_certificates(roots).with_no_client_auth(),
             // `ring` supports the default protocol versions; this cannot fail in practice.
             Err(e) => {
                 tracing::error!(error = %e, "TLS setup failed; using rustls defaults");
                 rustls::ClientConfig::builder()
-                    .with_root_certificates(root_certificates(extra_roots))
+                    .with_root_certificates(roots)
                     .with_no_client_auth()
             }
         };
@@ -508,10 +503,7 @@ impl HttpClient {
             Err(_) => HttpError::HttpRequestBodySize(Some(MAX_REQUEST_BODY_BYTES as u64)),
         })?
         .to_bytes();
-        let body = http_body_util::Full::new(body)
-            .map_err(|never| match never {})
-            .boxed_unsync();
-        let mut request = http::Request::from_parts(parts, body);
+        let mut request = http::Request::from_parts(parts, full_body(body));
         let connection = capture_connection(&mut request);
         let response = match tokio::time::timeout(timeout, self.client.request(request)).await {
             Ok(Ok(response)) => response,
@@ -523,6 +515,13 @@ impl HttpClient {
         };
         Ok(response.map(|body| TimedBody::new(body, timeout).boxed_unsync()))
     }
+}
+
+/// A request body of `bytes`, all there at once.
+pub fn full_body(bytes: Bytes) -> WasiBody {
+    http_body_util::Full::new(bytes)
+        .map_err(|never| match never {})
+        .boxed_unsync()
 }
 
 /// Trusted roots: Mozilla's (built in, so a bare container works), the system's, and `extra`.
@@ -611,17 +610,13 @@ fn io_code(e: &std::io::Error) -> Option<HttpError> {
         ErrorKind::AddrNotAvailable => {
             HttpError::InternalError(Some(format!("no local address or port available: {e}")))
         }
-        _ if e.to_string().starts_with("failed to lookup address") => dns_error(),
+        _ if e.to_string().starts_with("failed to lookup address") => HttpError::DnsError {
+            rcode: Some("address not available".to_string()),
+            info_code: None,
+        },
         _ => return None,
     };
     Some(code)
-}
-
-fn dns_error() -> HttpError {
-    HttpError::DnsError {
-        rcode: Some("address not available".to_string()),
-        info_code: None,
-    }
 }
 
 /// A response body whose every wait for more data is bounded by `timeout`.

@@ -13,7 +13,7 @@ use http_body_util::BodyExt;
 use wasmtime_wasi_http::{Error as HttpError, RequestOptions, WasiHttpHooks};
 
 use crate::config::Origin;
-use crate::http_client::HttpClient;
+use crate::http_client::{port_or_default, HttpClient};
 use crate::limits::Limits;
 
 /// Why a request was refused.
@@ -38,9 +38,7 @@ pub fn check_outbound(allowed: &Origin, uri: &http::Uri) -> Result<(), Denied> {
         .trim_start_matches('[')
         .trim_end_matches(']')
         .to_ascii_lowercase();
-    let port = uri
-        .port_u16()
-        .unwrap_or(if scheme == "http" { 80 } else { 443 });
+    let port = port_or_default(uri);
     if scheme == allowed.scheme && host == allowed.host && port == allowed.port {
         Ok(())
     } else {

@@ -19,7 +19,7 @@ use rustls::pki_types::{CertificateDer, PrivatePkcs8KeyDer};
 use tokio::net::TcpListener;
 
 use super::{duration, median_secs, rate};
-use crate::http_client::{HttpClient, ProxySetting};
+use crate::http_client::{full_body, HttpClient, ProxySetting};
 
 /// A TLS server on `127.0.0.1` that answers every request with `page`.
 struct TlsServer {
@@ -94,9 +94,7 @@ impl TlsServer {
 
 /// One request for the page; its body is read to the end.
 async fn fetch(client: &HttpClient, url: &http::Uri) -> anyhow::Result<()> {
-    let body = Full::new(Bytes::from_static(br#"{"data":[{"oldestFirst":true}]}"#))
-        .map_err(|never| match never {})
-        .boxed_unsync();
+    let body = full_body(Bytes::from_static(br#"{"data":[{"oldestFirst":true}]}"#));
     let request = http::Request::post(url)
         .header(http::header::CONTENT_TYPE, "application/json")
         .body(body)?;
