@@ -1038,12 +1038,12 @@ scan_result = "malicious"
     #[test]
     fn ca_file_certificates_are_read_or_the_problem_named() {
         let dir = tempfile::tempdir().unwrap();
-        let made = rcgen::generate_simple_self_signed(vec!["proxy.corp".to_string()]).unwrap();
-        std::fs::write(dir.path().join("ca.pem"), made.cert.pem()).unwrap();
+        let made = mimecast_mock::self_signed_tls(&["proxy.corp"]).unwrap();
+        std::fs::write(dir.path().join("ca.pem"), &made.pem).unwrap();
         std::fs::write(dir.path().join("empty.pem"), "no certificates here\n").unwrap();
         let with = |keys: &str| parse(&format!("{keys}\n{GOOD}")).validate(dir.path());
         let c = with("ca_file = \"ca.pem\"").unwrap();
-        assert_eq!(c.extra_roots, vec![made.cert.der().clone()]);
+        assert_eq!(c.extra_roots, vec![made.certificate.clone()]);
         assert!(with("").unwrap().extra_roots.is_empty());
         let problems = with("ca_file = \"empty.pem\"").unwrap_err();
         assert!(problems[0].contains("holds no certificate"), "{problems:?}");

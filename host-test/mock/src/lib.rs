@@ -25,6 +25,7 @@
 //!                    certificate_pem(), connections_accepted(), records(t), append(t, v), push_fault(f),
 //!                    ledger(), shutdown().await
 //! struct Ledger      requests(), served(t), violations(), count_status(s), requests_for(t)
+//! fn self_signed_tls(names) -> SelfSignedTls { acceptor, certificate, pem }
 //! fn sign(secret_b64, date, req_id, path, app_key) -> Result<String, SignError>
 //! fn format_mc_date(t), parse_mc_date(s), format_api_time(t), parse_api_time(s)
 //! ```
@@ -78,6 +79,7 @@ mod request;
 mod response;
 mod server;
 mod signing;
+mod tls;
 
 pub use config::{Credential, MockConfig, OAuthClient, PagingEnd, RateLimit};
 pub use dataset::{generate_records, record_time, seconds_before, Dataset};
@@ -88,3 +90,4 @@ pub use server::MockServer;
 pub use signing::{
     format_api_time, format_mc_date, parse_api_time, parse_mc_date, sign, SignError,
 };
+pub use tls::{self_signed_tls, SelfSignedTls};

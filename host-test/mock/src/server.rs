@@ -19,7 +19,6 @@ use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
-use rustls::pki_types::PrivatePkcs8KeyDer;
 use serde_json::Value;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
@@ -72,25 +71,8 @@ impl MockServer {
     /// # Errors
     /// When the listener cannot be bound or the certificate cannot be made.
     pub async fn start_tls(config: MockConfig) -> std::io::Result<MockServer> {
-        let made = rcgen::generate_simple_self_signed(vec![
-            "localhost".to_string(),
-            "127.0.0.1".to_string(),
-        ])
-        .map_err(io::Error::other)?;
-        let key = PrivatePkcs8KeyDer::from(made.signing_key.serialize_der());
-        let tls = rustls::ServerConfig::builder_with_provider(Arc::new(
-            rustls::crypto::ring::default_provider(),
-        ))
-        .with_safe_default_protocol_versions()
-        .map_err(io::Error::other)?
-        .with_no_client_auth()
-        .with_single_cert(vec![made.cert.der().clone()], key.into())
-        .map_err(io::Error::other)?;
-        MockServer::serve(
-            config,
-            Some((TlsAcceptor::from(Arc::new(tls)), made.cert.pem())),
-        )
-        .await
+        let tls = crate::tls::self_signed_tls(&["localhost", "127.0.0.1"])?;
+        MockServer::serve(config, Some((tls.acceptor, tls.pem))).await
     }
 
     async fn serve(

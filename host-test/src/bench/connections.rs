@@ -15,7 +15,7 @@ use http_body_util::{BodyExt, Full};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
-use rustls::pki_types::{CertificateDer, PrivatePkcs8KeyDer};
+use rustls::pki_types::CertificateDer;
 use tokio::net::TcpListener;
 
 use super::{duration, median_secs, rate};
@@ -37,17 +37,9 @@ impl Drop for TlsServer {
 
 impl TlsServer {
     async fn start(page: Vec<u8>) -> anyhow::Result<TlsServer> {
-        let made = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_string()])
+        let tls = mimecast_mock::self_signed_tls(&["127.0.0.1"])
             .context("cannot make a certificate for the TLS benchmark")?;
-        let cert = made.cert.der().clone();
-        let key = PrivatePkcs8KeyDer::from(made.signing_key.serialize_der());
-        let config = rustls::ServerConfig::builder_with_provider(Arc::new(
-            rustls::crypto::ring::default_provider(),
-        ))
-        .with_safe_default_protocol_versions()?
-        .with_no_client_auth()
-        .with_single_cert(vec![cert.clone()], key.into())?;
-        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+        let (acceptor, cert) = (tls.acceptor, tls.certificate);
         let listener = TcpListener::bind(("127.0.0.1", 0)).await?;
         let url = format!(
             "https://127.0.0.1:{}/api/ttp/url/get-logs",
