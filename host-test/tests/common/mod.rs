@@ -215,6 +215,16 @@ pub fn assert_exactly_once(events: &[Value], server: &MockServer, types: &[&str]
     );
 }
 
+/// Connections are kept alive and reused: at most one per three requests (one per page).
+pub fn assert_connections_reused(server: &MockServer) {
+    let requests = server.ledger().requests().len() as u64;
+    let connections = server.connections_accepted();
+    assert!(
+        requests >= 9 && connections * 3 <= requests,
+        "{connections} connections for {requests} requests"
+    );
+}
+
 pub fn assert_success(out: &Output) {
     assert!(
         out.status.success(),
