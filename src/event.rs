@@ -100,7 +100,9 @@ pub fn tenant_json(tenant: &str) -> String {
 }
 
 /// The event line: `{"log_type","tenant","event_time","event_id","record"}`, with the record
-/// byte-for-byte as received. `event_time` is RFC 3339, or `null` when the record has no time.
+/// byte-for-byte as received, except that a record sent indented over several lines (a
+/// pretty-printing server) has its white space between tokens removed, so the event stays one
+/// line. `event_time` is RFC 3339, or `null` when the record has no time.
 /// `tenant_json` is the tenant as a JSON string (see [`tenant_json`]), encoded once per page.
 pub fn event_json(
     tenant_json: &str,
@@ -126,9 +128,36 @@ pub fn event_json(
     out.push_str(r#","event_id":""#);
     out.push_str(event_id);
     out.push_str(r#"","record":"#);
-    out.push_str(raw.get());
+    push_one_line(&mut out, raw.get());
     out.push('}');
     out
+}
+
+/// Appends the JSON text `json` to `out` on one line: as it is when it has no line break, else
+/// without the white space between its tokens. JSON strings cannot hold a raw line break, so
+/// every CR or LF in valid JSON is such white space, and string contents are copied unchanged.
+fn push_one_line(out: &mut String, json: &str) {
+    if memchr::memchr2(b'\n', b'\r', json.as_bytes()).is_none() {
+        out.push_str(json);
+        return;
+    }
+    let (mut in_string, mut escaped) = (false, false);
+    for c in json.chars() {
+        if in_string {
+            if escaped {
+                escaped = false;
+            } else if c == '\\' {
+                escaped = true;
+            } else if c == '"' {
+                in_string = false;
+            }
+        } else if c == '"' {
+            in_string = true;
+        } else if matches!(c, ' ' | '\t' | '\n' | '\r') {
+            continue;
+        }
+        out.push(c);
+    }
 }
 
 #[cfg(test)]
@@ -203,6 +232,29 @@ mod tests {
         }
         let fine = inspect(LogType::UrlProtect, &raw(r#"{"a":1}"#), &mut Vec::new());
         assert!(!fine.verbatim);
+    }
+
+    #[test]
+    fn an_indented_record_becomes_one_line_with_strings_unchanged() {
+        let pretty = "{\r\n  \"date\" : \"2026-11-24T10:00:00+0000\",\n  \"details\": \"a \\\"b\\\" \\r\\n c\",\n  \"hits\": [ 1,\n 2 ]\n}";
+        let record = raw(pretty);
+        let line = event_json("\"t\"", LogType::UrlProtect, Some(0), "id", &record);
+        assert!(!line.contains('\n') && !line.contains('\r'), "{line}");
+        assert!(
+            line.ends_with(r#""record":{"date":"2026-11-24T10:00:00+0000","details":"a \"b\" \r\n c","hits":[1,2]}}"#),
+            "{line}"
+        );
+        let parsed: Value = serde_json::from_str(&line).unwrap();
+        let original: Value = serde_json::from_str(pretty).unwrap();
+        assert_eq!(parsed["record"], original);
+        // The identity does not depend on the layout.
+        let compact =
+            raw(r#"{"date":"2026-11-24T10:00:00+0000","details":"a \"b\" \r\n c","hits":[1,2]}"#);
+        let mut scratch = Vec::new();
+        assert_eq!(
+            inspect(LogType::UrlProtect, &record, &mut scratch).digest,
+            inspect(LogType::UrlProtect, &compact, &mut scratch).digest
+        );
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! End to end against a mock that behaves less kindly than ours usually does, in ways the
-//! reference leaves open (§3.0): pages served newest first whatever `oldestFirst` says, and no
-//! `totalCount`. Every record must still arrive exactly once, across runs and late arrivals.
+//! reference leaves open (§3.0): pages served newest first whatever `oldestFirst` says, no
+//! `totalCount`, pages indented over CRLF-ended lines. Every record must still arrive exactly
+//! once, as one line, across runs and late arrivals.
 
 #![allow(clippy::unwrap_used)]
 
@@ -12,22 +13,27 @@ use mimecast_mock::{generate_records, Credential, Dataset, LogType, MockConfig};
 
 #[test]
 fn newest_first_pages_without_total_count_arrive_exactly_once() {
-    collect_twice_with_late_arrivals(true, false);
+    collect_twice_with_late_arrivals(true, false, false);
 }
 
 #[test]
 fn oldest_first_pages_without_total_count_arrive_exactly_once() {
-    collect_twice_with_late_arrivals(false, false);
+    collect_twice_with_late_arrivals(false, false, false);
 }
 
 #[test]
 fn newest_first_pages_with_total_count_arrive_exactly_once() {
-    collect_twice_with_late_arrivals(true, true);
+    collect_twice_with_late_arrivals(true, true, false);
+}
+
+#[test]
+fn indented_pages_arrive_exactly_once_as_one_line_events() {
+    collect_twice_with_late_arrivals(false, true, true);
 }
 
 /// Two `--once` runs against a mock configured with these quirks, late records arriving
 /// between them; then the sink must hold every record exactly once.
-fn collect_twice_with_late_arrivals(ignore_oldest_first: bool, total_count: bool) {
+fn collect_twice_with_late_arrivals(ignore_oldest_first: bool, total_count: bool, pretty: bool) {
     let now = Utc::now();
     let mut config = MockConfig::new(
         vec![Credential::demo()],
@@ -40,6 +46,7 @@ fn collect_twice_with_late_arrivals(ignore_oldest_first: bool, total_count: bool
     );
     config.ignore_oldest_first = ignore_oldest_first;
     config.total_count = total_count;
+    config.pretty_json = pretty;
     let h = Harness::start(config);
     // Small pages: many page boundaries, and pages that span more than a minute of records.
     let cfg = h.config("page_size = 7");

@@ -154,6 +154,9 @@ pub struct MockConfig {
     pub ignore_oldest_first: bool,
     /// Report `meta.pagination.totalCount` (the API 1.0 field tables do not list it, §3.0).
     pub total_count: bool,
+    /// Serve pages indented over many lines with CRLF line ends, as a pretty-printing server
+    /// does, instead of compact JSON.
+    pub pretty_json: bool,
 }
 
 impl MockConfig {
@@ -169,7 +172,7 @@ impl MockConfig {
 
     /// The given credentials and dataset with defaults: `NextAbsent`, exclusive `to`, 15 min skew,
     /// no quota, the demo API 2.0 client with 1799 s tokens, `svc@example.com` discoverable,
-    /// `oldestFirst` honoured and `totalCount` reported.
+    /// `oldestFirst` honoured, `totalCount` reported and compact JSON.
     pub fn new(credentials: Vec<Credential>, dataset: Dataset) -> Self {
         MockConfig {
             credentials,
@@ -184,6 +187,7 @@ impl MockConfig {
             discover_users: vec!["svc@example.com".into()],
             ignore_oldest_first: false,
             total_count: true,
+            pretty_json: false,
         }
     }
 }

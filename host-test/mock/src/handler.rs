@@ -145,6 +145,7 @@ pub(crate) struct State {
     discover_users: Vec<String>,
     ignore_oldest_first: bool,
     total_count: bool,
+    pretty_json: bool,
     region_api: String,
     inner: Mutex<Inner>,
 }
@@ -177,6 +178,7 @@ impl State {
             discover_users: config.discover_users,
             ignore_oldest_first: config.ignore_oldest_first,
             total_count: config.total_count,
+            pretty_json: config.pretty_json,
             region_api: String::new(),
             inner: Mutex::new(Inner {
                 dataset: config.dataset,
@@ -670,7 +672,7 @@ impl State {
             next: page.next.map(|o| encode_token(lt, &item, o)),
             previous: page.previous.map(|o| encode_token(lt, &item, o)),
         };
-        let mut body = page_body(lt, &page.records, &pagination);
+        let mut body = page_body(lt, &page.records, &pagination, self.pretty_json);
         let records = page.records.len();
         if delivery == Delivery::Truncated {
             body.truncate(body.len() / 2);

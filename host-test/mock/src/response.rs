@@ -38,8 +38,9 @@ pub(crate) struct Pagination {
     pub previous: Option<String>,
 }
 
-/// A successful page: records at `data[0].<arrayName>` (+ `resultCount` for impersonation).
-pub(crate) fn page_body(t: LogType, records: &[Value], p: &Pagination) -> Vec<u8> {
+/// A successful page: records at `data[0].<arrayName>` (+ `resultCount` for impersonation);
+/// compact, or indented over CRLF-ended lines when `pretty`.
+pub(crate) fn page_body(t: LogType, records: &[Value], p: &Pagination, pretty: bool) -> Vec<u8> {
     let mut pagination = Map::new();
     pagination.insert("pageSize".into(), json!(p.page_size));
     if let Some(total) = p.total_count {
@@ -56,13 +57,18 @@ pub(crate) fn page_body(t: LogType, records: &[Value], p: &Pagination) -> Vec<u8
     if t == LogType::Impersonation {
         item.insert("resultCount".into(), json!(records.len()));
     }
-    json!({
+    let body = json!({
         "meta": {"status": 200, "pagination": pagination},
         "data": [item],
         "fail": []
-    })
-    .to_string()
-    .into_bytes()
+    });
+    if pretty {
+        // Serialising a `Value` cannot fail.
+        let text = serde_json::to_string_pretty(&body).unwrap_or_default();
+        text.replace('\n', "\r\n").into_bytes()
+    } else {
+        body.to_string().into_bytes()
+    }
 }
 
 #[cfg(test)]
@@ -91,9 +97,13 @@ mod tests {
             next: Some("n".into()),
             previous: None,
         };
-        let v: Value =
-            serde_json::from_slice(&page_body(LogType::Impersonation, &[json!({"a":1})], &p))
-                .unwrap();
+        let v: Value = serde_json::from_slice(&page_body(
+            LogType::Impersonation,
+            &[json!({"a":1})],
+            &p,
+            false,
+        ))
+        .unwrap();
         assert_eq!(v["data"][0]["impersonationLogs"], json!([{"a":1}]));
         assert_eq!(v["data"][0]["resultCount"], 1);
         assert_eq!(
@@ -101,7 +111,26 @@ mod tests {
             json!({"pageSize":2,"totalCount":3,"next":"n"})
         );
         assert_eq!(v["fail"], json!([]));
-        let v: Value = serde_json::from_slice(&page_body(LogType::Url, &[], &p)).unwrap();
+        let v: Value = serde_json::from_slice(&page_body(LogType::Url, &[], &p, false)).unwrap();
         assert_eq!(v["data"][0], json!({"clickLogs": []}));
+    }
+
+    #[test]
+    fn a_pretty_page_has_crlf_lines_and_the_same_content() {
+        let p = Pagination {
+            page_size: 2,
+            total_count: None,
+            next: None,
+            previous: None,
+        };
+        let records = [json!({"details": "a\r\nb"})];
+        let pretty = page_body(LogType::Attachment, &records, &p, true);
+        let compact = page_body(LogType::Attachment, &records, &p, false);
+        let text = String::from_utf8(pretty.clone()).unwrap();
+        assert!(text.contains("\r\n  ") && !text.contains("\n\n"), "{text}");
+        assert_eq!(
+            serde_json::from_slice::<Value>(&pretty).unwrap(),
+            serde_json::from_slice::<Value>(&compact).unwrap()
+        );
     }
 }
