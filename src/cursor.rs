@@ -146,7 +146,8 @@ impl Window {
         if self.newest.is_none() || (settled && self.newest.is_some_and(|n| n < horizon)) {
             self.watch = 0;
         } else if let (Some(before), Some(now)) = (self.total, total) {
-            self.watch = self.watch.saturating_add(now.saturating_sub(before) as u32);
+            let grown = u32::try_from(now.saturating_sub(before)).unwrap_or(u32::MAX);
+            self.watch = self.watch.saturating_add(grown);
         }
         if self.watch == 0 {
             return repeated;
@@ -388,7 +389,8 @@ impl Checkpoint {
             Some(floor) if !w.unordered => floor.max(w.from),
             _ => w.from,
         };
-        let from = from.max(oldest).min(w.to);
+        // A window of at least a second: a server may refuse `from` equal to `to`.
+        let from = from.max(oldest).min(w.to.saturating_sub(1));
         let (to, restarts) = (w.to, w.restarts.saturating_add(restarts));
         self.count_served_as_delivered();
         self.window = Some(Window::first_page(from, to, make_item(from, to), restarts));

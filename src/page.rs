@@ -84,6 +84,8 @@ struct FailItem {
     code: Option<String>,
     #[serde(default, deserialize_with = "lenient::text")]
     message: Option<String>,
+    #[serde(default, deserialize_with = "lenient::flag")]
+    retryable: bool,
 }
 
 #[derive(Deserialize)]
@@ -114,7 +116,7 @@ fn flatten(fail: Vec<FailItem>) -> Vec<ApiError> {
             out.push(ApiError {
                 code: item.code.unwrap_or_default(),
                 message: item.message.unwrap_or_default(),
-                retryable: false,
+                retryable: item.retryable,
             });
         }
         for e in item.errors {
@@ -171,12 +173,20 @@ pub fn is_token_rejection(response: &HttpResponse) -> bool {
         return true;
     }
     // Every API 2.0 page passes through here before it is read: look for the signs before
-    // parsing the whole body for them. `meta` opens Mimecast's envelope, so a function status
-    // of 401 shows in the first bytes.
-    let body = &response.body;
+    // parsing the whole body for them. An answer refusing the token is short; in a long one,
+    // `meta` comes first or last (members may come in any order), so a function status of 401
+    // shows in the first or last bytes.
+    let body = body_of(response);
     let expired = memchr::memmem::find(body, b"token_expired").is_some();
-    let head = &body[..body.len().min(256)];
-    let status_401 = response.status == 200 && memchr::memmem::find(head, b"401").is_some();
+    let (head, tail) = if body.len() <= 4096 {
+        (body, &body[..0])
+    } else {
+        (&body[..256], &body[body.len() - 256..])
+    };
+    let status_401 = response.status == 200
+        && [head, tail]
+            .iter()
+            .any(|part| memchr::memmem::find(part, b"401").is_some());
     if !expired && !status_401 {
         return false;
     }
@@ -287,6 +297,13 @@ fn classify_failure(
     ))
 }
 
+/// The response body without a leading UTF-8 byte order mark, which some servers put before
+/// JSON and no JSON reader accepts.
+fn body_of(response: &HttpResponse) -> &[u8] {
+    let body = response.body.as_slice();
+    body.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(body)
+}
+
 /// Reads one response for `log_type`.
 ///
 /// # Errors
@@ -310,7 +327,7 @@ fn parse_well_formed<'a>(log_type: LogType, response: &'a HttpResponse) -> Optio
     if response.status != 200 {
         return None;
     }
-    let body = std::str::from_utf8(&response.body).ok()?;
+    let body = std::str::from_utf8(body_of(response)).ok()?;
     let mut de = serde_json::Deserializer::from_str(body);
     let page = EnvelopeSeed(log_type.array_name())
         .deserialize(&mut de)
@@ -325,7 +342,7 @@ fn parse_step_by_step(
     log_type: LogType,
     response: &HttpResponse,
 ) -> Result<Page<'_>, SourceError> {
-    let envelope: Result<Envelope<'_>, _> = serde_json::from_slice(&response.body);
+    let envelope: Result<Envelope<'_>, _> = serde_json::from_slice(body_of(response));
     let status = response.status;
     let envelope = match envelope {
         Ok(e) => e,
@@ -857,14 +874,33 @@ mod tests {
 
     #[test]
     fn retryable_fail_is_transient() {
-        let r = resp(
-            200,
+        for body in [
             r#"{"data":[],"fail":[{"errors":[{"code":"err_busy","message":"try later","retryable":true}]}]}"#,
-        );
-        assert!(matches!(
-            parse(ApiVersion::V1, LogType::UrlProtect, &r),
-            Err(SourceError::Transient(_))
-        ));
+            // A fail item without `errors[]` carries its own `retryable` (API 2.0 shape, §4.2).
+            r#"{"data":[],"fail":[{"code":"err_busy","message":"try later","retryable":true}]}"#,
+        ] {
+            assert!(
+                matches!(
+                    parse(ApiVersion::V1, LogType::UrlProtect, &resp(200, body)),
+                    Err(SourceError::Transient(_))
+                ),
+                "{body}"
+            );
+        }
+    }
+
+    #[test]
+    fn an_indented_page_or_one_after_a_byte_order_mark_is_read() {
+        let pretty = URL_PAGE.replace(",", ",\r\n    ").replace(":", " : ");
+        let with_bom = format!("\u{feff}{URL_PAGE}");
+        for body in [pretty.as_str(), with_bom.as_str()] {
+            let r = resp(200, body);
+            let page = parse(ApiVersion::V1, LogType::UrlProtect, &r).unwrap();
+            assert_eq!(page.records.len(), 2, "{body}");
+            assert_eq!(page.next.as_deref(), Some("tok2"));
+            let via_steps = parse_step_by_step(ApiVersion::V1, LogType::UrlProtect, &r).unwrap();
+            assert_eq!(via_steps.records.len(), 2, "{body}");
+        }
     }
 
     #[test]
@@ -1028,6 +1064,20 @@ mod tests {
         assert!(!is_token_rejection(&resp(
             200,
             r#"{"meta":{"status":200,"pagination":{"next":"401"}},"data":[],"fail":[]}"#
+        )));
+        // `meta` may come last, after a long echo of the request.
+        let echo = "x".repeat(5000);
+        assert!(is_token_rejection(&resp(
+            200,
+            &format!(
+                r#"{{"data":[],"fail":[{{"key":{{"q":"{echo}"}},"errors":[]}}],"meta":{{"status":401}}}}"#
+            )
+        )));
+        assert!(!is_token_rejection(&resp(
+            200,
+            &format!(
+                r#"{{"data":[{{"clickLogs":[{{"q":"{echo}"}}]}}],"fail":[],"meta":{{"status":200}}}}"#
+            )
         )));
     }
 

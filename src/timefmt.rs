@@ -6,7 +6,7 @@
 //! uses are handled digit by digit; chrono's format strings, several times slower, only see
 //! other offsets and fractions.
 
-use chrono::{DateTime, Datelike, FixedOffset, NaiveDate, TimeZone, Timelike, Utc};
+use chrono::{DateTime, Datelike, FixedOffset, NaiveDate, NaiveDateTime, TimeZone, Timelike, Utc};
 
 /// Formats `t` as Mimecast's request form, `2026-11-24T09:00:00+0000`.
 pub fn format_mimecast(t: DateTime<Utc>) -> String {
@@ -68,17 +68,30 @@ fn parse_utc(text: &str) -> Option<DateTime<Utc>> {
     Some(Utc.from_utc_datetime(&time))
 }
 
-/// Parses a record time in either form; `None` if it is neither.
+/// Parses a record time in either form; `None` if it is neither. Also read, as other
+/// services write them: a space instead of the `T`, and a time without a zone, taken as UTC
+/// (the zone of every Mimecast time).
 pub fn parse(text: &str) -> Option<DateTime<Utc>> {
     let text = text.trim();
     if let Some(t) = parse_utc(text) {
         return Some(t);
     }
+    let spaced;
+    let text = if text.as_bytes().get(10) == Some(&b' ') {
+        spaced = format!("{}T{}", &text[..10], &text[11..]);
+        spaced.as_str()
+    } else {
+        text
+    };
     DateTime::<FixedOffset>::parse_from_str(text, "%Y-%m-%dT%H:%M:%S%z")
         .or_else(|_| DateTime::parse_from_rfc3339(text))
         .or_else(|_| DateTime::<FixedOffset>::parse_from_str(text, "%Y-%m-%dT%H:%M:%S%.f%z"))
-        .ok()
         .map(|t| t.with_timezone(&Utc))
+        .or_else(|_| {
+            NaiveDateTime::parse_from_str(text, "%Y-%m-%dT%H:%M:%S%.f")
+                .map(|t| Utc.from_utc_datetime(&t))
+        })
+        .ok()
 }
 
 /// Converts Unix seconds to a time; `None` when out of chrono's range.
@@ -101,13 +114,31 @@ mod tests {
         assert_eq!(a, b);
         assert_eq!(a, c);
         assert_eq!(a, d);
+        for other in [
+            "2024-11-17 17:02:30+0000",
+            "2024-11-17 17:02:30Z",
+            "2024-11-17T17:02:30",
+            "2024-11-17 17:02:30",
+            "2024-11-17T17:02:30.250",
+        ] {
+            let secs = parse(other).map(|t| t.timestamp());
+            assert_eq!(secs, Some(a.timestamp()), "{other}");
+        }
         assert_eq!(format_mimecast(a), "2024-11-17T17:02:30+0000");
         assert_eq!(format_rfc3339(a), "2024-11-17T17:02:30Z");
     }
 
     #[test]
     fn rejects_garbage() {
-        for s in ["", "yesterday", "2024-11-17", "2024-13-17T17:02:30+0000"] {
+        for s in [
+            "",
+            "yesterday",
+            "2024-11-17",
+            "2024-13-17T17:02:30+0000",
+            "2024-11-17 ",
+            "2024-11-17\u{e9}17:02:30",
+            "2024-11-17T17:02",
+        ] {
             assert!(parse(s).is_none(), "{s}");
         }
     }
