@@ -91,7 +91,8 @@ enum Command {
         #[arg(long)]
         component: Option<PathBuf>,
     },
-    /// Show each tenant's log types: events delivered, lag, retries, rate-limit waits, last error.
+    /// Show each tenant's log types: events delivered, lag, retries, rate-limit waits, checkpoint
+    /// size, last error.
     Status {
         /// TOML configuration (its state_dir is read).
         #[arg(long)]

@@ -134,6 +134,8 @@ pub struct Status {
     pub last_error: Option<String>,
     /// Unix seconds of the last error.
     pub last_error_at: Option<i64>,
+    /// Size of the committed checkpoint (window, page token and dedup digests), bytes.
+    pub checkpoint_bytes: Option<u64>,
 }
 
 /// Stores checkpoints and what goes with them.
@@ -406,9 +408,12 @@ impl StateStore for SqliteStore {
         let mut stmt = self
             .conn
             .prepare(
-                "SELECT tenant, log_type, delivered, cursor, last_success, retries, rate_limit_waits,
-                        last_error, last_error_at
-                 FROM status ORDER BY tenant, log_type",
+                "SELECT s.tenant, s.log_type, s.delivered, s.cursor, s.last_success, s.retries,
+                        s.rate_limit_waits, s.last_error, s.last_error_at,
+                        length(CAST(c.checkpoint AS BLOB))
+                 FROM status s LEFT JOIN checkpoint c
+                   ON c.tenant = s.tenant AND c.log_type = s.log_type
+                 ORDER BY s.tenant, s.log_type",
             )
             .map_err(query("status read"))?;
         let rows = stmt
@@ -423,6 +428,7 @@ impl StateStore for SqliteStore {
                     rate_limit_waits: r.get::<_, i64>(6)?.max(0) as u64,
                     last_error: r.get(7)?,
                     last_error_at: r.get(8)?,
+                    checkpoint_bytes: r.get::<_, Option<i64>>(9)?.map(|n| n.max(0) as u64),
                 })
             })
             .map_err(query("status read"))?;
@@ -583,9 +589,13 @@ mod tests {
         let s = &store.statuses().unwrap()[0];
         assert_eq!((s.retries, s.rate_limit_waits), (1, 2));
         assert_eq!(s.last_error.as_deref(), Some("429"));
+        assert_eq!(s.checkpoint_bytes, None);
         store.commit(&commit("t", "url", "cp", None)).unwrap();
-        store.commit(&commit("t", "url", "cp2", None)).unwrap();
+        store
+            .commit(&commit("t", "url", "cp2 \u{e9}", None))
+            .unwrap();
         let s = &store.statuses().unwrap()[0];
+        assert_eq!(s.checkpoint_bytes, Some(6), "bytes, not characters");
         assert_eq!(s.delivered, 6);
         assert_eq!(s.cursor, Some(100));
         assert_eq!(s.last_error, None);

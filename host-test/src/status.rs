@@ -20,6 +20,7 @@ pub fn render(rows: &[Status], now: i64) -> String {
         "LAST OK".into(),
         "RETRIES".into(),
         "429 WAITS".into(),
+        "STATE".into(),
         "LAST ERROR".into(),
     ]];
     for r in rows {
@@ -32,10 +33,20 @@ pub fn render(rows: &[Status], now: i64) -> String {
                 .map_or("-".into(), |_| format!("{} ago", ago(r.last_success))),
             r.retries.to_string(),
             r.rate_limit_waits.to_string(),
+            r.checkpoint_bytes.map_or_else(|| "-".into(), bytes),
             r.last_error.as_deref().map_or_else(|| "-".into(), one_line),
         ]);
     }
     crate::text_table::render(&table)
+}
+
+/// A size as people read it: `812 B`, `14.2 KiB`, `3.1 MiB`.
+fn bytes(n: u64) -> String {
+    match n {
+        0..1024 => format!("{n} B"),
+        1024..1_048_576 => format!("{:.1} KiB", n as f64 / 1024.0),
+        _ => format!("{:.1} MiB", n as f64 / 1_048_576.0),
+    }
 }
 
 /// `text` on one line: line breaks and other control characters become spaces, runs of
@@ -63,6 +74,7 @@ mod tests {
             rate_limit_waits: 1,
             last_error: Some("forbidden: add the permission".into()),
             last_error_at: Some(1040),
+            checkpoint_bytes: Some(14_540),
         }];
         let text = render(&rows, 1090);
         let lines: Vec<&str> = text.lines().collect();
@@ -70,6 +82,8 @@ mod tests {
         assert!(
             lines[1].contains("42") && lines[1].contains("1m 30s") && lines[1].contains("1m ago")
         );
+        assert!(lines[0].contains("STATE"));
+        assert!(lines[1].contains("14.2 KiB"), "{text}");
         assert!(lines[1].ends_with("forbidden: add the permission"));
     }
 
