@@ -1033,6 +1033,14 @@ scan_result = "malicious"
             }
         );
         assert_eq!(c.proxy, ProxySetting::Environment);
+        assert_eq!(t.lag, Duration::from_secs(60));
+        assert_eq!(t.request_timeout, Duration::from_secs(30));
+        // Without `interval` (and the other keys left out): the documented defaults.
+        let c = parse(&GOOD.replace("interval = \"2m\"\n", ""))
+            .validate(dir.path())
+            .unwrap();
+        assert_eq!(c.tenants[0].interval, Duration::from_secs(60));
+        assert_eq!(c.max_concurrent_polls, 16);
     }
 
     #[test]

@@ -186,6 +186,52 @@ mod tests {
         assert_eq!(policy.in_flight.load(Ordering::Acquire), 0);
     }
 
+    #[tokio::test]
+    async fn requests_beyond_the_limit_are_refused_until_one_finishes() {
+        let limits = Limits {
+            max_concurrent_requests: 1,
+            ..Limits::default()
+        };
+        let mut policy = OutboundPolicy::new(
+            "t",
+            origin("http", "127.0.0.1", 1),
+            Duration::from_secs(1),
+            &limits,
+            HttpClient::new(&crate::http_client::ProxySetting::Direct),
+        );
+        let send = |policy: &mut OutboundPolicy| {
+            let body = http_body_util::Empty::<bytes::Bytes>::new()
+                .map_err(|never| match never {})
+                .boxed_unsync();
+            let request = http::Request::post("http://127.0.0.1:1/api/ttp/url/get-logs")
+                .body(body)
+                .unwrap();
+            Box::into_pin(policy.send_request(request, None, Box::new(async { Ok(()) })))
+        };
+        // One request in flight: a second is refused with the limit's error.
+        policy.in_flight.fetch_add(1, Ordering::AcqRel);
+        let held = InFlight(policy.in_flight.clone());
+        let refused = send(&mut policy).await;
+        assert!(matches!(refused, Err(HttpError::ConnectionLimitReached)));
+        assert_eq!(
+            policy.in_flight.load(Ordering::Acquire),
+            1,
+            "a refusal holds no slot"
+        );
+        // Once it finished, the next one is sent (and fails only because nothing listens).
+        drop(held);
+        let sent = send(&mut policy).await;
+        assert!(
+            sent.is_err() && !matches!(sent, Err(HttpError::ConnectionLimitReached)),
+            "the request was not sent"
+        );
+        assert_eq!(
+            policy.in_flight.load(Ordering::Acquire),
+            0,
+            "a failed send frees its slot"
+        );
+    }
+
     fn origin(scheme: &str, host: &str, port: u16) -> Origin {
         Origin {
             scheme: scheme.into(),

@@ -108,6 +108,11 @@ fn kill_9_at_random_moments_loses_and_duplicates_nothing() {
                 pushed += 1;
             }
         }
+        if cycle == 0 {
+            // At least one rate-limit wait that a kill can interrupt, whatever the seed.
+            h.server.push_fault(Fault::RateLimited { reset_ms: 800 });
+            pushed += 1;
+        }
         let mut child = h
             .command(&["run", "--config", cfg.to_str().unwrap()])
             .stdout(Stdio::null())
@@ -126,9 +131,15 @@ fn kill_9_at_random_moments_loses_and_duplicates_nothing() {
     while Utc::now().timestamp() <= resume_after {
         std::thread::sleep(Duration::from_millis(50));
     }
+    let before_final_run = h.events().len();
     let out = h.run_once(&cfg);
     assert_success(&out);
     let events = h.events();
+    // The killed runs must have done real work, or the test proves nothing about crashes.
+    assert!(
+        before_final_run > 0,
+        "the {CYCLES} killed runs delivered nothing; kills came before any poll"
+    );
     if std::env::var_os("CRASH_KEEP").is_some() {
         let kept = h.dir.path().to_path_buf();
         std::mem::forget(h.dir.path().to_path_buf());
@@ -144,15 +155,19 @@ fn kill_9_at_random_moments_loses_and_duplicates_nothing() {
         0,
         "requests made while a rate-limit reset was pending"
     );
+    let faulted = ledger
+        .requests()
+        .iter()
+        .filter(|r| r.fault.is_some())
+        .count();
+    assert!(faulted > 0, "no fault was served");
+    assert!(ledger.count_status(429) > 0, "no 429 was served");
     eprintln!(
-        "{CYCLES} kill/restart cycles, {} events, {} requests ({} faulted) in {:.1}s",
+        "{CYCLES} kill/restart cycles, {} events ({before_final_run} before the final run), {} \
+         requests ({faulted} faulted, {} answered 429) in {:.1}s",
         events.len(),
         ledger.requests().len(),
-        ledger
-            .requests()
-            .iter()
-            .filter(|r| r.fault.is_some())
-            .count(),
+        ledger.count_status(429),
         started.elapsed().as_secs_f64()
     );
 }

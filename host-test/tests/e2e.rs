@@ -12,7 +12,9 @@ use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use common::{assert_connections_reused, assert_exactly_once, assert_success, Harness, BIN};
-use mimecast_mock::{generate_records, Credential, Dataset, Fault, LogType, MockConfig, PagingEnd};
+use mimecast_mock::{
+    generate_records, Credential, Dataset, Fault, LogType, MockConfig, PagingEnd, RateLimit,
+};
 use serde_json::Value;
 
 #[test]
@@ -127,6 +129,93 @@ fn transient_faults_are_retried_from_the_same_page() {
     );
     assert_eq!(
         h.server.ledger().violations(),
+        0,
+        "called again before X-RateLimit-Reset"
+    );
+}
+
+#[test]
+fn a_rate_limited_tenant_holds_back_no_other() {
+    // Two tenants with their own bindings and a quota per binding: `slow` reads one record per
+    // request and runs into the quota at once, `quick` needs a dozen requests in all.
+    let mut config = MockConfig::demo(Utc::now());
+    let (slow, quick) = (Credential::demo(), Credential::reference_vector());
+    config.credentials.push(quick.clone());
+    config.rate_limit = Some(RateLimit {
+        limit: 30,
+        window: Duration::from_secs(60),
+    });
+    let h = Harness::start(config);
+    let table = |id: &str, c: &Credential, extra: &str| {
+        format!(
+            "[[tenant]]\nid = \"{id}\"\nbase_url = \"{}\"\napp_id = \"{}\"\napp_key = \"{}\"\n\
+             access_key = \"{}\"\nsecret_key = \"{}\"\nlookback = \"3h\"\n{extra}\n",
+            h.server.base_url(),
+            c.app_id,
+            c.app_key,
+            c.access_key,
+            c.secret_key
+        )
+    };
+    let cfg = h.write_config(&format!(
+        "{}{}",
+        table("slow", &slow, "page_size = 1\ninterval = \"1s\""),
+        // Polls of a caught-up tenant count against its quota too: three every interval.
+        table("quick", &quick, "interval = \"3s\"")
+    ));
+    let mut child = h
+        .command(&["run", "--config", cfg.to_str().unwrap()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let of =
+        |events: &[Value], tenant: &str| events.iter().filter(|e| e["tenant"] == tenant).count();
+    let wait_for = |done: &dyn Fn() -> bool| {
+        let deadline = Instant::now() + Duration::from_secs(50);
+        while !done() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    };
+    // First the slow tenant runs into its quota: it then waits up to a minute.
+    wait_for(&|| h.server.ledger().count_status(429) > 0);
+    assert!(
+        h.server.ledger().count_status(429) > 0,
+        "the slow tenant met no quota"
+    );
+    // Records that arrive meanwhile (late, inside the overlap) reach the quick tenant at once.
+    let now = Utc::now();
+    for t in LogType::ALL {
+        let late = generate_records(
+            t,
+            7,
+            now - chrono::TimeDelta::seconds(90),
+            now - chrono::TimeDelta::seconds(61),
+            30,
+        );
+        h.server.append(t, late);
+    }
+    wait_for(&|| of(&h.events(), "quick") >= 990);
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let events = h.events();
+    let quick_ids: HashSet<_> = events
+        .iter()
+        .filter(|e| e["tenant"] == "quick")
+        .map(|e| e["event_id"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        (of(&events, "quick"), quick_ids.len()),
+        (990, 990),
+        "the tenant beside a rate-limited one must collect everything, once, while it waits"
+    );
+    assert!(
+        of(&events, "slow") < 990,
+        "the slow tenant was not held back by its quota"
+    );
+    let ledger = h.server.ledger();
+    assert_eq!(
+        ledger.violations(),
         0,
         "called again before X-RateLimit-Reset"
     );
