@@ -435,7 +435,7 @@ fn demo_prints_events_of_all_three_types() {
 }
 
 #[test]
-fn sighup_reload_adds_a_tenant_without_touching_the_others() {
+fn sighup_reload_adds_changes_and_removes_tenants_without_touching_the_others() {
     let h = Harness::demo();
     let cfg = h.config("interval = \"1s\"\nlog_types = [\"url\"]");
     let first = std::fs::read_to_string(&cfg).unwrap();
@@ -446,45 +446,85 @@ fn sighup_reload_adds_a_tenant_without_touching_the_others() {
         .stderr(std::fs::File::create(&log).unwrap())
         .spawn()
         .unwrap();
+    let log_text = || std::fs::read_to_string(&log).unwrap_or_default();
     let wait_for = |what: &dyn Fn(&[Value]) -> bool| {
         let deadline = Instant::now() + Duration::from_secs(60);
         while !what(&h.events()) && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(50));
         }
-        assert!(
-            what(&h.events()),
-            "timed out; log:\n{}",
-            std::fs::read_to_string(&log).unwrap_or_default()
-        );
+        assert!(what(&h.events()), "timed out; log:\n{}", log_text());
     };
-    let urls = h.server.records(LogType::Url).len();
+    let reload = |config: &str| {
+        std::fs::write(&cfg, config).unwrap();
+        let hup = Command::new("kill")
+            .args(["-HUP", &child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(hup.success());
+    };
+    // Records that arrive late, inside the overlap, so that every running tenant reads them.
+    let arrive = |seed: u64| {
+        let now = Utc::now();
+        let late = generate_records(
+            LogType::Url,
+            seed,
+            now - chrono::TimeDelta::seconds(90),
+            now - chrono::TimeDelta::seconds(61),
+            5,
+        );
+        h.server.append(LogType::Url, late);
+    };
+    let urls = || h.server.records(LogType::Url).len();
     let count =
         |events: &[Value], tenant: &str| events.iter().filter(|e| e["tenant"] == tenant).count();
-    wait_for(&|e| count(e, "acme") == urls);
+    wait_for(&|e| count(e, "acme") == urls());
     // Add a second tenant with the same credentials; acme's table is unchanged.
     let second = first.replacen("[[tenant]]", "[[tenant]]\nid = \"beta\"\nREST", 1);
     let beta = &second[second.find("[[tenant]]").unwrap()..];
     let beta = beta.replace("id = \"acme\"\n", "").replace("REST\n", "");
-    std::fs::write(&cfg, format!("{first}\n{beta}")).unwrap();
-    let hup = Command::new("kill")
-        .args(["-HUP", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(hup.success());
-    wait_for(&|e| count(e, "beta") == urls);
+    reload(&format!("{first}\n{beta}"));
+    wait_for(&|e| count(e, "beta") == urls());
+    // Change beta: it restarts with its checkpoint, so it delivers what is new and nothing again.
+    reload(&format!("{first}\n{beta}page_size = 7\n"));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !log_text().contains("stopping tenant") && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    arrive(41);
+    wait_for(&|e| count(e, "acme") == urls() && count(e, "beta") == urls());
+    let with_beta = urls();
+    // Remove beta: it stops; acme goes on alone.
+    reload(&first);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while log_text().matches("stopping tenant").count() < 2 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    arrive(42);
+    wait_for(&|e| count(e, "acme") == urls());
+    // Long enough for a running beta to have polled again (interval 1 s).
+    std::thread::sleep(Duration::from_millis(2500));
     child.kill().unwrap();
     child.wait().unwrap();
-    let text = std::fs::read_to_string(&log).unwrap();
+    let text = log_text();
     assert!(
         text.contains("starting tenant") && text.contains("tenant=beta"),
         "{text}"
     );
+    let stops: Vec<&str> = text
+        .lines()
+        .filter(|l| l.contains("stopping tenant"))
+        .collect();
+    assert_eq!(
+        stops.len(),
+        2,
+        "beta stops for the change and the removal: {text}"
+    );
     assert!(
-        !text.contains("stopping tenant"),
+        stops.iter().all(|l| l.contains("tenant=beta")),
         "acme must not be restarted: {text}"
     );
     let events = h.events();
-    for tenant in ["acme", "beta"] {
+    for (tenant, expected) in [("acme", urls()), ("beta", with_beta)] {
         let mine: Vec<Value> = events
             .iter()
             .filter(|e| e["tenant"] == tenant)
@@ -495,7 +535,7 @@ fn sighup_reload_adds_a_tenant_without_touching_the_others() {
             mine.iter().all(|e| ids.insert(e["event_id"].to_string())),
             "{tenant}: duplicate"
         );
-        assert_eq!(mine.len(), urls, "{tenant}");
+        assert_eq!(mine.len(), expected, "{tenant}");
     }
 }
 
