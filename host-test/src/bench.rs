@@ -93,6 +93,10 @@ pub struct Sizes {
     pub cold_compile: bool,
     /// Sequential requests per round in the connections section.
     pub connection_requests: usize,
+    /// Record rates (records per second per log type) of the checkpoint-size section.
+    pub state_rates: Vec<f64>,
+    /// Time span of the records each checkpoint-size run collects.
+    pub state_span: Duration,
 }
 
 impl Sizes {
@@ -109,6 +113,8 @@ impl Sizes {
             instantiations_per_round: 200,
             cold_compile: true,
             connection_requests: 200,
+            state_rates: vec![0.1, 1.0, 10.0],
+            state_span: Duration::from_secs(30 * 60),
         }
     }
 
@@ -125,6 +131,8 @@ impl Sizes {
             instantiations_per_round: 3,
             cold_compile: false,
             connection_requests: 3,
+            state_rates: vec![1.0],
+            state_span: Duration::from_secs(10 * 60),
         }
     }
 }
@@ -166,6 +174,10 @@ pub async fn run(sizes: &Sizes, cache_dir: &Path, only: Option<Section>) -> anyh
         )
         .await?;
     }
+    if wanted(Section::State) {
+        tracing::info!("bench: checkpoint (dedup state) size");
+        state_section(sizes, cache_dir, &mut report).await?;
+    }
     Ok(report.render(sizes))
 }
 
@@ -184,6 +196,8 @@ pub enum Section {
     E2e,
     /// A new TLS connection per request against kept-alive connections.
     Connections,
+    /// Checkpoint (dedup state) size per tenant at several record rates.
+    State,
 }
 
 /// Figures collected so far, rendered once at the end.
@@ -196,6 +210,7 @@ struct Report {
     memory: Vec<String>,
     e2e: Vec<String>,
     connections: Vec<String>,
+    state: Vec<String>,
     goals: Vec<Goal>,
 }
 
@@ -241,7 +256,7 @@ impl Report {
                 if g.met { "yes" } else { "**no** (see below)" }
             );
         }
-        let sections: [(&str, &str, &Vec<String>); 7] = [
+        let sections: [(&str, &str, &Vec<String>); 8] = [
             (
                 "1. Parse and transform throughput",
                 "One poll's CPU work on a 100-record page held in memory: sign the request, parse the \
@@ -310,6 +325,20 @@ impl Report {
                  | connection | page | per request (median) | speed | connections opened per 100 requests |\n\
                  |---|---|---|---|---|",
                 &self.connections,
+            ),
+            (
+                "8. Checkpoint size: the dedup state per tenant",
+                "One tenant (all three log types, default `overlap` of 5 min, `lag` of 60 s) \
+                 collects records that arrive at a steady rate with the real runner against the \
+                 mock until caught up; then the committed checkpoints are read from the state \
+                 store (`mcsource status` shows the same figure as STATE). A caught-up checkpoint \
+                 holds the cursor and, for every record a later window's overlap can serve again \
+                 (the last overlap plus a minute of slack), its 64-bit digest, time and delivery \
+                 counts; an open window adds its request item, page token and the digests of the \
+                 last page. Records per log type in that span: rate × 360 s.\n\n\
+                 | records/s per log type | records collected | url | impersonation | attachment | per tenant | per record kept |\n\
+                 |---|---|---|---|---|---|---|",
+                &self.state,
             ),
         ];
         for (title, intro, rows) in sections {
@@ -971,13 +1000,23 @@ fn e2e_tenants(server: &MockServer, n: usize) -> anyhow::Result<Vec<Tenant>> {
         .collect())
 }
 
-/// Runs the real runner for `n` tenants until caught up or `limit`; returns (events, seconds).
+/// What one run of the real runner did.
+struct RunFigures {
+    /// Events delivered.
+    events: u64,
+    /// Wall time, seconds.
+    secs: f64,
+    /// Every tenant's log types as the state store has them afterwards.
+    statuses: Vec<crate::state::Status>,
+}
+
+/// Runs the real runner for `n` tenants until caught up or `limit`.
 async fn e2e_run(
     runtime: Arc<Runtime>,
     server: &MockServer,
     n: usize,
     limit: Duration,
-) -> anyhow::Result<(u64, f64)> {
+) -> anyhow::Result<RunFigures> {
     let dir = tempfile::tempdir()?;
     let sink = FileSink::open(&dir.path().join("events.ndjson"))?;
     let store = SqliteStore::open(dir.path())?;
@@ -993,7 +1032,7 @@ async fn e2e_run(
     let summary = runner::run(
         runtime,
         e2e_tenants(server, n)?,
-        pipeline,
+        pipeline.clone(),
         RunMode {
             once: true,
             max_concurrent_polls: crate::limits::DEFAULT_MAX_CONCURRENT_POLLS,
@@ -1005,7 +1044,15 @@ async fn e2e_run(
     let secs = start.elapsed().as_secs_f64();
     timer.abort();
     let events = summary.values().map(|p| p.delivered).sum();
-    Ok((events, secs))
+    let statuses = pipeline
+        .lock()
+        .map_err(|_| anyhow::anyhow!("the pipeline lock was poisoned"))?
+        .statuses()?;
+    Ok(RunFigures {
+        events,
+        secs,
+        statuses,
+    })
 }
 
 /// Records per second the mock serves to a plain client on `connections` connections.
@@ -1118,7 +1165,8 @@ async fn e2e_section(sizes: &Sizes, cache_dir: &Path, report: &mut Report) -> an
         },
     )?);
     for &n in &sizes.e2e_tenants {
-        let (events, secs) = e2e_run(runtime.clone(), &server, n, sizes.e2e_duration).await?;
+        let RunFigures { events, secs, .. } =
+            e2e_run(runtime.clone(), &server, n, sizes.e2e_duration).await?;
         let rate_now = events as f64 / secs;
         let share = rate_now / ceiling;
         report.e2e.push(format!(
@@ -1133,6 +1181,54 @@ async fn e2e_section(sizes: &Sizes, cache_dir: &Path, report: &mut Report) -> an
         rate(ceiling)
     ));
     server.shutdown().await;
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// 8: checkpoint size
+
+async fn state_section(sizes: &Sizes, cache_dir: &Path, report: &mut Report) -> anyhow::Result<()> {
+    let runtime = Arc::new(Runtime::new(
+        runtime::BUNDLED_COMPONENT,
+        &RuntimeOptions {
+            cache_dir: Some(cache_dir.to_path_buf()),
+            ..RuntimeOptions::default()
+        },
+    )?);
+    // What a caught-up checkpoint keeps: the overlap (5 min) plus the cursor's slack (1 min).
+    const KEPT_SECS: f64 = 360.0;
+    for &per_sec in &sizes.state_rates {
+        let end = Utc::now() - TimeDelta::seconds(60);
+        let start = end - TimeDelta::from_std(sizes.state_span)?;
+        let per_type = (per_sec * sizes.state_span.as_secs_f64()).round() as usize;
+        let mut config = MockConfig::new(
+            vec![Credential::demo()],
+            Dataset::generate(0x7374_6174, start, end, per_type),
+        );
+        config.max_skew = Duration::from_secs(3600);
+        let server = MockServer::start(config).await?;
+        let run = e2e_run(runtime.clone(), &server, 1, Duration::from_secs(600)).await?;
+        server.shutdown().await;
+        let size_of = |t: SourceLogType| {
+            run.statuses
+                .iter()
+                .find(|s| s.log_type == t.as_str())
+                .and_then(|s| s.checkpoint_bytes)
+                .unwrap_or(0)
+        };
+        let sizes_by_type = SourceLogType::ALL.map(size_of);
+        let total: u64 = sizes_by_type.iter().sum();
+        let kept = (per_sec * KEPT_SECS * 3.0).max(1.0);
+        report.state.push(format!(
+            "| {per_sec} | {} | {} | {} | {} | {} | {:.0} B |",
+            run.events,
+            kib(sizes_by_type[0] as f64),
+            kib(sizes_by_type[1] as f64),
+            kib(sizes_by_type[2] as f64),
+            kib(total as f64),
+            total as f64 / kept
+        ));
+    }
     Ok(())
 }
 

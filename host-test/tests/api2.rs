@@ -36,6 +36,47 @@ fn api2_collects_all_three_types_exactly_once() {
 }
 
 #[test]
+fn api2_tokens_and_secrets_never_reach_logs_state_or_events() {
+    let h = Harness::start(MockConfig::demo(Utc::now()));
+    let cfg = h.write_config(&h.api2_tenant("page_size = 50"));
+    let out = h
+        .command(&["run", "--once", "--config", cfg.to_str().unwrap()])
+        .env("RUST_LOG", "trace")
+        .output()
+        .unwrap();
+    assert_success(&out);
+    let tokens = h.server.issued_tokens();
+    assert!(!tokens.is_empty());
+    let mut places = vec![
+        ("stdout", out.stdout.clone()),
+        ("stderr", out.stderr.clone()),
+        ("events", std::fs::read(h.sink()).unwrap()),
+    ];
+    for entry in std::fs::read_dir(h.dir.path().join("state")).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_file() {
+            places.push(("state", std::fs::read(&path).unwrap()));
+        }
+    }
+    let secret = OAuthClient::demo().client_secret;
+    for (place, bytes) in &places {
+        let text = String::from_utf8_lossy(bytes);
+        for token in &tokens {
+            assert!(
+                !text.contains(token.as_str()),
+                "a bearer token is in {place}"
+            );
+        }
+        assert!(!text.contains(&secret), "the client secret is in {place}");
+    }
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("TRACE")
+            || String::from_utf8_lossy(&out.stderr).contains("DEBUG"),
+        "the run did not log at the most verbose level"
+    );
+}
+
+#[test]
 fn api2_token_outlives_the_instances_of_a_tenant() {
     let h = Harness::start(MockConfig::demo(Utc::now()));
     let cfg = h.write_config(&h.api2_tenant("page_size = 20"));

@@ -33,6 +33,7 @@ fn bench_smoke_run_writes_every_table() {
         "## 5. Component size and compile time",
         "## 6. How cost grows",
         "## 7. Outbound connections",
+        "## 8. Checkpoint size",
         "cores",
         "mcsource -- bench",
     ] {
@@ -49,6 +50,7 @@ fn bench_smoke_run_writes_every_table() {
         "| 3 |",
         "| new connection per request",
         "| kept-alive connections",
+        "| 1 | 1800 |",
     ] {
         assert!(report.contains(row), "missing row {row:?} in:\n{report}");
     }

@@ -209,6 +209,11 @@ impl State {
         self.lock().dataset.records(t).to_vec()
     }
 
+    /// Every API 2.0 bearer token issued so far.
+    pub(crate) fn issued_tokens(&self) -> Vec<String> {
+        self.lock().tokens.keys().cloned().collect()
+    }
+
     /// Adds records of type `t`.
     pub(crate) fn append(&self, t: LogType, records: Vec<Value>) {
         self.lock().dataset.append(t, records);

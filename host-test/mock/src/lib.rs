@@ -23,6 +23,7 @@
 //!              ConnectionReset, ResetMidBody }
 //! struct MockServer  start(config).await, start_tls(config).await, base_url(), addr(),
 //!                    certificate_pem(), connections_accepted(), records(t), append(t, v), push_fault(f),
+//!                    issued_tokens(),
 //!                    ledger(), shutdown().await
 //! struct Ledger      requests(), served(t), violations(), count_status(s), requests_for(t)
 //! fn self_signed_tls(names) -> SelfSignedTls { acceptor, certificate, pem }

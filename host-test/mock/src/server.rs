@@ -132,6 +132,11 @@ impl MockServer {
         self.state.append(t, records);
     }
 
+    /// Every API 2.0 bearer token issued so far (to check that a client never reveals one).
+    pub fn issued_tokens(&self) -> Vec<String> {
+        self.state.issued_tokens()
+    }
+
     /// Queues a fault for the next authenticated request to any log endpoint.
     pub fn push_fault(&self, f: Fault) {
         self.state.push_fault(f);
