@@ -114,7 +114,7 @@ impl Sizes {
             cold_compile: true,
             connection_requests: 200,
             state_rates: vec![0.1, 1.0, 10.0],
-            state_span: Duration::from_secs(30 * 60),
+            state_span: Duration::from_secs(10 * 60),
         }
     }
 
@@ -329,15 +329,15 @@ impl Report {
             (
                 "8. Checkpoint size: the dedup state per tenant",
                 "One tenant (all three log types, default `overlap` of 5 min, `lag` of 60 s) \
-                 collects records that arrive at a steady rate with the real runner against the \
-                 mock until caught up; then the committed checkpoints are read from the state \
-                 store (`mcsource status` shows the same figure as STATE). A caught-up checkpoint \
-                 holds the cursor and, for every record a later window's overlap can serve again \
-                 (the last overlap plus a minute of slack), its 64-bit digest, time and delivery \
-                 counts; an open window adds its request item, page token and the digests of the \
-                 last page. Records per log type in that span: rate × 360 s.\n\n\
-                 | records/s per log type | records collected | url | impersonation | attachment | per tenant | per record kept |\n\
-                 |---|---|---|---|---|---|---|",
+                 collects ten minutes of records that arrived at a steady rate, with the real \
+                 runner against the mock, until caught up; then the committed checkpoints are \
+                 read from the state store (`mcsource status` shows the same figure as STATE). \
+                 A caught-up checkpoint holds the cursor and, for every record of the last \
+                 overlap before it (which the next window reads again), its 64-bit digest, time \
+                 and delivery count; while a window is open it also holds the request item, the \
+                 page token and the keys of the last two pages.\n\n\
+                 | records/s per log type | records collected | url | impersonation | attachment | per tenant | records in the last overlap | per record kept |\n\
+                 |---|---|---|---|---|---|---|---|",
                 &self.state,
             ),
         ];
@@ -1195,8 +1195,9 @@ async fn state_section(sizes: &Sizes, cache_dir: &Path, report: &mut Report) -> 
             ..RuntimeOptions::default()
         },
     )?);
-    // What a caught-up checkpoint keeps: the overlap (5 min) plus the cursor's slack (1 min).
-    const KEPT_SECS: f64 = 360.0;
+    // What a caught-up checkpoint keeps: the records of the last overlap (the demo tenant's
+    // 5 min) before its cursor.
+    const OVERLAP_SECS: i64 = 300;
     for &per_sec in &sizes.state_rates {
         let end = Utc::now() - TimeDelta::seconds(60);
         let start = end - TimeDelta::from_std(sizes.state_span)?;
@@ -1208,25 +1209,29 @@ async fn state_section(sizes: &Sizes, cache_dir: &Path, report: &mut Report) -> 
         config.max_skew = Duration::from_secs(3600);
         let server = MockServer::start(config).await?;
         let run = e2e_run(runtime.clone(), &server, 1, Duration::from_secs(600)).await?;
-        server.shutdown().await;
-        let size_of = |t: SourceLogType| {
-            run.statuses
+        let mut bytes = [0u64; 3];
+        let mut kept = 0usize;
+        for (i, t) in SourceLogType::ALL.into_iter().enumerate() {
+            let status = run.statuses.iter().find(|s| s.log_type == t.as_str());
+            bytes[i] = status.and_then(|s| s.checkpoint_bytes).unwrap_or(0);
+            let cursor = status.and_then(|s| s.cursor).unwrap_or(i64::MAX);
+            kept += server
+                .records(mock_type(t))
                 .iter()
-                .find(|s| s.log_type == t.as_str())
-                .and_then(|s| s.checkpoint_bytes)
-                .unwrap_or(0)
-        };
-        let sizes_by_type = SourceLogType::ALL.map(size_of);
-        let total: u64 = sizes_by_type.iter().sum();
-        let kept = (per_sec * KEPT_SECS * 3.0).max(1.0);
+                .filter_map(|r| mimecast_mock::record_time(mock_type(t), r))
+                .filter(|time| time.timestamp() >= cursor - OVERLAP_SECS)
+                .count();
+        }
+        server.shutdown().await;
+        let total: u64 = bytes.iter().sum();
         report.state.push(format!(
-            "| {per_sec} | {} | {} | {} | {} | {} | {:.0} B |",
+            "| {per_sec} | {} | {} | {} | {} | {} | {kept} | {:.0} B |",
             run.events,
-            kib(sizes_by_type[0] as f64),
-            kib(sizes_by_type[1] as f64),
-            kib(sizes_by_type[2] as f64),
+            kib(bytes[0] as f64),
+            kib(bytes[1] as f64),
+            kib(bytes[2] as f64),
             kib(total as f64),
-            total as f64 / kept
+            total as f64 / kept.max(1) as f64
         ));
     }
     Ok(())
