@@ -907,7 +907,8 @@ fn size_and_compile(sizes: &Sizes, report: &mut Report) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// A production `Runtime` from the bundled component, with or without a compiled-code cache.
+/// A production `Runtime` from the bundled component, with or without a compiled-code cache
+/// (the end-to-end sections use the cache: they do not measure compiling).
 fn cold_start(cache_dir: Option<&Path>) -> anyhow::Result<Runtime> {
     Runtime::new(
         runtime::BUNDLED_COMPONENT,
@@ -1157,13 +1158,7 @@ async fn e2e_section(sizes: &Sizes, cache_dir: &Path, report: &mut Report) -> an
     config.max_skew = Duration::from_secs(3600);
     let server = MockServer::start(config).await?;
     let ceiling = mock_ceiling(&server, sizes.e2e_duration.min(Duration::from_secs(5)), 4).await?;
-    let runtime = Arc::new(Runtime::new(
-        runtime::BUNDLED_COMPONENT,
-        &RuntimeOptions {
-            cache_dir: Some(cache_dir.to_path_buf()),
-            ..RuntimeOptions::default()
-        },
-    )?);
+    let runtime = Arc::new(cold_start(Some(cache_dir))?);
     for &n in &sizes.e2e_tenants {
         let RunFigures { events, secs, .. } =
             e2e_run(runtime.clone(), &server, n, sizes.e2e_duration).await?;
@@ -1188,13 +1183,7 @@ async fn e2e_section(sizes: &Sizes, cache_dir: &Path, report: &mut Report) -> an
 // 8: checkpoint size
 
 async fn state_section(sizes: &Sizes, cache_dir: &Path, report: &mut Report) -> anyhow::Result<()> {
-    let runtime = Arc::new(Runtime::new(
-        runtime::BUNDLED_COMPONENT,
-        &RuntimeOptions {
-            cache_dir: Some(cache_dir.to_path_buf()),
-            ..RuntimeOptions::default()
-        },
-    )?);
+    let runtime = Arc::new(cold_start(Some(cache_dir))?);
     // What a caught-up checkpoint keeps: the records of the last overlap (the demo tenant's
     // 5 min) before its cursor.
     const OVERLAP_SECS: i64 = 300;
