@@ -7,7 +7,6 @@
 
 mod common;
 
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use chrono::{TimeDelta, Utc};
@@ -113,14 +112,8 @@ fn kill_9_at_random_moments_loses_and_duplicates_nothing() {
             h.server.push_fault(Fault::RateLimited { reset_ms: 800 });
             pushed += 1;
         }
-        let mut child = h
-            .command(&["run", "--config", cfg.to_str().unwrap()])
-            .stdout(Stdio::null())
-            .stderr(
-                std::fs::File::create(h.dir.path().join(format!("run-{cycle:02}.log"))).unwrap(),
-            )
-            .spawn()
-            .unwrap();
+        let log = std::fs::File::create(h.dir.path().join(format!("run-{cycle:02}.log"))).unwrap();
+        let mut child = h.spawn_run(&cfg, log);
         std::thread::sleep(Duration::from_millis(100 + rng.below(900)));
         child.kill().unwrap();
         child.wait().unwrap();

@@ -163,12 +163,7 @@ fn a_rate_limited_tenant_holds_back_no_other() {
         // Polls of a caught-up tenant count against its quota too: three every interval.
         table("quick", &quick, "interval = \"3s\"")
     ));
-    let mut child = h
-        .command(&["run", "--config", cfg.to_str().unwrap()])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = h.spawn_run(&cfg, Stdio::null());
     let of =
         |events: &[Value], tenant: &str| events.iter().filter(|e| e["tenant"] == tenant).count();
     let wait_for = |done: &dyn Fn() -> bool| {
@@ -389,12 +384,7 @@ fn killed_mid_run_and_restarted_delivers_exactly_once() {
     let h = Harness::start(config);
     let cfg = h.config("page_size = 5");
     for _ in 0..3 {
-        let mut child = h
-            .command(&["run", "--config", cfg.to_str().unwrap()])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
+        let mut child = h.spawn_run(&cfg, Stdio::null());
         // Wait until it has delivered something more, then kill it without warning.
         let before = h.events().len();
         let deadline = Instant::now() + Duration::from_secs(60);
@@ -440,12 +430,7 @@ fn sighup_reload_adds_changes_and_removes_tenants_without_touching_the_others() 
     let cfg = h.config("interval = \"1s\"\nlog_types = [\"url\"]");
     let first = std::fs::read_to_string(&cfg).unwrap();
     let log = h.dir.path().join("run.log");
-    let mut child = h
-        .command(&["run", "--config", cfg.to_str().unwrap()])
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&log).unwrap())
-        .spawn()
-        .unwrap();
+    let mut child = h.spawn_run(&cfg, std::fs::File::create(&log).unwrap());
     let log_text = || std::fs::read_to_string(&log).unwrap_or_default();
     let wait_for = |what: &dyn Fn(&[Value]) -> bool| {
         let deadline = Instant::now() + Duration::from_secs(60);
@@ -768,12 +753,7 @@ fn a_sink_that_cannot_be_cut_back_stops_the_run() {
 fn a_second_run_on_the_same_state_dir_is_refused_but_status_works() {
     let h = Harness::demo();
     let cfg = h.config("interval = \"1s\"\nlog_types = [\"url\"]");
-    let mut first = h
-        .command(&["run", "--config", cfg.to_str().unwrap()])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut first = h.spawn_run(&cfg, Stdio::null());
     let deadline = Instant::now() + Duration::from_secs(60);
     while h.events().is_empty() && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(50));
@@ -1008,12 +988,7 @@ fn run_and_reload_go_on_beside_tenants_whose_discovery_or_component_fails() {
         good_tenant(&h, "acme", "") + &discover_tenant("nowhere", "nobody@example.com", &url);
     let cfg = h.write_config(&first);
     let log = h.dir.path().join("run.log");
-    let mut child = h
-        .command(&["run", "--config", cfg.to_str().unwrap()])
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&log).unwrap())
-        .spawn()
-        .unwrap();
+    let mut child = h.spawn_run(&cfg, std::fs::File::create(&log).unwrap());
     let wait_for = |what: &dyn Fn() -> bool| {
         let deadline = Instant::now() + Duration::from_secs(60);
         while !what() && Instant::now() < deadline {

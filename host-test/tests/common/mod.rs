@@ -6,7 +6,7 @@
 
 use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Child, Command, Output, Stdio};
 
 use chrono::Utc;
 use mimecast_mock::{Credential, LogType, MockConfig, MockServer, OAuthClient};
@@ -118,6 +118,16 @@ impl Harness {
             .env("MCSOURCE_CACHE_DIR", shared_cache_dir())
             .current_dir(self.dir.path());
         cmd
+    }
+
+    /// Starts `mcsource run --config CONFIG` in the background (until killed), its stdout
+    /// discarded and its log to `stderr`.
+    pub fn spawn_run(&self, config: &Path, stderr: impl Into<Stdio>) -> Child {
+        self.command(&["run", "--config", config.to_str().unwrap()])
+            .stdout(Stdio::null())
+            .stderr(stderr)
+            .spawn()
+            .unwrap()
     }
 
     pub fn run_once(&self, config: &Path) -> Output {
