@@ -370,8 +370,16 @@ impl Checkpoint {
     /// [`Checkpoint::open_window`]) to begin there, read again from its first page like a
     /// restarted one: a checkpoint left mid-window for a month. Returns whether it moved.
     pub fn clear_edge(&mut self, oldest: i64, make_item: impl FnOnce(i64, i64) -> Value) -> bool {
-        if self.window.as_ref().is_none_or(|w| w.from >= oldest) {
+        let Some(w) = self.window.as_ref().filter(|w| w.from < oldest) else {
             return false;
+        };
+        if w.to <= oldest {
+            // All of it is past the edge: nothing in it can be read any more. It ends, and the
+            // next window begins at the edge.
+            self.cursor = Some(w.to);
+            self.window = None;
+            self.count_served_as_delivered();
+            return true;
         }
         self.reopen(oldest, 0, make_item).is_some()
     }
@@ -573,6 +581,39 @@ mod tests {
         // What was served counts as delivered.
         let again = cp.accept(&[(2, Some(6000)), (3, Some(7000))], Some(2), 0);
         assert_eq!(again, vec![Verdict::Duplicate, Verdict::Deliver(1)]);
+        // A window wholly past the edge ends; the next one begins at the edge.
+        assert!(cp.clear_edge(20_000, item));
+        assert_eq!((cp.window(), cp.cursor()), (None, Some(10_000)));
+        assert!(cp.open_window(30_000, 0, 20_000, 300, item));
+        assert_eq!(cp.window().unwrap().from, 20_000);
+    }
+
+    #[test]
+    fn a_restarted_window_is_at_least_a_second_long() {
+        let mut cp = Checkpoint::new(LogType::UrlProtect);
+        cp.open_window(1000, 900, i64::MIN, 0, item);
+        // Records served past the window's end (a server that ignores `to`) with no overlap:
+        // everything before the window's end may be forgotten mid-window.
+        cp.accept(
+            &[(1, Some(950)), (2, Some(1100)), (3, Some(1101))],
+            Some(3),
+            0,
+        );
+        cp.finish_page(Some("3".into()), false, 0);
+        assert_eq!(cp.window().unwrap().forgotten_below, Some(1000));
+        cp.restart_window(item);
+        let w = cp.window().unwrap();
+        assert_eq!((w.from, w.to), (999, 1000));
+    }
+
+    #[test]
+    fn a_huge_total_count_jump_saturates() {
+        let mut cp = Checkpoint::new(LogType::UrlProtect);
+        cp.open_window(1000, 900, i64::MIN, 300, item);
+        cp.accept(&[(1, Some(950))], Some(1), 2000);
+        cp.finish_page(Some("1".into()), false, 300);
+        cp.accept(&[(2, Some(951))], Some(1 << 40), 2000);
+        assert_eq!(cp.window().unwrap().watch, u32::MAX - 1);
     }
 
     #[test]

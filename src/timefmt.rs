@@ -1,6 +1,6 @@
 //! Mimecast time strings (reference §3.4): whole seconds, written `2015-11-16T14:49:18+0000`;
-//! also read in RFC 3339 form (`…Z`, `+00:00`), which API 2.0 gateways and some records use.
-
+//! also read in RFC 3339 form (`…Z`, `+00:00`), which API 2.0 gateways and some records use,
+//! with a space instead of the `T`, and without a zone (taken as UTC).
 //!
 //! Every record's time is read and every event's time written, so the two UTC shapes Mimecast
 //! uses are handled digit by digit; chrono's format strings, several times slower, only see

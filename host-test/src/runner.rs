@@ -148,6 +148,7 @@ pub async fn run(
                         if let Some(r) = running.remove(&id) {
                             tracing::info!(tenant = %id, "configuration changed: stopping tenant");
                             summary.extend(r.finish().await);
+                            tracing::info!(tenant = %id, "tenant stopped");
                         }
                     }
                 }

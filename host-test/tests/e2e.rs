@@ -142,7 +142,7 @@ fn a_rate_limited_tenant_holds_back_no_other() {
     let (slow, quick) = (Credential::demo(), Credential::reference_vector());
     config.credentials.push(quick.clone());
     config.rate_limit = Some(RateLimit {
-        limit: 30,
+        limit: 60,
         window: Duration::from_secs(60),
     });
     let h = Harness::start(config);
@@ -160,8 +160,9 @@ fn a_rate_limited_tenant_holds_back_no_other() {
     let cfg = h.write_config(&format!(
         "{}{}",
         table("slow", &slow, "page_size = 1\ninterval = \"1s\""),
-        // Polls of a caught-up tenant count against its quota too: three every interval.
-        table("quick", &quick, "interval = \"3s\"")
+        // Polls of a caught-up tenant count against its quota too: three every interval, so
+        // about 50 requests in its first minute.
+        table("quick", &quick, "interval = \"5s\"")
     ));
     let mut child = h.spawn_run(&cfg, Stdio::null());
     let of =
@@ -179,16 +180,8 @@ fn a_rate_limited_tenant_holds_back_no_other() {
         "the slow tenant met no quota"
     );
     // Records that arrive meanwhile (late, inside the overlap) reach the quick tenant at once.
-    let now = Utc::now();
     for t in LogType::ALL {
-        let late = generate_records(
-            t,
-            7,
-            now - chrono::TimeDelta::seconds(90),
-            now - chrono::TimeDelta::seconds(61),
-            30,
-        );
-        h.server.append(t, late);
+        h.arrive_late(t, 7, 30);
     }
     wait_for(&|| of(&h.events(), "quick") >= 990);
     child.kill().unwrap();
@@ -447,17 +440,12 @@ fn sighup_reload_adds_changes_and_removes_tenants_without_touching_the_others() 
             .unwrap();
         assert!(hup.success());
     };
-    // Records that arrive late, inside the overlap, so that every running tenant reads them.
-    let arrive = |seed: u64| {
-        let now = Utc::now();
-        let late = generate_records(
-            LogType::Url,
-            seed,
-            now - chrono::TimeDelta::seconds(90),
-            now - chrono::TimeDelta::seconds(61),
-            5,
-        );
-        h.server.append(LogType::Url, late);
+    // Waits until a tenant has stopped for the `n`th time (its poll in flight finished).
+    let stopped = |n: usize| {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while log_text().matches("tenant stopped").count() < n && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(50));
+        }
     };
     let urls = || h.server.records(LogType::Url).len();
     let count =
@@ -471,20 +459,14 @@ fn sighup_reload_adds_changes_and_removes_tenants_without_touching_the_others() 
     wait_for(&|e| count(e, "beta") == urls());
     // Change beta: it restarts with its checkpoint, so it delivers what is new and nothing again.
     reload(&format!("{first}\n{beta}page_size = 7\n"));
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !log_text().contains("stopping tenant") && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    arrive(41);
+    stopped(1);
+    h.arrive_late(LogType::Url, 41, 5);
     wait_for(&|e| count(e, "acme") == urls() && count(e, "beta") == urls());
     let with_beta = urls();
     // Remove beta: it stops; acme goes on alone.
     reload(&first);
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while log_text().matches("stopping tenant").count() < 2 && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    arrive(42);
+    stopped(2);
+    h.arrive_late(LogType::Url, 42, 5);
     wait_for(&|e| count(e, "acme") == urls());
     // Long enough for a running beta to have polled again (interval 1 s).
     std::thread::sleep(Duration::from_millis(2500));

@@ -127,7 +127,11 @@ mod tests {
         let pretty = page_body(LogType::Attachment, &records, &p, true);
         let compact = page_body(LogType::Attachment, &records, &p, false);
         let text = String::from_utf8(pretty.clone()).unwrap();
-        assert!(text.contains("\r\n  ") && !text.contains("\n\n"), "{text}");
+        assert!(text.contains("\r\n  "), "{text}");
+        assert!(
+            !text.replace("\r\n", "").contains('\n'),
+            "a bare LF: {text}"
+        );
         assert_eq!(
             serde_json::from_slice::<Value>(&pretty).unwrap(),
             serde_json::from_slice::<Value>(&compact).unwrap()

@@ -120,6 +120,21 @@ impl Harness {
         cmd
     }
 
+    /// Adds `n` records of type `t` that arrive late: their times lie 61 to 90 s back, behind
+    /// the cursor of a caught-up collector (lag 60 s) but inside its overlap, so every running
+    /// tenant reads them in its next window.
+    pub fn arrive_late(&self, t: LogType, seed: u64, n: usize) {
+        let now = Utc::now();
+        let late = mimecast_mock::generate_records(
+            t,
+            seed,
+            now - chrono::TimeDelta::seconds(90),
+            now - chrono::TimeDelta::seconds(61),
+            n,
+        );
+        self.server.append(t, late);
+    }
+
     /// Starts `mcsource run --config CONFIG` in the background (until killed), its stdout
     /// discarded and its log to `stderr`.
     pub fn spawn_run(&self, config: &Path, stderr: impl Into<Stdio>) -> Child {
