@@ -845,7 +845,7 @@ async fn instantiation_section(
     let rounds = sizes.rounds.min(3);
     if sizes.cold_compile {
         let uncached = median_secs(rounds, || async {
-            cold_start(None)?;
+            bundled_runtime(None)?;
             Ok(())
         })
         .await?;
@@ -859,9 +859,9 @@ async fn instantiation_section(
             .push("| cold start: `Runtime::new` without cache | skipped (smoke run) |".into());
     }
     let fresh = tempfile::tempdir()?;
-    cold_start(Some(fresh.path()))?;
+    bundled_runtime(Some(fresh.path()))?;
     let cached = median_secs(rounds, || async {
-        cold_start(Some(fresh.path()))?;
+        bundled_runtime(Some(fresh.path()))?;
         Ok(())
     })
     .await?;
@@ -909,7 +909,7 @@ fn size_and_compile(sizes: &Sizes, report: &mut Report) -> anyhow::Result<()> {
 
 /// A production `Runtime` from the bundled component, with or without a compiled-code cache
 /// (the end-to-end sections use the cache: they do not measure compiling).
-fn cold_start(cache_dir: Option<&Path>) -> anyhow::Result<Runtime> {
+fn bundled_runtime(cache_dir: Option<&Path>) -> anyhow::Result<Runtime> {
     Runtime::new(
         runtime::BUNDLED_COMPONENT,
         &RuntimeOptions {
@@ -1158,7 +1158,7 @@ async fn e2e_section(sizes: &Sizes, cache_dir: &Path, report: &mut Report) -> an
     config.max_skew = Duration::from_secs(3600);
     let server = MockServer::start(config).await?;
     let ceiling = mock_ceiling(&server, sizes.e2e_duration.min(Duration::from_secs(5)), 4).await?;
-    let runtime = Arc::new(cold_start(Some(cache_dir))?);
+    let runtime = Arc::new(bundled_runtime(Some(cache_dir))?);
     for &n in &sizes.e2e_tenants {
         let RunFigures { events, secs, .. } =
             e2e_run(runtime.clone(), &server, n, sizes.e2e_duration).await?;
@@ -1183,7 +1183,7 @@ async fn e2e_section(sizes: &Sizes, cache_dir: &Path, report: &mut Report) -> an
 // 8: checkpoint size
 
 async fn state_section(sizes: &Sizes, cache_dir: &Path, report: &mut Report) -> anyhow::Result<()> {
-    let runtime = Arc::new(cold_start(Some(cache_dir))?);
+    let runtime = Arc::new(bundled_runtime(Some(cache_dir))?);
     // What a caught-up checkpoint keeps: the records of the last overlap (the demo tenant's
     // 5 min) before its cursor.
     const OVERLAP_SECS: i64 = 300;
