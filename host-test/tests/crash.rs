@@ -11,7 +11,9 @@ use std::time::{Duration, Instant};
 
 use chrono::{TimeDelta, Utc};
 use common::{assert_exactly_once, assert_success, Harness};
-use mimecast_mock::{generate_records, Credential, Dataset, Fault, LogType, MockConfig};
+use mimecast_mock::{
+    generate_records, Credential, Dataset, Fault, LogType, MockConfig, RandomFaults,
+};
 
 /// Small deterministic generator (xorshift64*), so a failing run can be repeated.
 struct Rng(u64);
@@ -28,32 +30,6 @@ impl Rng {
     }
 }
 
-fn random_fault(rng: &mut Rng) -> Fault {
-    match rng.below(8) {
-        0 => Fault::Status {
-            status: 503,
-            headers: vec![],
-            body: "<html>busy</html>".into(),
-        },
-        1 => Fault::Status {
-            status: 500,
-            headers: vec![],
-            body: String::new(),
-        },
-        2 => Fault::TruncatedBody,
-        3 => Fault::FailOn200 {
-            code: "err_server_busy".into(),
-            retryable: true,
-        },
-        4 => Fault::RateLimited {
-            reset_ms: 300 + rng.below(700),
-        },
-        5 => Fault::ConnectionReset,
-        6 => Fault::ResetMidBody,
-        _ => Fault::Delay(Duration::from_millis(50 + rng.below(200))),
-    }
-}
-
 #[test]
 fn kill_9_at_random_moments_loses_and_duplicates_nothing() {
     const CYCLES: usize = 24;
@@ -63,6 +39,7 @@ fn kill_9_at_random_moments_loses_and_duplicates_nothing() {
         .unwrap_or(0x5eed_cafe_u64);
     eprintln!("crash test seed {seed} (set CRASH_SEED to repeat)");
     let mut rng = Rng(seed | 1);
+    let mut faults = RandomFaults::new(seed);
     let now = Utc::now();
     let h = Harness::start(MockConfig::new(
         vec![Credential::demo()],
@@ -110,7 +87,7 @@ fn kill_9_at_random_moments_loses_and_duplicates_nothing() {
             .count();
         for _ in 0..rng.below(3) {
             if pushed - consumed < 3 {
-                h.server.push_fault(random_fault(&mut rng));
+                h.server.push_fault(faults.next().unwrap());
                 pushed += 1;
             }
         }

@@ -1,6 +1,9 @@
-//! Scripted faults: each one replaces the answer to one authenticated log request.
+//! Scripted and seeded-random faults: each one replaces the answer to one authenticated log
+//! request.
 
 use std::time::Duration;
+
+use crate::dataset::rng::Rng;
 
 /// A fault consumed by the next authenticated request to any log endpoint.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -56,5 +59,64 @@ impl Fault {
             Fault::ConnectionReset => "connection_reset",
             Fault::ResetMidBody => "reset_mid_body",
         }
+    }
+}
+
+/// A repeatable stream of faults of every kind, fixed by its seed: server errors (503 with an
+/// HTML body, 500 with none), a cut-off page, a retryable `fail[]` on HTTP 200, a 429 asking
+/// for 0.3 to 1 s, a connection reset before or in the middle of the answer, and a delay of 50
+/// to 250 ms. For crash and soak tests; queue them with `MockServer::push_fault`.
+pub struct RandomFaults(Rng);
+
+impl RandomFaults {
+    /// The stream for `seed`.
+    pub fn new(seed: u64) -> RandomFaults {
+        RandomFaults(Rng::new(seed))
+    }
+}
+
+impl Iterator for RandomFaults {
+    type Item = Fault;
+
+    fn next(&mut self) -> Option<Fault> {
+        let rng = &mut self.0;
+        Some(match rng.below(8) {
+            0 => Fault::Status {
+                status: 503,
+                headers: vec![],
+                body: "<html>busy</html>".into(),
+            },
+            1 => Fault::Status {
+                status: 500,
+                headers: vec![],
+                body: String::new(),
+            },
+            2 => Fault::TruncatedBody,
+            3 => Fault::FailOn200 {
+                code: "err_server_busy".into(),
+                retryable: true,
+            },
+            4 => Fault::RateLimited {
+                reset_ms: 300 + rng.below(700),
+            },
+            5 => Fault::ConnectionReset,
+            6 => Fault::ResetMidBody,
+            _ => Fault::Delay(Duration::from_millis(50 + rng.below(200))),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_seed_gives_the_same_faults_of_every_kind() {
+        let first: Vec<Fault> = RandomFaults::new(7).take(200).collect();
+        let again: Vec<Fault> = RandomFaults::new(7).take(200).collect();
+        assert_eq!(first, again);
+        let kinds: std::collections::BTreeSet<&str> = first.iter().map(Fault::kind).collect();
+        assert_eq!(kinds.len(), 7, "{kinds:?}");
+        assert_ne!(first, RandomFaults::new(8).take(200).collect::<Vec<_>>());
     }
 }

@@ -21,6 +21,7 @@
 //! fn generate_records(t, seed, start, end, n) -> Vec<Value>    // more records, e.g. late arrivals
 //! enum Fault { Status{..}, RateLimited{reset_ms}, FailOn200{code, retryable}, Delay(Duration), TruncatedBody,
 //!              ConnectionReset, ResetMidBody }
+//! struct RandomFaults   new(seed): an endless, repeatable iterator of faults of every kind
 //! struct MockServer  start(config).await, start_tls(config).await, base_url(), addr(),
 //!                    certificate_pem(), connections_accepted(), records(t), append(t, v), push_fault(f),
 //!                    issued_tokens(),
@@ -84,7 +85,7 @@ mod tls;
 
 pub use config::{Credential, MockConfig, OAuthClient, PagingEnd, RateLimit};
 pub use dataset::{generate_records, record_time, seconds_before, Dataset};
-pub use fault::Fault;
+pub use fault::{Fault, RandomFaults};
 pub use ledger::{Ledger, RequestLog};
 pub use log_type::LogType;
 pub use server::MockServer;

@@ -2,7 +2,7 @@
 //! server runs (records arriving live, including late arrivals with past timestamps).
 
 mod records;
-mod rng;
+pub(crate) mod rng;
 
 use chrono::{DateTime, TimeDelta, Utc};
 use serde_json::Value;
