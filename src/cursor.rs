@@ -21,6 +21,10 @@
 //!   copy is then taken for a repeat. Shifts are only looked for near the live edge, so such a
 //!   copy is normally within the next window's overlap, which reads both copies again and
 //!   delivers the second then (late, with the same `event_id`).
+//! - A record older than the window's start is never delivered by it: a server that applies
+//!   `from` does not serve one, and one that does not would otherwise deliver its whole history
+//!   again with every window. Its time was covered by an earlier window (or lies before the
+//!   look-back).
 //! - A refused page token (expired in an outage, or from the other API version) restarts the
 //!   window from its first page: what was served counts as delivered, so only what is new is
 //!   delivered. It starts where digests are still known (where pages came in time order), or
@@ -209,6 +213,9 @@ pub enum Verdict {
     Deliver(u32),
     /// Already delivered by an earlier window.
     Duplicate,
+    /// Older than the window's start: a server that does not apply `from` serves it again. An
+    /// earlier window covered its time (or it is older than the look-back), so it is dropped.
+    BeforeWindow,
 }
 
 impl Checkpoint {
@@ -443,6 +450,10 @@ impl Checkpoint {
                 out.push(Verdict::Duplicate);
                 continue;
             }
+            if time.is_some_and(|t| t < window.from) {
+                out.push(Verdict::BeforeWindow);
+                continue;
+            }
             if let Some(t) = time {
                 window.unordered |= window.newest.is_some_and(|n| t < n - PAGE_SLACK_SECS);
                 window.ascending |= window.newest.is_some_and(|n| t > n);
@@ -586,6 +597,34 @@ mod tests {
         assert_eq!((cp.window(), cp.cursor()), (None, Some(10_000)));
         assert!(cp.open_window(30_000, 0, 20_000, 300, item));
         assert_eq!(cp.window().unwrap().from, 20_000);
+    }
+
+    #[test]
+    fn records_before_the_window_are_dropped() {
+        let mut cp = Checkpoint::new(LogType::UrlProtect);
+        cp.open_window(1000, 900, i64::MIN, 300, item);
+        cp.accept(&[(1, Some(950))], None, 0);
+        cp.finish_page(None, false, 300);
+        // The next window starts at 700: a server that ignores `from` serves 500 and 950 again.
+        assert!(cp.open_window(2000, 0, i64::MIN, 300, item));
+        let verdicts = cp.accept(
+            &[(9, Some(500)), (1, Some(950)), (2, Some(1500)), (3, None)],
+            None,
+            0,
+        );
+        assert_eq!(
+            verdicts,
+            vec![
+                Verdict::BeforeWindow,
+                Verdict::Duplicate,
+                Verdict::Deliver(1),
+                Verdict::Deliver(1)
+            ]
+        );
+        assert!(
+            !cp.window().unwrap().unordered,
+            "a dropped record orders nothing"
+        );
     }
 
     #[test]

@@ -125,7 +125,7 @@ pub fn poll(
         )));
     }
     let body = request::page_body(&window.item, settings.page_size, window.token.as_deref());
-    let window_to = window.to;
+    let (window_from, window_to) = (window.from, window.to);
     let followed_token = window.token.is_some();
     let mut summary = format!(
         "{log_type}: window {}..{} page {}",
@@ -198,7 +198,7 @@ pub fn poll(
     };
     let mut events = Vec::with_capacity(page.records.len());
     let tenant_json = event::tenant_json(&settings.tenant);
-    let mut duplicates = 0;
+    let (mut duplicates, mut before_window) = (0, 0);
     for ((raw, info), verdict) in page.records.iter().zip(&infos).zip(verdicts) {
         match verdict {
             Verdict::Deliver(occurrence) => {
@@ -212,7 +212,16 @@ pub fn poll(
                 ));
             }
             Verdict::Duplicate => duplicates += 1,
+            Verdict::BeforeWindow => before_window += 1,
         }
+    }
+    if before_window > 0 {
+        warnings.push(format!(
+            "{log_type}: {before_window} record(s) older than the window's start ({}) were served, \
+             so the server does not apply `from`; they are not delivered again (an earlier window \
+             covered their time, or it lies before the look-back)",
+            unix_text(window_from)
+        ));
     }
     summary.push_str(&format!(
         ": {} records (totalCount {:?}), {} new, {duplicates} already delivered",

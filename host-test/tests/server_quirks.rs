@@ -1,7 +1,8 @@
 //! End to end against a mock that behaves less kindly than ours usually does, in ways the
 //! reference leaves open (§3.0): pages served newest first whatever `oldestFirst` says, no
-//! `totalCount`, pages indented over CRLF-ended lines. Every record must still arrive exactly
-//! once, as one line, across runs and late arrivals.
+//! `totalCount`, pages indented over CRLF-ended lines, every record up to `to` whatever `from`
+//! says. Every record must still arrive exactly once, as one line, across runs and late
+//! arrivals.
 
 #![allow(clippy::unwrap_used)]
 
@@ -31,9 +32,24 @@ fn indented_pages_arrive_exactly_once_as_one_line_events() {
     collect_twice_with_late_arrivals(false, true, true);
 }
 
+#[test]
+fn a_server_ignoring_from_repeats_nothing() {
+    quirks_run(|config| config.ignore_from = true);
+}
+
 /// Two `--once` runs against a mock configured with these quirks, late records arriving
 /// between them; then the sink must hold every record exactly once.
 fn collect_twice_with_late_arrivals(ignore_oldest_first: bool, total_count: bool, pretty: bool) {
+    quirks_run(|config| {
+        config.ignore_oldest_first = ignore_oldest_first;
+        config.total_count = total_count;
+        config.pretty_json = pretty;
+    });
+}
+
+/// Two `--once` runs against a mock that `quirks` configured, late records arriving between
+/// them; then the sink must hold every record exactly once.
+fn quirks_run(quirks: impl FnOnce(&mut MockConfig)) {
     let now = Utc::now();
     let mut config = MockConfig::new(
         vec![Credential::demo()],
@@ -44,9 +60,7 @@ fn collect_twice_with_late_arrivals(ignore_oldest_first: bool, total_count: bool
             300,
         ),
     );
-    config.ignore_oldest_first = ignore_oldest_first;
-    config.total_count = total_count;
-    config.pretty_json = pretty;
+    quirks(&mut config);
     let h = Harness::start(config);
     // Small pages: many page boundaries, and pages that span more than a minute of records.
     let cfg = h.config("page_size = 7");

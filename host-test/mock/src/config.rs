@@ -152,6 +152,8 @@ pub struct MockConfig {
     pub discover_users: Vec<String>,
     /// Serve newest first whatever `oldestFirst` says (a server that ignores it).
     pub ignore_oldest_first: bool,
+    /// Serve every record up to `to` whatever `from` says (a server that ignores it).
+    pub ignore_from: bool,
     /// Report `meta.pagination.totalCount` (the API 1.0 field tables do not list it, §3.0).
     pub total_count: bool,
     /// Serve pages indented over many lines with CRLF line ends, as a pretty-printing server
@@ -172,7 +174,7 @@ impl MockConfig {
 
     /// The given credentials and dataset with defaults: `NextAbsent`, exclusive `to`, 15 min skew,
     /// no quota, the demo API 2.0 client with 1799 s tokens, `svc@example.com` discoverable,
-    /// `oldestFirst` honoured, `totalCount` reported and compact JSON.
+    /// `oldestFirst` and `from` honoured, `totalCount` reported and compact JSON.
     pub fn new(credentials: Vec<Credential>, dataset: Dataset) -> Self {
         MockConfig {
             credentials,
@@ -186,6 +188,7 @@ impl MockConfig {
             token_max_uses: None,
             discover_users: vec!["svc@example.com".into()],
             ignore_oldest_first: false,
+            ignore_from: false,
             total_count: true,
             pretty_json: false,
         }

@@ -144,6 +144,7 @@ pub(crate) struct State {
     token_max_uses: Option<u32>,
     discover_users: Vec<String>,
     ignore_oldest_first: bool,
+    ignore_from: bool,
     total_count: bool,
     pretty_json: bool,
     region_api: String,
@@ -177,6 +178,7 @@ impl State {
             token_max_uses: config.token_max_uses,
             discover_users: config.discover_users,
             ignore_oldest_first: config.ignore_oldest_first,
+            ignore_from: config.ignore_from,
             total_count: config.total_count,
             pretty_json: config.pretty_json,
             region_api: String::new(),
@@ -669,6 +671,9 @@ impl State {
             Err(i) => return Outcome::invalid(&item, &i, rate),
         };
         query.oldest_first &= !self.ignore_oldest_first;
+        if self.ignore_from {
+            query.from = DateTime::<Utc>::MIN_UTC;
+        }
         let all = select(lt, inner.dataset.records(lt), &query, self.to_inclusive);
         let page = cut(&all, offset, size, self.paging_end);
         let pagination = Pagination {
