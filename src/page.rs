@@ -890,6 +890,39 @@ mod tests {
     }
 
     #[test]
+    fn plausible_envelope_variants_are_read() {
+        for (body, records) in [
+            (
+                r#"{"meta":{"status":200},"data":[{"clickLogs":[{"a":1}]}],"fail":null}"#,
+                1,
+            ),
+            (
+                r#"{"meta":{"status":200,"pagination":null},"data":[{"clickLogs":[]}],"fail":[]}"#,
+                0,
+            ),
+            (
+                r#"{"meta":{"status":200,"pagination":{}},"data":[{"clickLogs":null}],"fail":[]}"#,
+                0,
+            ),
+            (
+                r#"{"meta":{"status":"200","pagination":{"next":null}},"data":[{"clickLogs":[{"a":1}]}]}"#,
+                1,
+            ),
+            (r#"{"data":[{"clickLogs":[{"a":1},{"b":2}]}]}"#, 2),
+            (
+                r#"{"meta":{"status":200,"pagination":{"pageSize":100,"next":"","previous":"p"}},"data":[{"clickLogs":[{"a":1}]}],"fail":[]}"#,
+                1,
+            ),
+        ] {
+            let r = resp(200, body);
+            let page = parse(ApiVersion::V2, LogType::UrlProtect, &r)
+                .unwrap_or_else(|e| panic!("{body}: {e}"));
+            assert_eq!(page.records.len(), records, "{body}");
+            assert_eq!(page.next, None, "{body}");
+        }
+    }
+
+    #[test]
     fn an_indented_page_or_one_after_a_byte_order_mark_is_read() {
         let value: serde_json::Value = serde_json::from_str(URL_PAGE).unwrap();
         let pretty = serde_json::to_string_pretty(&value)
