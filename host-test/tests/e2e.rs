@@ -146,23 +146,16 @@ fn a_rate_limited_tenant_holds_back_no_other() {
         window: Duration::from_secs(60),
     });
     let h = Harness::start(config);
-    let table = |id: &str, c: &Credential, extra: &str| {
-        format!(
-            "[[tenant]]\nid = \"{id}\"\nbase_url = \"{}\"\napp_id = \"{}\"\napp_key = \"{}\"\n\
-             access_key = \"{}\"\nsecret_key = \"{}\"\nlookback = \"3h\"\n{extra}\n",
-            h.server.base_url(),
-            c.app_id,
-            c.app_key,
-            c.access_key,
-            c.secret_key
-        )
-    };
     let cfg = h.write_config(&format!(
         "{}{}",
-        table("slow", &slow, "page_size = 1\ninterval = \"1s\""),
+        h.tenant_table(
+            "slow",
+            &slow,
+            "lookback = \"3h\"\npage_size = 1\ninterval = \"1s\""
+        ),
         // Polls of a caught-up tenant count against its quota too: three every interval, so
         // about 50 requests in its first minute.
-        table("quick", &quick, "interval = \"5s\"")
+        h.tenant_table("quick", &quick, "lookback = \"3h\"\ninterval = \"5s\"")
     ));
     let mut child = h.spawn_run(&cfg, Stdio::null());
     let of =

@@ -27,14 +27,10 @@ fn tenants(h: &Harness, n: usize, extra: &str) -> String {
     let c = Credential::demo();
     (0..n)
         .map(|i| {
-            format!(
-                "[[tenant]]\nid = \"t{i:05}\"\nbase_url = \"{}\"\napp_id = \"{}\"\napp_key = \"{}\"\n\
-                 access_key = \"{}\"\nsecret_key = \"{}\"\nlookback = \"2h\"\n{extra}\n\n",
-                h.server.base_url(),
-                c.app_id,
-                c.app_key,
-                c.access_key,
-                c.secret_key
+            h.tenant_table(
+                &format!("t{i:05}"),
+                &c,
+                &format!("lookback = \"2h\"\n{extra}"),
             )
         })
         .collect()

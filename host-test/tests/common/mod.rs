@@ -86,6 +86,20 @@ impl Harness {
         ))
     }
 
+    /// An API 1.0 tenant table `id` with the binding `c` written into it, reading from this
+    /// mock; `extra` is appended to the table (e.g. `lookback`, `interval`).
+    pub fn tenant_table(&self, id: &str, c: &Credential, extra: &str) -> String {
+        format!(
+            "[[tenant]]\nid = \"{id}\"\nbase_url = \"{}\"\napp_id = \"{}\"\napp_key = \"{}\"\n\
+             access_key = \"{}\"\nsecret_key = \"{}\"\n{extra}\n\n",
+            self.server.base_url(),
+            c.app_id,
+            c.app_key,
+            c.access_key,
+            c.secret_key
+        )
+    }
+
     /// An API 2.0 tenant table with the demo client; the secret comes from the environment.
     pub fn api2_tenant(&self, extra: &str) -> String {
         format!(
