@@ -270,6 +270,14 @@ pub struct ValidConfig {
     pub extra_roots: Vec<CertificateDer<'static>>,
 }
 
+/// What [`FileConfig::validate_each`] found.
+pub struct Validated {
+    /// The whole config, or every problem the host found in it.
+    pub config: Result<ValidConfig, Vec<String>>,
+    /// The tenants, with their index, that have no problem of their own.
+    pub sound: Vec<(usize, Tenant)>,
+}
+
 /// One validated tenant.
 #[derive(Debug, Clone)]
 pub struct Tenant {
@@ -769,7 +777,15 @@ impl FileConfig {
     /// # Errors
     /// Every problem found, each with its path.
     pub fn validate(self, base_dir: &Path) -> Result<ValidConfig, Vec<String>> {
+        self.validate_each(base_dir).config
+    }
+
+    /// Like [`FileConfig::validate`], and also the tenants (with their index) that have no
+    /// problem of their own, whatever is wrong elsewhere: `check` has the component check
+    /// those, so that one run reports the problems of every tenant.
+    pub fn validate_each(self, base_dir: &Path) -> Validated {
         let mut problems = Vec::new();
+        let mut sound = Vec::new();
         if self.tenant.is_empty() {
             problems.push("no [[tenant]] entries; add at least one (see examples/)".to_string());
         }
@@ -778,6 +794,7 @@ impl FileConfig {
         check_concurrent_polls(self.max_concurrent_polls, &mut problems);
         for (i, t) in self.tenant.into_iter().enumerate() {
             let at = format!("tenant[{i}]");
+            let found_before = problems.len();
             if t.id.is_empty()
                 || !t
                     .id
@@ -846,6 +863,9 @@ impl FileConfig {
                     limits,
                     component: t.component.map(|c| base_dir.join(c)),
                 });
+                if problems.len() == found_before {
+                    sound.push((i, tenants.len() - 1));
+                }
             }
         }
         let sink = match self.sink {
@@ -884,7 +904,11 @@ impl FileConfig {
             .ca_file
             .map(|file| read_ca_file(&base_dir.join(file), &mut problems))
             .unwrap_or_default();
-        if problems.is_empty() {
+        let sound = sound
+            .into_iter()
+            .map(|(i, at)| (i, tenants[at].clone()))
+            .collect();
+        let validated = if problems.is_empty() {
             Ok(ValidConfig {
                 state_dir: base_dir.join(self.state_dir),
                 sink,
@@ -895,6 +919,10 @@ impl FileConfig {
             })
         } else {
             Err(problems)
+        };
+        Validated {
+            config: validated,
+            sound,
         }
     }
 }

@@ -347,6 +347,35 @@ fn check_reports_host_and_component_problems_at_once() {
         stderr.contains("page_size") && stderr.contains("filters.attachment.result"),
         "{stderr}"
     );
+    // Problems of different tenants come in one run: the host's of one, the component's of
+    // another, and the host's of the config itself.
+    let cfg = h.write_config(&format!(
+        "{}{}{}",
+        good_tenant(&h, "acme", "lag = \"7h\""),
+        good_tenant(&h, "beta", "page_size = 500"),
+        good_tenant(&h, "gamma", "")
+    ));
+    let text = std::fs::read_to_string(&cfg).unwrap();
+    std::fs::write(
+        &cfg,
+        text.replace("path = \"events.ndjson\"", "path = \"\""),
+    )
+    .unwrap();
+    let out = h
+        .command(&["check", "--config", cfg.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("has 3 problem(s)")
+            && stderr.contains("tenant[0].lag")
+            && stderr.contains("tenant[1] (beta)")
+            && stderr.contains("page_size")
+            && stderr.contains("sink.path")
+            && !stderr.contains("gamma"),
+        "{stderr}"
+    );
     let ok = h.config("");
     let out = h
         .command(&["check", "--config", ok.to_str().unwrap()])
