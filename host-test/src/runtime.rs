@@ -52,6 +52,11 @@ const EPOCH_TICK: Duration = Duration::from_millis(10);
 /// call (a clock subscription, an HTTP body), where no epoch check runs.
 const HOST_DEADLINE_MARGIN: Duration = Duration::from_secs(1);
 
+/// How many epoch ticks a running guest may hold its executor thread before it yields to the
+/// other tasks (one tick: 10 ms), so a guest that spins cannot starve the other tenants of a
+/// host with few worker threads.
+const YIELD_TICKS: u64 = 1;
+
 /// How the engine is set up.
 #[derive(Debug, Clone)]
 pub struct RuntimeOptions {
@@ -138,6 +143,9 @@ pub struct HostState {
     /// Refused `session-cache` puts of this instance; only the first is logged as a warning,
     /// so a guest cannot flood the log.
     session_refusals: u64,
+    /// When the call in progress must stop (`poll_timeout` after it started); checked at each
+    /// epoch tick while the guest runs.
+    call_deadline: std::time::Instant,
 }
 
 impl WasiView for HostState {
@@ -419,11 +427,13 @@ impl Runtime {
             memory: MemoryBudget::new(limits.memory_bytes),
             session,
             session_refusals: 0,
+            // Instantiation runs the component's start code under the same deadline.
+            call_deadline: deadline_after(limits.poll_timeout),
         };
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.memory);
-        store.epoch_deadline_trap();
-        store.set_epoch_deadline(deadline_ticks(limits.poll_timeout));
+        store.epoch_deadline_callback(yield_or_stop);
+        store.set_epoch_deadline(YIELD_TICKS);
         let extra = match component {
             Some(path) => Some(self.loaded_extra(path).with_context(|| {
                 format!(
@@ -472,10 +482,27 @@ fn prepare(
     CollectorPre::new(instance_pre).map_err(anyhow_from)
 }
 
-fn deadline_ticks(timeout: Duration) -> u64 {
-    u64::try_from(timeout.as_millis() / EPOCH_TICK.as_millis())
-        .unwrap_or(u64::MAX)
-        .max(1)
+/// The instant `timeout` from now (a year from now for a timeout too large to add).
+fn deadline_after(timeout: Duration) -> std::time::Instant {
+    let now = std::time::Instant::now();
+    now.checked_add(timeout)
+        .or_else(|| now.checked_add(Duration::from_secs(365 * 24 * 3600)))
+        .unwrap_or(now)
+}
+
+/// Runs at every `YIELD_TICKS` epoch ticks of a running guest: past the call's deadline the
+/// guest is stopped (`Trap::Interrupt`, reported as [`CallError::Deadline`]); before it, the
+/// guest yields its thread to the executor and runs on when next polled.
+fn yield_or_stop(
+    store: wasmtime::StoreContextMut<'_, HostState>,
+) -> wasmtime::Result<wasmtime::UpdateDeadline> {
+    if std::time::Instant::now() >= store.data().call_deadline {
+        return Ok(wasmtime::UpdateDeadline::Interrupt);
+    }
+    Ok(wasmtime::UpdateDeadline::YieldCustom(
+        YIELD_TICKS,
+        Box::pin(tokio::task::yield_now()),
+    ))
 }
 
 /// The host-side limit of one call: the poll deadline plus a margin, so that epoch
@@ -501,7 +528,8 @@ impl Instance {
             });
         }
         let timeout = self.store.data().tenant_limits.poll_timeout;
-        self.store.set_epoch_deadline(deadline_ticks(timeout));
+        self.store.data_mut().call_deadline = deadline_after(timeout);
+        self.store.set_epoch_deadline(YIELD_TICKS);
         Ok(host_deadline(timeout))
     }
 
@@ -738,7 +766,6 @@ mod tests {
     #[test]
     fn huge_deadlines_do_not_overflow() {
         assert_eq!(host_deadline(Duration::MAX), Duration::MAX);
-        assert_eq!(deadline_ticks(Duration::MAX), u64::MAX);
-        assert_eq!(deadline_ticks(Duration::ZERO), 1);
+        assert!(deadline_after(Duration::MAX) > std::time::Instant::now());
     }
 }

@@ -227,3 +227,45 @@ fn check_and_check_online_run_each_tenant_with_its_own_component() {
         "{table}"
     );
 }
+
+/// A guest that spins holds no tokio worker beyond one epoch tick: with the worker pool limited
+/// to one thread (a pod with a CPU quota of 1), a spinning tenant whose deadline is 20 s must not
+/// keep the well-behaved tenant (deadline 6 s) from finishing its polls well within its own
+/// deadline. Before guests yielded to the executor, the neighbour's polls ran past their deadline
+/// "while waiting in a host call" once the spinner was stopped, and delivered nothing.
+#[test]
+fn a_spinning_guest_does_not_starve_its_neighbours_on_one_worker_thread() {
+    let component = hostile_component();
+    let h = Harness::start(MockConfig::demo(chrono::Utc::now()));
+    h.config("request_timeout = \"1s\"\n[tenant.limits]\npoll_timeout = \"6s\"\n");
+    let good = std::fs::read_to_string(h.dir.path().join("config.toml")).unwrap();
+    let good = &good[good.find("[[tenant]]").unwrap()..];
+    let spinner = hostile_tenant(&h, "loop", component)
+        .replace("poll_timeout = \"6s\"", "poll_timeout = \"20s\"");
+    let cfg = h.write_config(&format!("{spinner}{good}"));
+    let out = h
+        .command(&["run", "--once", "--config", cfg.to_str().unwrap()])
+        .env("TOKIO_WORKER_THREADS", "1")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success(),
+        "the spinning tenant must fail:\n{stderr}"
+    );
+    assert!(
+        stderr
+            .lines()
+            .any(|l| l.starts_with("loop/url: FAILED") && l.contains("poll deadline of 20s")),
+        "{stderr}"
+    );
+    assert!(
+        !stderr
+            .lines()
+            .any(|l| l.starts_with("acme/") && l.contains("FAILED")),
+        "the neighbour was starved:\n{stderr}"
+    );
+    let events = h.events();
+    assert!(events.iter().all(|e| e["tenant"] == "acme"));
+    assert_exactly_once(&events, &h.server, &["url", "impersonation", "attachment"]);
+}
