@@ -765,7 +765,7 @@ impl FileConfig {
     /// # Errors
     /// Unreadable file or TOML that does not fit the schema (the message names the key).
     pub fn load(path: &Path) -> Result<FileConfig, String> {
-        let text = std::fs::read_to_string(path)
+        let text = crate::small_file::read_to_string(path, crate::small_file::MAX_CONFIG_BYTES)
             .map_err(|e| format!("cannot read config {}: {e}", path.display()))?;
         toml::from_str(&text)
             .map_err(|e| format!("{}: {}", path.display(), describe_toml_error(&text, &e)))
@@ -931,7 +931,7 @@ impl FileConfig {
 fn read_ca_file(path: &Path, problems: &mut Vec<String>) -> Vec<CertificateDer<'static>> {
     use rustls::pki_types::pem::PemObject;
     let shown = path.display();
-    let bytes = match std::fs::read(path) {
+    let bytes = match crate::small_file::read(path, crate::small_file::MAX_CA_FILE_BYTES) {
         Ok(bytes) => bytes,
         Err(e) => {
             problems.push(format!("ca_file: cannot read {shown}: {e}"));

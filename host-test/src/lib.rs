@@ -16,6 +16,7 @@ pub mod sandbox;
 pub mod secret;
 pub mod session;
 pub mod sink;
+pub mod small_file;
 pub mod state;
 pub mod status;
 pub mod text_table;

@@ -226,7 +226,7 @@ fn load_runtime(
 ) -> anyhow::Result<Arc<Runtime>> {
     let runtime = match component {
         Some(path) => {
-            let bytes = std::fs::read(path)
+            let bytes = small_file::read(path, small_file::MAX_COMPONENT_BYTES)
                 .with_context(|| format!("cannot read component {}", path.display()))?;
             Runtime::new(&bytes, options)
                 .with_context(|| format!("component {}", path.display()))?

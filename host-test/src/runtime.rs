@@ -352,7 +352,7 @@ impl Runtime {
         if loaded(self) {
             return Ok(());
         }
-        let wasm = std::fs::read(path)
+        let wasm = crate::small_file::read(path, crate::small_file::MAX_COMPONENT_BYTES)
             .with_context(|| format!("cannot read component {}", path.display()))?;
         let pre = prepare(&self.engine, &self.linker, &wasm)
             .with_context(|| format!("component {}", path.display()))?;

@@ -161,12 +161,18 @@ impl SecretSource {
             }
             SecretSource::File { file } => {
                 let path = base_dir.join(file);
-                std::fs::read_to_string(&path).map_err(|e| {
-                    format!(
-                        "cannot read {} (relative paths are relative to the config file): {e}",
-                        file_label(&path, file)
-                    )
-                })?
+                crate::small_file::read_to_string(&path, crate::small_file::MAX_SECRET_BYTES)
+                    .map_err(|e| match e {
+                        crate::small_file::SmallFileError::Io(e) => format!(
+                            "cannot read {} (relative paths are relative to the config file): {e}",
+                            file_label(&path, file)
+                        ),
+                        e => format!(
+                            "{} {e}; a secret file must be a small regular file holding only \
+                             the value",
+                            file_label(&path, file)
+                        ),
+                    })?
             }
         };
         let value = value.trim();
@@ -222,6 +228,29 @@ mod tests {
                 .unwrap()
                 .expose(),
             "from-file"
+        );
+    }
+
+    #[test]
+    fn a_secret_file_is_a_small_regular_file() {
+        // A file over the bound is refused without reading it whole (a 300 MB file used to
+        // cost 1.2 GB, and `/dev/zero` grew until the process was killed).
+        let dir = tempfile::tempdir().unwrap();
+        let big = dir.path().join("big");
+        std::fs::write(&big, "k".repeat(100 * 1024)).unwrap();
+        let err = SecretSource::File { file: big }
+            .resolve(Path::new("/"))
+            .unwrap_err();
+        assert!(err.contains("is larger than 64 KiB"), "{err}");
+        assert!(err.contains("small regular file"), "{err}");
+        let err = SecretSource::File {
+            file: "/dev/zero".into(),
+        }
+        .resolve(Path::new("/"))
+        .unwrap_err();
+        assert!(
+            err.contains("/dev/zero is a device, not a regular file"),
+            "{err}"
         );
     }
 
