@@ -10,6 +10,7 @@ pub mod http_client;
 pub mod limits;
 pub mod memory_budget;
 pub mod pipeline;
+pub mod redact;
 pub mod runner;
 pub mod runtime;
 pub mod sandbox;

@@ -19,7 +19,7 @@ use mimecast_host::runtime::{self, Runtime, RuntimeOptions};
 use mimecast_host::session::SessionCache;
 use mimecast_host::sink::{FileSink, Sink, StdoutSink};
 use mimecast_host::state::{SqliteStore, StateStore};
-use mimecast_host::{bench, demo, diagnose, discover};
+use mimecast_host::{bench, demo, diagnose, discover, small_file};
 
 /// Collects Mimecast TTP logs (URL, Impersonation, Attachment Protect) with a sandboxed
 /// WebAssembly component.

@@ -21,6 +21,7 @@ use crate::config::{self, Origin, Tenant};
 use crate::http_client::{HttpClient, ProxySetting};
 use crate::limits::Limits;
 use crate::memory_budget::MemoryBudget;
+use crate::redact::Redactor;
 use crate::sandbox::OutboundPolicy;
 use crate::session::SessionCache;
 
@@ -143,6 +144,9 @@ pub struct HostState {
     /// Refused `session-cache` puts of this instance; only the first is logged as a warning,
     /// so a guest cannot flood the log.
     session_refusals: u64,
+    /// The credentials this instance was configured with, scrubbed from every text it hands
+    /// the host.
+    redactor: Redactor,
     /// When the call in progress must stop (`poll_timeout` after it started); checked at each
     /// epoch tick while the guest runs.
     call_deadline: std::time::Instant,
@@ -224,7 +228,7 @@ fn sanitize_log_message(message: &str) -> String {
 impl mimecast::source::host_log::Host for HostState {
     fn log(&mut self, level: LogLevel, message: String) {
         let tenant = self.tenant.as_str();
-        let message = sanitize_log_message(&message);
+        let message = sanitize_log_message(&self.redactor.scrub(&message));
         match level {
             LogLevel::Debug => tracing::debug!(tenant, source = "component", "{message}"),
             LogLevel::Info => tracing::info!(tenant, source = "component", "{message}"),
@@ -427,6 +431,7 @@ impl Runtime {
             memory: MemoryBudget::new(limits.memory_bytes),
             session,
             session_refusals: 0,
+            redactor: Redactor::default(),
             // Instantiation runs the component's start code under the same deadline.
             call_deadline: deadline_after(limits.poll_timeout),
         };
@@ -536,13 +541,15 @@ impl Instance {
     /// Turns the outcome of a call run under the host-side timer into the call's result. A
     /// timed-out call marks the instance abandoned: its store is in the middle of a call that
     /// was cancelled, so it is never entered again (the owner drops it).
-    fn settle<T>(
+    fn settle<T: Cleaned>(
         &mut self,
         call: &'static str,
         outcome: Result<wasmtime::Result<T>, tokio::time::error::Elapsed>,
     ) -> Result<T, CallError> {
         match outcome {
-            Ok(result) => result.map_err(|e| self.classify(call, e)),
+            Ok(result) => result
+                .map_err(|e| self.classify(call, e))
+                .map(|r| r.cleaned(&self.store.data().redactor)),
             Err(_elapsed) => {
                 self.abandoned = true;
                 let state = self.store.data();
@@ -580,7 +587,8 @@ impl Instance {
                 limit_bytes: limits.memory_bytes,
             };
         }
-        let detail = detail.lines().next().unwrap_or_default().to_string();
+        let detail = detail.lines().next().unwrap_or_default();
+        let detail = sanitize_log_message(&state.redactor.scrub(detail));
         CallError::Trap {
             tenant,
             call,
@@ -597,6 +605,7 @@ impl Instance {
         &mut self,
         config: &SourceConfig,
     ) -> Result<Result<(), PollError>, CallError> {
+        self.store.data_mut().redactor = redactor_for(&config.credentials);
         let limit = self.arm()?;
         let call = self
             .bindings
@@ -660,6 +669,48 @@ impl Instance {
                 .call_poll(&mut self.store, log_type, checkpoint);
         let outcome = tokio::time::timeout(limit, call).await;
         self.settle("poll", outcome)
+    }
+}
+
+/// The redactor for the credentials a component is configured with.
+fn redactor_for(credentials: &Credentials) -> Redactor {
+    match credentials {
+        Credentials::Api1(k) => Redactor::new(
+            [
+                k.app_id.as_str(),
+                k.app_key.as_str(),
+                k.access_key.as_str(),
+                k.secret_key.as_str(),
+            ],
+            [],
+        ),
+        Credentials::Api2(c) => Redactor::new(
+            [c.client_id.as_str(), c.client_secret.as_str()],
+            [(c.client_id.as_str(), c.client_secret.as_str())],
+        ),
+    }
+}
+
+/// What a call returned, with every text in it made safe to log and store: credentials
+/// scrubbed, cut to [`MAX_LOG_MESSAGE`] bytes, control characters escaped.
+trait Cleaned {
+    fn cleaned(self, redactor: &Redactor) -> Self;
+}
+
+impl<T> Cleaned for Result<T, PollError> {
+    fn cleaned(self, redactor: &Redactor) -> Self {
+        let clean = |text: String| sanitize_log_message(&redactor.scrub(&text));
+        self.map_err(|e| match e {
+            PollError::InvalidConfig(m) => PollError::InvalidConfig(clean(m)),
+            PollError::Unauthorized(m) => PollError::Unauthorized(clean(m)),
+            PollError::Forbidden(m) => PollError::Forbidden(clean(m)),
+            PollError::Transient(m) => PollError::Transient(clean(m)),
+            PollError::Protocol(m) => PollError::Protocol(clean(m)),
+            PollError::RateLimited(mut r) => {
+                r.message = clean(r.message);
+                PollError::RateLimited(r)
+            }
+        })
     }
 }
 

@@ -269,3 +269,49 @@ fn a_spinning_guest_does_not_starve_its_neighbours_on_one_worker_thread() {
     assert!(events.iter().all(|e| e["tenant"] == "acme"));
     assert_exactly_once(&events, &h.server, &["url", "impersonation", "attachment"]);
 }
+
+/// A component that hands the host its own credentials (as a server echoing the posted token
+/// request would make it do: raw, form-encoded, JSON-escaped, beside a bearer token) leaks none
+/// of them: not into the log, the `status` table, nor the state database.
+#[test]
+fn credentials_echoed_by_a_component_are_scrubbed_from_every_output() {
+    const SECRET: &str = "Sup3r+Secret/Key==&Q xyz";
+    let component = hostile_component();
+    let h = Harness::start(MockConfig::demo(chrono::Utc::now()));
+    let tenant = format!(
+        "[[tenant]]\nid = \"echo-secret\"\nbase_url = \"{}\"\nclient_id = \"hostile-client-0001\"\n\
+         client_secret = \"{SECRET}\"\nlog_types = [\"url\"]\ncomponent = \"{}\"\n",
+        h.server.base_url(),
+        component.display()
+    );
+    let cfg = h.write_config(&tenant);
+    let out = h.run_once(&cfg);
+    assert!(!out.status.success());
+    let status = h
+        .command(&["status", "--config", cfg.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("invalid_client"), "{stderr}");
+    let mut outputs = vec![
+        ("run stderr".to_string(), out.stderr.clone()),
+        ("status".to_string(), status.stdout.clone()),
+    ];
+    for entry in std::fs::read_dir(h.dir.path().join("state")).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_file() {
+            outputs.push((path.display().to_string(), std::fs::read(&path).unwrap()));
+        }
+    }
+    for (name, bytes) in outputs {
+        let text = String::from_utf8_lossy(&bytes);
+        for leak in [
+            "Sup3r",
+            "Secret%2FKey",
+            "leaked-token-value",
+            "hostile-client-0001",
+        ] {
+            assert!(!text.contains(leak), "{leak} leaked into {name}:\n{text}");
+        }
+    }
+}

@@ -6,7 +6,9 @@
 //! tenant) and of another log type; `trap` panics in the middle of `poll`; `flood-cache` tries to store thousands of
 //! large values in the host's session cache and reports how many the host kept; `sleep` blocks
 //! in `poll` on a WASI monotonic-clock subscription for an hour (no Wasm runs meanwhile, so
-//! epoch interruption cannot stop it). Any other name returns an empty batch.
+//! epoch interruption cannot stop it); `echo-secret` logs and returns its configured secret as
+//! a server echoing the token request would (raw, form-encoded, JSON-escaped, beside a bearer
+//! token). Any other name returns an empty batch.
 //! Built only for wasm32-wasip2 (the host's `tests/hostile.rs` builds it).
 
 #[cfg(target_arch = "wasm32")]
@@ -22,6 +24,7 @@ mod guest {
 
     thread_local! {
         static MODE: RefCell<String> = const { RefCell::new(String::new()) };
+        static SECRET: RefCell<String> = const { RefCell::new(String::new()) };
     }
 
     struct Hostile;
@@ -29,6 +32,11 @@ mod guest {
     impl wit::Guest for Hostile {
         fn configure(config: wit::Config) -> Result<(), wit::PollError> {
             MODE.with(|m| *m.borrow_mut() = config.tenant);
+            let secret = match config.credentials {
+                wit::Credentials::Api1(k) => k.secret_key,
+                wit::Credentials::Api2(c) => c.client_secret,
+            };
+            SECRET.with(|s| *s.borrow_mut() = secret);
             Ok(())
         }
 
@@ -95,6 +103,32 @@ mod guest {
                         "flood-cache: the host kept {kept} of 2000 values"
                     )));
                 }
+                "echo-secret" => {
+                    // What a server echoing the posted token request would make of the secret.
+                    let secret = SECRET.with(|s| s.borrow().clone());
+                    let form: String = secret
+                        .bytes()
+                        .map(|b| match b {
+                            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                                char::from(b).to_string()
+                            }
+                            b' ' => "+".to_string(),
+                            _ => format!("%{b:02X}"),
+                        })
+                        .collect();
+                    mimecast::source::host_log::log(
+                        mimecast::source::types::LogLevel::Error,
+                        &format!(
+                            "server said: invalid_client for client_secret={form}; raw {secret}"
+                        ),
+                    );
+                    return Err(wit::PollError::Unauthorized(format!(
+                        "HTTP 400: {{\"error\":\"invalid_client\",\"echo\":{}, \
+                         \"form\":\"grant_type=client_credentials&client_secret={form}\"}} \
+                         Authorization: Bearer eyJhbGciOiJIUzI1NiJ9.leaked-token-value",
+                        serde_json_escape(&secret)
+                    )));
+                }
                 _ => Vec::new(),
             };
             Ok(wit::Batch {
@@ -117,6 +151,21 @@ mod guest {
         ) -> Result<String, wit::PollError> {
             Err(wit::PollError::Protocol("not supported".to_string()))
         }
+    }
+
+    /// `value` as a JSON string literal.
+    fn serde_json_escape(value: &str) -> String {
+        let mut out = String::from("\"");
+        for c in value.chars() {
+            match c {
+                '"' => out.push_str("\\\""),
+                '\\' => out.push_str("\\\\"),
+                '/' => out.push_str("\\/"),
+                c => out.push(c),
+            }
+        }
+        out.push('"');
+        out
     }
 
     export!(Hostile);
