@@ -273,9 +273,32 @@ fn load_config(path: &Path) -> anyhow::Result<mimecast_host::config::ValidConfig
     })
 }
 
-/// Stops the run on Ctrl-C, or when the reader of stdout (the stdout sink) has gone: nothing
-/// more could be delivered, so polling on would only repeat failures.
-fn shutdown_on_ctrl_c() -> watch::Receiver<bool> {
+/// Waits for Ctrl-C (SIGINT) or SIGTERM, the signal systemd, Kubernetes and `docker stop` send;
+/// returns the signal's name, or `None` if no handler could be installed.
+async fn stop_signal() -> Option<&'static str> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = match signal(SignalKind::terminate()) {
+        Ok(term) => Some(term),
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot handle SIGTERM; only Ctrl-C stops the run cleanly");
+            None
+        }
+    };
+    let sigterm = async {
+        match term.as_mut() {
+            Some(term) => term.recv().await,
+            None => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        interrupted = tokio::signal::ctrl_c() => interrupted.ok().map(|()| "interrupted (SIGINT)"),
+        _ = sigterm => Some("terminated (SIGTERM)"),
+    }
+}
+
+/// Stops the run on Ctrl-C or SIGTERM, or when the reader of stdout (the stdout sink) has gone:
+/// nothing more could be delivered, so polling on would only repeat failures.
+fn shutdown_on_signal() -> watch::Receiver<bool> {
     let (tx, rx) = watch::channel(false);
     tokio::spawn(async move {
         let reader_gone = async {
@@ -284,11 +307,11 @@ fn shutdown_on_ctrl_c() -> watch::Receiver<bool> {
             }
         };
         tokio::select! {
-            interrupted = tokio::signal::ctrl_c() => {
-                if interrupted.is_err() {
+            signal = stop_signal() => {
+                let Some(signal) = signal else {
                     return;
-                }
-                tracing::info!("interrupted; finishing the polls in flight");
+                };
+                tracing::info!("{signal}; finishing the polls in flight");
             }
             () = reader_gone => tracing::info!("stdout closed by its reader; stopping"),
         }
@@ -430,7 +453,7 @@ async fn collect(
         tenants,
         pipeline.clone(),
         mode,
-        shutdown_on_ctrl_c(),
+        shutdown_on_signal(),
         reload,
     )
     .await;
@@ -617,7 +640,7 @@ async fn mock_cmd(write_config: &Path) -> anyhow::Result<ExitCode> {
         write_config.display(),
         write_config.display()
     ));
-    let _ = tokio::signal::ctrl_c().await;
+    let _ = stop_signal().await;
     server.shutdown().await;
     Ok(ExitCode::SUCCESS)
 }

@@ -418,6 +418,49 @@ fn killed_mid_run_and_restarted_delivers_exactly_once() {
     );
 }
 
+/// SIGTERM (how systemd, Kubernetes and `docker stop` stop a service) drains like Ctrl-C: the
+/// polls in flight end, their batches are committed, and the run exits with status 0 (before,
+/// the process died of the signal, with status 143). A later run goes on from there.
+#[test]
+fn sigterm_finishes_the_polls_in_flight_and_exits_cleanly() {
+    let h = Harness::start(MockConfig::demo(Utc::now()));
+    let cfg = h.config("page_size = 5");
+    let log = h.dir.path().join("run.log");
+    let mut child = h.spawn_run(&cfg, std::fs::File::create(&log).unwrap());
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while h.events().len() < 40 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let term = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(term.success());
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("mcsource did not stop within 30 s of SIGTERM");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let stderr = std::fs::read_to_string(&log).unwrap();
+    assert!(status.success(), "{status:?}\n{stderr}");
+    assert!(
+        stderr.contains("terminated (SIGTERM); finishing the polls in flight"),
+        "{stderr}"
+    );
+    assert_success(&h.run_once(&cfg));
+    assert_exactly_once(
+        &h.events(),
+        &h.server,
+        &["url", "impersonation", "attachment"],
+    );
+}
+
 #[test]
 fn demo_prints_events_of_all_three_types() {
     let out = Command::new(BIN)
