@@ -8,6 +8,7 @@ pub mod diagnose;
 pub mod discover;
 pub mod http_client;
 pub mod limits;
+pub mod log_filter;
 pub mod memory_budget;
 pub mod pipeline;
 pub mod redact;

@@ -159,8 +159,10 @@ fn main() -> ExitCode {
     let logs = tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+            tracing_subscriber::EnvFilter::try_new(mimecast_host::log_filter::directives(
+                std::env::var("RUST_LOG").ok().as_deref(),
+            ))
+            .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         );
     match cli.log_format {
         LogFormat::Text => logs

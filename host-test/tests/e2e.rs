@@ -461,6 +461,30 @@ fn sigterm_finishes_the_polls_in_flight_and_exits_cleanly() {
     );
 }
 
+/// `RUST_LOG=trace` on a cold compiled-code cache shows mcsource's own traces, not the
+/// compiler's (which ran to gigabytes): wasmtime and Cranelift stay at `info` unless named.
+#[test]
+fn trace_logging_leaves_out_the_compilers_traces_unless_named() {
+    let h = Harness::start(MockConfig::demo(Utc::now()));
+    let cfg = h.config("");
+    let cold = h.dir.path().join("cold-cache");
+    let out = h
+        .command(&["check", "--config", cfg.to_str().unwrap()])
+        .env("RUST_LOG", "trace")
+        .env("MCSOURCE_CACHE_DIR", &cold)
+        .output()
+        .unwrap();
+    assert_success(&out);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let compiler_lines = stderr
+        .lines()
+        .filter(|l| l.contains(" cranelift") || l.contains(" wasmtime"))
+        .filter(|l| l.contains("TRACE") || l.contains("DEBUG"))
+        .count();
+    assert_eq!(compiler_lines, 0, "{} bytes of log", stderr.len());
+    assert!(stderr.len() < 1 << 20, "{} bytes of log", stderr.len());
+}
+
 #[test]
 fn demo_prints_events_of_all_three_types() {
     let out = Command::new(BIN)
