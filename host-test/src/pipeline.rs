@@ -224,8 +224,6 @@ pub struct Pipeline {
     /// Set when an uncommitted batch could not be removed from the sink: nothing more is
     /// delivered.
     broken: Option<String>,
-    /// The last sink failure logged, so a failure repeated by every retry is logged once.
-    last_sink_failure: Option<String>,
 }
 
 impl Pipeline {
@@ -308,7 +306,6 @@ impl Pipeline {
             sink,
             store,
             broken: None,
-            last_sink_failure: None,
         };
         Ok((pipeline, recovery))
     }

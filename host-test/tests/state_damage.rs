@@ -1,0 +1,135 @@
+//! A damaged or lost state must not silently deliver everything again, nor destroy the sink:
+//! the real `mcsource` against the mock, with the state database deleted, emptied, or edited
+//! behind its back between runs.
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+use common::{assert_exactly_once, assert_success, Harness};
+
+const TYPES: [&str; 3] = ["url", "impersonation", "attachment"];
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+fn database(h: &Harness) -> PathBuf {
+    h.dir.path().join("state").join("mcsource.sqlite3")
+}
+
+/// Runs `run --once` with `--accept-state-loss`.
+fn run_accepting(h: &Harness, config: &Path) -> Output {
+    h.command(&[
+        "run",
+        "--once",
+        "--accept-state-loss",
+        "--config",
+        config.to_str().unwrap(),
+    ])
+    .output()
+    .unwrap()
+}
+
+/// Asserts `out` failed, saying `needle` and how to go on, and the sink still holds `sink`.
+fn assert_refused(h: &Harness, out: &Output, needle: &str, sink: &[u8]) {
+    let text = stderr(out);
+    assert!(!out.status.success(), "not refused:\n{text}");
+    assert!(
+        text.contains(needle) && text.contains("--accept-state-loss"),
+        "{needle:?} not said:\n{text}"
+    );
+    assert_eq!(std::fs::read(h.sink()).unwrap(), sink, "the sink changed");
+}
+
+/// Copies every file of `from` into `to` (the state directory has no subdirectories here).
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        std::fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
+    }
+}
+
+#[test]
+fn a_lost_or_emptied_state_is_refused_instead_of_delivering_everything_again() {
+    let h = Harness::demo();
+    let cfg = h.config("");
+    assert_success(&h.run_once(&cfg));
+    let delivered = std::fs::read(h.sink()).unwrap();
+    assert!(!delivered.is_empty());
+    assert_exactly_once(&h.events(), &h.server, &TYPES);
+    let state = h.dir.path().join("state");
+    let backup = h.dir.path().join("state-backup");
+    copy_dir(&state, &backup);
+
+    // The database file deleted: the lock file shows state_dir was used.
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", database(&h).display()));
+    }
+    let out = h.run_once(&cfg);
+    assert_refused(&h, &out, "is missing although", &delivered);
+
+    // The database emptied (0 bytes).
+    std::fs::write(database(&h), b"").unwrap();
+    let out = h.run_once(&cfg);
+    assert_refused(&h, &out, "is empty (0 bytes)", &delivered);
+
+    // The database cut short.
+    std::fs::remove_dir_all(&state).unwrap();
+    copy_dir(&backup, &state);
+    let db = std::fs::read(database(&h)).unwrap();
+    std::fs::write(database(&h), &db[..db.len() / 2]).unwrap();
+    let out = h.run_once(&cfg);
+    assert_refused(&h, &out, "is damaged", &delivered);
+
+    // The whole state_dir gone: the sink's last line is an event of tenant acme.
+    std::fs::remove_dir_all(&state).unwrap();
+    let out = h.run_once(&cfg);
+    assert_refused(&h, &out, "holds events mcsource delivered", &delivered);
+
+    // The state restored: it agrees with the sink, and nothing is delivered twice.
+    std::fs::remove_dir_all(&state).unwrap();
+    copy_dir(&backup, &state);
+    assert_success(&h.run_once(&cfg));
+    assert_exactly_once(&h.events(), &h.server, &TYPES);
+
+    // Told to go on: the sink is kept, and the look-back is collected again after it.
+    std::fs::write(database(&h), b"").unwrap();
+    let out = run_accepting(&h, &cfg);
+    assert_success(&out);
+    assert!(stderr(&out).contains("moved aside"), "{}", stderr(&out));
+    let now = std::fs::read(h.sink()).unwrap();
+    assert_eq!(now.len(), delivered.len() * 2);
+    assert_eq!(&now[..delivered.len()], &delivered[..]);
+    // And the new state vouches for the sink from now on.
+    assert_success(&h.run_once(&cfg));
+}
+
+#[test]
+fn a_damaged_committed_sink_length_stops_the_run_and_keeps_the_sink() {
+    let h = Harness::demo();
+    let cfg = h.config("");
+    assert_success(&h.run_once(&cfg));
+    let delivered = std::fs::read(h.sink()).unwrap();
+    let db = rusqlite::Connection::open(database(&h)).unwrap();
+    db.execute("UPDATE sink_length SET length = -5", [])
+        .unwrap();
+    drop(db);
+    let out = h.run_once(&cfg);
+    assert_refused(&h, &out, "-5 bytes", &delivered);
+    assert!(
+        stderr(&out).contains(&*h.sink().canonicalize().unwrap().to_string_lossy()),
+        "the file is not named:\n{}",
+        stderr(&out)
+    );
+    // Told to go on: the file is kept whole, its length recorded, and nothing is due again.
+    let out = run_accepting(&h, &cfg);
+    assert_success(&out);
+    assert!(stderr(&out).contains("keeping the sink file as it is"));
+    assert_eq!(std::fs::read(h.sink()).unwrap(), delivered);
+    assert_exactly_once(&h.events(), &h.server, &TYPES);
+}
