@@ -385,6 +385,12 @@ async fn run(
         accept_state_loss,
     )
     .map_err(|e| state_refusal(&e, &config.state_dir))?;
+    state_lock.record_database().with_context(|| {
+        format!(
+            "cannot write the lock file in {}",
+            config.state_dir.display()
+        )
+    })?;
     if let Some(why) = accepted {
         tracing::warn!(state_dir = %config.state_dir.display(), "{why}; going on with a new state ({ACCEPT_STATE_LOSS_FLAG})");
     }

@@ -60,15 +60,34 @@ pub const LOCK_FILE: &str = "lock";
 /// `kill -9`: the operating system releases the lock with the file).
 #[derive(Debug)]
 pub struct StateDirLock {
-    _file: std::fs::File,
+    file: std::fs::File,
     used_before: bool,
 }
 
+/// What [`StateDirLock::record_database`] writes into the lock file.
+const LOCK_MARK: &[u8] = b"mcsource state_dir: its database was made\n";
+
 impl StateDirLock {
-    /// Whether `state_dir` shows an earlier run (its lock file or compiled-code cache was
-    /// there before this claim), so a missing database there was lost, not never made.
+    /// Whether `state_dir` shows an earlier run that made its database (the lock file was
+    /// marked by [`StateDirLock::record_database`], or the compiled-code cache is there), so
+    /// a database missing there was lost, not never made.
     pub fn used_before(&self) -> bool {
         self.used_before
+    }
+
+    /// Marks the lock file: the database of this `state_dir` exists (call once it is open).
+    ///
+    /// # Errors
+    /// The lock file cannot be written.
+    pub fn record_database(&self) -> std::io::Result<()> {
+        use std::io::Write as _;
+        if self.used_before {
+            return Ok(());
+        }
+        let mut file = &self.file;
+        file.set_len(0)?;
+        file.write_all(LOCK_MARK)?;
+        file.sync_data()
     }
 }
 
@@ -86,7 +105,8 @@ pub fn lock_state_dir(state_dir: &Path) -> Result<StateDirLock, LockError> {
         path: path.display().to_string(),
         source,
     };
-    let used_before = path.exists() || state_dir.join(COMPILED_DIR).exists();
+    let used_before = std::fs::metadata(&path).is_ok_and(|m| m.len() > 0)
+        || state_dir.join(COMPILED_DIR).exists();
     std::fs::create_dir_all(state_dir).map_err(io_err)?;
     let file = std::fs::OpenOptions::new()
         .create(true)
@@ -95,10 +115,7 @@ pub fn lock_state_dir(state_dir: &Path) -> Result<StateDirLock, LockError> {
         .open(&path)
         .map_err(io_err)?;
     match file.try_lock() {
-        Ok(()) => Ok(StateDirLock {
-            _file: file,
-            used_before,
-        }),
+        Ok(()) => Ok(StateDirLock { file, used_before }),
         Err(std::fs::TryLockError::WouldBlock) => {
             Err(LockError::Busy(state_dir.display().to_string()))
         }
@@ -274,6 +291,27 @@ fn unix_now() -> i64 {
         .unwrap_or(0)
 }
 
+/// Makes a new database at `path` whole or not at all: under another name first, then
+/// renamed into place, so a crash while it is made never leaves an empty or partial file at
+/// `path` (which would be taken for a damaged one).
+fn create_database(path: &Path) -> Result<(), rusqlite::Error> {
+    let mut new = path.as_os_str().to_owned();
+    new.push(".new");
+    let new = std::path::PathBuf::from(new);
+    for suffix in ["", "-wal", "-shm", "-journal"] {
+        let mut stale = new.as_os_str().to_owned();
+        stale.push(suffix);
+        let _ = std::fs::remove_file(stale);
+    }
+    let conn = Connection::open(&new)?;
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    conn.execute_batch(SCHEMA)?;
+    conn.close().map_err(|(_, e)| e)?;
+    std::fs::rename(&new, path)
+        .map_err(|e| rusqlite::Error::InvalidPath(format!("{} ({e})", path.display()).into()))
+}
+
 /// Whether `path` is an existing file of 0 bytes.
 fn is_empty_file(path: &Path) -> bool {
     std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.len() == 0)
@@ -325,6 +363,9 @@ impl SqliteStore {
                  the checkpoints and the sink length it held are gone",
                 path.display()
             )));
+        }
+        if !path.exists() {
+            create_database(&path).map_err(open_err)?;
         }
         let conn = Connection::open(&path).map_err(open_err)?;
         conn.busy_timeout(std::time::Duration::from_secs(10))
@@ -716,7 +757,14 @@ mod tests {
     fn a_database_missing_from_a_used_state_dir_is_refused() {
         let dir = tempfile::tempdir().unwrap();
         let state = dir.path().join("state");
+        // A run stopped before it made the database leaves no evidence.
         assert!(!lock_state_dir(&state).unwrap().used_before());
+        let lock = lock_state_dir(&state).unwrap();
+        assert!(!lock.used_before());
+        SqliteStore::open_for_run(&state, false, false).unwrap();
+        lock.record_database().unwrap();
+        drop(lock);
+        std::fs::remove_file(state.join(DATABASE_FILE)).unwrap();
         let lock = lock_state_dir(&state).unwrap();
         assert!(lock.used_before());
         let err = SqliteStore::open_for_run(&state, lock.used_before(), false)
