@@ -149,6 +149,10 @@ pub struct OpenPolicy {
     pub accept_state_loss: bool,
 }
 
+/// Longest rate-limit pause, jitter included; a stored pause further away than this from now
+/// (damaged, or from a clock that was wrong) holds a tenant only this long.
+pub const MAX_PAUSE: std::time::Duration = std::time::Duration::from_secs(3600);
+
 /// The flag that lets a run go on although its state and its sink disagree.
 pub const ACCEPT_STATE_LOSS_FLAG: &str = "--accept-state-loss";
 
@@ -386,14 +390,26 @@ impl Pipeline {
         }
     }
 
-    /// How long `tenant` must still wait after a rate limit seen before (also by an earlier run).
+    /// How long `tenant` must still wait after a rate limit seen before (also by an earlier run),
+    /// at most [`MAX_PAUSE`].
     pub fn pending_pause(&self, tenant: &str) -> std::time::Duration {
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_millis() as u64)
             .unwrap_or(0);
         match self.store.pause(tenant) {
-            Ok(Some(until)) => std::time::Duration::from_millis(until.saturating_sub(now)),
+            Ok(Some(until)) => {
+                let wait = std::time::Duration::from_millis(until.saturating_sub(now));
+                if wait > MAX_PAUSE {
+                    tracing::warn!(
+                        tenant,
+                        stored_ms = wait.as_millis() as u64,
+                        "the stored rate-limit pause is longer than an hour (a damaged state or a \
+                         wrong clock); waiting an hour at most"
+                    );
+                }
+                wait.min(MAX_PAUSE)
+            }
             Ok(None) => std::time::Duration::ZERO,
             Err(e) => {
                 tracing::warn!(tenant, error = %format!("{e:#}"), "cannot read the rate-limit pause");
@@ -651,6 +667,22 @@ mod tests {
                 "{other}"
             );
         }
+    }
+
+    #[test]
+    fn a_stored_pause_holds_a_tenant_an_hour_at_most() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut p, _) = open(dir.path());
+        let now = std::time::SystemTime::now();
+        p.pause_tenant("acme", now + std::time::Duration::from_secs(60));
+        let wait = p.pending_pause("acme");
+        assert!(
+            wait > std::time::Duration::from_secs(55) && wait <= std::time::Duration::from_secs(60)
+        );
+        // A reset of 1e15 ms, stored by an earlier run or a damaged state.
+        p.store.set_pause("acme", 1_000_000_000_000_000).unwrap();
+        assert_eq!(p.pending_pause("acme"), MAX_PAUSE);
+        assert_eq!(p.pending_pause("other"), std::time::Duration::ZERO);
     }
 
     /// A file sink whose cuts fail, and a store whose commits fail on demand.
