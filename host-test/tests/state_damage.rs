@@ -133,3 +133,20 @@ fn a_damaged_committed_sink_length_stops_the_run_and_keeps_the_sink() {
     assert_eq!(std::fs::read(h.sink()).unwrap(), delivered);
     assert_exactly_once(&h.events(), &h.server, &TYPES);
 }
+
+#[test]
+fn check_reports_a_state_dir_that_is_a_file() {
+    let h = Harness::demo();
+    let cfg = h.config("");
+    std::fs::write(h.dir.path().join("state"), "not a directory").unwrap();
+    let out = h
+        .command(&["check", "--config", cfg.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "check passed:\n{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("state_dir: ") && stderr(&out).contains("is not a directory"),
+        "{}",
+        stderr(&out)
+    );
+}
