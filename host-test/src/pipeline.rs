@@ -228,6 +228,8 @@ pub struct Pipeline {
     /// Set when an uncommitted batch could not be removed from the sink: nothing more is
     /// delivered.
     broken: Option<String>,
+    /// The last sink failure logged, so a failure repeated by every retry is logged once.
+    last_sink_failure: Option<String>,
 }
 
 impl Pipeline {
@@ -310,6 +312,7 @@ impl Pipeline {
             sink,
             store,
             broken: None,
+            last_sink_failure: None,
         };
         Ok((pipeline, recovery))
     }
@@ -339,10 +342,15 @@ impl Pipeline {
         }
         if !events.is_empty() {
             if let Err(e) = self.sink.deliver(events) {
-                return Err(match self.sink.unusable() {
+                let err = match self.sink.unusable() {
                     Some(why) => DeliveryError::Unusable(why.to_string()),
                     None => DeliveryError::Sink(e),
-                });
+                };
+                self.sink_failed(tenant, log_type, &err);
+                return Err(err);
+            }
+            if self.last_sink_failure.take().is_some() {
+                tracing::info!("the sink takes batches again");
             }
         }
         let before = self
@@ -372,6 +380,23 @@ impl Pipeline {
             return Err(DeliveryError::State(e));
         }
         Ok(())
+    }
+
+    /// Logs a sink failure (error level, once for as long as the same failure repeats), and
+    /// records one that stops the run in the state, for `status` (the runner records the
+    /// others as retries).
+    fn sink_failed(&mut self, tenant: &str, log_type: &str, err: &DeliveryError) {
+        let text = match err {
+            DeliveryError::Sink(e) => e.to_string(),
+            other => other.to_string(),
+        };
+        if self.last_sink_failure.as_deref() != Some(text.as_str()) {
+            tracing::error!(error = %text, "the sink cannot be written");
+            self.last_sink_failure = Some(text);
+        }
+        if err.is_fatal() {
+            self.trouble(tenant, log_type, Trouble::Error, &err.to_string());
+        }
     }
 
     /// Why the sink can take no more batches, if it cannot; the run must then stop.

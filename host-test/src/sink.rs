@@ -171,9 +171,16 @@ impl Sink for FileSink {
                 Ok(())
             }
             Err(e) => {
+                let failed = format!(
+                    "writing {} bytes to the sink file {} failed: {e}",
+                    buf.len(),
+                    self.id
+                );
                 // Leave no partial batch behind: the next batch must start on a line boundary.
-                self.truncate(before)?;
-                Err(e)
+                if let Err(cut) = self.cut(before) {
+                    return Err(self.give_up(before, &io::Error::other(format!("{failed}; {cut}"))));
+                }
+                Err(io::Error::new(e.kind(), failed))
             }
         }
     }
@@ -308,6 +315,13 @@ mod tests {
         assert!(sink.unusable().is_none());
         let err = sink.deliver(&["{}".into()]).unwrap_err();
         assert!(err.to_string().contains("could not be cut back"), "{err}");
+        // The write's own failure is named, not only the cut's.
+        assert!(
+            err.to_string().contains(
+                "writing 3 bytes to the sink file /dev/full failed: No space left on device"
+            ),
+            "{err}"
+        );
         let why = sink.unusable().unwrap().to_string();
         assert!(
             why.contains("/dev/full") && why.contains("nothing more is written"),

@@ -150,3 +150,37 @@ fn check_reports_a_state_dir_that_is_a_file() {
         stderr(&out)
     );
 }
+
+/// `/dev/full` refuses every write with ENOSPC, as a full disk does.
+#[cfg(target_os = "linux")]
+#[test]
+fn a_sink_write_failure_is_logged_and_shown_in_status() {
+    let h = Harness::demo();
+    let cfg = h.config("");
+    std::os::unix::fs::symlink("/dev/full", h.sink()).unwrap();
+    let out = h.run_once(&cfg);
+    let text = stderr(&out);
+    assert!(!out.status.success(), "{text}");
+    let logged = text
+        .lines()
+        .find(|l| l.contains("the sink cannot be written"))
+        .unwrap_or_else(|| panic!("no sink failure logged:\n{text}"));
+    assert!(
+        logged.contains("ERROR")
+            && logged.contains("/dev/full")
+            && logged.contains("No space left on device"),
+        "{logged}"
+    );
+    assert_eq!(
+        text.matches("the sink cannot be written").count(),
+        1,
+        "{text}"
+    );
+    let status = h
+        .command(&["status", "--config", cfg.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_success(&status);
+    let table = String::from_utf8_lossy(&status.stdout);
+    assert!(table.contains("No space left on device"), "{table}");
+}
