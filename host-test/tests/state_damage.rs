@@ -184,3 +184,63 @@ fn a_sink_write_failure_is_logged_and_shown_in_status() {
     let table = String::from_utf8_lossy(&status.stdout);
     assert!(table.contains("No space left on device"), "{table}");
 }
+
+/// Starts `run` (until killed) and returns the `wait_ms` of its first log line holding
+/// `needle`, and that line.
+fn wait_ms_logged(h: &Harness, config: &Path, needle: &str) -> (u64, String) {
+    use std::io::BufRead as _;
+    let mut child = h.spawn_run(config, std::process::Stdio::piped());
+    let (tx, rx) = std::sync::mpsc::channel();
+    let stderr = child.stderr.take().unwrap();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stderr).lines() {
+            if tx.send(line.unwrap()).is_err() {
+                return;
+            }
+        }
+    });
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let mut seen = Vec::new();
+    let found = loop {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        match rx.recv_timeout(left) {
+            Ok(line) if line.contains(needle) => break Some(line),
+            Ok(line) => seen.push(line),
+            Err(_) => break None,
+        }
+    };
+    // The pause is stored just after it is logged.
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let line = found.unwrap_or_else(|| panic!("{needle:?} not logged:\n{}", seen.join("\n")));
+    let ms = line
+        .split_whitespace()
+        .find_map(|w| w.strip_prefix("wait_ms="))
+        .unwrap_or_else(|| panic!("no wait_ms in {line}"))
+        .parse()
+        .unwrap();
+    (ms, line)
+}
+
+#[test]
+fn no_rate_limit_pause_holds_a_tenant_beyond_an_hour_even_across_restarts() {
+    const HOUR_MS: u64 = 3_600_000;
+    let h = Harness::demo();
+    let cfg = h.config("log_types = [\"url\"]");
+    h.server.push_fault(mimecast_mock::Fault::RateLimited {
+        reset_ms: 1_000_000_000_000_000,
+    });
+    let (ms, line) = wait_ms_logged(&h, &cfg, "rate limited; waiting");
+    assert!(ms <= HOUR_MS && ms > HOUR_MS - 60_000, "{line}");
+    // The stored pause, found by the next start.
+    let (ms, line) = wait_ms_logged(&h, &cfg, "seen before the restart");
+    assert!(ms <= HOUR_MS && ms > HOUR_MS - 60_000, "{line}");
+    // A damaged stored pause: 1e15 ms since 1970, some 31,000 years ahead.
+    let db = rusqlite::Connection::open(database(&h)).unwrap();
+    db.execute("UPDATE tenant_pause SET until_ms = 1000000000000000", [])
+        .unwrap();
+    drop(db);
+    let (ms, line) = wait_ms_logged(&h, &cfg, "seen before the restart");
+    assert!(ms <= HOUR_MS, "{line}");
+}
