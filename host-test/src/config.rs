@@ -891,6 +891,10 @@ impl FileConfig {
             }
             SinkConfig::Stdout => SinkConfig::Stdout,
         };
+        let state_dir = base_dir.join(&self.state_dir);
+        if let Some(problem) = state_dir_problem(&state_dir) {
+            problems.push(problem);
+        }
         let proxy = match self.proxy.map(|p| p.resolve(base_dir)) {
             None => None,
             Some(Ok(url)) => Some(url),
@@ -910,7 +914,7 @@ impl FileConfig {
             .collect();
         let validated = if problems.is_empty() {
             Ok(ValidConfig {
-                state_dir: base_dir.join(self.state_dir),
+                state_dir,
                 sink,
                 tenants,
                 max_concurrent_polls: self.max_concurrent_polls,
@@ -925,6 +929,29 @@ impl FileConfig {
             sound,
         }
     }
+}
+
+/// Why `state_dir` cannot be used as one, if it cannot: it, or the nearest of its ancestors
+/// that exists, is not a directory (`run` creates what is missing).
+fn state_dir_problem(state_dir: &Path) -> Option<String> {
+    let existing = state_dir
+        .ancestors()
+        .find(|a| !a.as_os_str().is_empty() && std::fs::symlink_metadata(a).is_ok())?;
+    if existing.is_dir() {
+        return None;
+    }
+    Some(if existing == state_dir {
+        format!(
+            "state_dir: {} is not a directory; name a directory (it is created if missing)",
+            state_dir.display()
+        )
+    } else {
+        format!(
+            "state_dir: {} cannot be created: {} is not a directory",
+            state_dir.display(),
+            existing.display()
+        )
+    })
 }
 
 /// The certificates of `ca_file` at `path`, each one checked to be usable as a trust anchor.
@@ -1032,6 +1059,32 @@ scan_result = "malicious"
 
     fn parse(text: &str) -> FileConfig {
         toml::from_str(text).unwrap()
+    }
+
+    #[test]
+    fn a_state_dir_that_is_a_file_is_a_problem() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("st"), "not a directory").unwrap();
+        let problems = parse(GOOD).validate(dir.path()).err().unwrap();
+        assert_eq!(
+            problems,
+            [format!(
+                "state_dir: {} is not a directory; name a directory (it is created if missing)",
+                dir.path().join("st").display()
+            )]
+        );
+        let below = GOOD.replace("state_dir = \"st\"", "state_dir = \"st/inner\"");
+        let problems = parse(&below).validate(dir.path()).err().unwrap();
+        assert!(
+            problems[0].ends_with(&format!(
+                "{} is not a directory",
+                dir.path().join("st").display()
+            )),
+            "{problems:?}"
+        );
+        // Missing directories are fine: run creates them.
+        let missing = GOOD.replace("state_dir = \"st\"", "state_dir = \"a/b/c\"");
+        assert!(parse(&missing).validate(dir.path()).is_ok());
     }
 
     #[test]

@@ -13,12 +13,12 @@ use tokio::sync::watch;
 
 use mimecast_host::config::{FileConfig, SinkConfig, Tenant, Validated};
 use mimecast_host::http_client::ProxySetting;
-use mimecast_host::pipeline::Pipeline;
+use mimecast_host::pipeline::{OpenPolicy, Pipeline, ACCEPT_STATE_LOSS_FLAG};
 use mimecast_host::runner::{self, RunMode, Summary};
 use mimecast_host::runtime::{self, Runtime, RuntimeOptions};
 use mimecast_host::session::SessionCache;
 use mimecast_host::sink::{FileSink, Sink, StdoutSink};
-use mimecast_host::state::{SqliteStore, StateStore};
+use mimecast_host::state::{SqliteStore, StateError, StateStore};
 use mimecast_host::{bench, demo, diagnose, discover, small_file};
 
 /// Collects Mimecast TTP logs (URL, Impersonation, Attachment Protect) with a sandboxed
@@ -56,6 +56,11 @@ enum Command {
         /// Use this component instead of the bundled one.
         #[arg(long)]
         component: Option<PathBuf>,
+        /// Go on although the state cannot vouch for what the file sink holds (the state
+        /// database is missing, empty or damaged, or records another length): the sink is kept
+        /// as it is, and what the state does not cover is collected again (same event ids).
+        #[arg(long)]
+        accept_state_loss: bool,
     },
     /// Start the bundled mock Mimecast and collect all three log types from it to stdout.
     Demo {
@@ -198,7 +203,8 @@ async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
             config,
             once,
             component,
-        } => run(&config, once, component.as_deref()).await,
+            accept_state_loss,
+        } => run(&config, once, component.as_deref(), accept_state_loss).await,
         Command::Demo { component } => demo_cmd(component.as_deref()).await,
         Command::Check {
             config,
@@ -387,10 +393,32 @@ fn reload_on_sighup(
     rx
 }
 
-async fn run(config_path: &Path, once: bool, component: Option<&Path>) -> anyhow::Result<ExitCode> {
+async fn run(
+    config_path: &Path,
+    once: bool,
+    component: Option<&Path>,
+    accept_state_loss: bool,
+) -> anyhow::Result<ExitCode> {
     let config = load_config(config_path)?;
     // Held until this function returns: a second `run` on the same state would deliver twice.
-    let _state_lock = mimecast_host::state::lock_state_dir(&config.state_dir)?;
+    let state_lock = mimecast_host::state::lock_state_dir(&config.state_dir)?;
+    // Opened first, so a state_dir with a lock file but no database was not left so by a run
+    // that stopped before opening it.
+    let (store, accepted) = SqliteStore::open_for_run(
+        &config.state_dir,
+        state_lock.used_before(),
+        accept_state_loss,
+    )
+    .map_err(|e| state_refusal(&e, &config.state_dir))?;
+    state_lock.record_database().with_context(|| {
+        format!(
+            "cannot write the lock file in {}",
+            config.state_dir.display()
+        )
+    })?;
+    if let Some(why) = accepted {
+        tracing::warn!(state_dir = %config.state_dir.display(), "{why}; going on with a new state ({ACCEPT_STATE_LOSS_FLAG})");
+    }
     let cache = env_cache_dir().unwrap_or_else(|| config.state_dir.join("compiled"));
     let options = RuntimeOptions {
         cache_dir: Some(cache),
@@ -410,15 +438,24 @@ async fn run(config_path: &Path, once: bool, component: Option<&Path>) -> anyhow
                 .with_context(|| format!("cannot open sink file {}", path.display()))?,
         ),
     };
-    let store: Box<dyn StateStore> = Box::new(
-        SqliteStore::open(&config.state_dir)
-            .with_context(|| format!("cannot use state_dir {}", config.state_dir.display()))?,
-    );
+    let store: Box<dyn StateStore> = Box::new(store);
     let mode = RunMode {
         once,
         max_concurrent_polls,
     };
-    let summary = collect(runtime, config.tenants, sink, store, mode, reload).await?;
+    let policy = OpenPolicy {
+        tenants: config.tenants.iter().map(|t| t.id.clone()).collect(),
+        accept_state_loss,
+    };
+    let summary = collect(
+        runtime,
+        config.tenants,
+        (sink, store),
+        &policy,
+        mode,
+        reload,
+    )
+    .await?;
     let code = report(&summary, once)?;
     if StdoutSink::reader_gone() {
         bail!(
@@ -429,15 +466,33 @@ async fn run(config_path: &Path, once: bool, component: Option<&Path>) -> anyhow
     Ok(code)
 }
 
+/// The error that stops `run` when the state cannot be used: a damaged or lost state says
+/// how to go on.
+fn state_refusal(e: &StateError, state_dir: &Path) -> anyhow::Error {
+    match e {
+        StateError::Damaged(why) => anyhow::anyhow!(
+            "{why}. Starting afresh would deliver everything in the look-back again. Restore \
+             state_dir from a backup, or run again with {ACCEPT_STATE_LOSS_FLAG} to start with a \
+             new state (a damaged database is kept aside; events already in the file sink are \
+             kept, and collected again with the same event ids)"
+        ),
+        other => anyhow::anyhow!("cannot use state_dir {}: {other:#}", state_dir.display()),
+    }
+}
+
 async fn collect(
     runtime: Arc<Runtime>,
     tenants: Vec<Tenant>,
-    sink: Box<dyn Sink>,
-    store: Box<dyn StateStore>,
+    (sink, store): (Box<dyn Sink>, Box<dyn StateStore>),
+    policy: &OpenPolicy,
     mode: RunMode,
     reload: Option<tokio::sync::mpsc::Receiver<Vec<Tenant>>>,
 ) -> anyhow::Result<Summary> {
-    let (pipeline, recovery) = Pipeline::open(sink, store).map_err(anyhow::Error::msg)?;
+    let (pipeline, recovery) =
+        Pipeline::open_with(sink, store, policy).map_err(anyhow::Error::msg)?;
+    if let Some(why) = &recovery.accepted {
+        tracing::warn!("{why}; keeping the sink file as it is ({ACCEPT_STATE_LOSS_FLAG})");
+    }
     if recovery.cut_bytes > 0 {
         tracing::warn!(
             bytes = recovery.cut_bytes,
@@ -523,8 +578,8 @@ async fn demo_cmd(component: Option<&Path>) -> anyhow::Result<ExitCode> {
     let summary = collect(
         runtime,
         vec![tenant],
-        Box::new(StdoutSink),
-        store,
+        (Box::new(StdoutSink), store),
+        &OpenPolicy::default(),
         mode,
         None,
     )

@@ -121,13 +121,104 @@ fn batch_bytes(events: &[String]) -> u64 {
     events.iter().map(|e| e.len() as u64 + 1).sum()
 }
 
+/// Most bytes one uncommitted batch can leave at the end of the sink: its events, at most
+/// [`MAX_BATCH_BYTES`], and one newline per event. A longer tail cannot come from a crash.
+pub const MAX_UNCOMMITTED_TAIL: u64 = MAX_BATCH_BYTES as u64 + MAX_BATCH_EVENTS as u64;
+
 /// What recovery found at start-up.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Recovery {
     /// Bytes of uncommitted events cut from the end of the sink (they will be fetched again).
     pub cut_bytes: u64,
     /// The sink was shorter than its committed length (rotated or truncated by someone else).
     pub sink_shrank: bool,
+    /// A disagreement between the state and the sink that [`OpenPolicy::accept_state_loss`]
+    /// let pass: the sink was kept as it is. For a warning.
+    pub accepted: Option<String>,
+}
+
+/// What [`Pipeline::open_with`] may take for granted about the sink and the state.
+#[derive(Debug, Clone, Default)]
+pub struct OpenPolicy {
+    /// The configured tenant ids: a sink whose last line is an event of one of them was
+    /// written by mcsource, so a state with no record of that sink has lost it.
+    pub tenants: Vec<String>,
+    /// `run --accept-state-loss`: where the state cannot vouch for what the sink holds, keep
+    /// the sink as it is, record its length, and go on (what the state does not cover is
+    /// collected again, with the same event ids).
+    pub accept_state_loss: bool,
+}
+
+/// Longest rate-limit pause, jitter included; a stored pause further away than this from now
+/// (damaged, or from a clock that was wrong) holds a tenant only this long.
+pub const MAX_PAUSE: std::time::Duration = std::time::Duration::from_secs(3600);
+
+/// The flag that lets a run go on although its state and its sink disagree.
+pub const ACCEPT_STATE_LOSS_FLAG: &str = "--accept-state-loss";
+
+/// What to do with the sink at start, given its committed length and its real length.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Reconcile {
+    /// Nothing to do.
+    Keep,
+    /// Record the sink's length as committed (a sink first used, or a shrunken one).
+    Adopt {
+        /// The sink is shorter than its committed length.
+        shrank: bool,
+    },
+    /// Cut the uncommitted tail back to this length.
+    Cut(u64),
+    /// The state cannot vouch for the sink: stop (this says why), or, if allowed, adopt.
+    Disagree(String),
+}
+
+/// Decides how to bring the sink `id` of `length` bytes and its committed length together.
+/// `ours` is the tenant of the sink's last line if that line is an mcsource event of a
+/// configured tenant.
+fn reconcile(id: &str, length: u64, committed: Option<u64>, ours: Option<&str>) -> Reconcile {
+    match committed {
+        Some(c) if length > c && length - c > MAX_UNCOMMITTED_TAIL => Reconcile::Disagree(format!(
+            "the state records {c} committed bytes for the sink file {id}, which is {length} \
+             bytes long: the {} bytes after the committed length are more than one batch can \
+             leave uncommitted ({MAX_UNCOMMITTED_TAIL} bytes), so the state is damaged or belongs \
+             to another file, and cutting them would destroy delivered events",
+            length - c
+        )),
+        Some(c) if length > c => Reconcile::Cut(c),
+        Some(c) if length < c => Reconcile::Adopt { shrank: true },
+        Some(_) => Reconcile::Keep,
+        None => match ours {
+            Some(tenant) => Reconcile::Disagree(format!(
+                "the sink file {id} ({length} bytes) holds events mcsource delivered (its last \
+                 line is an event of tenant {tenant:?}), but the state has no record of this \
+                 file: the state database was lost, emptied or replaced, and collecting now \
+                 would deliver those events again"
+            )),
+            None => Reconcile::Adopt { shrank: false },
+        },
+    }
+}
+
+/// The tenant of an mcsource event line, if `head` (the start of the line, possibly cut
+/// short) is one: a JSON object with `log_type`, `tenant` and `event_id`, the tenant one of
+/// `tenants`. The record comes last in an event, so a cut line is read up to it.
+fn mcsource_event_tenant<'t>(head: &[u8], tenants: &'t [String]) -> Option<&'t str> {
+    #[derive(serde::Deserialize)]
+    struct Head {
+        log_type: Option<String>,
+        tenant: Option<String>,
+        event_id: Option<String>,
+    }
+    let text = String::from_utf8_lossy(head);
+    let text = text.trim_end_matches(['\n', '\r']);
+    let parsed = serde_json::from_str::<Head>(text).ok().or_else(|| {
+        let before_record = &text[..text.find(r#","record":"#)?];
+        serde_json::from_str::<Head>(&format!("{before_record}}}")).ok()
+    })?;
+    let tenant = parsed.tenant?;
+    parsed.log_type?;
+    parsed.event_id?;
+    tenants.iter().find(|t| **t == tenant).map(String::as_str)
 }
 
 /// The sink and the state store, used together.
@@ -137,43 +228,91 @@ pub struct Pipeline {
     /// Set when an uncommitted batch could not be removed from the sink: nothing more is
     /// delivered.
     broken: Option<String>,
+    /// The last sink failure logged, so a failure repeated by every retry is logged once.
+    last_sink_failure: Option<String>,
 }
 
 impl Pipeline {
-    /// Joins a sink and a store, cutting from the sink whatever a crash left uncommitted.
+    /// Joins a sink and a store, cutting from the sink whatever a crash left uncommitted; with
+    /// the default [`OpenPolicy`] (no tenants known, nothing accepted).
     ///
     /// # Errors
-    /// The store cannot be read or written, or the sink cannot be cut.
+    /// See [`Pipeline::open_with`].
     pub fn open(
+        sink: Box<dyn Sink>,
+        store: Box<dyn StateStore>,
+    ) -> Result<(Pipeline, Recovery), String> {
+        Pipeline::open_with(sink, store, &OpenPolicy::default())
+    }
+
+    /// Joins a sink and a store, cutting from the sink whatever a crash left uncommitted.
+    /// Where the state cannot vouch for what the sink holds (its committed length is damaged,
+    /// the tail after it is longer than a batch, or the sink holds mcsource events of a
+    /// configured tenant but the state has no record of it), the sink is left untouched and
+    /// this fails, unless `policy.accept_state_loss`.
+    ///
+    /// # Errors
+    /// The store cannot be read or written, the sink cannot be read or cut, or the state and
+    /// the sink disagree; the message names the file, the lengths and what the operator can do.
+    pub fn open_with(
         mut sink: Box<dyn Sink>,
         mut store: Box<dyn StateStore>,
+        policy: &OpenPolicy,
     ) -> Result<(Pipeline, Recovery), String> {
         let mut recovery = Recovery::default();
         if let Some((id, length)) = sink.position() {
             let id = id.to_string();
-            let committed = store.sink_length(&id).map_err(|e| format!("{e:#}"))?;
-            match committed {
-                Some(c) if length > c => {
+            let action = match store.sink_length(&id) {
+                Ok(committed) => {
+                    let head = if committed.is_none() && length > 0 && !policy.tenants.is_empty() {
+                        sink.last_line_head().map_err(|e| {
+                            format!("cannot read the end of the sink file {id}: {e}")
+                        })?
+                    } else {
+                        None
+                    };
+                    let ours = head
+                        .as_deref()
+                        .and_then(|h| mcsource_event_tenant(h, &policy.tenants));
+                    reconcile(&id, length, committed, ours)
+                }
+                Err(StateError::Damaged(why)) => Reconcile::Disagree(why),
+                Err(e) => return Err(format!("{e:#}")),
+            };
+            match action {
+                Reconcile::Keep => {}
+                Reconcile::Cut(c) => {
                     sink.truncate(c)
                         .map_err(|e| format!("cannot cut the uncommitted tail of {id}: {e}"))?;
                     recovery.cut_bytes = length - c;
                 }
-                Some(c) if length < c => {
-                    recovery.sink_shrank = true;
+                Reconcile::Adopt { shrank } => {
+                    recovery.sink_shrank = shrank;
                     store
                         .set_sink_length(&id, length)
                         .map_err(|e| format!("{e:#}"))?;
                 }
-                Some(_) => {}
-                None => store
-                    .set_sink_length(&id, length)
-                    .map_err(|e| format!("{e:#}"))?,
+                Reconcile::Disagree(why) if policy.accept_state_loss => {
+                    store
+                        .set_sink_length(&id, length)
+                        .map_err(|e| format!("{e:#}"))?;
+                    recovery.accepted = Some(why);
+                }
+                Reconcile::Disagree(why) => {
+                    return Err(format!(
+                        "{why}. Nothing was changed. To go on, keeping the sink file as it is \
+                         and collecting what the state does not cover again (with the same \
+                         event ids), run again with {ACCEPT_STATE_LOSS_FLAG}; or restore \
+                         state_dir from a backup; or point [sink] path at a new file"
+                    ));
+                }
             }
         }
         let pipeline = Pipeline {
             sink,
             store,
             broken: None,
+            last_sink_failure: None,
         };
         Ok((pipeline, recovery))
     }
@@ -203,10 +342,15 @@ impl Pipeline {
         }
         if !events.is_empty() {
             if let Err(e) = self.sink.deliver(events) {
-                return Err(match self.sink.unusable() {
+                let err = match self.sink.unusable() {
                     Some(why) => DeliveryError::Unusable(why.to_string()),
                     None => DeliveryError::Sink(e),
-                });
+                };
+                self.sink_failed(tenant, log_type, &err);
+                return Err(err);
+            }
+            if self.last_sink_failure.take().is_some() {
+                tracing::info!("the sink takes batches again");
             }
         }
         let before = self
@@ -238,6 +382,23 @@ impl Pipeline {
         Ok(())
     }
 
+    /// Logs a sink failure (error level, once for as long as the same failure repeats), and
+    /// records one that stops the run in the state, for `status` (the runner records the
+    /// others as retries).
+    fn sink_failed(&mut self, tenant: &str, log_type: &str, err: &DeliveryError) {
+        let text = match err {
+            DeliveryError::Sink(e) => e.to_string(),
+            other => other.to_string(),
+        };
+        if self.last_sink_failure.as_deref() != Some(text.as_str()) {
+            tracing::error!(error = %text, "the sink cannot be written");
+            self.last_sink_failure = Some(text);
+        }
+        if err.is_fatal() {
+            self.trouble(tenant, log_type, Trouble::Error, &err.to_string());
+        }
+    }
+
     /// Why the sink can take no more batches, if it cannot; the run must then stop.
     pub fn unusable(&self) -> Option<&str> {
         self.broken.as_deref().or_else(|| self.sink.unusable())
@@ -254,14 +415,26 @@ impl Pipeline {
         }
     }
 
-    /// How long `tenant` must still wait after a rate limit seen before (also by an earlier run).
+    /// How long `tenant` must still wait after a rate limit seen before (also by an earlier run),
+    /// at most [`MAX_PAUSE`].
     pub fn pending_pause(&self, tenant: &str) -> std::time::Duration {
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_millis() as u64)
             .unwrap_or(0);
         match self.store.pause(tenant) {
-            Ok(Some(until)) => std::time::Duration::from_millis(until.saturating_sub(now)),
+            Ok(Some(until)) => {
+                let wait = std::time::Duration::from_millis(until.saturating_sub(now));
+                if wait > MAX_PAUSE {
+                    tracing::warn!(
+                        tenant,
+                        stored_ms = wait.as_millis() as u64,
+                        "the stored rate-limit pause is longer than an hour (a damaged state or a \
+                         wrong clock); waiting an hour at most"
+                    );
+                }
+                wait.min(MAX_PAUSE)
+            }
             Ok(None) => std::time::Duration::ZERO,
             Err(e) => {
                 tracing::warn!(tenant, error = %format!("{e:#}"), "cannot read the rate-limit pause");
@@ -378,6 +551,163 @@ mod tests {
         );
         p = p2;
         assert_eq!(p.statuses().unwrap()[0].delivered, 1);
+    }
+
+    fn open_policy(dir: &std::path::Path, accept: bool) -> Result<(Pipeline, Recovery), String> {
+        let sink = FileSink::open(&dir.join("out.ndjson")).unwrap();
+        let store = SqliteStore::open(&dir.join("state")).unwrap();
+        let policy = OpenPolicy {
+            tenants: vec!["acme".into()],
+            accept_state_loss: accept,
+        };
+        Pipeline::open_with(Box::new(sink), Box::new(store), &policy)
+    }
+
+    /// Sets the committed length of the sink file in `dir` directly in the database.
+    fn set_committed(dir: &std::path::Path, length: i64) {
+        let db = rusqlite::Connection::open(dir.join("state").join(crate::state::DATABASE_FILE))
+            .unwrap();
+        db.execute("UPDATE sink_length SET length = ?1", [length])
+            .unwrap();
+    }
+
+    #[test]
+    fn a_negative_committed_length_stops_without_touching_the_sink() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut p, _) = open_policy(dir.path(), false).unwrap();
+        p.deliver("acme", "url", &[GOOD.into(), GOOD.into()], "cp", None)
+            .unwrap();
+        drop(p);
+        set_committed(dir.path(), -5);
+        let path = dir.path().join("out.ndjson");
+        let before = std::fs::read(&path).unwrap();
+        let err = open_policy(dir.path(), false).err().unwrap();
+        assert!(
+            err.contains("-5 bytes")
+                && err.contains(&*path.canonicalize().unwrap().to_string_lossy())
+                && err.contains(ACCEPT_STATE_LOSS_FLAG),
+            "{err}"
+        );
+        assert_eq!(std::fs::read(&path).unwrap(), before);
+        // Accepted: the file is kept whole and its length recorded.
+        let (mut p, rec) = open_policy(dir.path(), true).unwrap();
+        assert!(rec.accepted.unwrap().contains("-5 bytes"));
+        assert_eq!(rec.cut_bytes, 0);
+        p.deliver("acme", "url", &[GOOD.into()], "cp2", None)
+            .unwrap();
+        drop(p);
+        assert_eq!(std::fs::read(&path).unwrap().len(), before.len() * 3 / 2);
+        assert!(open_policy(dir.path(), false).is_ok());
+    }
+
+    #[test]
+    fn a_tail_longer_than_a_batch_is_not_cut() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut p, _) = open_policy(dir.path(), false).unwrap();
+        p.deliver("acme", "url", &[GOOD.into()], "cp", None)
+            .unwrap();
+        drop(p);
+        let path = dir.path().join("out.ndjson");
+        let committed = std::fs::metadata(&path).unwrap().len();
+        // One byte more than a batch can leave: sparse, so it costs no disk.
+        let long = committed + MAX_UNCOMMITTED_TAIL + 1;
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open(&path)
+            .unwrap()
+            .set_len(long)
+            .unwrap();
+        let err = open_policy(dir.path(), false).err().unwrap();
+        assert!(
+            err.contains(&format!("records {committed} committed bytes"))
+                && err.contains(&format!("{long} bytes long")),
+            "{err}"
+        );
+        assert_eq!(std::fs::metadata(&path).unwrap().len(), long);
+        // A tail of exactly one largest batch is still cut.
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open(&path)
+            .unwrap()
+            .set_len(long - 1)
+            .unwrap();
+        let (_, rec) = open_policy(dir.path(), false).unwrap();
+        assert_eq!(rec.cut_bytes, MAX_UNCOMMITTED_TAIL);
+        assert_eq!(std::fs::metadata(&path).unwrap().len(), committed);
+    }
+
+    #[test]
+    fn a_sink_of_our_events_without_state_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut p, _) = open_policy(dir.path(), false).unwrap();
+        p.deliver("acme", "url", &[GOOD.into()], "cp", None)
+            .unwrap();
+        drop(p);
+        let event = r#"{"log_type":"url","tenant":"acme","event_time":null,"event_id":"ab12","record":{"a":1}}"#;
+        let path = dir.path().join("out.ndjson");
+        std::fs::write(&path, format!("old line\n{event}\n")).unwrap();
+        // The state is lost.
+        std::fs::remove_dir_all(dir.path().join("state")).unwrap();
+        let err = open_policy(dir.path(), false).err().unwrap();
+        assert!(
+            err.contains("holds events mcsource delivered")
+                && err.contains("\"acme\"")
+                && err.contains(ACCEPT_STATE_LOSS_FLAG),
+            "{err}"
+        );
+        assert!(std::fs::read_to_string(&path)
+            .unwrap()
+            .ends_with(&format!("{event}\n")));
+        let (_, rec) = open_policy(dir.path(), true).unwrap();
+        assert!(rec.accepted.is_some());
+        // Recorded now: the next start agrees.
+        let (_, rec) = open_policy(dir.path(), false).unwrap();
+        assert_eq!(rec, Recovery::default());
+    }
+
+    #[test]
+    fn events_are_recognised_by_their_head() {
+        let tenants = vec!["acme".to_string()];
+        let event =
+            r#"{"log_type":"url","tenant":"acme","event_time":null,"event_id":"ab","record":{"x":"#;
+        assert_eq!(
+            mcsource_event_tenant(event.as_bytes(), &tenants),
+            Some("acme")
+        );
+        let whole = format!("{event}1}}}}\n");
+        assert_eq!(
+            mcsource_event_tenant(whole.as_bytes(), &tenants),
+            Some("acme")
+        );
+        for other in [
+            r#"{"log_type":"url","tenant":"other","event_id":"ab","record":{}}"#,
+            r#"{"log_type":"url","tenant":"acme","record":{}}"#,
+            r#"{"tenant":"acme","event_id":"ab"}"#,
+            "old line",
+            "",
+        ] {
+            assert_eq!(
+                mcsource_event_tenant(other.as_bytes(), &tenants),
+                None,
+                "{other}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_stored_pause_holds_a_tenant_an_hour_at_most() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut p, _) = open(dir.path());
+        let now = std::time::SystemTime::now();
+        p.pause_tenant("acme", now + std::time::Duration::from_secs(60));
+        let wait = p.pending_pause("acme");
+        assert!(
+            wait > std::time::Duration::from_secs(55) && wait <= std::time::Duration::from_secs(60)
+        );
+        // A reset of 1e15 ms, stored by an earlier run or a damaged state.
+        p.store.set_pause("acme", 1_000_000_000_000_000).unwrap();
+        assert_eq!(p.pending_pause("acme"), MAX_PAUSE);
+        assert_eq!(p.pending_pause("other"), std::time::Duration::ZERO);
     }
 
     /// A file sink whose cuts fail, and a store whose commits fail on demand.

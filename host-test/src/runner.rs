@@ -20,6 +20,7 @@ use tokio::time::Instant;
 
 use crate::config::Tenant;
 use crate::pipeline::Pipeline;
+use crate::pipeline::MAX_PAUSE;
 use crate::runtime::{self, Instance, LogType, NextPoll, PollError, Runtime};
 use crate::session::SessionCache;
 use crate::state::Trouble;
@@ -211,6 +212,12 @@ fn rate_limit_wait(after_ms: u64, consecutive: u32) -> Duration {
     }
     let floor = RATE_LIMIT_FLOOR_START.saturating_mul(1u32 << (consecutive - 2).min(16));
     asked.max(floor.min(RATE_LIMIT_FLOOR_CAP))
+}
+
+/// The pause after the `consecutive`-th 429 in a row that asked for `after_ms`: the
+/// [`rate_limit_wait`] with jitter, and never more than [`MAX_PAUSE`], jitter included.
+fn rate_limit_pause(after_ms: u64, consecutive: u32) -> Duration {
+    jitter(rate_limit_wait(after_ms, consecutive)).min(MAX_PAUSE)
 }
 
 fn backoff(failures: u32) -> Duration {
@@ -465,7 +472,7 @@ async fn poll_slot(
         Ok(Err(PollError::RateLimited(limit))) => {
             slot.rate_limits += 1;
             lock(pipeline).trouble(&tenant.id, log_type, Trouble::RateLimitWait, &limit.message);
-            let wait = jitter(rate_limit_wait(limit.after_ms, slot.rate_limits)).min(MAX_WAIT);
+            let wait = rate_limit_pause(limit.after_ms, slot.rate_limits);
             tracing::warn!(log_type, wait_ms = wait.as_millis() as u64, message = %limit.message, "rate limited; waiting");
             let until = after(wait);
             lock(pipeline).pause_tenant(&tenant.id, std::time::SystemTime::now() + wait);
@@ -641,6 +648,18 @@ mod tests {
         let far = after(Duration::MAX);
         assert!(far <= Instant::now() + MAX_WAIT);
         assert!(after(jitter(Duration::from_millis(u64::MAX))) > Instant::now());
+    }
+
+    #[test]
+    fn no_rate_limit_pause_exceeds_an_hour_jitter_included() {
+        for asked in [3_600_000, 3_600_001, u64::MAX] {
+            for _ in 0..50 {
+                assert!(rate_limit_pause(asked, 1) <= MAX_PAUSE);
+            }
+        }
+        assert_eq!(MAX_PAUSE, Duration::from_secs(3600));
+        let short = rate_limit_pause(1000, 1);
+        assert!(short >= Duration::from_secs(1) && short <= Duration::from_millis(1100));
     }
 
     #[test]

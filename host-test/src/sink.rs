@@ -38,7 +38,24 @@ pub trait Sink: Send {
     fn unusable(&self) -> Option<&str> {
         None
     }
+
+    /// For a sink that can be read back: the start (at most [`LINE_HEAD_BYTES`]) of its last
+    /// line, `None` if it is empty or has no line short enough to be an event.
+    ///
+    /// # Errors
+    /// The sink could not be read.
+    fn last_line_head(&self) -> io::Result<Option<Vec<u8>>> {
+        Ok(None)
+    }
 }
+
+/// How much of the sink's last line [`Sink::last_line_head`] returns: enough for the fields
+/// an event has before its record.
+pub const LINE_HEAD_BYTES: usize = 4096;
+
+/// How far back [`Sink::last_line_head`] looks for the start of the last line; a longer line
+/// is no event (a batch is at most 64 MiB).
+const LINE_SCAN_LIMIT: u64 = 65 * 1024 * 1024;
 
 /// NDJSON on standard output, flushed after each batch (at-least-once).
 pub struct StdoutSink;
@@ -78,6 +95,7 @@ impl Sink for StdoutSink {
 /// counted; a cut that fails makes the sink unusable for good.
 pub struct FileSink {
     id: String,
+    path: std::path::PathBuf,
     file: File,
     length: u64,
     unusable: Option<String>,
@@ -94,6 +112,7 @@ impl FileSink {
         let id = std::fs::canonicalize(path)?.display().to_string();
         Ok(FileSink {
             id,
+            path: path.to_path_buf(),
             file,
             length,
             unusable: None,
@@ -152,9 +171,16 @@ impl Sink for FileSink {
                 Ok(())
             }
             Err(e) => {
+                let failed = format!(
+                    "writing {} bytes to the sink file {} failed: {e}",
+                    buf.len(),
+                    self.id
+                );
                 // Leave no partial batch behind: the next batch must start on a line boundary.
-                self.truncate(before)?;
-                Err(e)
+                if let Err(cut) = self.cut(before) {
+                    return Err(self.give_up(before, &io::Error::other(format!("{failed}; {cut}"))));
+                }
+                Err(io::Error::new(e.kind(), failed))
             }
         }
     }
@@ -172,6 +198,41 @@ impl Sink for FileSink {
 
     fn unusable(&self) -> Option<&str> {
         self.unusable.as_deref()
+    }
+
+    fn last_line_head(&self) -> io::Result<Option<Vec<u8>>> {
+        use std::os::unix::fs::FileExt as _;
+        let file = File::open(&self.path)?;
+        let mut end = self.length;
+        let mut last = [0u8; 1];
+        if end > 0 {
+            file.read_exact_at(&mut last, end - 1)?;
+            if last[0] == b'\n' {
+                end -= 1;
+            }
+        }
+        if end == 0 {
+            return Ok(None);
+        }
+        let mut chunk = vec![0u8; 64 * 1024];
+        let mut start = None;
+        let mut pos = end;
+        while pos > 0 && end - pos < LINE_SCAN_LIMIT {
+            let n = pos.min(chunk.len() as u64) as usize;
+            let from = pos - n as u64;
+            file.read_exact_at(&mut chunk[..n], from)?;
+            if let Some(i) = chunk[..n].iter().rposition(|&c| c == b'\n') {
+                start = Some(from + i as u64 + 1);
+                break;
+            }
+            pos = from;
+        }
+        let Some(start) = start.or((pos == 0).then_some(0)) else {
+            return Ok(None);
+        };
+        let mut head = vec![0u8; (end - start).min(LINE_HEAD_BYTES as u64) as usize];
+        file.read_exact_at(&mut head, start)?;
+        Ok(Some(head))
     }
 }
 
@@ -226,6 +287,25 @@ mod tests {
         assert_eq!(sink.position().unwrap().1, real);
     }
 
+    #[test]
+    fn last_line_head_reads_the_start_of_the_last_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("out.ndjson");
+        let sink = FileSink::open(&path).unwrap();
+        assert_eq!(sink.last_line_head().unwrap(), None);
+        let long = format!("{{\"a\":\"{}\"}}", "x".repeat(100_000));
+        std::fs::write(&path, format!("first\n{long}\n")).unwrap();
+        let sink = FileSink::open(&path).unwrap();
+        let head = sink.last_line_head().unwrap().unwrap();
+        assert_eq!(head, long.as_bytes()[..LINE_HEAD_BYTES]);
+        std::fs::write(&path, "only line").unwrap();
+        let sink = FileSink::open(&path).unwrap();
+        assert_eq!(sink.last_line_head().unwrap().unwrap(), b"only line");
+        std::fs::write(&path, "a\nb\n").unwrap();
+        let sink = FileSink::open(&path).unwrap();
+        assert_eq!(sink.last_line_head().unwrap().unwrap(), b"b");
+    }
+
     /// `/dev/full` refuses every write (ENOSPC) and cannot be cut (`set_len` on a device fails):
     /// a failed write whose cut also fails.
     #[cfg(target_os = "linux")]
@@ -235,6 +315,13 @@ mod tests {
         assert!(sink.unusable().is_none());
         let err = sink.deliver(&["{}".into()]).unwrap_err();
         assert!(err.to_string().contains("could not be cut back"), "{err}");
+        // The write's own failure is named, not only the cut's.
+        assert!(
+            err.to_string().contains(
+                "writing 3 bytes to the sink file /dev/full failed: No space left on device"
+            ),
+            "{err}"
+        );
         let why = sink.unusable().unwrap().to_string();
         assert!(
             why.contains("/dev/full") && why.contains("nothing more is written"),

@@ -21,6 +21,11 @@ pub enum StateError {
         /// Cause.
         cause: rusqlite::Error,
     },
+    /// The database holds something that cannot be right (a negative sink length), or is
+    /// empty, truncated or corrupt: it cannot vouch for what was delivered. The message names
+    /// the file and what was found.
+    #[error("{0}")]
+    Damaged(String),
     /// A read or write failed.
     #[error("state database {action} failed: {cause}")]
     Query {
@@ -55,8 +60,39 @@ pub const LOCK_FILE: &str = "lock";
 /// `kill -9`: the operating system releases the lock with the file).
 #[derive(Debug)]
 pub struct StateDirLock {
-    _file: std::fs::File,
+    file: std::fs::File,
+    used_before: bool,
 }
+
+/// What [`StateDirLock::record_database`] writes into the lock file.
+const LOCK_MARK: &[u8] = b"mcsource state_dir: its database was made\n";
+
+impl StateDirLock {
+    /// Whether `state_dir` shows an earlier run that made its database (the lock file was
+    /// marked by [`StateDirLock::record_database`], or the compiled-code cache is there), so
+    /// a database missing there was lost, not never made.
+    pub fn used_before(&self) -> bool {
+        self.used_before
+    }
+
+    /// Marks the lock file: the database of this `state_dir` exists (call once it is open).
+    ///
+    /// # Errors
+    /// The lock file cannot be written.
+    pub fn record_database(&self) -> std::io::Result<()> {
+        use std::io::Write as _;
+        if self.used_before {
+            return Ok(());
+        }
+        let mut file = &self.file;
+        file.set_len(0)?;
+        file.write_all(LOCK_MARK)?;
+        file.sync_data()
+    }
+}
+
+/// Name of the compiled-code cache `run` keeps inside `state_dir` by default.
+pub const COMPILED_DIR: &str = "compiled";
 
 /// Claims `state_dir` (creating it if needed) for this process with an exclusive,
 /// non-blocking lock on `state_dir/lock`. Readers (`mcsource status`) do not take it.
@@ -69,6 +105,8 @@ pub fn lock_state_dir(state_dir: &Path) -> Result<StateDirLock, LockError> {
         path: path.display().to_string(),
         source,
     };
+    let used_before = std::fs::metadata(&path).is_ok_and(|m| m.len() > 0)
+        || state_dir.join(COMPILED_DIR).exists();
     std::fs::create_dir_all(state_dir).map_err(io_err)?;
     let file = std::fs::OpenOptions::new()
         .create(true)
@@ -77,7 +115,7 @@ pub fn lock_state_dir(state_dir: &Path) -> Result<StateDirLock, LockError> {
         .open(&path)
         .map_err(io_err)?;
     match file.try_lock() {
-        Ok(()) => Ok(StateDirLock { _file: file }),
+        Ok(()) => Ok(StateDirLock { file, used_before }),
         Err(std::fs::TryLockError::WouldBlock) => {
             Err(LockError::Busy(state_dir.display().to_string()))
         }
@@ -253,6 +291,52 @@ fn unix_now() -> i64 {
         .unwrap_or(0)
 }
 
+/// Makes a new database at `path` whole or not at all: under another name first, then
+/// renamed into place, so a crash while it is made never leaves an empty or partial file at
+/// `path` (which would be taken for a damaged one).
+fn create_database(path: &Path) -> Result<(), rusqlite::Error> {
+    let mut new = path.as_os_str().to_owned();
+    new.push(".new");
+    let new = std::path::PathBuf::from(new);
+    for suffix in ["", "-wal", "-shm", "-journal"] {
+        let mut stale = new.as_os_str().to_owned();
+        stale.push(suffix);
+        let _ = std::fs::remove_file(stale);
+    }
+    let conn = Connection::open(&new)?;
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    conn.execute_batch(SCHEMA)?;
+    conn.close().map_err(|(_, e)| e)?;
+    std::fs::rename(&new, path)
+        .map_err(|e| rusqlite::Error::InvalidPath(format!("{} ({e})", path.display()).into()))
+}
+
+/// Whether `path` is an existing file of 0 bytes.
+fn is_empty_file(path: &Path) -> bool {
+    std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.len() == 0)
+}
+
+/// Whether the write-ahead log of the database at `path` holds anything.
+fn has_wal(path: &Path) -> bool {
+    let mut wal = path.as_os_str().to_owned();
+    wal.push("-wal");
+    std::fs::metadata(wal).is_ok_and(|m| m.len() > 0)
+}
+
+/// SQLite's `quick_check`: `Err` with its first finding (or the error) if the database is
+/// corrupt.
+fn quick_check(conn: &Connection) -> Result<(), String> {
+    let verdict: String = conn
+        .query_row("PRAGMA quick_check(1)", [], |row| row.get(0))
+        .map_err(|e| e.to_string())?;
+    if verdict == "ok" {
+        Ok(())
+    } else {
+        Err(verdict)
+    }
+}
+
 fn query(action: &'static str) -> impl FnOnce(rusqlite::Error) -> StateError {
     move |cause| StateError::Query { action, cause }
 }
@@ -273,15 +357,82 @@ impl SqliteStore {
                 format!("{} ({e})", state_dir.display()).into(),
             ))
         })?;
+        if is_empty_file(&path) && !has_wal(&path) {
+            return Err(StateError::Damaged(format!(
+                "the state database {} is empty (0 bytes): it was truncated or replaced, and \
+                 the checkpoints and the sink length it held are gone",
+                path.display()
+            )));
+        }
+        if !path.exists() {
+            create_database(&path).map_err(open_err)?;
+        }
         let conn = Connection::open(&path).map_err(open_err)?;
         conn.busy_timeout(std::time::Duration::from_secs(10))
             .map_err(open_err)?;
+        if let Err(problem) = quick_check(&conn) {
+            return Err(StateError::Damaged(format!(
+                "the state database {} is damaged ({problem}): it cannot vouch for the \
+                 checkpoints and the sink length it held",
+                path.display()
+            )));
+        }
         conn.pragma_update(None, "journal_mode", "WAL")
             .map_err(open_err)?;
         conn.pragma_update(None, "synchronous", "FULL")
             .map_err(open_err)?;
         conn.execute_batch(SCHEMA).map_err(open_err)?;
         Ok(SqliteStore { conn })
+    }
+
+    /// Opens the database in `state_dir` for `run`. Refuses, with [`StateError::Damaged`], a
+    /// database that is empty or corrupt, or missing from a `state_dir` that was used before
+    /// (`used_before`): starting afresh there would deliver everything again. With
+    /// `accept_loss` it goes on instead: a damaged file is moved aside (to
+    /// `mcsource.sqlite3.damaged-UNIXTIME`, with its `-wal` and `-shm`) and a new database is
+    /// made; the second value then says what was accepted, for a warning.
+    ///
+    /// # Errors
+    /// As [`SqliteStore::open`], and the refusals above.
+    pub fn open_for_run(
+        state_dir: &Path,
+        used_before: bool,
+        accept_loss: bool,
+    ) -> Result<(SqliteStore, Option<String>), StateError> {
+        let path = state_dir.join(DATABASE_FILE);
+        let missing = !path.exists();
+        if missing && used_before {
+            let why = format!(
+                "the state database {} is missing although {} was used before (its lock file \
+                 or compiled-code cache is there): the checkpoints and the sink length it held \
+                 are gone",
+                path.display(),
+                state_dir.display()
+            );
+            if !accept_loss {
+                return Err(StateError::Damaged(why));
+            }
+            return SqliteStore::open(state_dir).map(|s| (s, Some(why)));
+        }
+        match SqliteStore::open(state_dir) {
+            Err(StateError::Damaged(why)) if accept_loss => {
+                let aside = format!("{DATABASE_FILE}.damaged-{}", unix_now());
+                for suffix in ["", "-wal", "-shm"] {
+                    let from = state_dir.join(format!("{DATABASE_FILE}{suffix}"));
+                    if from.exists() {
+                        std::fs::rename(&from, state_dir.join(format!("{aside}{suffix}")))
+                            .map_err(|e| {
+                                StateError::Damaged(format!(
+                                    "{why}; it cannot be moved aside ({e})"
+                                ))
+                            })?;
+                    }
+                }
+                let why = format!("{why}; moved aside to {aside}");
+                SqliteStore::open(state_dir).map(|s| (s, Some(why)))
+            }
+            other => other.map(|s| (s, None)),
+        }
     }
 
     /// Reads one non-negative integer selected by `key`.
@@ -347,11 +498,22 @@ impl StateStore for SqliteStore {
     }
 
     fn sink_length(&self, sink: &str) -> Result<Option<u64>, StateError> {
-        self.read_u64(
-            "SELECT length FROM sink_length WHERE sink = ?1",
-            sink,
-            "sink length read",
-        )
+        let length: Option<i64> = self
+            .conn
+            .query_row(
+                "SELECT length FROM sink_length WHERE sink = ?1",
+                params![sink],
+                |row| row.get(0),
+            )
+            .optional()
+            .map_err(query("sink length read"))?;
+        match length {
+            Some(n) if n < 0 => Err(StateError::Damaged(format!(
+                "the state records a committed length of {n} bytes for the sink file {sink}, \
+                 which no file can have: the state database is damaged"
+            ))),
+            other => Ok(other.map(|n| n as u64)),
+        }
     }
 
     fn set_sink_length(&mut self, sink: &str, length: u64) -> Result<(), StateError> {
@@ -537,6 +699,87 @@ mod tests {
                 rusqlite::Error::InvalidQuery
             )
         );
+    }
+
+    #[test]
+    fn a_negative_sink_length_is_damage() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = SqliteStore::open(dir.path()).unwrap();
+        store.set_sink_length("/out", 10).unwrap();
+        store
+            .conn
+            .execute("UPDATE sink_length SET length = -5", [])
+            .unwrap();
+        let err = store.sink_length("/out").unwrap_err();
+        assert!(matches!(err, StateError::Damaged(_)), "{err}");
+        assert!(
+            err.to_string().contains("-5 bytes for the sink file /out"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn an_empty_or_corrupt_database_is_not_a_fresh_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join(DATABASE_FILE);
+        std::fs::write(&db, b"").unwrap();
+        let err = SqliteStore::open(dir.path()).err().unwrap();
+        assert!(
+            matches!(err, StateError::Damaged(_)) && err.to_string().contains("empty (0 bytes)"),
+            "{err}"
+        );
+        std::fs::write(&db, vec![7u8; 8192]).unwrap();
+        let err = SqliteStore::open(dir.path()).err().unwrap();
+        assert!(
+            matches!(err, StateError::Damaged(_)) && err.to_string().contains("damaged"),
+            "{err}"
+        );
+        // Accepted: moved aside, and a new database made.
+        let (store, why) = SqliteStore::open_for_run(dir.path(), true, true).unwrap();
+        assert!(why
+            .unwrap()
+            .contains("moved aside to mcsource.sqlite3.damaged-"));
+        assert_eq!(store.statuses().unwrap(), vec![]);
+        let kept = std::fs::read_dir(dir.path())
+            .unwrap()
+            .filter(|e| {
+                e.as_ref()
+                    .unwrap()
+                    .file_name()
+                    .to_string_lossy()
+                    .contains(".damaged-")
+            })
+            .count();
+        assert_eq!(kept, 1);
+    }
+
+    #[test]
+    fn a_database_missing_from_a_used_state_dir_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = dir.path().join("state");
+        // A run stopped before it made the database leaves no evidence.
+        assert!(!lock_state_dir(&state).unwrap().used_before());
+        let lock = lock_state_dir(&state).unwrap();
+        assert!(!lock.used_before());
+        SqliteStore::open_for_run(&state, false, false).unwrap();
+        lock.record_database().unwrap();
+        drop(lock);
+        std::fs::remove_file(state.join(DATABASE_FILE)).unwrap();
+        let lock = lock_state_dir(&state).unwrap();
+        assert!(lock.used_before());
+        let err = SqliteStore::open_for_run(&state, lock.used_before(), false)
+            .err()
+            .unwrap();
+        assert!(err.to_string().contains("is missing although"), "{err}");
+        assert!(!state.join(DATABASE_FILE).exists());
+        let (_, why) = SqliteStore::open_for_run(&state, true, true).unwrap();
+        assert!(why.is_some());
+        // Once made, it is used as it is.
+        let (_, why) = SqliteStore::open_for_run(&state, true, false).unwrap();
+        assert!(why.is_none());
+        // A first run in a new state_dir makes its database without a word.
+        let (_, why) = SqliteStore::open_for_run(&dir.path().join("new"), false, false).unwrap();
+        assert!(why.is_none());
     }
 
     #[test]
