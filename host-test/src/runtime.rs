@@ -275,6 +275,52 @@ fn start_epoch_ticker(engine: Engine) -> Arc<AtomicBool> {
     running
 }
 
+/// How instances' memories are laid out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Layout {
+    /// Instances from a pre-reserved pool, each memory in a large reserved slot, so guest code
+    /// needs no bounds checks: fast, but reserves hundreds of GiB of address space (not
+    /// memory) at start.
+    Pooled,
+    /// Instances made on demand, memories reserved as they grow and bounds-checked: for a
+    /// process whose address space is limited (`ulimit -v`).
+    Compact,
+}
+
+/// The engine for `layout`, with the compiled-code cache of `options`.
+fn build_engine(options: &RuntimeOptions, layout: Layout) -> anyhow::Result<Engine> {
+    let mut config = wasmtime::Config::new();
+    config.wasm_component_model(true);
+    config.epoch_interruption(true);
+    match layout {
+        Layout::Pooled => {
+            config.allocation_strategy(wasmtime::InstanceAllocationStrategy::Pooling(pooling(
+                options,
+            )));
+        }
+        Layout::Compact => {
+            config
+                .allocation_strategy(wasmtime::InstanceAllocationStrategy::OnDemand)
+                .memory_reservation(0)
+                .memory_guard_size(0)
+                .memory_reservation_for_growth(1 << 20);
+        }
+    }
+    if let Some(dir) = &options.cache_dir {
+        let mut cache = wasmtime::CacheConfig::new();
+        // wasmtime wants an absolute cache path; a config-relative state_dir may not be.
+        cache.with_directory(std::path::absolute(dir).unwrap_or_else(|_| dir.clone()));
+        match wasmtime::Cache::new(cache) {
+            Ok(cache) => {
+                config.cache(Some(cache));
+            }
+            Err(e) => tracing::warn!(dir = %dir.display(), error = %format!("{e:?}"),
+                    "cannot use the compiled-component cache; compiling at every start"),
+        }
+    }
+    Engine::new(&config).map_err(anyhow_from)
+}
+
 fn pooling(options: &RuntimeOptions) -> wasmtime::PoolingAllocationConfig {
     // A wasm32-wasip2 component holds a few core instances (the program and WASI adapter
     // shims), one or two memories and a few tables; these bounds leave room for that.
@@ -306,25 +352,23 @@ impl Runtime {
     /// # Errors
     /// The bytes are not a component of the `collector` world.
     pub fn new(wasm: &[u8], options: &RuntimeOptions) -> anyhow::Result<Runtime> {
-        let mut config = wasmtime::Config::new();
-        config.wasm_component_model(true);
-        config.epoch_interruption(true);
-        config.allocation_strategy(wasmtime::InstanceAllocationStrategy::Pooling(pooling(
-            options,
-        )));
-        if let Some(dir) = &options.cache_dir {
-            let mut cache = wasmtime::CacheConfig::new();
-            // wasmtime wants an absolute cache path; a config-relative state_dir may not be.
-            cache.with_directory(std::path::absolute(dir).unwrap_or_else(|_| dir.clone()));
-            match wasmtime::Cache::new(cache) {
-                Ok(cache) => {
-                    config.cache(Some(cache));
-                }
-                Err(e) => tracing::warn!(dir = %dir.display(), error = %format!("{e:?}"),
-                    "cannot use the compiled-component cache; compiling at every start"),
+        let engine = match build_engine(options, Layout::Pooled) {
+            Ok(engine) => engine,
+            Err(pooled) => {
+                let engine = build_engine(options, Layout::Compact).map_err(|compact| {
+                    anyhow::anyhow!(
+                        "cannot set up the component engine: {pooled:#}; nor in the compact \
+                         memory layout: {compact:#}"
+                    )
+                })?;
+                tracing::warn!(error = %format!("{pooled:#}"),
+                    "the pooled memory layout does not fit this process's address-space limit \
+                     (ulimit -v); running in the compact memory layout: instances are made on \
+                     demand with bounds-checked memories (slower to start and to run; \
+                     raise or lift the limit for the pooled layout)");
+                engine
             }
-        }
-        let engine = Engine::new(&config).map_err(anyhow_from)?;
+        };
         let mut linker = Linker::<HostState>::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(anyhow_from)?;
         wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker).map_err(anyhow_from)?;

@@ -485,6 +485,34 @@ fn trace_logging_leaves_out_the_compilers_traces_unless_named() {
     assert!(stderr.len() < 1 << 20, "{} bytes of log", stderr.len());
 }
 
+/// Under an address-space limit (`ulimit -v`, as some hosting sets) far below what the fast
+/// memory layout reserves (hundreds of GiB of address space, not memory), `mcsource` starts
+/// anyway, in a compact layout, says so, and collects everything (it used to stop at start:
+/// "mmap failed to reserve 0x50a2000000 bytes").
+#[test]
+fn a_small_address_space_limit_falls_back_to_a_compact_memory_layout() {
+    let h = Harness::start(MockConfig::demo(Utc::now()));
+    let cfg = h.config("");
+    let run = h.command(&["run", "--once", "--config", cfg.to_str().unwrap()]);
+    let out = Command::new("prlimit")
+        .arg(format!("--as={}", 6u64 << 30))
+        .arg("--")
+        .arg(BIN)
+        .args(run.get_args())
+        .envs(run.get_envs().filter_map(|(k, v)| Some((k, v?))))
+        .current_dir(run.get_current_dir().unwrap())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("compact memory layout"), "{stderr}");
+    assert_exactly_once(
+        &h.events(),
+        &h.server,
+        &["url", "impersonation", "attachment"],
+    );
+}
+
 #[test]
 fn demo_prints_events_of_all_three_types() {
     let out = Command::new(BIN)
