@@ -83,7 +83,7 @@ fn exchange(request: &HttpRequest, host: &str) -> Result<IncomingResponse, Sourc
         .body()
         .map_err(|()| net_error::request_failed(host, "the request body was taken"))?;
     let future = outgoing_handler::handle(out, None)
-        .map_err(|code| net_error::request_failed(host, &format!("ErrorCode::{code:?}")))?;
+        .map_err(|code| net_error::request_failed(host, &format!("{code:?}")))?;
     write_body(body, &request.body);
     let result = match future.get() {
         Some(result) => result,
@@ -94,10 +94,7 @@ fn exchange(request: &HttpRequest, host: &str) -> Result<IncomingResponse, Sourc
     };
     match result {
         Ok(Ok(response)) => Ok(response),
-        Ok(Err(code)) => Err(net_error::request_failed(
-            host,
-            &format!("ErrorCode::{code:?}"),
-        )),
+        Ok(Err(code)) => Err(net_error::request_failed(host, &format!("{code:?}"))),
         Err(()) => Err(net_error::request_failed(host, "the response was taken")),
     }
 }

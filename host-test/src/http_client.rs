@@ -234,6 +234,57 @@ pub fn environment_proxy() -> Result<Option<String>, String> {
     }
 }
 
+/// The environment's proxy variables that matter for `https://` destinations, in the order
+/// they are read (for each, the upper-case name wins over the lower-case one, as in curl):
+/// `HTTPS_PROXY`, then `ALL_PROXY`.
+const ENVIRONMENT_PROXY_VARIABLES: [[&str; 2]; 2] =
+    [["HTTPS_PROXY", "https_proxy"], ["ALL_PROXY", "all_proxy"]];
+
+/// What is wrong with each proxy variable of the environment (as `var` reads them) that is set
+/// but cannot be used, one line each: the variable's name and the value's problem, the value
+/// shown without credentials. Such a variable is silently skipped by the proxy matcher (the
+/// next one, or no proxy, is used), so the start of `mcsource` warns about it.
+pub fn environment_proxy_problems(var: impl Fn(&str) -> Option<String>) -> Vec<String> {
+    let mut problems = Vec::new();
+    for names in ENVIRONMENT_PROXY_VARIABLES {
+        let Some((name, value)) = names.iter().find_map(|n| var(n).map(|v| (*n, v))) else {
+            continue;
+        };
+        if value.trim().is_empty() {
+            continue;
+        }
+        let used = Matcher::builder()
+            .https(value.clone())
+            .build()
+            .intercept(&Uri::from_static(HTTPS_PROBE))
+            .is_some();
+        if used {
+            continue;
+        }
+        let why = match value.parse::<Uri>() {
+            Err(_) => "is not a valid URL (write it as http://host:port, and percent-encode \
+                       unusual characters in a user name or password)"
+                .to_string(),
+            Ok(uri)
+                if uri.scheme_str().is_some_and(|s| {
+                    !matches!(
+                        s,
+                        "http" | "https" | "socks4" | "socks4a" | "socks5" | "socks5h"
+                    )
+                }) =>
+            {
+                format!(
+                    "has the scheme {}://, which is no proxy scheme (use http://host:port)",
+                    uri.scheme_str().unwrap_or("")
+                )
+            }
+            Ok(_) => "names no host (write it as http://host:port)".to_string(),
+        };
+        problems.push(format!("{name}={} {why}; it is ignored", redact(&value)));
+    }
+    problems
+}
+
 fn is_loopback(host: &str) -> bool {
     let host = host.trim_start_matches('[').trim_end_matches(']');
     host.eq_ignore_ascii_case("localhost")
@@ -811,6 +862,43 @@ mod tests {
             "{:?}",
             sent.map(|_| ())
         );
+    }
+
+    #[test]
+    fn an_unusable_proxy_variable_is_named_without_its_password() {
+        let env = |vars: &'static [(&'static str, &'static str)]| {
+            move |name: &str| {
+                vars.iter()
+                    .find(|(n, _)| *n == name)
+                    .map(|(_, v)| (*v).to_string())
+            }
+        };
+        let problems = environment_proxy_problems(env(&[(
+            "HTTPS_PROXY",
+            "http://collector:s3cret@proxy corp:3128",
+        )]));
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert!(
+            problems[0].starts_with("HTTPS_PROXY=http://proxy corp:3128 is not a valid URL"),
+            "{problems:?}"
+        );
+        assert!(!problems[0].contains("s3cret"), "{problems:?}");
+        let problems = environment_proxy_problems(env(&[("all_proxy", "ftp://proxy:21")]));
+        assert!(
+            problems.len() == 1
+                && problems[0].starts_with("all_proxy=")
+                && problems[0].contains("ftp://"),
+            "{problems:?}"
+        );
+        // Usable, unset or empty values are no problem.
+        assert!(environment_proxy_problems(env(&[
+            ("HTTPS_PROXY", "http://u:p@proxy.corp:3128"),
+            ("ALL_PROXY", "proxy.corp:3128"),
+            ("https_proxy", "garbage that is shadowed by HTTPS_PROXY"),
+        ]))
+        .is_empty());
+        assert!(environment_proxy_problems(env(&[("HTTPS_PROXY", "")])).is_empty());
+        assert!(environment_proxy_problems(env(&[])).is_empty());
     }
 
     #[test]

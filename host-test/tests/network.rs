@@ -350,3 +350,46 @@ fn a_record_just_under_max_response_mib_is_delivered_with_the_default_memory() {
         "the huge record was not delivered"
     );
 }
+
+#[test]
+fn an_unusable_https_proxy_in_the_environment_is_named_at_start_without_its_password() {
+    let h = Harness::demo();
+    let out = h
+        .command(&[
+            "run",
+            "--once",
+            "--config",
+            h.config("log_types = [\"attachment\"]").to_str().unwrap(),
+        ])
+        .env("HTTPS_PROXY", "http://collector:s3cret@proxy corp:3128")
+        .env_remove("https_proxy")
+        .env_remove("ALL_PROXY")
+        .env_remove("all_proxy")
+        .output()
+        .unwrap();
+    assert_success(&out);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("HTTPS_PROXY=http://proxy corp:3128 is not a valid URL"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("s3cret"), "{stderr}");
+    assert!(
+        !stderr.contains("(no proxy in the environment)"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn oversized_headers_are_named_as_such_and_the_page_is_read_again() {
+    let h = Harness::demo();
+    h.server.push_fault(Fault::Status {
+        status: 200,
+        headers: vec![("X-Padding".into(), "a".repeat(600 * 1024))],
+        body: "{}".into(),
+    });
+    let (stderr, _) = successful_run(&h, &h.config("log_types = [\"url\"]"));
+    assert!(stderr.contains("headers are too large"), "{stderr}");
+    assert!(!stderr.contains("closed before a complete"), "{stderr}");
+    assert_exactly_once(&h.events(), &h.server, &["url"]);
+}
