@@ -393,3 +393,31 @@ fn oversized_headers_are_named_as_such_and_the_page_is_read_again() {
     assert!(!stderr.contains("closed before a complete"), "{stderr}");
     assert_exactly_once(&h.events(), &h.server, &["url"]);
 }
+
+#[test]
+fn check_and_run_agree_on_a_base_url_with_an_ip_address_in_decimal() {
+    let h = Harness::demo();
+    let port = h.server.addr().port();
+    let config = h.config("log_types = [\"url\"]");
+    let text = std::fs::read_to_string(&config)
+        .unwrap()
+        .replace(&h.server.base_url(), &format!("http://2130706433:{port}"));
+    std::fs::write(&config, text).unwrap();
+    let fix = format!("write it as http://127.0.0.1:{port}");
+    for args in [&["check"][..], &["run", "--once"][..]] {
+        let mut argv = args.to_vec();
+        argv.extend(["--config", config.to_str().unwrap()]);
+        let out = h.command(&argv).output().unwrap();
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(!out.status.success(), "{args:?}: {text}");
+        assert!(
+            text.contains("tenant[0].base_url") && text.contains(&fix),
+            "{args:?}: {text}"
+        );
+    }
+    assert_eq!(h.server.ledger().requests().len(), 0);
+}
