@@ -24,8 +24,14 @@ const EXPLAINED: &[(&str, &str)] = &[
         "ConnectionTerminated",
         "the connection was reset or closed before the answer",
     ),
-    ("ConnectionTimeout", "connecting timed out"),
-    ("ConnectionReadTimeout", "the answer did not arrive in time"),
+    (
+        "ConnectionTimeout",
+        "connecting timed out (request_timeout, at most 30s)",
+    ),
+    (
+        "ConnectionReadTimeout",
+        "the answer's status and headers did not arrive within request_timeout",
+    ),
     ("ConnectionWriteTimeout", "sending the request timed out"),
     ("ConnectionLimitReached", "too many connections are open"),
     ("TlsProtocolError", "the TLS handshake failed"),
@@ -34,8 +40,23 @@ const EXPLAINED: &[(&str, &str)] = &[
         "the server's TLS certificate is not trusted",
     ),
     ("TlsAlertReceived", "the server ended the TLS session"),
-    ("HttpResponseTimeout", "the answer did not arrive in time"),
+    (
+        "HttpResponseTimeout",
+        "the answer's status and headers did not arrive within request_timeout",
+    ),
     ("HttpResponseIncomplete", "the answer was cut off"),
+    (
+        "HttpResponseBodySize",
+        "the answer is larger than this tenant's limits.max_response_mib allows",
+    ),
+    (
+        "HttpResponseHeaderSectionSize",
+        "the answer's headers are too large (over 400 KiB, or over 100 headers); not a Mimecast answer",
+    ),
+    (
+        "HttpResponseHeaderSize",
+        "the answer's headers are too large (over 400 KiB, or over 100 headers); not a Mimecast answer",
+    ),
     (
         "HttpProtocolError",
         "the connection was reset or closed before a complete HTTP answer",
@@ -59,12 +80,39 @@ pub fn request_failed(host: &str, detail: &str) -> SourceError {
     }
 }
 
-/// The error for an answer from `host` whose body broke off after `received` bytes.
-pub fn body_failed(host: &str, received: usize, detail: &str) -> SourceError {
-    SourceError::Transient(format!(
-        "the connection to {host} broke while the answer was read (after {received} bytes of \
-         the body; reset by the server or a proxy?) ({detail})"
-    ))
+/// The error for an answer from `host` whose body broke off after `received` bytes (of
+/// `declared`, its `Content-Length`, when it has one). `detail` is the host's text for the
+/// stream's error: it tells a stall (the request's time is up), a body larger than the tenant's
+/// limit and a broken connection apart.
+pub fn body_failed(
+    host: &str,
+    received: usize,
+    declared: Option<u64>,
+    detail: &str,
+) -> SourceError {
+    let of = declared.map_or_else(String::new, |n| format!(" of {n}"));
+    let lower = detail.to_ascii_lowercase();
+    if detail.contains("ConnectionReadTimeout")
+        || detail.contains("HttpResponseTimeout")
+        || lower.contains("read timeout")
+        || lower.contains("timed out")
+    {
+        SourceError::Transient(format!(
+            "the answer from {host} stalled while its body was read: {received}{of} bytes \
+             received within request_timeout (a slow or stuck server or proxy) ({detail})"
+        ))
+    } else if detail.contains("HttpResponseBodySize") || lower.contains("body size") {
+        SourceError::Transient(format!(
+            "the answer from {host} is larger than this tenant's limits.max_response_mib allows \
+             (cut off after {received}{of} bytes of the body); raise limits.max_response_mib \
+             (and limits.memory_mib, at least 4 times as large) if the server is right ({detail})"
+        ))
+    } else {
+        SourceError::Transient(format!(
+            "the connection to {host} broke while the answer was read (after {received}{of} \
+             bytes of the body; reset by the server or a proxy?) ({detail})"
+        ))
+    }
 }
 
 #[cfg(test)]
@@ -96,7 +144,39 @@ mod tests {
     fn unknown_failures_stay_transient_with_their_text() {
         let e = request_failed("h", "something new");
         assert!(matches!(&e, SourceError::Transient(m) if m.contains("something new")));
-        let e = body_failed("h", 123, "StreamError::LastOperationFailed");
+        let e = body_failed("h", 123, None, "StreamError::LastOperationFailed");
         assert!(matches!(&e, SourceError::Transient(m) if m.contains("after 123 bytes")));
+    }
+
+    #[test]
+    fn a_stalled_body_is_not_called_a_reset() {
+        let e = body_failed("h", 12, Some(4096), "connection read timeout").to_string();
+        assert!(
+            e.contains("stalled") && e.contains("12 of 4096 bytes"),
+            "{e}"
+        );
+        assert!(!e.contains("reset"), "{e}");
+    }
+
+    #[test]
+    fn a_body_over_the_limit_names_max_response_mib() {
+        let e = body_failed(
+            "h",
+            16 << 20,
+            None,
+            "HTTP response body size exceeds limit: 16777216 bytes",
+        )
+        .to_string();
+        assert!(e.contains("limits.max_response_mib"), "{e}");
+        assert!(!e.contains("reset"), "{e}");
+        let e = request_failed("h", "ErrorCode::HttpResponseBodySize(Some(20971520))").to_string();
+        assert!(e.contains("limits.max_response_mib"), "{e}");
+    }
+
+    #[test]
+    fn oversized_headers_are_not_called_a_closed_connection() {
+        let e = request_failed("h", "ErrorCode::HttpResponseHeaderSectionSize(None)").to_string();
+        assert!(e.contains("headers are too large"), "{e}");
+        assert!(!e.contains("closed"), "{e}");
     }
 }

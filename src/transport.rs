@@ -1,7 +1,15 @@
-//! WASI-HTTP transport for the component (through waki) and the WASI clock and randomness.
-//! The only module that performs I/O; it reads at most `MAX_BODY_BYTES` of a response.
+//! WASI-HTTP transport for the component (`wasi:http/outgoing-handler`, through the bindings
+//! that waki generates) and the WASI clock and randomness. The only module that performs I/O;
+//! it reads at most `MAX_BODY_BYTES` of a response. It speaks the WASI-HTTP interfaces
+//! directly (rather than through waki's client) so that a body that fails is reported with the
+//! host's reason (a stall, a size limit, a reset) instead of an opaque stream error.
 
 use chrono::{DateTime, Utc};
+use waki::bindings::wasi::http::outgoing_handler;
+use waki::bindings::wasi::http::types::{
+    Fields, IncomingResponse, Method, OutgoingBody, OutgoingRequest, Scheme,
+};
+use waki::bindings::wasi::io::streams::StreamError;
 
 use crate::error::SourceError;
 use crate::net_error;
@@ -10,54 +18,142 @@ use crate::poll::{Clock, Transport};
 use crate::request::HttpRequest;
 
 /// Largest response body read; a page of 100 records is far smaller. A larger answer is not a
-/// Mimecast page and is refused rather than buffered.
+/// Mimecast page and is refused rather than buffered. (The host's `limits.max_response_mib`
+/// normally cuts such an answer first.)
 const MAX_BODY_BYTES: usize = 32 * 1024 * 1024;
+
+/// Most bytes read from the body at once.
+const READ_CHUNK: u64 = 1024 * 1024;
+
+/// Most bytes `blocking-write-and-flush` takes at once.
+const WRITE_CHUNK: usize = 4096;
 
 /// Sends requests through `wasi:http/outgoing-handler`.
 pub struct WasiTransport;
+
+/// `url` split into scheme, authority and path with query.
+fn split_url(url: &str) -> (Scheme, &str, &str) {
+    let (scheme, rest) = match url.split_once("://") {
+        Some(("http", rest)) => (Scheme::Http, rest),
+        Some((_, rest)) => (Scheme::Https, rest),
+        None => (Scheme::Https, url),
+    };
+    match rest.find('/') {
+        Some(i) => (scheme, &rest[..i], &rest[i..]),
+        None => (scheme, rest, "/"),
+    }
+}
+
+/// Builds the outgoing request; `Err` with a reason when WASI refuses a part of it.
+fn outgoing(request: &HttpRequest) -> Result<OutgoingRequest, String> {
+    let (scheme, authority, path) = split_url(&request.url);
+    let headers: Vec<(String, Vec<u8>)> = request
+        .headers
+        .iter()
+        .map(|(k, v)| ((*k).to_string(), v.as_bytes().to_vec()))
+        .collect();
+    let fields = Fields::from_list(&headers).map_err(|e| format!("invalid header ({e:?})"))?;
+    let out = OutgoingRequest::new(fields);
+    out.set_method(&Method::Post)
+        .and_then(|()| out.set_scheme(Some(&scheme)))
+        .and_then(|()| out.set_authority(Some(authority)))
+        .and_then(|()| out.set_path_with_query(Some(path)))
+        .map_err(|()| format!("invalid URL {}", request.url))?;
+    Ok(out)
+}
+
+/// Writes `body` and finishes it. A failure is ignored here: the host then fails the
+/// request, and the response's error says why (a denial, a refused connection, …).
+fn write_body(body: OutgoingBody, bytes: &[u8]) {
+    if let Ok(stream) = body.write() {
+        for chunk in bytes.chunks(WRITE_CHUNK) {
+            if stream.blocking_write_and_flush(chunk).is_err() {
+                break;
+            }
+        }
+        drop(stream);
+    }
+    let _ = OutgoingBody::finish(body, None);
+}
+
+/// Sends `request` and waits for the response's head.
+fn exchange(request: &HttpRequest, host: &str) -> Result<IncomingResponse, SourceError> {
+    let out = outgoing(request).map_err(|e| net_error::request_failed(host, &e))?;
+    let body = out
+        .body()
+        .map_err(|()| net_error::request_failed(host, "the request body was taken"))?;
+    let future = outgoing_handler::handle(out, None)
+        .map_err(|code| net_error::request_failed(host, &format!("{code:?}")))?;
+    write_body(body, &request.body);
+    let result = match future.get() {
+        Some(result) => result,
+        None => {
+            future.subscribe().block();
+            future.get().unwrap_or(Err(()))
+        }
+    };
+    match result {
+        Ok(Ok(response)) => Ok(response),
+        Ok(Err(code)) => Err(net_error::request_failed(host, &format!("{code:?}"))),
+        Err(()) => Err(net_error::request_failed(host, "the response was taken")),
+    }
+}
+
+/// The first value of header `name`, as text.
+fn header(response: &IncomingResponse, name: &str) -> Option<String> {
+    let values = response.headers().get(&name.to_string());
+    values
+        .first()
+        .and_then(|v| String::from_utf8(v.clone()).ok())
+}
 
 impl Transport for WasiTransport {
     fn send(
         &mut self,
         request: &HttpRequest,
-        timeout_ms: u64,
+        _timeout_ms: u64,
     ) -> Result<HttpResponse, SourceError> {
-        let host = request
-            .url
-            .split("://")
-            .nth(1)
-            .and_then(|rest| rest.split('/').next())
-            .unwrap_or_default()
-            .to_string();
-        let response = waki::Client::new()
-            .post(&request.url)
-            .headers(request.headers.iter().map(|(k, v)| (*k, v.as_str())))
-            .body(request.body.clone())
-            .connect_timeout(std::time::Duration::from_millis(timeout_ms))
-            .send()
-            .map_err(|e| net_error::request_failed(&host, &format!("{e:#}")))?;
-        let status = response.status_code();
-        let header = |name: &str| response.header(name).and_then(|v| v.to_str().ok());
+        let (_, host, _) = split_url(&request.url);
+        let host = host.to_string();
+        let response = exchange(request, &host)?;
+        let status = response.status();
         let rate_limit_reset_ms = crate::rate_limit::wait_ms(
-            header("x-ratelimit-reset"),
-            header("retry-after"),
+            header(&response, "x-ratelimit-reset").as_deref(),
+            header(&response, "retry-after").as_deref(),
             Utc::now(),
         );
-        let mut body = Vec::new();
+        let declared = header(&response, "content-length").and_then(|v| v.trim().parse().ok());
+        let incoming = response
+            .consume()
+            .map_err(|()| net_error::request_failed(&host, "the response body was taken"))?;
+        let stream = incoming
+            .stream()
+            .map_err(|()| net_error::request_failed(&host, "the response body was taken"))?;
+        // A declared length within the bound is allocated at once (no doubling while reading).
+        let mut body = Vec::with_capacity(declared.map_or(0, |n: u64| {
+            usize::try_from(n)
+                .unwrap_or(MAX_BODY_BYTES)
+                .min(MAX_BODY_BYTES)
+        }));
         loop {
-            match response.chunk(1024 * 1024) {
-                Ok(Some(chunk)) => {
-                    body.extend_from_slice(&chunk);
-                    if body.len() > MAX_BODY_BYTES {
+            match stream.blocking_read(READ_CHUNK) {
+                Ok(chunk) => {
+                    if body.len() + chunk.len() > MAX_BODY_BYTES {
                         return Err(SourceError::Protocol(format!(
                             "the response from {host} is larger than {MAX_BODY_BYTES} bytes; not a Mimecast page"
                         )));
                     }
+                    body.extend_from_slice(&chunk);
                 }
-                Ok(None) => break,
-                Err(e) => return Err(net_error::body_failed(&host, body.len(), &format!("{e:#}"))),
+                Err(StreamError::Closed) => break,
+                Err(StreamError::LastOperationFailed(e)) => {
+                    let detail = e.to_debug_string();
+                    return Err(net_error::body_failed(&host, body.len(), declared, &detail));
+                }
             }
         }
+        drop(stream);
+        drop(incoming);
         Ok(HttpResponse {
             status,
             rate_limit_reset_ms,

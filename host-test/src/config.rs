@@ -419,6 +419,21 @@ pub fn parse_origin(base_url: &str) -> Result<Origin, String> {
         ));
     }
     let scheme = url.scheme().to_string();
+    // The component sends requests to `base_url` as written, and the sandbox allows only the
+    // host as parsed here: they must be the same text, or every request would be refused. An
+    // IP address in another form (`2130706433`, `0x7f.1`, `127.1`, `[0:0::1]`) or a name that
+    // is not in its ASCII form is refused here, with the form to write instead.
+    let written = written_host(base_url.trim());
+    if written != host {
+        let port = url.port().map_or_else(String::new, |p| format!(":{p}"));
+        let canonical = match url.host() {
+            Some(url::Host::Ipv6(_)) => format!("{scheme}://[{host}]{port}"),
+            _ => format!("{scheme}://{host}{port}"),
+        };
+        return Err(format!(
+            "{shown:?} writes the host {host} in another form ({written}); write it as {canonical}"
+        ));
+    }
     match scheme.as_str() {
         "https" => {}
         "http" if is_loopback(&host) => {}
@@ -443,6 +458,19 @@ fn without_userinfo(url: &str) -> String {
         Some(at) => format!("{}***{}", &url[..start], &rest[at..]),
         None => url.to_string(),
     }
+}
+
+/// The host of `url` as written (lower-cased, an IPv6 address without its brackets): the text
+/// between `://` (and any `user:password@`) and the port, path, query or fragment.
+fn written_host(url: &str) -> String {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    let authority = &rest[..rest.find(['/', '?', '#']).unwrap_or(rest.len())];
+    let host_port = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    let host = match host_port.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or(v6),
+        None => host_port.split(':').next().unwrap_or(host_port),
+    };
+    host.to_ascii_lowercase()
 }
 
 fn is_loopback(host: &str) -> bool {
@@ -1359,6 +1387,35 @@ secret_key = "d"
             parse_origin("https://EU-API.mimecast.com/").unwrap().host,
             "eu-api.mimecast.com"
         );
+    }
+
+    #[test]
+    fn an_ip_address_or_name_in_another_form_is_refused_with_the_form_to_write() {
+        for (url, fix) in [
+            (
+                "http://2130706433:8080",
+                "write it as http://127.0.0.1:8080",
+            ),
+            ("http://0x7f.1:8080", "write it as http://127.0.0.1:8080"),
+            ("http://127.1", "write it as http://127.0.0.1"),
+            ("http://[0:0::1]:9", "write it as http://[::1]:9"),
+            (
+                "https://bücher.example",
+                "write it as https://xn--bcher-kva.example",
+            ),
+        ] {
+            let e = parse_origin(url).unwrap_err();
+            assert!(e.contains(fix), "{url}: {e}");
+        }
+        // A form the component sends as written is accepted.
+        for url in [
+            "http://127.0.0.1:8080",
+            "http://[::1]:9",
+            "https://EU-API.mimecast.com",
+            "https://eu-api.mimecast.com:443/",
+        ] {
+            assert!(parse_origin(url).is_ok(), "{url}");
+        }
     }
 
     #[test]

@@ -234,6 +234,57 @@ pub fn environment_proxy() -> Result<Option<String>, String> {
     }
 }
 
+/// The environment's proxy variables that matter for `https://` destinations, in the order
+/// they are read (for each, the upper-case name wins over the lower-case one, as in curl):
+/// `HTTPS_PROXY`, then `ALL_PROXY`.
+const ENVIRONMENT_PROXY_VARIABLES: [[&str; 2]; 2] =
+    [["HTTPS_PROXY", "https_proxy"], ["ALL_PROXY", "all_proxy"]];
+
+/// What is wrong with each proxy variable of the environment (as `var` reads them) that is set
+/// but cannot be used, one line each: the variable's name and the value's problem, the value
+/// shown without credentials. Such a variable is silently skipped by the proxy matcher (the
+/// next one, or no proxy, is used), so the start of `mcsource` warns about it.
+pub fn environment_proxy_problems(var: impl Fn(&str) -> Option<String>) -> Vec<String> {
+    let mut problems = Vec::new();
+    for names in ENVIRONMENT_PROXY_VARIABLES {
+        let Some((name, value)) = names.iter().find_map(|n| var(n).map(|v| (*n, v))) else {
+            continue;
+        };
+        if value.trim().is_empty() {
+            continue;
+        }
+        let used = Matcher::builder()
+            .https(value.clone())
+            .build()
+            .intercept(&Uri::from_static(HTTPS_PROBE))
+            .is_some();
+        if used {
+            continue;
+        }
+        let why = match value.parse::<Uri>() {
+            Err(_) => "is not a valid URL (write it as http://host:port, and percent-encode \
+                       unusual characters in a user name or password)"
+                .to_string(),
+            Ok(uri)
+                if uri.scheme_str().is_some_and(|s| {
+                    !matches!(
+                        s,
+                        "http" | "https" | "socks4" | "socks4a" | "socks5" | "socks5h"
+                    )
+                }) =>
+            {
+                format!(
+                    "has the scheme {}://, which is no proxy scheme (use http://host:port)",
+                    uri.scheme_str().unwrap_or("")
+                )
+            }
+            Ok(_) => "names no host (write it as http://host:port)".to_string(),
+        };
+        problems.push(format!("{name}={} {why}; it is ignored", redact(&value)));
+    }
+    problems
+}
+
 fn is_loopback(host: &str) -> bool {
     let host = host.trim_start_matches('[').trim_end_matches(']');
     host.eq_ignore_ascii_case("localhost")
@@ -478,22 +529,28 @@ impl HttpClient {
         HttpClient { client }
     }
 
-    /// Sends `request` (an absolute URI) on a pooled connection. `timeout` bounds connecting
-    /// plus the wait for the response head, and separately each wait for more of the body.
+    /// Sends `request` (an absolute URI) on a pooled connection. `timeout` bounds the whole
+    /// request: sending it, connecting, the wait for the response head and reading the body
+    /// all end by one deadline, so a server that trickles its answer cannot hold a request
+    /// longer than that. A failure names the phase that ran out of time in the log.
     ///
     /// # Errors
-    /// The WASI-HTTP error code for what failed: DNS, connect, TLS, proxy, timeout, protocol.
+    /// The WASI-HTTP error code for what failed: DNS, connect, TLS, proxy, timeout (connecting:
+    /// `ConnectionTimeout`; the head: `HttpResponseTimeout`; the body, from the body stream:
+    /// `ConnectionReadTimeout`), header size, protocol.
     pub async fn send(
         &self,
         request: http::Request<WasiBody>,
         timeout: Duration,
     ) -> Result<http::Response<WasiBody>, HttpError> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        let target = origin_of(request.uri());
         // The body is read whole before connecting: a connection that fails at once (a
         // refused proxy, say) then reports its error through the response, where the guest
         // reads it, instead of as a closed body stream while the guest is still writing.
         let (parts, body) = request.into_parts();
-        let body = tokio::time::timeout(
-            timeout,
+        let body = tokio::time::timeout_at(
+            deadline,
             http_body_util::Limited::new(body, MAX_REQUEST_BODY_BYTES).collect(),
         )
         .await
@@ -505,16 +562,38 @@ impl HttpClient {
         .to_bytes();
         let mut request = http::Request::from_parts(parts, full_body(body));
         let connection = capture_connection(&mut request);
-        let response = match tokio::time::timeout(timeout, self.client.request(request)).await {
+        let response = match tokio::time::timeout_at(deadline, self.client.request(request)).await {
             Ok(Ok(response)) => response,
             Ok(Err(e)) => return Err(classify(&e)),
             Err(_) if connection.connection_metadata().is_none() => {
-                return Err(HttpError::ConnectionTimeout)
+                tracing::warn!(%target, timeout = %humantime::format_duration(timeout),
+                    "request timed out while connecting (request_timeout)");
+                return Err(HttpError::ConnectionTimeout);
             }
-            Err(_) => return Err(HttpError::ConnectionReadTimeout),
+            Err(_) => {
+                tracing::warn!(%target, timeout = %humantime::format_duration(timeout),
+                    "request timed out waiting for the answer's status and headers (request_timeout)");
+                return Err(HttpError::HttpResponseTimeout);
+            }
         };
-        Ok(response.map(|body| TimedBody::new(body, timeout).boxed_unsync()))
+        let expected = response
+            .headers()
+            .get(http::header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok());
+        Ok(response
+            .map(|body| TimedBody::new(body, deadline, timeout, target, expected).boxed_unsync()))
     }
+}
+
+/// `scheme://host:port` of `uri`, for log lines.
+fn origin_of(uri: &Uri) -> String {
+    format!(
+        "{}://{}:{}",
+        uri.scheme_str().unwrap_or("http"),
+        uri.host().unwrap_or(""),
+        port_or_default(uri)
+    )
 }
 
 /// A request body of `bytes`, all there at once.
@@ -578,6 +657,9 @@ fn code_in_chain(err: &(dyn StdError + 'static)) -> Option<HttpError> {
             if h.is_timeout() {
                 return Some(HttpError::HttpResponseTimeout);
             }
+            if h.is_parse_too_large() {
+                return Some(HttpError::HttpResponseHeaderSectionSize(None));
+            }
         }
         source = e.source();
     }
@@ -619,19 +701,36 @@ fn io_code(e: &std::io::Error) -> Option<HttpError> {
     Some(code)
 }
 
-/// A response body whose every wait for more data is bounded by `timeout`.
+/// A response body that must be read whole by the request's deadline; past it, the next read
+/// fails with `ConnectionReadTimeout` and the log says how much of the body had arrived.
 struct TimedBody {
     inner: Incoming,
-    timeout: Duration,
     sleep: Pin<Box<Sleep>>,
+    /// The request's `timeout`, for the log line.
+    timeout: Duration,
+    /// Where the request went, for the log line.
+    target: String,
+    /// Bytes of the body received so far.
+    received: u64,
+    /// The body's `Content-Length`, when it has one.
+    expected: Option<u64>,
 }
 
 impl TimedBody {
-    fn new(inner: Incoming, timeout: Duration) -> TimedBody {
+    fn new(
+        inner: Incoming,
+        deadline: tokio::time::Instant,
+        timeout: Duration,
+        target: String,
+        expected: Option<u64>,
+    ) -> TimedBody {
         TimedBody {
             inner,
+            sleep: Box::pin(tokio::time::sleep_until(deadline)),
             timeout,
-            sleep: Box::pin(tokio::time::sleep(timeout)),
+            target,
+            received: 0,
+            expected,
         }
     }
 }
@@ -646,17 +745,27 @@ impl Body for TimedBody {
     ) -> Poll<Option<Result<Frame<Bytes>, HttpError>>> {
         match Pin::new(&mut self.inner).poll_frame(cx) {
             Poll::Ready(Some(Ok(frame))) => {
-                let next = tokio::time::Instant::now() + self.timeout;
-                self.sleep.as_mut().reset(next);
+                if let Some(data) = frame.data_ref() {
+                    self.received += data.len() as u64;
+                }
                 Poll::Ready(Some(Ok(frame)))
             }
             Poll::Ready(Some(Err(e))) if e.is_timeout() => {
-                Poll::Ready(Some(Err(HttpError::HttpResponseTimeout)))
+                Poll::Ready(Some(Err(HttpError::ConnectionReadTimeout)))
             }
             Poll::Ready(Some(Err(e))) => Poll::Ready(Some(Err(HttpError::Hyper(e)))),
             Poll::Ready(None) => Poll::Ready(None),
             Poll::Pending => match self.sleep.as_mut().poll(cx) {
-                Poll::Ready(()) => Poll::Ready(Some(Err(HttpError::ConnectionReadTimeout))),
+                Poll::Ready(()) => {
+                    let of = self.expected.map_or_else(
+                        || "of a body of unknown length".to_string(),
+                        |n| format!("of {n}"),
+                    );
+                    tracing::warn!(target = %self.target, timeout = %humantime::format_duration(self.timeout),
+                        "request timed out reading the answer's body (request_timeout): {} bytes received {of}",
+                        self.received);
+                    Poll::Ready(Some(Err(HttpError::ConnectionReadTimeout)))
+                }
                 Poll::Pending => Poll::Pending,
             },
         }
@@ -678,6 +787,118 @@ mod tests {
 
     fn uri(s: &str) -> Uri {
         s.parse().unwrap()
+    }
+
+    /// A server on loopback that answers every connection with `head`, then writes `body`
+    /// one byte every `every`; its address.
+    async fn raw_server(head: Vec<u8>, body: Vec<u8>, every: Duration) -> std::net::SocketAddr {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0))
+            .await
+            .unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            while let Ok((mut socket, _)) = listener.accept().await {
+                let (head, body) = (head.clone(), body.clone());
+                tokio::spawn(async move {
+                    let mut request = vec![0u8; 64 * 1024];
+                    let _ = socket.read(&mut request).await;
+                    if socket.write_all(&head).await.is_err() {
+                        return;
+                    }
+                    for byte in body {
+                        tokio::time::sleep(every).await;
+                        if socket.write_all(&[byte]).await.is_err() {
+                            return;
+                        }
+                    }
+                    tokio::time::sleep(Duration::from_secs(30)).await;
+                });
+            }
+        });
+        addr
+    }
+
+    fn post(addr: std::net::SocketAddr) -> http::Request<WasiBody> {
+        http::Request::post(format!("http://{addr}/api/ttp/url/get-logs"))
+            .body(full_body(Bytes::from_static(b"{}")))
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_trickling_body_is_cut_at_the_request_deadline() {
+        // Ten bytes a second: every wait is short, but the whole body would take 100 s.
+        let head = b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n".to_vec();
+        let addr = raw_server(head, vec![b' '; 1000], Duration::from_millis(100)).await;
+        let client = HttpClient::new(&ProxySetting::Direct);
+        let started = std::time::Instant::now();
+        let timeout = Duration::from_millis(1500);
+        let response = client.send(post(addr), timeout).await.unwrap();
+        let read = tokio::time::timeout(Duration::from_secs(10), response.into_body().collect())
+            .await
+            .expect("the body was not cut at the request's deadline");
+        let elapsed = started.elapsed();
+        assert!(
+            matches!(read, Err(HttpError::ConnectionReadTimeout)),
+            "{:?}",
+            read.map(|_| ())
+        );
+        assert!(
+            elapsed >= timeout && elapsed < timeout + Duration::from_secs(1),
+            "{elapsed:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn oversized_headers_are_named_as_such() {
+        let mut head = b"HTTP/1.1 200 OK\r\nX-Padding: ".to_vec();
+        head.extend(std::iter::repeat_n(b'a', 600 * 1024));
+        head.extend_from_slice(b"\r\nContent-Length: 0\r\n\r\n");
+        let addr = raw_server(head, Vec::new(), Duration::ZERO).await;
+        let client = HttpClient::new(&ProxySetting::Direct);
+        let sent = client.send(post(addr), Duration::from_secs(5)).await;
+        assert!(
+            matches!(sent, Err(HttpError::HttpResponseHeaderSectionSize(_))),
+            "{:?}",
+            sent.map(|_| ())
+        );
+    }
+
+    #[test]
+    fn an_unusable_proxy_variable_is_named_without_its_password() {
+        let env = |vars: &'static [(&'static str, &'static str)]| {
+            move |name: &str| {
+                vars.iter()
+                    .find(|(n, _)| *n == name)
+                    .map(|(_, v)| (*v).to_string())
+            }
+        };
+        let problems = environment_proxy_problems(env(&[(
+            "HTTPS_PROXY",
+            "http://collector:s3cret@proxy corp:3128",
+        )]));
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert!(
+            problems[0].starts_with("HTTPS_PROXY=http://proxy corp:3128 is not a valid URL"),
+            "{problems:?}"
+        );
+        assert!(!problems[0].contains("s3cret"), "{problems:?}");
+        let problems = environment_proxy_problems(env(&[("all_proxy", "ftp://proxy:21")]));
+        assert!(
+            problems.len() == 1
+                && problems[0].starts_with("all_proxy=")
+                && problems[0].contains("ftp://"),
+            "{problems:?}"
+        );
+        // Usable, unset or empty values are no problem.
+        assert!(environment_proxy_problems(env(&[
+            ("HTTPS_PROXY", "http://u:p@proxy.corp:3128"),
+            ("ALL_PROXY", "proxy.corp:3128"),
+            ("https_proxy", "garbage that is shadowed by HTTPS_PROXY"),
+        ]))
+        .is_empty());
+        assert!(environment_proxy_problems(env(&[("HTTPS_PROXY", "")])).is_empty());
+        assert!(environment_proxy_problems(env(&[])).is_empty());
     }
 
     #[test]

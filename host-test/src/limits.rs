@@ -20,7 +20,8 @@ pub struct LimitsConfig {
     pub poll_timeout: Option<Duration>,
     /// Outbound HTTP requests one instance may have in flight (default 2).
     pub max_concurrent_requests: Option<u32>,
-    /// Largest response body one request may return, in MiB (default 32).
+    /// Largest response body one request may return, in MiB (default 8; at most an eighth of
+    /// `memory_mib`, see [`MEMORY_PER_RESPONSE_BYTE`]).
     pub max_response_mib: Option<u32>,
 }
 
@@ -44,6 +45,16 @@ pub const MAX_MEMORY_MIB: u32 = 4096;
 /// tenant's limit, also one raised by a reload, fits.
 pub const MAX_MEMORY_BYTES: usize = MAX_MEMORY_MIB as usize * MIB;
 
+/// Bytes of component memory a response may need per byte of its body: the component holds the
+/// body, and while it turns a page into events, each record again as an event and as the
+/// canonical JSON its `event_id` is hashed from (a buffer that grows by doubling), on top of
+/// its own working memory. Measured with the default `memory_mib` of 64: a page of one 12 MiB
+/// record is read, one of 15 MiB is not; 8 leaves room for allocator fragmentation.
+/// `max_response_mib` may be at most `memory_mib` divided by this, so that a response the host
+/// lets through cannot run the component out of memory (which would hide the cause, a
+/// response that is too large).
+pub const MEMORY_PER_RESPONSE_BYTE: u32 = 8;
+
 /// Longest `poll_timeout` accepted.
 pub const MAX_POLL_TIMEOUT: Duration = Duration::from_secs(3600);
 /// How much longer than `request_timeout` the poll deadline must be.
@@ -55,7 +66,7 @@ impl Default for Limits {
             memory_bytes: 64 * MIB,
             poll_timeout: Duration::from_secs(120),
             max_concurrent_requests: 2,
-            max_response_bytes: 32 * MIB as u64,
+            max_response_bytes: 8 * MIB as u64,
         }
     }
 }
@@ -83,10 +94,15 @@ impl LimitsConfig {
             .max_concurrent_requests
             .or(defaults.max_concurrent_requests)
             .unwrap_or(d.max_concurrent_requests);
+        // Unset, it is the default, or less where memory_mib is too small for the default.
         let response_mib = self
             .max_response_mib
             .or(defaults.max_response_mib)
-            .unwrap_or((d.max_response_bytes / MIB as u64) as u32);
+            .unwrap_or_else(|| {
+                ((d.max_response_bytes / MIB as u64) as u32)
+                    .min(memory_mib / MEMORY_PER_RESPONSE_BYTE)
+                    .max(1)
+            });
         if !(16..=MAX_MEMORY_MIB).contains(&memory_mib) {
             out.push(format!(
                 "{at}.memory_mib: {memory_mib} is outside 16..={MAX_MEMORY_MIB} (the component needs about 16 MiB)"
@@ -114,6 +130,17 @@ impl LimitsConfig {
         if !(1..=1024).contains(&response_mib) {
             out.push(format!(
                 "{at}.max_response_mib: {response_mib} is outside 1..=1024"
+            ));
+        } else if (16..=MAX_MEMORY_MIB).contains(&memory_mib)
+            && response_mib.saturating_mul(MEMORY_PER_RESPONSE_BYTE) > memory_mib
+        {
+            out.push(format!(
+                "{at}.max_response_mib: {response_mib} MiB does not fit in memory_mib = \
+                 {memory_mib}: the component needs about {MEMORY_PER_RESPONSE_BYTE} times a \
+                 response's size to read it; lower max_response_mib to at most {} or raise \
+                 memory_mib to at least {}",
+                memory_mib / MEMORY_PER_RESPONSE_BYTE,
+                response_mib.saturating_mul(MEMORY_PER_RESPONSE_BYTE)
             ));
         }
         Limits {
@@ -147,13 +174,13 @@ mod tests {
             ..Default::default()
         };
         let tenant = LimitsConfig {
-            memory_mib: Some(32),
+            memory_mib: Some(64),
             ..Default::default()
         };
         let mut out = Vec::new();
         let l = tenant.resolve(&top, Duration::from_secs(30), "tenant[0].limits", &mut out);
         assert!(out.is_empty(), "{out:?}");
-        assert_eq!(l.memory_bytes, 32 * MIB);
+        assert_eq!(l.memory_bytes, 64 * MIB);
         assert_eq!(l.max_response_bytes, 8 * MIB as u64);
         assert_eq!(l.max_concurrent_requests, 2);
         assert_eq!(l.poll_timeout, Duration::from_secs(120));
@@ -190,5 +217,53 @@ mod tests {
         let mut out = Vec::new();
         check_concurrent_polls(0, &mut out);
         assert_eq!(out.len(), 1);
+    }
+
+    #[test]
+    fn max_response_mib_must_fit_in_memory_mib() {
+        let d = Limits::default();
+        assert!(
+            d.max_response_bytes * u64::from(MEMORY_PER_RESPONSE_BYTE) <= d.memory_bytes as u64,
+            "the defaults do not fit: {d:?}"
+        );
+        let resolve = |memory_mib, max_response_mib| {
+            let mut out = Vec::new();
+            LimitsConfig {
+                memory_mib: Some(memory_mib),
+                max_response_mib: Some(max_response_mib),
+                ..Default::default()
+            }
+            .resolve(
+                &LimitsConfig::default(),
+                Duration::from_secs(30),
+                "limits",
+                &mut out,
+            );
+            out
+        };
+        assert!(resolve(64, 8).is_empty());
+        // Unset, it shrinks with a small memory_mib.
+        let mut out = Vec::new();
+        let small = LimitsConfig {
+            memory_mib: Some(32),
+            ..Default::default()
+        }
+        .resolve(
+            &LimitsConfig::default(),
+            Duration::from_secs(30),
+            "limits",
+            &mut out,
+        );
+        assert!(out.is_empty(), "{out:?}");
+        assert_eq!(small.max_response_bytes, 4 * MIB as u64);
+        assert!(resolve(512, 64).is_empty());
+        let out = resolve(64, 32);
+        assert_eq!(out.len(), 1, "{out:?}");
+        assert!(
+            out[0].starts_with("limits.max_response_mib: 32")
+                && out[0].contains("at most 8")
+                && out[0].contains("memory_mib to at least 256"),
+            "{out:?}"
+        );
     }
 }

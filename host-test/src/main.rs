@@ -342,13 +342,21 @@ fn load_components(runtime: &Runtime, tenants: &[Tenant]) {
     }
 }
 
-/// Says at start where outbound connections go.
+/// Says at start where outbound connections go, and warns about a proxy variable of the
+/// environment that is set but cannot be used (it would otherwise be skipped without a word).
 fn log_proxy(setting: &ProxySetting) {
+    if *setting == ProxySetting::Environment {
+        let problems =
+            mimecast_host::http_client::environment_proxy_problems(|n| std::env::var(n).ok());
+        for problem in problems {
+            tracing::warn!("proxy from the environment: {problem}");
+        }
+    }
     match (setting, mimecast_host::http_client::environment_proxy()) {
         (ProxySetting::Environment, Ok(Some(proxy))) => tracing::info!(%proxy,
             "outbound connections go through the proxy from the environment (HTTPS_PROXY or ALL_PROXY; NO_PROXY applies; loopback hosts direct)"),
         (ProxySetting::Environment, Ok(None)) => {
-            tracing::info!("outbound connections go direct (no proxy in the environment)")
+            tracing::info!("outbound connections go direct (no usable proxy in the environment)")
         }
         (ProxySetting::Environment, Err(proxy)) => tracing::warn!(%proxy,
             "the environment's proxy is not http:// and is not used; connections go direct (set proxy = \"http://host:port\" in the config to use one)"),

@@ -134,8 +134,8 @@ impl WasiHttpHooks for OutboundPolicy {
                 .and_then(|v| v.to_str().ok())
                 .and_then(|v| v.parse::<u64>().ok());
             if declared.is_some_and(|n| n > max) {
-                tracing::error!(%tenant, limit_bytes = max,
-                    "response refused: larger than limits.max_response_mib");
+                tracing::warn!(%tenant, limit_bytes = max, declared_bytes = declared,
+                    "response refused: larger than limits.max_response_mib (its Content-Length)");
                 return Err(HttpError::HttpResponseBodySize(declared));
             }
             // The request counts as in flight until its body is read or dropped.
@@ -146,7 +146,11 @@ impl WasiHttpHooks for OutboundPolicy {
                         let _in_flight = &guard;
                         match e.downcast::<HttpError>() {
                             Ok(inner) => *inner,
-                            Err(_) => HttpError::HttpResponseBodySize(Some(max)),
+                            Err(_) => {
+                                tracing::warn!(%tenant, limit_bytes = max,
+                                    "response cut off: its body is larger than limits.max_response_mib");
+                                HttpError::HttpResponseBodySize(Some(max))
+                            }
                         }
                     })
                     .boxed_unsync()

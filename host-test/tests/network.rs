@@ -7,14 +7,16 @@
 
 mod common;
 
+use std::io::Read;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use chrono::Utc;
 use common::{assert_connections_reused, assert_exactly_once, assert_success, Harness};
-use mimecast_mock::MockConfig;
+use mimecast_mock::{Fault, LogType, MockConfig};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
@@ -231,4 +233,191 @@ fn a_proxy_from_the_environment_is_not_used_for_loopback_hosts() {
         .unwrap();
     assert_success(&out);
     assert_exactly_once(&h.events(), &h.server, &["attachment"]);
+}
+
+/// `run --once` on `config`, which must succeed; its stderr and how long it took.
+fn successful_run(h: &Harness, config: &Path) -> (String, Duration) {
+    let started = Instant::now();
+    let out = h.run_once(config);
+    let took = started.elapsed();
+    assert_success(&out);
+    (String::from_utf8_lossy(&out.stderr).to_string(), took)
+}
+
+#[test]
+fn a_trickling_answer_is_cut_at_request_timeout_naming_the_body_and_read_again() {
+    let h = Harness::demo();
+    // The head at once, then the page one byte every 200 ms: no single wait is long, but the
+    // whole answer would take hours.
+    h.server
+        .push_fault(Fault::TrickleBody(Duration::from_millis(200)));
+    let config = h.config(
+        "log_types = [\"url\"]\nrequest_timeout = \"2s\"\n[tenant.limits]\npoll_timeout = \"30s\"",
+    );
+    let (stderr, took) = successful_run(&h, &config);
+    assert!(
+        stderr.contains("stalled while its body was read"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("timed out reading the answer's body (request_timeout)"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("poll deadline"), "{stderr}");
+    assert!(!stderr.contains("reset by the server"), "{stderr}");
+    // Cut after about 2 s, retried after about 1 s, not after the 30 s poll deadline.
+    assert!(took < Duration::from_secs(20), "took {took:?}\n{stderr}");
+    assert_exactly_once(&h.events(), &h.server, &["url"]);
+}
+
+#[test]
+fn an_endless_body_is_cut_at_max_response_mib_and_read_again() {
+    let h = Harness::demo();
+    h.server.push_fault(Fault::EndlessBody);
+    let (stderr, _) = successful_run(&h, &h.config("log_types = [\"url\"]"));
+    assert!(
+        stderr.contains("larger than this tenant's limits.max_response_mib"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("MiB of memory"), "{stderr}");
+    assert_exactly_once(&h.events(), &h.server, &["url"]);
+}
+
+/// One URL Protect record whose `url` is `bytes` long, ten minutes old.
+fn huge_record(bytes: usize) -> serde_json::Value {
+    let now = Utc::now();
+    let mut record = mimecast_mock::generate_records(
+        LogType::Url,
+        99,
+        now - chrono::TimeDelta::minutes(11),
+        now - chrono::TimeDelta::minutes(10),
+        1,
+    )
+    .remove(0);
+    record["url"] =
+        serde_json::Value::String(format!("https://example.com/{}", "a".repeat(bytes - 20)));
+    record
+}
+
+/// Runs `mcsource run` on `config` until its log contains `wanted` (at most 60 s); the log.
+fn log_until(h: &Harness, config: &Path, wanted: &str) -> String {
+    let log = h.dir.path().join("run.log");
+    let mut child = h.spawn_run(config, std::fs::File::create(&log).unwrap());
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut text = String::new();
+    while Instant::now() < deadline {
+        text.clear();
+        std::fs::File::open(&log)
+            .unwrap()
+            .read_to_string(&mut text)
+            .unwrap();
+        if text.contains(wanted) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    text
+}
+
+#[test]
+fn a_record_larger_than_max_response_mib_is_named_as_such_not_as_memory() {
+    let h = Harness::demo();
+    h.server
+        .append(LogType::Url, vec![huge_record(20 * 1024 * 1024)]);
+    let config = h.config("log_types = [\"url\"]");
+    let log = log_until(&h, &config, "limits.max_response_mib");
+    assert!(
+        log.contains("larger than this tenant's limits.max_response_mib"),
+        "{log}"
+    );
+    assert!(!log.contains("MiB of memory"), "{log}");
+}
+
+#[test]
+fn a_record_just_under_max_response_mib_is_delivered_with_the_default_memory() {
+    // The default max_response_mib (8) fits in the default memory_mib (64): a page of one
+    // record just under it is delivered, not stopped as running out of memory.
+    let h = Harness::demo();
+    let huge = huge_record(8 * 1024 * 1024 - 8 * 1024);
+    h.server.append(LogType::Url, vec![huge.clone()]);
+    let config = h.config("log_types = [\"url\"]\npage_size = 1");
+    let (stderr, _) = successful_run(&h, &config);
+    assert!(!stderr.contains("MiB of memory"), "{stderr}");
+    assert!(
+        h.events().iter().any(|e| e["record"]["url"] == huge["url"]),
+        "the huge record was not delivered"
+    );
+}
+
+#[test]
+fn an_unusable_https_proxy_in_the_environment_is_named_at_start_without_its_password() {
+    let h = Harness::demo();
+    let out = h
+        .command(&[
+            "run",
+            "--once",
+            "--config",
+            h.config("log_types = [\"attachment\"]").to_str().unwrap(),
+        ])
+        .env("HTTPS_PROXY", "http://collector:s3cret@proxy corp:3128")
+        .env_remove("https_proxy")
+        .env_remove("ALL_PROXY")
+        .env_remove("all_proxy")
+        .output()
+        .unwrap();
+    assert_success(&out);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("HTTPS_PROXY=http://proxy corp:3128 is not a valid URL"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("s3cret"), "{stderr}");
+    assert!(
+        !stderr.contains("(no proxy in the environment)"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn oversized_headers_are_named_as_such_and_the_page_is_read_again() {
+    let h = Harness::demo();
+    h.server.push_fault(Fault::Status {
+        status: 200,
+        headers: vec![("X-Padding".into(), "a".repeat(600 * 1024))],
+        body: "{}".into(),
+    });
+    let (stderr, _) = successful_run(&h, &h.config("log_types = [\"url\"]"));
+    assert!(stderr.contains("headers are too large"), "{stderr}");
+    assert!(!stderr.contains("closed before a complete"), "{stderr}");
+    assert_exactly_once(&h.events(), &h.server, &["url"]);
+}
+
+#[test]
+fn check_and_run_agree_on_a_base_url_with_an_ip_address_in_decimal() {
+    let h = Harness::demo();
+    let port = h.server.addr().port();
+    let config = h.config("log_types = [\"url\"]");
+    let text = std::fs::read_to_string(&config)
+        .unwrap()
+        .replace(&h.server.base_url(), &format!("http://2130706433:{port}"));
+    std::fs::write(&config, text).unwrap();
+    let fix = format!("write it as http://127.0.0.1:{port}");
+    for args in [&["check"][..], &["run", "--once"][..]] {
+        let mut argv = args.to_vec();
+        argv.extend(["--config", config.to_str().unwrap()]);
+        let out = h.command(&argv).output().unwrap();
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(!out.status.success(), "{args:?}: {text}");
+        assert!(
+            text.contains("tenant[0].base_url") && text.contains(&fix),
+            "{args:?}: {text}"
+        );
+    }
+    assert_eq!(h.server.ledger().requests().len(), 0);
 }

@@ -39,6 +39,13 @@ pub enum Fault {
     /// Send the status line, the headers (with the whole page's `Content-Length`) and the first
     /// half of the real page, then reset the TCP connection. Not counted as served.
     ResetMidBody,
+    /// Send the status line and the headers (with the whole page's `Content-Length`) at once,
+    /// then the real page one byte per interval: a server or proxy that trickles its answer.
+    /// Not counted as served.
+    TrickleBody(Duration),
+    /// HTTP 200 with a chunked body that never ends: the start of a page, then records of
+    /// 64 KiB each, as fast as the client reads. Not counted as served.
+    EndlessBody,
 }
 
 impl Fault {
@@ -58,6 +65,8 @@ impl Fault {
             Fault::TruncatedBody => "truncated_body",
             Fault::ConnectionReset => "connection_reset",
             Fault::ResetMidBody => "reset_mid_body",
+            Fault::TrickleBody(_) => "trickle_body",
+            Fault::EndlessBody => "endless_body",
         }
     }
 }

@@ -48,6 +48,12 @@ pub(crate) enum Step {
     /// Send the status, the headers with the whole body's length and the first `usize` bytes of
     /// the body, then reset the connection (injected fault; already in the ledger).
     ResetMidBody(Reply, usize),
+    /// Send the status and the headers with the whole body's length at once, then the body one
+    /// byte per interval (injected fault; already in the ledger).
+    Trickle(Reply, Duration),
+    /// Send the status and the headers, then a chunked body that never ends (injected fault;
+    /// already in the ledger).
+    Endless(Reply),
 }
 
 /// How much of a page reaches the client.
@@ -299,6 +305,16 @@ impl State {
                             let reply = finish(&mut inner, &ctx, outcome);
                             let sent = reply.body.len() / 2;
                             return Step::ResetMidBody(reply, sent);
+                        }
+                        Fault::TrickleBody(every) => {
+                            let outcome =
+                                self.serve(&inner, lt, body, now, rate, Delivery::ResetMidBody);
+                            return Step::Trickle(finish(&mut inner, &ctx, outcome), every);
+                        }
+                        Fault::EndlessBody => {
+                            let outcome =
+                                self.serve(&inner, lt, body, now, rate, Delivery::ResetMidBody);
+                            return Step::Endless(finish(&mut inner, &ctx, outcome));
                         }
                         Fault::Status {
                             status,

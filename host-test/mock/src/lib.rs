@@ -20,7 +20,7 @@
 //! struct Dataset   generate(seed, start, end, per_type), empty(), records(t), append(t, records)
 //! fn generate_records(t, seed, start, end, n) -> Vec<Value>    // more records, e.g. late arrivals
 //! enum Fault { Status{..}, RateLimited{reset_ms}, FailOn200{code, retryable}, Delay(Duration), TruncatedBody,
-//!              ConnectionReset, ResetMidBody }
+//!              ConnectionReset, ResetMidBody, TrickleBody(Duration), EndlessBody }
 //! struct RandomFaults   new(seed): an endless, repeatable iterator of faults of every kind
 //! struct MockServer  start(config).await, start_tls(config).await, base_url(), addr(),
 //!                    certificate_pem(), connections_accepted(), records(t), append(t, v), push_fault(f),
@@ -60,7 +60,10 @@
 //!   `ResetMidBody` sends the status, the headers with the whole page's `Content-Length` and the
 //!   first half of the page, pauses 50 ms, then resets the same way. `TruncatedBody` instead ends
 //!   cleanly after half the page with a matching `Content-Length`. None of the three counts the
-//!   page as served. Other connections are not affected.
+//!   page as served. Other connections are not affected. `TrickleBody(every)` sends the head
+//!   (with the page's `Content-Length`) at once, then the page one byte per `every`;
+//!   `EndlessBody` sends a chunked page whose records (64 KiB each) never end. Neither counts
+//!   the page as served.
 //! * Every response carries `X-RateLimit-Limit`, `X-RateLimit-Remaining`, `X-RateLimit-Reset` (ms),
 //!   and `meta.status` equals the HTTP status.
 //! * Records in `[from, to)` (or `[from, to]` with `to_inclusive`), sorted stably by time, oldest or

@@ -41,8 +41,14 @@ const MAX_BODY_BYTES: usize = 1 << 20;
 /// resets, so that the client has read the headers and the bytes sent so far.
 const RESET_MID_BODY_PAUSE: Duration = Duration::from_millis(50);
 
-/// Response body: a normal one, or one that is cut by a connection reset.
-type MockBody = Either<Full<Bytes>, ResetBody>;
+/// Response body: a normal one, one that is cut by a connection reset, or a slow or endless one.
+type MockBody = Either<Full<Bytes>, Either<ResetBody, SlowBody>>;
+
+/// Start of the never-ending page of [`crate::Fault::EndlessBody`].
+const ENDLESS_HEAD: &[u8] = br#"{"meta":{"status":200},"data":[{"clickLogs":["#;
+
+/// Size of each record of [`crate::Fault::EndlessBody`].
+const ENDLESS_RECORD_BYTES: usize = 64 * 1024;
 
 /// A running mock Mimecast API on `127.0.0.1`; dropping it stops the server.
 pub struct MockServer {
@@ -371,6 +377,59 @@ impl Body for ResetBody {
     }
 }
 
+/// A body sent slowly ([`crate::Fault::TrickleBody`]) or without end
+/// ([`crate::Fault::EndlessBody`]).
+enum SlowBody {
+    /// The `rest` of a body, one byte every `every`.
+    Trickle {
+        rest: Bytes,
+        every: Duration,
+        sleep: Option<Pin<Box<Sleep>>>,
+    },
+    /// `head`, then `record` again and again (chunked: no length is announced).
+    Endless { head: Option<Bytes>, record: Bytes },
+}
+
+impl Body for SlowBody {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+        match &mut *self {
+            SlowBody::Trickle {
+                rest, every, sleep, ..
+            } => {
+                if rest.is_empty() {
+                    return Poll::Ready(None);
+                }
+                let every = *every;
+                let pause = sleep.get_or_insert_with(|| Box::pin(tokio::time::sleep(every)));
+                ready!(pause.as_mut().poll(cx));
+                pause.as_mut().reset(tokio::time::Instant::now() + every);
+                Poll::Ready(Some(Ok(Frame::data(rest.split_to(1)))))
+            }
+            SlowBody::Endless { head, record } => {
+                let next = head.take().unwrap_or_else(|| record.clone());
+                Poll::Ready(Some(Ok(Frame::data(next))))
+            }
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        matches!(self, SlowBody::Trickle { rest, .. } if rest.is_empty())
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match self {
+            SlowBody::Trickle { rest, .. } => SizeHint::with_exact(rest.len() as u64),
+            SlowBody::Endless { .. } => SizeHint::default(),
+        }
+    }
+}
+
 async fn respond(
     state: &State,
     reset: &Arc<ResetSwitch>,
@@ -411,6 +470,31 @@ async fn respond(
         Step::ResetMidBody(reply, sent) => {
             return cut_by_reset(reply, sent, reset);
         }
+        Step::Trickle(mut reply, every) => {
+            let body = Bytes::from(std::mem::take(&mut reply.body));
+            return to_response(reply).map(|_| {
+                Either::Right(Either::Right(SlowBody::Trickle {
+                    rest: body,
+                    every,
+                    sleep: None,
+                }))
+            });
+        }
+        Step::Endless(reply) => {
+            let mut record = br#"{"url":""#.to_vec();
+            record.resize(ENDLESS_RECORD_BYTES - 3, b'a');
+            record.extend_from_slice(br#""},"#);
+            return to_response(Reply {
+                body: Vec::new(),
+                ..reply
+            })
+            .map(|_| {
+                Either::Right(Either::Right(SlowBody::Endless {
+                    head: Some(Bytes::from_static(ENDLESS_HEAD)),
+                    record: Bytes::from(record),
+                }))
+            });
+        }
     };
     to_response(reply).map(Either::Left)
 }
@@ -425,12 +509,12 @@ fn cut_by_reset(reply: Reply, sent: usize, reset: &Arc<ResetSwitch>) -> Response
         ..reply
     })
     .map(|_| {
-        Either::Right(ResetBody {
+        Either::Right(Either::Left(ResetBody {
             head: Some(head),
             len,
             pause: None,
             reset: Arc::clone(reset),
-        })
+        }))
     })
 }
 
