@@ -480,7 +480,7 @@ impl HttpClient {
     }
 
     /// [`HttpClient::new`] that also trusts `extra_roots`, and with `reuse_connections` off
-    /// opens a new connection for every request (as a baseline for `mcsource bench`).
+    /// opens a new connection for every request (as a baseline for the benchmark harness, `mimecast-bench`).
     pub fn build(
         proxy: &ProxySetting,
         extra_roots: &[CertificateDer<'static>],

@@ -1,7 +1,6 @@
 //! mcsource: the wasmtime host that runs the mimecast-source component for one or many
 //! tenants, delivers its events to a sink and keeps its checkpoints. `main.rs` is the CLI.
 
-pub mod bench;
 pub mod config;
 pub mod demo;
 pub mod diagnose;

@@ -19,7 +19,7 @@ use mimecast_host::runtime::{self, Runtime, RuntimeOptions};
 use mimecast_host::session::SessionCache;
 use mimecast_host::sink::{FileSink, Sink, StdoutSink};
 use mimecast_host::state::{SqliteStore, StateError, StateStore};
-use mimecast_host::{bench, demo, diagnose, discover, small_file};
+use mimecast_host::{demo, diagnose, discover, small_file};
 
 /// Collects Mimecast TTP logs (URL, Impersonation, Attachment Protect) with a sandboxed
 /// WebAssembly component.
@@ -116,19 +116,6 @@ enum Command {
         #[arg(long = "log-type", value_parser = mimecast_host::config::LOG_TYPES)]
         log_types: Vec<String>,
     },
-    /// Measure what the sandbox costs (component vs native, per tenant, scaling); prints a
-    /// markdown report and writes it to `--out`.
-    Bench {
-        /// Where to write the report.
-        #[arg(long, default_value = "docs/benchmarks.md")]
-        out: PathBuf,
-        /// Tiny sizes: checks every section runs, in seconds; the figures mean nothing.
-        #[arg(long)]
-        smoke: bool,
-        /// Run one section only and print it, without writing `--out`.
-        #[arg(long, value_enum)]
-        only: Option<bench::Section>,
-    },
     /// Serve the mock Mimecast on loopback until interrupted, and write a config for `run`.
     Mock {
         /// Where to write the config that points at the mock.
@@ -224,7 +211,6 @@ async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
             tenant,
             log_types,
         } => reset(&config, &tenant, &log_types),
-        Command::Bench { out, smoke, only } => bench_cmd(&out, smoke, only).await,
     }
 }
 
@@ -727,39 +713,6 @@ fn write_private_new(path: &Path, text: &str) -> anyhow::Result<()> {
     };
     file.write_all(text.as_bytes())
         .with_context(|| format!("cannot write {}", path.display()))
-}
-
-async fn bench_cmd(
-    out: &Path,
-    smoke: bool,
-    only: Option<bench::Section>,
-) -> anyhow::Result<ExitCode> {
-    let sizes = if smoke {
-        bench::Sizes::smoke()
-    } else {
-        bench::Sizes::full()
-    };
-    let cache = env_cache_dir().unwrap_or_else(bench::default_cache_dir);
-    let report = bench::run(&sizes, &cache, only).await?;
-    print!("{report}");
-    if only.is_some() {
-        // A partial report would replace the full one.
-        return Ok(ExitCode::SUCCESS);
-    }
-    if std::env::var_os("MCSOURCE_BENCH_GUEST").is_some() {
-        // An experimental guest's figures are not the published ones.
-        bail!(
-            "MCSOURCE_BENCH_GUEST is set: not writing {} (that guest is an experiment; use \
-             --only parse to compare it)",
-            out.display()
-        );
-    }
-    // Only the generated part is replaced; the analysis around it stays.
-    let existing = std::fs::read_to_string(out).ok();
-    let text = bench::splice(existing.as_deref(), &report);
-    std::fs::write(out, text).with_context(|| format!("cannot write {}", out.display()))?;
-    say(&format!("bench: wrote {}", out.display()));
-    Ok(ExitCode::SUCCESS)
 }
 
 /// The directory relative paths in the config file at `path` are taken from.

@@ -834,7 +834,7 @@ pub fn describe(e: &PollError) -> String {
 }
 
 /// wasmtime 48 has its own error type; the host's library code uses anyhow.
-pub(crate) fn anyhow_from(e: wasmtime::Error) -> anyhow::Error {
+pub fn anyhow_from(e: wasmtime::Error) -> anyhow::Error {
     anyhow::anyhow!("{e:#}")
 }
 

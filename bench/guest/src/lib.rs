@@ -1,6 +1,6 @@
 //! Benchmark workload: the collector's pure poll path (`mimecast_source::poll::poll`) driven by an
 //! in-memory transport and a fixed clock. The same function runs natively (linked into
-//! `mcsource bench`) and inside this crate's own component (`wit/bench.wit`), so the two can be
+//! `mimecast-bench`) and inside this crate's own component (`wit/bench.wit`), so the two can be
 //! compared in one run. Not used in production; the `collector` world does not change.
 
 use chrono::{DateTime, Utc};

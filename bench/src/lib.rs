@@ -1,8 +1,11 @@
-//! `mcsource bench`: what the sandbox costs, measured side by side in one run. Parse and
+//! The benchmark harness: what the sandbox costs, measured side by side in one run. Parse and
 //! transform in the component vs the same Rust code natively, end-to-end events/s from the mock,
 //! instantiation, resident memory per tenant, component size and compile time, and how these grow.
 //! Returns a markdown report; `main.rs` prints it and writes `docs/benchmarks.md`. Every figure is
-//! a median of repeated runs or a ratio of figures taken in the same run. No other module uses it.
+//! a median of repeated runs or a ratio of figures taken in the same run. A crate of its own so
+//! that `mcsource` neither links it nor builds its guest; the end-to-end sections run the host
+//! library's own `Runtime`, the component-vs-native sections an engine of their own for the
+//! benchmark world (`bench/guest/wit`), whose imports the production linker does not serve.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -25,20 +28,20 @@ use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
 mod connections;
 
-use crate::config::Tenant;
-use crate::pipeline::Pipeline;
-use crate::runner::{self, RunMode};
-use crate::runtime::{self, Runtime, RuntimeOptions};
-use crate::session::SessionCache;
-use crate::sink::FileSink;
-use crate::state::SqliteStore;
-use crate::{demo, runtime::LogType};
+use mimecast_host::config::Tenant;
+use mimecast_host::pipeline::Pipeline;
+use mimecast_host::runner::{self, RunMode};
+use mimecast_host::runtime::{self, Runtime, RuntimeOptions};
+use mimecast_host::session::SessionCache;
+use mimecast_host::sink::FileSink;
+use mimecast_host::state::SqliteStore;
+use mimecast_host::{demo, runtime::LogType};
 
 /// Bindings of the benchmark-only world (`bench/guest/wit/bench.wit`).
 mod bindings {
     #![allow(missing_docs)]
     wasmtime::component::bindgen!({
-        path: "../bench/guest/wit",
+        path: "guest/wit",
         world: "bench",
         exports: { default: async },
     });
@@ -67,8 +70,7 @@ fn bench_component() -> anyhow::Result<std::borrow::Cow<'static, [u8]>> {
 }
 
 /// The command that reproduces `docs/benchmarks.md`.
-pub const RERUN_COMMAND: &str =
-    "cargo run --release -p mimecast-host --bin mcsource -- bench --out docs/benchmarks.md";
+pub const RERUN_COMMAND: &str = "cargo run --release -p mimecast-bench -- --out docs/benchmarks.md";
 
 /// How much work each section does.
 #[derive(Debug, Clone)]
@@ -1008,7 +1010,7 @@ struct RunFigures {
     /// Wall time, seconds.
     secs: f64,
     /// Every tenant's log types as the state store has them afterwards.
-    statuses: Vec<crate::state::Status>,
+    statuses: Vec<mimecast_host::state::Status>,
 }
 
 /// Runs the real runner for `n` tenants until caught up or `limit`.
@@ -1036,7 +1038,7 @@ async fn e2e_run(
         pipeline.clone(),
         RunMode {
             once: true,
-            max_concurrent_polls: crate::limits::DEFAULT_MAX_CONCURRENT_POLLS,
+            max_concurrent_polls: mimecast_host::limits::DEFAULT_MAX_CONCURRENT_POLLS,
         },
         shutdown,
         None,

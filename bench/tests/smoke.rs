@@ -1,10 +1,8 @@
-//! Smoke run of `mcsource bench` at tiny sizes, so the benchmark harness cannot rot: every
+//! Smoke run of `mimecast-bench` at tiny sizes, so the benchmark harness cannot rot: every
 //! section runs, the component and native paths agree, and the report has every table.
 //! The figures of a debug build mean nothing and are not checked.
 
 #![allow(clippy::unwrap_used)]
-
-mod common;
 
 use std::process::Command;
 
@@ -12,9 +10,12 @@ use std::process::Command;
 fn bench_smoke_run_writes_every_table() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("benchmarks.md");
-    let output = Command::new(common::BIN)
-        .args(["bench", "--smoke", "--out", out.to_str().unwrap()])
-        .env("MCSOURCE_CACHE_DIR", common::shared_cache_dir())
+    let output = Command::new(env!("CARGO_BIN_EXE_mimecast-bench"))
+        .args(["--smoke", "--out", out.to_str().unwrap()])
+        .env(
+            "MCSOURCE_CACHE_DIR",
+            std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("mcsource-compiled"),
+        )
         .env("RUST_LOG", "warn")
         .output()
         .unwrap();
@@ -35,7 +36,7 @@ fn bench_smoke_run_writes_every_table() {
         "## 7. Outbound connections",
         "## 8. Checkpoint size",
         "cores",
-        "mcsource -- bench",
+        "mimecast-bench -- --out",
     ] {
         assert!(
             report.contains(heading),

@@ -19,7 +19,7 @@ use rustls::pki_types::CertificateDer;
 use tokio::net::TcpListener;
 
 use super::{duration, median_secs, rate};
-use crate::http_client::{full_body, HttpClient, ProxySetting};
+use mimecast_host::http_client::{full_body, HttpClient, ProxySetting};
 
 /// A TLS server on `127.0.0.1` that answers every request with `page`.
 struct TlsServer {

@@ -1,0 +1,30 @@
+//! Builds the benchmark-only component of `bench/guest` for wasm32-wasip2 and hands its path
+//! to the harness (`BENCH_COMPONENT`). Its own target directory: the guest builds
+//! mimecast-source without its `component` feature, and that cdylib would otherwise overwrite
+//! the collector's .wasm that the host bundles.
+
+use std::env;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn main() {
+    let manifest_dir = PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").unwrap_or_default());
+    let workspace = manifest_dir.join("..");
+    for watched in ["src", "wit", "bench/guest", "Cargo.toml", "Cargo.lock"] {
+        println!(
+            "cargo:rerun-if-changed={}",
+            workspace.join(watched).display()
+        );
+    }
+    println!("cargo:rerun-if-changed=../host-test/build_component.rs");
+    let target_dir = workspace.join("target").join("bench-guest");
+    build_component(&workspace, &target_dir, "mimecast-bench-guest");
+    let wasm = target_dir.join("wasm32-wasip2/release/mimecast_bench_guest.wasm");
+    println!("cargo:rerun-if-changed={}", wasm.display());
+    println!(
+        "cargo:rustc-env=MIMECAST_BENCH_GUEST_WASM={}",
+        wasm.display()
+    );
+}
+
+include!("../host-test/build_component.rs");
