@@ -20,7 +20,8 @@ fn main() {
     let target_dir = workspace.join("target").join("bench-guest");
     build_component(&workspace, &target_dir, "mimecast-bench-guest");
     let wasm = target_dir.join("wasm32-wasip2/release/mimecast_bench_guest.wasm");
-    println!("cargo:rerun-if-changed={}", wasm.display());
+    // Not watched: this script writes it, so watching it would make every next build run
+    // the script again and re-link whatever embeds it.
     println!(
         "cargo:rustc-env=MIMECAST_BENCH_GUEST_WASM={}",
         wasm.display()
