@@ -7,41 +7,8 @@
 
 mod common;
 
-use std::path::PathBuf;
-use std::process::Command;
-use std::sync::OnceLock;
-
-use common::{assert_exactly_once, Harness};
+use common::{assert_exactly_once, hostile_component, Harness};
 use mimecast_mock::{Credential, MockConfig};
-
-/// Builds `host-test/hostile` for wasm32-wasip2 once per test run, in its own target dir.
-fn hostile_component() -> &'static PathBuf {
-    static BUILT: OnceLock<PathBuf> = OnceLock::new();
-    BUILT.get_or_init(|| {
-        let workspace = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
-        let target = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("hostile-build");
-        let status = Command::new(env!("CARGO"))
-            .args([
-                "build",
-                "--release",
-                "--target=wasm32-wasip2",
-                "--package=mimecast-hostile",
-                "--lib",
-            ])
-            .env("CARGO_TARGET_DIR", &target)
-            .env_remove("RUSTFLAGS")
-            .env_remove("CARGO_ENCODED_RUSTFLAGS")
-            .env_remove("RUSTC_WORKSPACE_WRAPPER")
-            .current_dir(&workspace)
-            .status()
-            .unwrap();
-        assert!(
-            status.success(),
-            "cannot build the hostile component (rustup target add wasm32-wasip2?)"
-        );
-        target.join("wasm32-wasip2/release/mimecast_hostile.wasm")
-    })
-}
 
 fn hostile_tenant(h: &Harness, mode: &str, component: &std::path::Path) -> String {
     let c = Credential::demo();

@@ -273,3 +273,33 @@ pub fn assert_success(out: &Output) {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// Builds the misbehaving test component (`host-test/hostile`) for wasm32-wasip2 once per test
+/// binary, in its own target dir. Every guest test component is built here.
+pub fn hostile_component() -> &'static PathBuf {
+    static BUILT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    BUILT.get_or_init(|| {
+        let workspace = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+        let target = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("hostile-build");
+        let status = Command::new(env!("CARGO"))
+            .args([
+                "build",
+                "--release",
+                "--target=wasm32-wasip2",
+                "--package=mimecast-hostile",
+                "--lib",
+            ])
+            .env("CARGO_TARGET_DIR", &target)
+            .env_remove("RUSTFLAGS")
+            .env_remove("CARGO_ENCODED_RUSTFLAGS")
+            .env_remove("RUSTC_WORKSPACE_WRAPPER")
+            .current_dir(&workspace)
+            .status()
+            .unwrap();
+        assert!(
+            status.success(),
+            "cannot build the hostile component (rustup target add wasm32-wasip2?)"
+        );
+        target.join("wasm32-wasip2/release/mimecast_hostile.wasm")
+    })
+}
