@@ -58,6 +58,32 @@ const PAGE_SLACK_SECS: i64 = 60;
 /// ones wait for the tenant's interval, so a window whose tokens keep being refused is read
 /// again slowly instead of in a tight loop.
 pub const QUICK_RESTARTS: u32 = 2;
+/// Longest page token taken from a page (Mimecast's are well under 1 KiB). The token is stored
+/// in the checkpoint and sent back in the next request, whose body the host bounds (1 MiB with
+/// `mcsource`), so a longer one is refused before anything is committed.
+pub const MAX_TOKEN_BYTES: usize = 64 * 1024;
+/// Longest checkpoint handed to the host (typical: about 11 KiB; a day-long window of a server
+/// that ignores `oldestFirst` keeps every digest, about 40 bytes a record). `mcsource` accepts
+/// at most 64 MiB for a batch's events and checkpoint together.
+pub const MAX_CHECKPOINT_BYTES: usize = 16 * 1024 * 1024;
+
+/// Refuses a page token longer than [`MAX_TOKEN_BYTES`] before it can be committed.
+///
+/// # Errors
+/// A transient error naming the bound: the page is fetched again, so a server that recovers is
+/// followed without anything being lost, and a token that was never committed never wedges the
+/// log type.
+pub fn check_token(log_type: LogType, token: &str) -> Result<(), SourceError> {
+    if token.len() <= MAX_TOKEN_BYTES {
+        return Ok(());
+    }
+    Err(SourceError::Transient(format!(
+        "Mimecast answered a {log_type} page with a page token of {} bytes; page tokens of at \
+         most {MAX_TOKEN_BYTES} bytes (64 KiB) are accepted, so the page is not taken and \
+         nothing is committed; the same page is asked for again",
+        token.len()
+    )))
+}
 
 /// An open window: its bounds, the exact request item, and the token for its next page.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -297,6 +323,44 @@ impl Checkpoint {
         serde_json::to_string(&stored).unwrap_or_default()
     }
 
+    /// [`Checkpoint::encode`], refused when longer than [`MAX_CHECKPOINT_BYTES`].
+    ///
+    /// # Errors
+    /// A transient error naming the bound: nothing is committed and the page is fetched again.
+    pub fn encode_bounded(&self) -> Result<String, SourceError> {
+        let text = self.encode();
+        if text.len() <= MAX_CHECKPOINT_BYTES {
+            return Ok(text);
+        }
+        Err(SourceError::Transient(format!(
+            "the {} checkpoint after this page would be {} bytes ({} record digests kept for \
+             deduplication); checkpoints of at most {MAX_CHECKPOINT_BYTES} bytes (16 MiB) are \
+             handed to the host, so the page is not taken and nothing is committed; the same \
+             page is asked for again",
+            self.log_type,
+            text.len(),
+            self.seen.len()
+        )))
+    }
+
+    /// Drops an open window's page token that is longer than [`MAX_TOKEN_BYTES`] (stored by
+    /// an earlier version that did not bound it; sending it back would fail every time) and
+    /// reads the window again from its first page, like a refused token (see
+    /// [`Checkpoint::restart_window`]). Returns the dropped token's length.
+    pub fn drop_oversized_token(
+        &mut self,
+        make_item: impl FnOnce(i64, i64) -> Value,
+    ) -> Option<usize> {
+        let len = self
+            .window
+            .as_ref()
+            .and_then(|w| w.token.as_ref())
+            .map(String::len)
+            .filter(|&len| len > MAX_TOKEN_BYTES)?;
+        self.restart_window(make_item);
+        Some(len)
+    }
+
     /// End of the last completed window, Unix seconds.
     pub fn cursor(&self) -> Option<i64> {
         self.cursor
@@ -530,6 +594,55 @@ mod tests {
 
     fn item(from: i64, to: i64) -> Value {
         json!({"from": from, "to": to})
+    }
+
+    #[test]
+    fn a_page_token_beyond_the_bound_is_refused_naming_it() {
+        assert!(check_token(LogType::UrlProtect, &"t".repeat(MAX_TOKEN_BYTES)).is_ok());
+        let err = check_token(LogType::UrlProtect, &"t".repeat(1 << 20)).unwrap_err();
+        assert!(
+            matches!(&err, SourceError::Transient(m) if m.contains("1048576 bytes")
+                && m.contains("65536 bytes (64 KiB)")),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_checkpoint_beyond_the_bound_is_refused_naming_it() {
+        let mut cp = Checkpoint::new(LogType::UrlProtect);
+        assert!(cp.open_window(1000, 900, i64::MIN, 300, item));
+        assert_eq!(cp.encode_bounded().unwrap(), cp.encode());
+        // Enough digests for more than the bound (about 30 bytes each here).
+        let records: Vec<(u64, Option<i64>)> = (0..MAX_CHECKPOINT_BYTES as u64 / 20)
+            .map(|k| (u64::MAX / 2 + k, Some(950)))
+            .collect();
+        cp.accept(&records, None, 0);
+        let Err(err) = cp.encode_bounded() else {
+            panic!("a checkpoint of {} bytes was accepted", cp.encode().len());
+        };
+        assert!(
+            matches!(&err, SourceError::Transient(m) if m.contains("16777216 bytes (16 MiB)")),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_stored_oversized_token_is_dropped_and_the_window_read_again() {
+        let mut cp = Checkpoint::new(LogType::UrlProtect);
+        assert!(cp.open_window(1000, 900, i64::MIN, 300, item));
+        cp.accept(&[(1, Some(950))], None, 0);
+        cp.finish_page(Some("short".into()), false, 300);
+        assert_eq!(cp.drop_oversized_token(item), None);
+        assert_eq!(cp.window().unwrap().token.as_deref(), Some("short"));
+        cp.finish_page(Some("t".repeat(MAX_TOKEN_BYTES + 1)), false, 300);
+        assert_eq!(cp.drop_oversized_token(item), Some(MAX_TOKEN_BYTES + 1));
+        let w = cp.window().unwrap();
+        assert_eq!((w.token.as_ref(), w.from, w.restarts), (None, 900, 1));
+        // What was served counts as delivered.
+        assert_eq!(
+            cp.accept(&[(1, Some(950))], None, 0),
+            vec![Verdict::Duplicate]
+        );
     }
 
     #[test]

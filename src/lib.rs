@@ -19,6 +19,7 @@ pub mod request;
 pub mod settings;
 pub mod signing;
 pub mod timefmt;
+pub mod utf8_repair;
 
 #[cfg(all(target_arch = "wasm32", feature = "component"))]
 mod component;

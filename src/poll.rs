@@ -5,7 +5,7 @@
 use chrono::{DateTime, Utc};
 
 use crate::auth::TokenCache;
-use crate::cursor::{Checkpoint, Verdict, QUICK_RESTARTS};
+use crate::cursor::{self, Checkpoint, Verdict, QUICK_RESTARTS};
 use crate::error::SourceError;
 use crate::event;
 use crate::log_type::LogType;
@@ -13,6 +13,7 @@ use crate::page::{self, HttpResponse};
 use crate::request::{self, HttpRequest};
 use crate::settings::{self, Auth, Settings};
 use crate::timefmt;
+use crate::utf8_repair;
 
 /// Sends one HTTP request.
 pub trait Transport {
@@ -106,6 +107,14 @@ pub fn poll(
             unix_text(oldest)
         ));
     }
+    if let Some(len) = cp.drop_oversized_token(make_item) {
+        warnings.push(format!(
+            "{log_type}: the checkpoint holds a page token of {len} bytes, more than the \
+             {} bytes accepted; it is dropped and the window read again from its first page \
+             (records already delivered are not delivered again)",
+            cursor::MAX_TOKEN_BYTES
+        ));
+    }
     let opened = cp.open_window(end, first_from, oldest, overlap, make_item);
     let Some(window) = cp.window().filter(|_| opened) else {
         return Ok(Outcome {
@@ -138,6 +147,7 @@ pub fn poll(
         }
     );
     let response = send_log_request(settings, log_type, body, transport, clock, tokens)?;
+    let (response, repairs) = repair_body(response);
     let page = match page::parse(settings.auth.version(), log_type, &response) {
         Ok(page) => page,
         // A refused follow-up page: most likely its token (expired during a long outage, or
@@ -152,7 +162,7 @@ pub fn poll(
             let restarts = cp.restart_window(make_item).unwrap_or(0);
             return Ok(Outcome {
                 events: Vec::new(),
-                checkpoint: cp.encode(),
+                checkpoint: cp.encode_bounded()?,
                 // A window refused again and again is read again at the tenant's interval.
                 next_poll: if restarts <= QUICK_RESTARTS {
                     NextPoll::Now
@@ -170,6 +180,9 @@ pub fn poll(
         }
         Err(e) => return Err(e),
     };
+    if let Some(token) = &page.next {
+        cursor::check_token(log_type, token)?;
+    }
 
     let mut infos = Vec::with_capacity(page.records.len());
     let mut scratch = Vec::new();
@@ -181,6 +194,21 @@ pub fn poll(
         warnings.push(format!(
             "{log_type}: {verbatim} record(s) of this page are not fully readable JSON (e.g. a lone \
              UTF-16 surrogate escape); delivered exactly as received, identified by their bytes"
+        ));
+    }
+    let repaired: Vec<bool> = page
+        .records
+        .iter()
+        .map(|raw| utf8_repair::touches(&response.body, raw.get(), &repairs))
+        .collect();
+    if !repairs.is_empty() {
+        let records = repaired.iter().filter(|r| **r).count();
+        warnings.push(format!(
+            "{log_type}: the page is not valid UTF-8 ({} invalid byte sequence(s), in {records} \
+             record(s)); each sequence was replaced by U+FFFD and the page delivered, the events \
+             of those records marked \"repaired\": \"{}\"",
+            repairs.len(),
+            utf8_repair::REPAIRED_NOTE
         ));
     }
     let keys: Vec<_> = infos.iter().map(|i| (i.key(), i.time)).collect();
@@ -199,7 +227,9 @@ pub fn poll(
     let mut events = Vec::with_capacity(page.records.len());
     let tenant_json = event::tenant_json(&settings.tenant);
     let (mut duplicates, mut before_window) = (0, 0);
-    for ((raw, info), verdict) in page.records.iter().zip(&infos).zip(verdicts) {
+    for (((raw, info), verdict), repaired) in
+        page.records.iter().zip(&infos).zip(verdicts).zip(repaired)
+    {
         match verdict {
             Verdict::Deliver(occurrence) => {
                 let id = event::event_id(&settings.tenant, log_type, &info.digest, occurrence);
@@ -209,6 +239,7 @@ pub fn poll(
                     info.time,
                     &id,
                     raw,
+                    repaired,
                 ));
             }
             Verdict::Duplicate => duplicates += 1,
@@ -242,13 +273,25 @@ pub fn poll(
     };
     Ok(Outcome {
         events,
-        checkpoint: cp.encode(),
+        checkpoint: cp.encode_bounded()?,
         next_poll,
         duplicates,
         cursor: cp.cursor(),
         summary,
         warnings,
     })
+}
+
+/// `response` with any invalid UTF-8 in its body replaced by U+FFFD (see [`utf8_repair`]), and
+/// the offsets of those replacements (none for a UTF-8 body, which is left as it is).
+fn repair_body(mut response: HttpResponse) -> (HttpResponse, Vec<usize>) {
+    match utf8_repair::repair(&response.body) {
+        Some(repaired) => {
+            response.body = repaired.body;
+            (response, repaired.spots)
+        }
+        None => (response, Vec::new()),
+    }
 }
 
 /// Unix seconds as RFC 3339 text, for messages.
@@ -321,7 +364,9 @@ pub fn probe(
     let from = to - chrono::TimeDelta::seconds(PROBE_WINDOW_SECS);
     let item = request::window_item(log_type, settings, from, to);
     let body = request::page_body(&item, 1, None);
-    let response = send_log_request(settings, log_type, body, transport, clock, tokens)?;
+    let (response, _) = repair_body(send_log_request(
+        settings, log_type, body, transport, clock, tokens,
+    )?);
     page::parse(settings.auth.version(), log_type, &response).map(|_| ())
 }
 
@@ -371,6 +416,8 @@ mod tests {
         log_requests: u32,
         refuse_token: Option<String>,
         stuck: bool,
+        /// The next page with a `next` gets instead a token of this many bytes, once.
+        huge_next_once: Option<usize>,
     }
 
     impl FakeGateway {
@@ -383,6 +430,7 @@ mod tests {
                 log_requests: 0,
                 refuse_token: None,
                 stuck: false,
+                huge_next_once: None,
             }
         }
     }
@@ -454,6 +502,9 @@ mod tests {
             let mut pagination = json!({"pageSize": size});
             if end < in_window.len() {
                 pagination["next"] = json!(if self.stuck { size } else { end }.to_string());
+                if let Some(bytes) = self.huge_next_once.take() {
+                    pagination["next"] = json!("x".repeat(bytes));
+                }
             }
             Ok(reply(
                 200,
@@ -520,15 +571,22 @@ mod tests {
         let mut clock = FixedClock(now);
         let (mut delivered, mut warnings) = (Vec::new(), Vec::new());
         for _ in 0..100 {
-            let out = poll(
+            let out = match poll(
                 &settings,
                 LogType::UrlProtect,
                 checkpoint.as_deref(),
                 gw,
                 &mut clock,
                 tokens,
-            )
-            .unwrap();
+            ) {
+                Ok(out) => out,
+                // As the host does: the checkpoint stays, the poll is retried.
+                Err(SourceError::Transient(m)) => {
+                    warnings.push(format!("transient error: {m}"));
+                    continue;
+                }
+                Err(e) => panic!("{e}"),
+            };
             for e in &out.events {
                 let v: Value = serde_json::from_str(e).unwrap();
                 delivered.push(v["record"].clone());
@@ -579,6 +637,24 @@ mod tests {
     }
 
     #[test]
+    fn a_huge_page_token_is_never_committed_and_paging_goes_on_when_the_server_recovers() {
+        let now = Utc.with_ymd_and_hms(2026, 11, 24, 12, 0, 0).unwrap();
+        let records = hour_of_records(now, 9);
+        let mut gw = FakeGateway::new(records.clone(), 1000);
+        gw.huge_next_once = Some(1 << 20);
+        let (delivered, warnings) = poll_until_caught_up(&mut gw, &mut TokenCache::new(), now);
+        assert_eq!(delivered, records);
+        assert_eq!(warnings.len(), 1, "{warnings:?}");
+        assert!(
+            warnings[0].contains("page token of 1048576 bytes")
+                && warnings[0].contains("at most 65536 bytes"),
+            "{warnings:?}"
+        );
+        // The first page twice (refused, then taken), then the 4 others.
+        assert_eq!(gw.log_requests, 6);
+    }
+
+    #[test]
     fn a_pager_that_does_not_move_ends_the_window() {
         let now = Utc.with_ymd_and_hms(2026, 11, 24, 12, 0, 0).unwrap();
         let records = hour_of_records(now, 9);
@@ -615,6 +691,77 @@ mod tests {
 
     /// Serves one fixed body to every log request.
     struct FixedPage(&'static str);
+
+    /// Serves one fixed body, not necessarily UTF-8, to every log request.
+    struct FixedBytes(&'static [u8]);
+
+    impl Transport for FixedBytes {
+        fn send(&mut self, r: &HttpRequest, t: u64) -> Result<HttpResponse, SourceError> {
+            let mut response = FixedPage("").send(r, t)?;
+            if !r.url.ends_with("/oauth/token") {
+                response.body = self.0.to_vec();
+            }
+            Ok(response)
+        }
+    }
+
+    #[test]
+    fn invalid_utf8_in_one_record_is_repaired_and_marked_and_the_page_delivered() {
+        let mut page = FixedBytes(
+            b"{\"meta\":{\"pagination\":{}},\"fail\":[],\"data\":[{\"clickLogs\":[
+                {\"date\":\"2026-11-24T11:57:00+0000\",\"url\":\"a\"},
+                {\"date\":\"2026-11-24T11:57:01+0000\",\"url\":\"b\xFF\xFEc\"},
+                {\"date\":\"2026-11-24T11:57:02+0000\",\"url\":\"\xEF\xBF\xBD\"}]}]}",
+        );
+        let settings = Settings::validate(sample_api2()).unwrap().0;
+        let now = Utc.with_ymd_and_hms(2026, 11, 24, 12, 0, 0).unwrap();
+        let first = || {
+            poll(
+                &settings,
+                LogType::UrlProtect,
+                None,
+                &mut FixedBytes(page.0),
+                &mut FixedClock(now),
+                &mut TokenCache::new(),
+            )
+            .unwrap()
+        };
+        let out = first();
+        let events: Vec<Value> = out
+            .events
+            .iter()
+            .map(|e| serde_json::from_str(e).unwrap())
+            .collect();
+        assert_eq!(events.len(), 3, "{:?}", out.events);
+        // Like String::from_utf8_lossy: each of the two invalid bytes is one U+FFFD.
+        assert_eq!(events[1]["record"]["url"], "b\u{FFFD}\u{FFFD}c");
+        assert_eq!(events[1]["repaired"], "invalid UTF-8 replaced by U+FFFD");
+        // Only the record that held the invalid bytes is marked; a U+FFFD the server sent as
+        // UTF-8 is no repair.
+        assert!(events[0].get("repaired").is_none());
+        assert!(events[2].get("repaired").is_none());
+        assert_eq!(events[2]["record"]["url"], "\u{FFFD}");
+        assert!(
+            out.warnings
+                .iter()
+                .any(|w| w.contains("2 invalid byte sequence(s), in 1 record(s)")),
+            "{:?}",
+            out.warnings
+        );
+        // The same bytes give the same event ids on a re-read.
+        assert_eq!(first().events, out.events);
+        // Served again in the next window's overlap, nothing is delivered twice.
+        let again = poll(
+            &settings,
+            LogType::UrlProtect,
+            Some(&out.checkpoint),
+            &mut page,
+            &mut FixedClock(now + chrono::TimeDelta::seconds(120)),
+            &mut TokenCache::new(),
+        )
+        .unwrap();
+        assert!(again.events.is_empty(), "{:?}", again.events);
+    }
 
     impl Transport for FixedPage {
         fn send(&mut self, r: &HttpRequest, _: u64) -> Result<HttpResponse, SourceError> {

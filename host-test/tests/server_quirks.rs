@@ -10,7 +10,7 @@ mod common;
 
 use chrono::{TimeDelta, Utc};
 use common::{assert_exactly_once, assert_success, Harness};
-use mimecast_mock::{generate_records, Credential, Dataset, LogType, MockConfig};
+use mimecast_mock::{generate_records, Credential, Dataset, Fault, LogType, MockConfig};
 
 #[test]
 fn newest_first_pages_without_total_count_arrive_exactly_once() {
@@ -85,6 +85,87 @@ fn quirks_run(quirks: impl FnOnce(&mut MockConfig)) {
     // moved past the cursor: at least a second later.
     std::thread::sleep(std::time::Duration::from_millis(1500));
     assert_success(&h.run_once(&cfg));
+    assert_exactly_once(
+        &h.events(),
+        &h.server,
+        &["url", "impersonation", "attachment"],
+    );
+}
+
+/// Text the mock sends as the byte 0xFF (not UTF-8) wherever it occurs in a page.
+const INVALID_BYTE: &str = "~INVALID-BYTE~";
+
+#[test]
+fn one_invalid_utf8_byte_in_one_record_is_repaired_and_marked_and_nothing_stalls() {
+    let now = Utc::now();
+    let mut config = MockConfig::new(
+        vec![Credential::demo()],
+        Dataset::generate(
+            22,
+            now - TimeDelta::hours(2),
+            now - TimeDelta::minutes(2),
+            60,
+        ),
+    );
+    config.invalid_utf8_marker = Some(INVALID_BYTE.into());
+    let h = Harness::start(config);
+    let mut broken = generate_records(
+        LogType::Url,
+        23,
+        now - TimeDelta::minutes(61),
+        now - TimeDelta::minutes(60),
+        1,
+    );
+    broken[0]["url"] = serde_json::json!(format!("https://a.example/{INVALID_BYTE}/x"));
+    h.server.append(LogType::Url, broken);
+    let out = h.run_once(&h.config("page_size = 7"));
+    assert_success(&out);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("not valid UTF-8") && stderr.contains("in 1 record(s)"),
+        "{stderr}"
+    );
+    // Every record exactly once; the broken one with U+FFFD for the byte, and marked.
+    let mut events = h.events();
+    let mut repaired = 0;
+    for e in &mut events {
+        if let Some(note) = e.as_object_mut().unwrap().remove("repaired") {
+            assert_eq!(note, "invalid UTF-8 replaced by U+FFFD");
+            repaired += 1;
+            let url = e["record"]["url"].as_str().unwrap().to_string();
+            assert_eq!(url, "https://a.example/\u{FFFD}/x");
+            e["record"]["url"] = serde_json::json!(url.replace('\u{FFFD}', INVALID_BYTE));
+        }
+    }
+    assert_eq!(repaired, 1);
+    assert_exactly_once(&events, &h.server, &["url", "impersonation", "attachment"]);
+}
+
+#[test]
+fn a_huge_page_token_is_refused_before_it_is_committed_and_collecting_goes_on() {
+    let now = Utc::now();
+    let h = Harness::start(MockConfig::new(
+        vec![Credential::demo()],
+        Dataset::generate(
+            24,
+            now - TimeDelta::hours(2),
+            now - TimeDelta::minutes(2),
+            60,
+        ),
+    ));
+    // A few pages in, one page hands over a 1 MiB `next`; then the pager behaves again.
+    for _ in 0..4 {
+        h.server.push_fault(Fault::pass());
+    }
+    h.server
+        .push_fault(Fault::HugeNextToken { bytes: 1024 * 1024 });
+    let out = h.run_once(&h.config("page_size = 7"));
+    assert_success(&out);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("page token of 1048576 bytes") && stderr.contains("at most 65536 bytes"),
+        "{stderr}"
+    );
     assert_exactly_once(
         &h.events(),
         &h.server,

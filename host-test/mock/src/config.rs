@@ -159,6 +159,9 @@ pub struct MockConfig {
     /// Serve pages indented over many lines with CRLF line ends, as a pretty-printing server
     /// does, instead of compact JSON.
     pub pretty_json: bool,
+    /// Every occurrence of this text in a page is sent as the single byte 0xFF, which is not
+    /// UTF-8 (a server whose text encoding is broken); `None` sends pages as they are.
+    pub invalid_utf8_marker: Option<String>,
 }
 
 impl MockConfig {
@@ -174,7 +177,7 @@ impl MockConfig {
 
     /// The given credentials and dataset with defaults: `NextAbsent`, exclusive `to`, 15 min skew,
     /// no quota, the demo API 2.0 client with 1799 s tokens, `svc@example.com` discoverable,
-    /// `oldestFirst` and `from` honoured, `totalCount` reported and compact JSON.
+    /// `oldestFirst` and `from` honoured, `totalCount` reported and compact JSON, all of it UTF-8.
     pub fn new(credentials: Vec<Credential>, dataset: Dataset) -> Self {
         MockConfig {
             credentials,
@@ -191,6 +194,7 @@ impl MockConfig {
             ignore_from: false,
             total_count: true,
             pretty_json: false,
+            invalid_utf8_marker: None,
         }
     }
 }

@@ -39,6 +39,12 @@ pub enum Fault {
     /// Send the status line, the headers (with the whole page's `Content-Length`) and the first
     /// half of the real page, then reset the TCP connection. Not counted as served.
     ResetMidBody,
+    /// Serve the real page, but with `meta.pagination.next` replaced by a token of `bytes`
+    /// bytes (a broken pager); the records count as served.
+    HugeNextToken {
+        /// Length of the token.
+        bytes: usize,
+    },
 }
 
 impl Fault {
@@ -58,6 +64,7 @@ impl Fault {
             Fault::TruncatedBody => "truncated_body",
             Fault::ConnectionReset => "connection_reset",
             Fault::ResetMidBody => "reset_mid_body",
+            Fault::HugeNextToken { .. } => "huge_next_token",
         }
     }
 }
