@@ -233,9 +233,11 @@ fn oauth_error(v: &serde_json::Value) -> Option<String> {
             v.pointer("/fail/0/errors/0/message")
                 .and_then(|c| c.as_str())
         });
+    // The server's texts, capped: an error may echo a whole request.
+    let code = crate::scrub::quote(code);
     Some(match message {
-        Some(m) if !m.is_empty() => format!("{code} ({m})"),
-        _ => code.to_string(),
+        Some(m) if !m.is_empty() => format!("{code} ({})", crate::scrub::quote(m)),
+        _ => code,
     })
 }
 
@@ -369,6 +371,12 @@ impl TokenCache {
     /// a configuration: a shelved token is reused only for the same gateway and credentials.
     pub fn forget(&mut self) {
         self.token = None;
+    }
+
+    /// The bearer token in use, if any: only to scrub it from texts (see [`crate::scrub`]).
+    /// Never log it.
+    pub fn current_token(&self) -> Option<&str> {
+        self.token.as_ref().map(|t| t.access_token.as_str())
     }
 
     /// How many tokens this cache has obtained from the gateway (for logs and tests).

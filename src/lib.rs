@@ -16,6 +16,7 @@ pub mod page;
 pub mod poll;
 pub mod rate_limit;
 pub mod request;
+pub mod scrub;
 pub mod settings;
 pub mod signing;
 pub mod timefmt;

@@ -162,6 +162,9 @@ pub struct MockConfig {
     /// Every occurrence of this text in a page is sent as the single byte 0xFF, which is not
     /// UTF-8 (a server whose text encoding is broken); `None` sends pages as they are.
     pub invalid_utf8_marker: Option<String>,
+    /// A refused token request's `error_description` ends with the form as posted, client
+    /// secret included (a careless gateway); `false` describes the error only.
+    pub oauth_echo_form: bool,
 }
 
 impl MockConfig {
@@ -195,6 +198,7 @@ impl MockConfig {
             total_count: true,
             pretty_json: false,
             invalid_utf8_marker: None,
+            oauth_echo_form: false,
         }
     }
 }

@@ -150,6 +150,7 @@ pub(crate) struct State {
     total_count: bool,
     pretty_json: bool,
     invalid_utf8_marker: Option<String>,
+    oauth_echo_form: bool,
     region_api: String,
     inner: Mutex<Inner>,
 }
@@ -185,6 +186,7 @@ impl State {
             total_count: config.total_count,
             pretty_json: config.pretty_json,
             invalid_utf8_marker: config.invalid_utf8_marker,
+            oauth_echo_form: config.oauth_echo_form,
             region_api: String::new(),
             inner: Mutex::new(Inner {
                 dataset: config.dataset,
@@ -575,7 +577,11 @@ impl State {
             );
         };
         match oauth::check_token_request(&self.oauth_clients, &form) {
-            Err((status, code, message)) => {
+            Err((status, code, mut message)) => {
+                if self.oauth_echo_form {
+                    message.push_str("; the request was: ");
+                    message.push_str(&String::from_utf8_lossy(body));
+                }
                 reply(status, oauth::oauth_error(code, &message), Some(code))
             }
             Ok(client) => {
