@@ -126,33 +126,49 @@ fn token_byte(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b"-._~+/=%".contains(&b)
 }
 
-/// `text` with the value after each `Bearer ` (any case) and each `access_token` (followed by
-/// `=`, `:` or `":"`, with optional spaces) replaced by [`REDACTED`].
+/// `text` with every bearer token replaced by [`REDACTED`]: the value after `Bearer ` (as the
+/// scheme is written), and after `access_token` or `authorization` (any case) followed by `=`
+/// or `:` (quotes and spaces around them allowed; an `authorization`'s scheme word is kept).
+/// Prose such as "the bearer token" or "access_token of 9 bytes" is left alone.
 fn blank_tokens(text: &str) -> String {
     let lower = text.to_ascii_lowercase();
     let bytes = text.as_bytes();
-    // Ranges of token values to blank, in order.
     let mut ranges: Vec<(usize, usize)> = Vec::new();
-    for key in ["bearer", "access_token"] {
-        let mut from = 0;
-        while let Some(found) = lower[from..].find(key) {
-            let mut i = from + found + key.len();
-            from = i;
-            // Separators between the key and the value.
-            let start_sep = i;
-            while i < bytes.len() && b" \t\"':=\\".contains(&bytes[i]) {
-                i += 1;
-            }
-            if i == start_sep && key == "bearer" {
+    let value_at = |mut i: usize, ranges: &mut Vec<(usize, usize)>| {
+        let start = i;
+        while i < bytes.len() && token_byte(bytes[i]) {
+            i += 1;
+        }
+        if i > start {
+            ranges.push((start, i));
+        }
+    };
+    let skip = |mut i: usize, set: &[u8]| {
+        while i < bytes.len() && set.contains(&bytes[i]) {
+            i += 1;
+        }
+        i
+    };
+    for (at, _) in text.match_indices("Bearer ") {
+        let i = skip(at + "Bearer".len(), b" ");
+        value_at(i, &mut ranges);
+    }
+    for key in ["access_token", "authorization"] {
+        for (at, _) in lower.match_indices(key) {
+            let after = at + key.len();
+            let i = skip(after, b" \t\"'\\:=");
+            if !bytes[after..i].iter().any(|b| b":=".contains(b)) {
                 continue;
             }
-            let start = i;
-            while i < bytes.len() && token_byte(bytes[i]) {
-                i += 1;
+            let mut i = i;
+            if key == "authorization" {
+                // A scheme word (`Bearer`, `Basic`) before the credential.
+                let word = skip(i, b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz");
+                if word < bytes.len() && bytes[word] == b' ' {
+                    i = skip(word, b" ");
+                }
             }
-            if i > start {
-                ranges.push((start, i));
-            }
+            value_at(i, &mut ranges);
         }
     }
     if ranges.is_empty() {
@@ -268,6 +284,16 @@ mod tests {
                 r#"{\"access_token\":\"[redacted]\"}"#,
             ),
             ("a bearer.", "a bearer."),
+            ("authorization=Basic abc", "authorization=Basic [redacted]"),
+            // Prose is not a token.
+            (
+                "the bearer token even after a fresh one",
+                "the bearer token even after a fresh one",
+            ),
+            (
+                "an access_token of 9 bytes; expected Bearer",
+                "an access_token of 9 bytes; expected Bearer",
+            ),
         ] {
             assert_eq!(s.scrub(text), kept);
         }
