@@ -196,6 +196,24 @@ fn an_oauth_error_echoing_the_posted_form_leaks_no_secret() {
 }
 
 #[test]
+fn a_huge_oauth_token_is_refused_naming_the_bound_without_a_trap() {
+    let mut config = MockConfig::demo(Utc::now());
+    config.oauth_token_bytes = Some(300 * 1024);
+    let h = Harness::start(config);
+    let cfg = h.write_config(&h.api2_tenant("log_types = [\"url\"]"));
+    let out = h.run_once(&cfg);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("access_token of 307200 bytes")
+            && stderr.contains("at most 8192 bytes (8 KiB)"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("trapped"), "{stderr}");
+    assert!(h.events().is_empty());
+}
+
+#[test]
 fn discover_prints_the_region_and_base_url_discover_collects() {
     let h = Harness::start(MockConfig::demo(Utc::now()));
     let c = Credential::demo();

@@ -165,6 +165,9 @@ pub struct MockConfig {
     /// A refused token request's `error_description` ends with the form as posted, client
     /// secret included (a careless gateway); `false` describes the error only.
     pub oauth_echo_form: bool,
+    /// Issued bearer tokens are padded to this many bytes (a gateway issuing huge tokens);
+    /// `None` issues short ones.
+    pub oauth_token_bytes: Option<usize>,
 }
 
 impl MockConfig {
@@ -199,6 +202,7 @@ impl MockConfig {
             pretty_json: false,
             invalid_utf8_marker: None,
             oauth_echo_form: false,
+            oauth_token_bytes: None,
         }
     }
 }

@@ -151,6 +151,7 @@ pub(crate) struct State {
     pretty_json: bool,
     invalid_utf8_marker: Option<String>,
     oauth_echo_form: bool,
+    oauth_token_bytes: Option<usize>,
     region_api: String,
     inner: Mutex<Inner>,
 }
@@ -187,6 +188,7 @@ impl State {
             pretty_json: config.pretty_json,
             invalid_utf8_marker: config.invalid_utf8_marker,
             oauth_echo_form: config.oauth_echo_form,
+            oauth_token_bytes: config.oauth_token_bytes,
             region_api: String::new(),
             inner: Mutex::new(Inner {
                 dataset: config.dataset,
@@ -586,11 +588,15 @@ impl State {
             }
             Ok(client) => {
                 inner.tokens_issued += 1;
-                let token = format!(
+                let mut token = format!(
                     "mock-token-{:08}-{}",
                     inner.tokens_issued,
                     now.timestamp_micros()
                 );
+                if let Some(bytes) = self.oauth_token_bytes {
+                    let pad = bytes.saturating_sub(token.len());
+                    token.push_str(&"t".repeat(pad));
+                }
                 inner.tokens.insert(
                     token.clone(),
                     Issued {
