@@ -58,6 +58,10 @@ const PAGE_SLACK_SECS: i64 = 60;
 /// ones wait for the tenant's interval, so a window whose tokens keep being refused is read
 /// again slowly instead of in a tight loop.
 pub const QUICK_RESTARTS: u32 = 2;
+/// How far a checkpoint's cursor or open window may lie ahead of `now − lag` before it is
+/// taken as lying in the future (see [`Checkpoint::clamp_future`]). Less than this is a small
+/// clock correction, which the overlap covers.
+pub const FUTURE_SLACK_SECS: i64 = 300;
 /// Longest page token taken from a page (Mimecast's are well under 1 KiB). The token is stored
 /// in the checkpoint and sent back in the next request, whose body the host bounds (1 MiB with
 /// `mcsource`), so a longer one is refused before anything is committed.
@@ -361,6 +365,31 @@ impl Checkpoint {
         Some(len)
     }
 
+    /// Brings a checkpoint that lies in the future back to just before `end` (`now − lag`):
+    /// a cursor, or an open window's end, more than [`FUTURE_SLACK_SECS`] after `end` (the
+    /// host clock was set back, or the checkpoint was written elsewhere). Such a cursor would
+    /// collect nothing until the clock reaches it and then skip every record that arrived
+    /// meanwhile; brought back, the next window (opened at once) re-reads from
+    /// `end − overlap`, so nothing is lost. A record the checkpoint no longer knows (delivered
+    /// before the old cursor's overlap, so at most the last `lag + overlap` of records) may
+    /// come again, with the same `event_id`. An open window that reaches into the future is
+    /// dropped (what it served counts as delivered, so it is not delivered again) and a new
+    /// one opened. Returns the time in the future the checkpoint pointed to, if it was
+    /// brought back.
+    pub fn clamp_future(&mut self, end: i64) -> Option<i64> {
+        let limit = end.saturating_add(FUTURE_SLACK_SECS);
+        let window_end = self.window.as_ref().map(|w| w.to).filter(|&to| to > limit);
+        let cursor = self.cursor.filter(|&c| c > limit);
+        let future = window_end.max(cursor)?;
+        if window_end.is_some() {
+            self.window = None;
+            self.count_served_as_delivered();
+        }
+        // Just before `end`, so that the next window opens at once.
+        self.cursor = self.cursor.map(|c| c.min(end.saturating_sub(1)));
+        Some(future)
+    }
+
     /// End of the last completed window, Unix seconds.
     pub fn cursor(&self) -> Option<i64> {
         self.cursor
@@ -594,6 +623,52 @@ mod tests {
 
     fn item(from: i64, to: i64) -> Value {
         json!({"from": from, "to": to})
+    }
+
+    #[test]
+    fn a_cursor_in_the_future_is_brought_back_and_nothing_is_lost_or_repeated() {
+        // Collected up to 10_000 by a clock that was a day ahead.
+        let mut cp = Checkpoint::new(LogType::UrlProtect);
+        assert!(cp.open_window(10_000, 9_000, i64::MIN, 300, item));
+        assert_eq!(
+            cp.accept(&[(1, Some(9_500))], None, 0),
+            vec![Verdict::Deliver(1)]
+        );
+        cp.finish_page(None, false, 300);
+        assert_eq!(cp.cursor(), Some(10_000));
+        let mut cp = Checkpoint::decode(LogType::UrlProtect, &cp.encode()).unwrap();
+        // A little ahead: left alone (the overlap covers it).
+        assert_eq!(cp.clone().clamp_future(10_000 - FUTURE_SLACK_SECS), None);
+        // Now the clock says 9_600: the cursor is brought back, and the next window re-reads
+        // from 9_600 − overlap, where a record that arrived late is found. The one delivered
+        // before, whose digest was no longer kept (it lay before the old cursor's overlap),
+        // comes again as occurrence 1: the same event_id as before.
+        assert_eq!(cp.clamp_future(9_600), Some(10_000));
+        assert_eq!(cp.cursor(), Some(9_599));
+        assert!(cp.open_window(9_600, 0, i64::MIN, 300, item));
+        assert_eq!(cp.window().unwrap().from, 9_299);
+        assert_eq!(
+            cp.accept(&[(1, Some(9_500)), (2, Some(9_650))], None, 0),
+            vec![Verdict::Deliver(1), Verdict::Deliver(1)]
+        );
+    }
+
+    #[test]
+    fn an_open_window_reaching_into_the_future_is_opened_again() {
+        let mut cp = Checkpoint::new(LogType::UrlProtect);
+        assert!(cp.open_window(10_000, 9_000, i64::MIN, 300, item));
+        cp.accept(&[(1, Some(9_100))], None, 0);
+        cp.finish_page(Some("t".into()), false, 300);
+        assert_eq!(cp.clamp_future(9_500), Some(10_000));
+        assert!(cp.window().is_none());
+        assert_eq!(cp.cursor(), None);
+        assert!(cp.open_window(9_500, 9_000, i64::MIN, 300, item));
+        let w = cp.window().unwrap();
+        assert_eq!((w.from, w.to, w.token.as_ref()), (9_000, 9_500, None));
+        assert_eq!(
+            cp.accept(&[(1, Some(9_100)), (3, Some(9_200))], None, 0),
+            vec![Verdict::Duplicate, Verdict::Deliver(1)]
+        );
     }
 
     #[test]

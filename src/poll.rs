@@ -89,6 +89,16 @@ pub fn poll(
     // resumes at the retention edge, and says what could not be collected.
     let oldest = end - settings::MAX_LOOKBACK_SECS as i64;
     let mut warnings = Vec::new();
+    if let Some(future) = cp.clamp_future(end) {
+        warnings.push(format!(
+            "{log_type}: the checkpoint says records were read up to {}, which lies in the \
+             future (the host clock was set back, or the checkpoint comes from elsewhere); \
+             collecting resumes from {} (less the overlap); records already delivered are not \
+             delivered again",
+            unix_text(future),
+            unix_text(end)
+        ));
+    }
     if let Some(cursor) = cp.cursor().filter(|&c| c < oldest && cp.window().is_none()) {
         warnings.push(format!(
             "{log_type}: the checkpoint's cursor is at {}, further back than Mimecast keeps \
@@ -652,6 +662,34 @@ mod tests {
         );
         // The first page twice (refused, then taken), then the 4 others.
         assert_eq!(gw.log_requests, 6);
+    }
+
+    #[test]
+    fn a_checkpoint_written_by_a_clock_ahead_collects_again_once_the_clock_is_right() {
+        let now = Utc.with_ymd_and_hms(2026, 11, 24, 12, 0, 0).unwrap();
+        // Collected with a clock two hours ahead: the cursor lies two hours in the future.
+        let early = hour_of_records(now - chrono::TimeDelta::minutes(10), 30);
+        let mut gw = FakeGateway::new(early.clone(), 1000);
+        let mut tokens = TokenCache::new();
+        let ahead = now + chrono::TimeDelta::hours(2);
+        let (delivered, _, checkpoint) = poll_on_from(&mut gw, &mut tokens, ahead, None);
+        assert_eq!(delivered, early);
+        // The clock is right again, and new records arrive: they are collected, not skipped
+        // until the clock reaches the old cursor.
+        let new: Vec<Value> = (2..5)
+            .rev()
+            .map(|m| {
+                let t = now - chrono::TimeDelta::minutes(m);
+                json!({"date": timefmt::format_mimecast(t), "url": format!("https://new{m}.example")})
+            })
+            .collect();
+        gw.records.extend(new.clone());
+        let (delivered, warnings, _) = poll_on_from(&mut gw, &mut tokens, now, checkpoint);
+        assert_eq!(delivered, new);
+        assert!(
+            warnings.iter().any(|w| w.contains("lies in the future")),
+            "{warnings:?}"
+        );
     }
 
     #[test]
