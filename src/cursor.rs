@@ -29,7 +29,9 @@
 //!   window from its first page: what was served counts as delivered, so only what is new is
 //!   delivered. It starts where digests are still known (where pages came in time order), or
 //!   at the window's start. A pager that answers a token with the page just served and the
-//!   same token again ends the window instead of looping.
+//!   same token again is restarted the same way. After [`QUICK_RESTARTS`], a window is
+//!   restarted only [`RESTART_PAUSE_SECS`] after its last restart (the poll fails meanwhile):
+//!   it is never taken as complete while its pager names a next page.
 
 use std::collections::BTreeMap;
 
@@ -58,6 +60,10 @@ const PAGE_SLACK_SECS: i64 = 60;
 /// ones wait for the tenant's interval, so a window whose tokens keep being refused is read
 /// again slowly instead of in a tight loop.
 pub const QUICK_RESTARTS: u32 = 2;
+/// After [`QUICK_RESTARTS`], a window is read again from its first page only this long after
+/// its last restart (see [`Checkpoint::may_restart`]); before that, a pager that still does
+/// not move is an error.
+pub const RESTART_PAUSE_SECS: i64 = 300;
 /// How far a checkpoint's cursor or open window may lie ahead of `now − lag` before it is
 /// taken as lying in the future (see [`Checkpoint::clamp_future`]). Less than this is a small
 /// clock correction, which the overlap covers.
@@ -129,6 +135,9 @@ pub struct Window {
     /// Times this window was read again from its first page (see [`Checkpoint::restart_window`]).
     #[serde(default, skip_serializing_if = "is_zero")]
     pub restarts: u32,
+    /// When this window was last read again from its first page, Unix seconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restarted_at: Option<i64>,
     /// Fingerprint of the keys of the last page served, repeats included (see
     /// [`Checkpoint::is_repeated_page`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -162,6 +171,7 @@ impl Window {
             ascending: false,
             forgotten_below: None,
             restarts,
+            restarted_at: None,
             last_page: None,
         }
     }
@@ -466,6 +476,32 @@ impl Checkpoint {
         self.reopen(i64::MIN, 1, make_item)
     }
 
+    /// Whether the open window may be read again from its first page at `now` (Unix seconds)
+    /// because its pager does not move (a refused token, a page served again under the same
+    /// token): at once for the first [`QUICK_RESTARTS`] times, then [`RESTART_PAUSE_SECS`]
+    /// after the last restart. `false` when no window is open.
+    pub fn may_restart(&self, now: i64) -> bool {
+        self.window.as_ref().is_some_and(|w| {
+            w.restarts < QUICK_RESTARTS
+                || w.restarted_at
+                    .is_none_or(|at| now.saturating_sub(at) >= RESTART_PAUSE_SECS)
+        })
+    }
+
+    /// [`Checkpoint::restart_window`], noting `now` (Unix seconds) as the time of the restart
+    /// (see [`Checkpoint::may_restart`]).
+    pub fn restart_window_at(
+        &mut self,
+        now: i64,
+        make_item: impl FnOnce(i64, i64) -> Value,
+    ) -> Option<u32> {
+        let restarts = self.restart_window(make_item)?;
+        if let Some(w) = self.window.as_mut() {
+            w.restarted_at = Some(now);
+        }
+        Some(restarts)
+    }
+
     /// Moves an open window that reaches back past `oldest` (the retention edge, see
     /// [`Checkpoint::open_window`]) to begin there, read again from its first page like a
     /// restarted one: a checkpoint left mid-window for a month. Returns whether it moved.
@@ -669,6 +705,23 @@ mod tests {
             cp.accept(&[(1, Some(9_100)), (3, Some(9_200))], None, 0),
             vec![Verdict::Duplicate, Verdict::Deliver(1)]
         );
+    }
+
+    #[test]
+    fn a_window_whose_pager_does_not_move_is_restarted_quickly_twice_then_after_a_pause() {
+        let mut cp = Checkpoint::new(LogType::UrlProtect);
+        assert!(!cp.may_restart(0), "no window open");
+        assert!(cp.open_window(10_000, 9_000, i64::MIN, 300, item));
+        for n in 1..=QUICK_RESTARTS {
+            assert!(cp.may_restart(5_000));
+            assert_eq!(cp.restart_window_at(5_000, item), Some(n));
+        }
+        assert!(!cp.may_restart(5_000));
+        assert!(!cp.may_restart(5_000 + RESTART_PAUSE_SECS - 1));
+        // The pause survives the host's store.
+        let cp = Checkpoint::decode(LogType::UrlProtect, &cp.encode()).unwrap();
+        assert!(!cp.may_restart(5_001));
+        assert!(cp.may_restart(5_000 + RESTART_PAUSE_SECS));
     }
 
     #[test]

@@ -5,7 +5,7 @@
 use chrono::{DateTime, Utc};
 
 use crate::auth::TokenCache;
-use crate::cursor::{self, Checkpoint, Verdict, QUICK_RESTARTS};
+use crate::cursor::{self, Checkpoint, Verdict};
 use crate::error::SourceError;
 use crate::event;
 use crate::log_type::LogType;
@@ -169,24 +169,17 @@ pub fn poll(
             | SourceError::InvalidConfig(_)
             | SourceError::Unauthorized(_)),
         ) if followed_token => {
-            let restarts = cp.restart_window(make_item).unwrap_or(0);
-            return Ok(Outcome {
-                events: Vec::new(),
-                checkpoint: cp.encode_bounded()?,
-                // A window refused again and again is read again at the tenant's interval.
-                next_poll: if restarts <= QUICK_RESTARTS {
-                    NextPoll::Now
-                } else {
-                    NextPoll::Interval
+            return restart_or_fail(
+                &mut cp,
+                now.timestamp(),
+                make_item,
+                Stuck {
+                    log_type,
+                    what: format!("Mimecast refused a follow-up page ({e})"),
+                    summary: format!("{summary}: refused"),
+                    warnings,
                 },
-                duplicates: 0,
-                cursor: cp.cursor(),
-                summary: format!("{summary}: refused, window restarted ({restarts})"),
-                warnings: vec![format!(
-                    "{log_type}: Mimecast refused a follow-up page ({e}); reading the window again \
-                     from its first page (records already delivered are not delivered again)"
-                )],
-            });
+            );
         }
         Err(e) => return Err(e),
     };
@@ -224,16 +217,23 @@ pub fn poll(
     let keys: Vec<_> = infos.iter().map(|i| (i.key(), i.time)).collect();
     let horizon = now.timestamp() - overlap - settings.lag_secs as i64;
     let digests: Vec<u64> = keys.iter().map(|k| k.0).collect();
-    let stuck = cp.is_repeated_page(&digests, page.next.as_deref());
-    let verdicts = if stuck {
-        warnings.push(format!(
-            "{log_type}: Mimecast answered a page token with the page it had just served and the \
-             same token again; the window is taken as complete instead of reading it forever"
-        ));
-        vec![Verdict::Duplicate; keys.len()]
-    } else {
-        cp.accept(&keys, page.total, horizon)
-    };
+    if cp.is_repeated_page(&digests, page.next.as_deref()) {
+        // Its records were delivered when the page was first served.
+        return restart_or_fail(
+            &mut cp,
+            now.timestamp(),
+            make_item,
+            Stuck {
+                log_type,
+                what: "Mimecast answered a page token with the page it had just served and the \
+                       same token again"
+                    .to_string(),
+                summary: format!("{summary}: the same page again"),
+                warnings,
+            },
+        );
+    }
+    let verdicts = cp.accept(&keys, page.total, horizon);
     let mut events = Vec::with_capacity(page.records.len());
     let tenant_json = event::tenant_json(&settings.tenant);
     let (mut duplicates, mut before_window) = (0, 0);
@@ -270,8 +270,7 @@ pub fn poll(
         page.total,
         events.len()
     ));
-    let next = if stuck { None } else { page.next };
-    let completed = cp.finish_page(next, page.records.is_empty(), overlap);
+    let completed = cp.finish_page(page.next, page.records.is_empty(), overlap);
     if completed {
         summary.push_str(", window complete");
     }
@@ -288,6 +287,67 @@ pub fn poll(
         duplicates,
         cursor: cp.cursor(),
         summary,
+        warnings,
+    })
+}
+
+/// A window whose pager does not move past a page, for [`restart_or_fail`].
+struct Stuck {
+    log_type: LogType,
+    /// What the pager did.
+    what: String,
+    /// The poll's debug summary so far.
+    summary: String,
+    /// Warnings of this poll so far.
+    warnings: Vec<String>,
+}
+
+/// The open window's pager does not move past a page (it refused the page token, or served the
+/// same page under the same token again). Reads the window again from its first page, at once
+/// the first times and then after a pause (see [`Checkpoint::may_restart`]); records already
+/// delivered are not delivered again. Within the pause the poll fails: the window cannot be
+/// read to its end, and taking it as complete would skip its unread records without a word.
+///
+/// # Errors
+/// A protocol error naming the problem when the window may not be restarted yet.
+fn restart_or_fail(
+    cp: &mut Checkpoint,
+    now: i64,
+    make_item: impl FnOnce(i64, i64) -> serde_json::Value,
+    stuck: Stuck,
+) -> Result<Outcome, SourceError> {
+    let Stuck {
+        log_type,
+        what,
+        summary,
+        mut warnings,
+    } = stuck;
+    let (from, to, restarts) = cp
+        .window()
+        .map_or((0, 0, 0), |w| (w.from, w.to, w.restarts));
+    if !cp.may_restart(now) {
+        return Err(SourceError::Protocol(format!(
+            "{what}, after the {log_type} window {}..{} was read again from its first page {restarts} \
+             times; the records after that page cannot be read, so the window is not taken as \
+             complete. It is read again from its first page {} minutes after the last attempt; \
+             if this goes on, Mimecast's paging is broken for this query",
+            unix_text(from),
+            unix_text(to),
+            cursor::RESTART_PAUSE_SECS / 60
+        )));
+    }
+    let restarts = cp.restart_window_at(now, make_item).unwrap_or(0);
+    warnings.push(format!(
+        "{log_type}: {what}; reading the window again from its first page (records already \
+         delivered are not delivered again)"
+    ));
+    Ok(Outcome {
+        events: Vec::new(),
+        checkpoint: cp.encode_bounded()?,
+        next_poll: NextPoll::Now,
+        duplicates: 0,
+        cursor: cp.cursor(),
+        summary: format!("{summary}, window restarted ({restarts})"),
         warnings,
     })
 }
@@ -428,6 +488,8 @@ mod tests {
         stuck: bool,
         /// The next page with a `next` gets instead a token of this many bytes, once.
         huge_next_once: Option<usize>,
+        /// Every page token is refused.
+        refuse_all_tokens: bool,
     }
 
     impl FakeGateway {
@@ -441,6 +503,7 @@ mod tests {
                 refuse_token: None,
                 stuck: false,
                 huge_next_once: None,
+                refuse_all_tokens: false,
             }
         }
     }
@@ -484,7 +547,8 @@ mod tests {
             assert!(body["data"][0]["from"].as_str().unwrap().ends_with('Z'));
             let size = body["meta"]["pagination"]["pageSize"].as_u64().unwrap() as usize;
             let token = body["meta"]["pagination"]["pageToken"].as_str();
-            if token.is_some() && token == self.refuse_token.as_deref() {
+            if token.is_some() && (self.refuse_all_tokens || token == self.refuse_token.as_deref())
+            {
                 self.refuse_token = None;
                 return Ok(reply(
                     400,
@@ -692,18 +756,81 @@ mod tests {
         );
     }
 
+    /// Polls URL logs with 2-record pages at `now` from `checkpoint` until caught up or an
+    /// error; returns the records delivered, the last checkpoint and the error.
+    fn poll_until_error(
+        gw: &mut FakeGateway,
+        now: DateTime<Utc>,
+        mut checkpoint: Option<String>,
+    ) -> (Vec<Value>, Option<String>, Option<SourceError>) {
+        let mut config = sample_api2();
+        config.page_size = 2;
+        let settings = Settings::validate(config).unwrap().0;
+        let mut delivered = Vec::new();
+        for _ in 0..100 {
+            let polled = poll(
+                &settings,
+                LogType::UrlProtect,
+                checkpoint.as_deref(),
+                gw,
+                &mut FixedClock(now),
+                &mut TokenCache::new(),
+            );
+            let out = match polled {
+                Ok(out) => out,
+                Err(e) => return (delivered, checkpoint, Some(e)),
+            };
+            for e in &out.events {
+                let v: Value = serde_json::from_str(e).unwrap();
+                delivered.push(v["record"].clone());
+            }
+            checkpoint = Some(out.checkpoint);
+            if out.next_poll == NextPoll::Interval {
+                return (delivered, checkpoint, None);
+            }
+        }
+        panic!("neither caught up nor failed after 100 polls");
+    }
+
     #[test]
-    fn a_pager_that_does_not_move_ends_the_window() {
+    fn a_pager_that_does_not_move_is_an_error_and_collecting_resumes_when_it_moves() {
         let now = Utc.with_ymd_and_hms(2026, 11, 24, 12, 0, 0).unwrap();
         let records = hour_of_records(now, 9);
         let mut gw = FakeGateway::new(records.clone(), 1000);
         gw.stuck = true;
-        let (delivered, warnings) = poll_until_caught_up(&mut gw, &mut TokenCache::new(), now);
-        // Only what the pager ever served: its first page, once.
+        let (delivered, checkpoint, error) = poll_until_error(&mut gw, now, None);
+        // What the pager served (its first page, once), and then an error, not a window taken
+        // as complete.
         assert_eq!(delivered, records[..2].to_vec());
         assert!(
-            warnings.iter().any(|w| w.contains("same token again")),
-            "{warnings:?}"
+            matches!(&error, Some(SourceError::Protocol(m)) if m.contains("same token again")
+                && m.contains("not taken as complete")),
+            "{error:?}"
+        );
+        // Retried within the pause: the same error, nothing delivered.
+        let (again, _, error) = poll_until_error(&mut gw, now, checkpoint.clone());
+        assert!(again.is_empty() && error.is_some());
+        // The pager works again: after the pause the window is read to its end, and every
+        // record has been delivered exactly once.
+        gw.stuck = false;
+        let later = now + chrono::TimeDelta::seconds(cursor::RESTART_PAUSE_SECS);
+        let (rest, _, error) = poll_until_error(&mut gw, later, checkpoint);
+        assert!(error.is_none(), "{error:?}");
+        assert_eq!([delivered, rest].concat(), records);
+    }
+
+    #[test]
+    fn a_page_token_refused_again_and_again_is_an_error() {
+        let now = Utc.with_ymd_and_hms(2026, 11, 24, 12, 0, 0).unwrap();
+        let records = hour_of_records(now, 9);
+        let mut gw = FakeGateway::new(records.clone(), 1000);
+        gw.refuse_all_tokens = true;
+        let (delivered, _, error) = poll_until_error(&mut gw, now, None);
+        assert_eq!(delivered, records[..2].to_vec());
+        assert!(
+            matches!(&error, Some(SourceError::Protocol(m)) if m.contains("refused a follow-up page")
+                && m.contains("2 times")),
+            "{error:?}"
         );
     }
 

@@ -172,3 +172,62 @@ fn a_huge_page_token_is_refused_before_it_is_committed_and_collecting_goes_on() 
         &["url", "impersonation", "attachment"],
     );
 }
+
+#[test]
+fn a_pager_handing_out_bogus_tokens_fails_the_run_visibly_and_repeats_nothing() {
+    let now = Utc::now();
+    let mut config = MockConfig::new(
+        vec![Credential::demo()],
+        Dataset::generate(
+            25,
+            now - TimeDelta::hours(2),
+            now - TimeDelta::minutes(2),
+            30,
+        ),
+    );
+    config.bogus_next = true;
+    let h = Harness::start(config);
+    let cfg = h.config("page_size = 7\nlog_types = [\"url\"]");
+    let out = h.run_once(&cfg);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "--once succeeded:\n{stderr}");
+    assert!(
+        stderr.contains("refused a follow-up page") && stderr.contains("not taken as complete"),
+        "{stderr}"
+    );
+    let status = h
+        .command(&["status", "--config", cfg.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let status = String::from_utf8_lossy(&status.stdout);
+    assert!(status.contains("not taken as complete"), "{status}");
+    // What was served arrived once (each restarted window begins where the digests it still
+    // knows begin, so it moves on a little); nothing was delivered twice, and not everything
+    // could be read.
+    let events = h.events();
+    let ids: std::collections::HashSet<_> = events.iter().map(|e| e["event_id"].clone()).collect();
+    assert!(
+        !events.is_empty() && events.len() < 30,
+        "{} events",
+        events.len()
+    );
+    assert_eq!(ids.len(), events.len());
+    // Identical records can be two real events: none arrived more often than it was stored.
+    let delivered = common::count(
+        events
+            .iter()
+            .map(|e| ("url".to_string(), e["record"].clone())),
+    );
+    let stored = common::count(
+        h.server
+            .records(LogType::Url)
+            .into_iter()
+            .map(|r| ("url".to_string(), r)),
+    );
+    for (record, n) in &delivered {
+        assert!(
+            stored.get(record).is_some_and(|s| s >= n),
+            "{record:?} {n}x"
+        );
+    }
+}

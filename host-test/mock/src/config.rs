@@ -168,6 +168,9 @@ pub struct MockConfig {
     /// Issued bearer tokens are padded to this many bytes (a gateway issuing huge tokens);
     /// `None` issues short ones.
     pub oauth_token_bytes: Option<usize>,
+    /// Every page that has a next page names a token the mock never issued (a broken pager),
+    /// which it then refuses as invalid; `false` pages normally.
+    pub bogus_next: bool,
 }
 
 impl MockConfig {
@@ -203,6 +206,7 @@ impl MockConfig {
             invalid_utf8_marker: None,
             oauth_echo_form: false,
             oauth_token_bytes: None,
+            bogus_next: false,
         }
     }
 }

@@ -152,6 +152,7 @@ pub(crate) struct State {
     invalid_utf8_marker: Option<String>,
     oauth_echo_form: bool,
     oauth_token_bytes: Option<usize>,
+    bogus_next: bool,
     region_api: String,
     inner: Mutex<Inner>,
 }
@@ -189,6 +190,7 @@ impl State {
             invalid_utf8_marker: config.invalid_utf8_marker,
             oauth_echo_form: config.oauth_echo_form,
             oauth_token_bytes: config.oauth_token_bytes,
+            bogus_next: config.bogus_next,
             region_api: String::new(),
             inner: Mutex::new(Inner {
                 dataset: config.dataset,
@@ -697,6 +699,7 @@ impl State {
         let page = cut(&all, offset, size, self.paging_end);
         let next = match delivery {
             Delivery::HugeNext(bytes) => Some("x".repeat(bytes)),
+            _ if self.bogus_next => page.next.map(|o| format!("bogus-{o}")),
             _ => page.next.map(|o| encode_token(lt, &item, o)),
         };
         let pagination = Pagination {

@@ -16,7 +16,7 @@
 //! struct MockConfig { credentials, dataset, paging_end, to_inclusive, max_skew, rate_limit,
 //!                     oauth_clients, token_ttl, token_max_uses, discover_users,
 //!                     ignore_oldest_first, ignore_from, total_count, pretty_json,
-//!                     invalid_utf8_marker, oauth_echo_form, oauth_token_bytes }
+//!                     invalid_utf8_marker, oauth_echo_form, oauth_token_bytes, bogus_next }
 //!     MockConfig::demo(now), MockConfig::new(credentials, dataset)
 //! struct Dataset   generate(seed, start, end, per_type), empty(), records(t), append(t, records)
 //! fn generate_records(t, seed, start, end, n) -> Vec<Value>    // more records, e.g. late arrivals
