@@ -99,6 +99,10 @@ pub const DEFAULT_EXPIRES_IN_SECS: i64 = 1799;
 /// far from overflow whatever the gateway writes.
 pub const MAX_EXPIRES_IN_SECS: i64 = 24 * 3600;
 
+/// Longest bearer token accepted: it goes into a header of every request (hosts bound the
+/// size of a request's headers) and into the host's session cache.
+pub const MAX_ACCESS_TOKEN_BYTES: usize = 8 * 1024;
+
 #[derive(Deserialize)]
 struct TokenResponse {
     access_token: String,
@@ -145,6 +149,14 @@ pub fn parse_token_response(
             return Err(token_refusal(status, response, error));
         }
     };
+    if parsed.access_token.len() > MAX_ACCESS_TOKEN_BYTES {
+        return Err(SourceError::Protocol(format!(
+            "the token response has an access_token of {} bytes; at most \
+             {MAX_ACCESS_TOKEN_BYTES} bytes (8 KiB) are accepted (Mimecast's are about 1 KiB), \
+             as it is sent in a header of every request; is base_url the API 2.0 gateway?",
+            parsed.access_token.len()
+        )));
+    }
     if parsed.access_token.is_empty() {
         return Err(SourceError::Protocol(
             "the token response has an empty access_token".into(),
@@ -233,9 +245,11 @@ fn oauth_error(v: &serde_json::Value) -> Option<String> {
             v.pointer("/fail/0/errors/0/message")
                 .and_then(|c| c.as_str())
         });
+    // The server's texts, capped: an error may echo a whole request.
+    let code = crate::scrub::quote(code);
     Some(match message {
-        Some(m) if !m.is_empty() => format!("{code} ({m})"),
-        _ => code.to_string(),
+        Some(m) if !m.is_empty() => format!("{code} ({})", crate::scrub::quote(m)),
+        _ => code,
     })
 }
 
@@ -371,6 +385,12 @@ impl TokenCache {
         self.token = None;
     }
 
+    /// The bearer token in use, if any: only to scrub it from texts (see [`crate::scrub`]).
+    /// Never log it.
+    pub fn current_token(&self) -> Option<&str> {
+        self.token.as_ref().map(|t| t.access_token.as_str())
+    }
+
     /// How many tokens this cache has obtained from the gateway (for logs and tests).
     pub fn issued(&self) -> u64 {
         self.issued
@@ -445,6 +465,22 @@ mod tests {
             assert!(t.is_fresh(now() + TimeDelta::seconds(usable - 1)), "{body}");
             assert!(!t.is_fresh(now() + TimeDelta::seconds(usable)), "{body}");
         }
+    }
+
+    #[test]
+    fn a_huge_token_is_refused_naming_the_bound() {
+        let huge = "t".repeat(300 * 1024);
+        let body =
+            format!(r#"{{"access_token":"{huge}","token_type":"Bearer","expires_in":1799}}"#);
+        let err = parse_token_response(&ok(&body), now()).unwrap_err();
+        assert!(
+            matches!(&err, SourceError::Protocol(m) if m.contains("access_token of 307200 bytes")
+                && m.contains("at most 8192 bytes (8 KiB)")),
+            "{err}"
+        );
+        let fits = "t".repeat(MAX_ACCESS_TOKEN_BYTES);
+        let body = format!(r#"{{"access_token":"{fits}","expires_in":1799}}"#);
+        assert!(parse_token_response(&ok(&body), now()).is_ok());
     }
 
     #[test]

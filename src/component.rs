@@ -7,6 +7,7 @@ use crate::auth::{TokenCache, TokenShelf};
 use crate::error::SourceError;
 use crate::log_type::LogType;
 use crate::poll::{self, NextPoll};
+use crate::scrub::Scrubber;
 use crate::settings::{self, Settings, SourceConfig};
 use crate::transport::{WasiClock, WasiTransport};
 
@@ -25,6 +26,43 @@ thread_local! {
     /// The API 2.0 bearer token: in instance memory and the host's session cache, never in a
     /// checkpoint or a log line.
     static TOKENS: RefCell<TokenCache> = RefCell::new(TokenCache::with_shelf(Box::new(HostShelf)));
+    /// The credentials given to `configure` and the bearer tokens used since, removed from
+    /// every text that leaves the component.
+    static SCRUBBER: RefCell<Scrubber> = RefCell::new(Scrubber::default());
+}
+
+/// `text` without any credential or bearer token (see [`crate::scrub`]).
+fn scrubbed(text: &str) -> String {
+    SCRUBBER.with(|s| s.borrow().scrub(text))
+}
+
+/// Logs `message` through the host, scrubbed.
+fn log_scrubbed(level: LogLevel, message: &str) {
+    host_log::log(level, &scrubbed(message));
+}
+
+/// `error` with its text scrubbed.
+fn scrub_error(error: wit::PollError) -> wit::PollError {
+    use wit::PollError as E;
+    match error {
+        E::InvalidConfig(m) => E::InvalidConfig(scrubbed(&m)),
+        E::Unauthorized(m) => E::Unauthorized(scrubbed(&m)),
+        E::Forbidden(m) => E::Forbidden(scrubbed(&m)),
+        E::RateLimited(r) => E::RateLimited(wit::RateLimit {
+            after_ms: r.after_ms,
+            message: scrubbed(&r.message),
+        }),
+        E::Transient(m) => E::Transient(scrubbed(&m)),
+        E::Protocol(m) => E::Protocol(scrubbed(&m)),
+    }
+}
+
+/// The credential values of `credentials`, to scrub (an API 1.0 application id is no secret).
+fn credential_values(credentials: &settings::Credentials) -> Vec<&str> {
+    match credentials {
+        settings::Credentials::Api1(k) => vec![&k.app_key, &k.access_key, &k.secret_key],
+        settings::Credentials::Api2(c) => vec![&c.client_id, &c.client_secret],
+    }
 }
 
 /// The token's place in the host's `session-cache`, so the tenant's next instance reuses it.
@@ -114,10 +152,14 @@ fn source_config(c: wit::Config) -> SourceConfig {
 
 impl wit::Guest for Component {
     fn configure(config: wit::Config) -> Result<(), wit::PollError> {
-        let (settings, warnings) =
-            Settings::validate(source_config(config)).map_err(wit::PollError::InvalidConfig)?;
+        let config = source_config(config);
+        let scrubber = Scrubber::new(credential_values(&config.credentials));
+        SCRUBBER.with(|s| *s.borrow_mut() = scrubber);
+        let (settings, warnings) = Settings::validate(config)
+            .map_err(wit::PollError::InvalidConfig)
+            .map_err(scrub_error)?;
         for w in warnings {
-            host_log::log(LogLevel::Warn, &w);
+            log_scrubbed(LogLevel::Warn, &w);
         }
         SETTINGS.with(|s| *s.borrow_mut() = Some(settings));
         // Perhaps new credentials: the shelf only gives back a token of the same ones.
@@ -136,9 +178,9 @@ impl wit::Guest for Component {
                 &mut WasiClock,
                 tokens,
             )?;
-            host_log::log(LogLevel::Debug, &outcome.summary);
+            log_scrubbed(LogLevel::Debug, &outcome.summary);
             for warning in &outcome.warnings {
-                host_log::log(LogLevel::Warn, warning);
+                log_scrubbed(LogLevel::Warn, warning);
             }
             Ok(wit::Batch {
                 events: outcome.events,
@@ -171,29 +213,39 @@ impl wit::Guest for Component {
         email_address: String,
         timeout_ms: u64,
     ) -> Result<String, wit::PollError> {
-        Ok(poll::discover(
+        poll::discover(
             &discover_url,
             &app_id,
             &email_address,
             timeout_ms,
             &mut WasiTransport,
             &mut WasiClock,
-        )?)
+        )
+        .map_err(|e| scrub_error(e.into()))
     }
 }
 
-/// Runs `f` with the configured settings and the token cache.
+/// Runs `f` with the configured settings and the token cache; its error comes back scrubbed.
 fn with_settings<T>(
     call: &str,
     f: impl FnOnce(&Settings, &mut TokenCache) -> Result<T, wit::PollError>,
 ) -> Result<T, wit::PollError> {
-    SETTINGS.with(|s| {
-        let guard = s.borrow();
-        let settings = guard.as_ref().ok_or_else(|| {
-            wit::PollError::InvalidConfig(format!("{call} was called before configure"))
-        })?;
-        TOKENS.with(|t| f(settings, &mut t.borrow_mut()))
-    })
+    SETTINGS
+        .with(|s| {
+            let guard = s.borrow();
+            let settings = guard.as_ref().ok_or_else(|| {
+                wit::PollError::InvalidConfig(format!("{call} was called before configure"))
+            })?;
+            TOKENS.with(|t| {
+                let result = f(settings, &mut t.borrow_mut());
+                // The token in use is scrubbed from now on too.
+                if let Some(token) = t.borrow().current_token() {
+                    SCRUBBER.with(|s| s.borrow_mut().add(token));
+                }
+                result
+            })
+        })
+        .map_err(scrub_error)
 }
 
 export!(Component);

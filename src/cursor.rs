@@ -29,7 +29,9 @@
 //!   window from its first page: what was served counts as delivered, so only what is new is
 //!   delivered. It starts where digests are still known (where pages came in time order), or
 //!   at the window's start. A pager that answers a token with the page just served and the
-//!   same token again ends the window instead of looping.
+//!   same token again is restarted the same way. After [`QUICK_RESTARTS`], a window is
+//!   restarted only [`RESTART_PAUSE_SECS`] after its last restart (the poll fails meanwhile):
+//!   it is never taken as complete while its pager names a next page.
 
 use std::collections::BTreeMap;
 
@@ -58,6 +60,40 @@ const PAGE_SLACK_SECS: i64 = 60;
 /// ones wait for the tenant's interval, so a window whose tokens keep being refused is read
 /// again slowly instead of in a tight loop.
 pub const QUICK_RESTARTS: u32 = 2;
+/// After [`QUICK_RESTARTS`], a window is read again from its first page only this long after
+/// its last restart (see [`Checkpoint::may_restart`]); before that, a pager that still does
+/// not move is an error.
+pub const RESTART_PAUSE_SECS: i64 = 300;
+/// How far a checkpoint's cursor or open window may lie ahead of `now − lag` before it is
+/// taken as lying in the future (see [`Checkpoint::clamp_future`]). Less than this is a small
+/// clock correction, which the overlap covers.
+pub const FUTURE_SLACK_SECS: i64 = 300;
+/// Longest page token taken from a page (Mimecast's are well under 1 KiB). The token is stored
+/// in the checkpoint and sent back in the next request, whose body the host bounds (1 MiB with
+/// `mcsource`), so a longer one is refused before anything is committed.
+pub const MAX_TOKEN_BYTES: usize = 64 * 1024;
+/// Longest checkpoint handed to the host (typical: about 11 KiB; a day-long window of a server
+/// that ignores `oldestFirst` keeps every digest, about 40 bytes a record). `mcsource` accepts
+/// at most 64 MiB for a batch's events and checkpoint together.
+pub const MAX_CHECKPOINT_BYTES: usize = 16 * 1024 * 1024;
+
+/// Refuses a page token longer than [`MAX_TOKEN_BYTES`] before it can be committed.
+///
+/// # Errors
+/// A transient error naming the bound: the page is fetched again, so a server that recovers is
+/// followed without anything being lost, and a token that was never committed never wedges the
+/// log type.
+pub fn check_token(log_type: LogType, token: &str) -> Result<(), SourceError> {
+    if token.len() <= MAX_TOKEN_BYTES {
+        return Ok(());
+    }
+    Err(SourceError::Transient(format!(
+        "Mimecast answered a {log_type} page with a page token of {} bytes; page tokens of at \
+         most {MAX_TOKEN_BYTES} bytes (64 KiB) are accepted, so the page is not taken and \
+         nothing is committed; the same page is asked for again",
+        token.len()
+    )))
+}
 
 /// An open window: its bounds, the exact request item, and the token for its next page.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -99,6 +135,9 @@ pub struct Window {
     /// Times this window was read again from its first page (see [`Checkpoint::restart_window`]).
     #[serde(default, skip_serializing_if = "is_zero")]
     pub restarts: u32,
+    /// When this window was last read again from its first page, Unix seconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restarted_at: Option<i64>,
     /// Fingerprint of the keys of the last page served, repeats included (see
     /// [`Checkpoint::is_repeated_page`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -132,6 +171,7 @@ impl Window {
             ascending: false,
             forgotten_below: None,
             restarts,
+            restarted_at: None,
             last_page: None,
         }
     }
@@ -297,6 +337,69 @@ impl Checkpoint {
         serde_json::to_string(&stored).unwrap_or_default()
     }
 
+    /// [`Checkpoint::encode`], refused when longer than [`MAX_CHECKPOINT_BYTES`].
+    ///
+    /// # Errors
+    /// A transient error naming the bound: nothing is committed and the page is fetched again.
+    pub fn encode_bounded(&self) -> Result<String, SourceError> {
+        let text = self.encode();
+        if text.len() <= MAX_CHECKPOINT_BYTES {
+            return Ok(text);
+        }
+        Err(SourceError::Transient(format!(
+            "the {} checkpoint after this page would be {} bytes ({} record digests kept for \
+             deduplication); checkpoints of at most {MAX_CHECKPOINT_BYTES} bytes (16 MiB) are \
+             handed to the host, so the page is not taken and nothing is committed; the same \
+             page is asked for again",
+            self.log_type,
+            text.len(),
+            self.seen.len()
+        )))
+    }
+
+    /// Drops an open window's page token that is longer than [`MAX_TOKEN_BYTES`] (stored by
+    /// an earlier version that did not bound it; sending it back would fail every time) and
+    /// reads the window again from its first page, like a refused token (see
+    /// [`Checkpoint::restart_window`]). Returns the dropped token's length.
+    pub fn drop_oversized_token(
+        &mut self,
+        make_item: impl FnOnce(i64, i64) -> Value,
+    ) -> Option<usize> {
+        let len = self
+            .window
+            .as_ref()
+            .and_then(|w| w.token.as_ref())
+            .map(String::len)
+            .filter(|&len| len > MAX_TOKEN_BYTES)?;
+        self.restart_window(make_item);
+        Some(len)
+    }
+
+    /// Brings a checkpoint that lies in the future back to just before `end` (`now − lag`):
+    /// a cursor, or an open window's end, more than [`FUTURE_SLACK_SECS`] after `end` (the
+    /// host clock was set back, or the checkpoint was written elsewhere). Such a cursor would
+    /// collect nothing until the clock reaches it and then skip every record that arrived
+    /// meanwhile; brought back, the next window (opened at once) re-reads from
+    /// `end − overlap`, so nothing is lost. A record the checkpoint no longer knows (delivered
+    /// before the old cursor's overlap, so at most the last `lag + overlap` of records) may
+    /// come again, with the same `event_id`. An open window that reaches into the future is
+    /// dropped (what it served counts as delivered, so it is not delivered again) and a new
+    /// one opened. Returns the time in the future the checkpoint pointed to, if it was
+    /// brought back.
+    pub fn clamp_future(&mut self, end: i64) -> Option<i64> {
+        let limit = end.saturating_add(FUTURE_SLACK_SECS);
+        let window_end = self.window.as_ref().map(|w| w.to).filter(|&to| to > limit);
+        let cursor = self.cursor.filter(|&c| c > limit);
+        let future = window_end.max(cursor)?;
+        if window_end.is_some() {
+            self.window = None;
+            self.count_served_as_delivered();
+        }
+        // Just before `end`, so that the next window opens at once.
+        self.cursor = self.cursor.map(|c| c.min(end.saturating_sub(1)));
+        Some(future)
+    }
+
     /// End of the last completed window, Unix seconds.
     pub fn cursor(&self) -> Option<i64> {
         self.cursor
@@ -371,6 +474,32 @@ impl Checkpoint {
     /// is open.
     pub fn restart_window(&mut self, make_item: impl FnOnce(i64, i64) -> Value) -> Option<u32> {
         self.reopen(i64::MIN, 1, make_item)
+    }
+
+    /// Whether the open window may be read again from its first page at `now` (Unix seconds)
+    /// because its pager does not move (a refused token, a page served again under the same
+    /// token): at once for the first [`QUICK_RESTARTS`] times, then [`RESTART_PAUSE_SECS`]
+    /// after the last restart. `false` when no window is open.
+    pub fn may_restart(&self, now: i64) -> bool {
+        self.window.as_ref().is_some_and(|w| {
+            w.restarts < QUICK_RESTARTS
+                || w.restarted_at
+                    .is_none_or(|at| now.saturating_sub(at) >= RESTART_PAUSE_SECS)
+        })
+    }
+
+    /// [`Checkpoint::restart_window`], noting `now` (Unix seconds) as the time of the restart
+    /// (see [`Checkpoint::may_restart`]).
+    pub fn restart_window_at(
+        &mut self,
+        now: i64,
+        make_item: impl FnOnce(i64, i64) -> Value,
+    ) -> Option<u32> {
+        let restarts = self.restart_window(make_item)?;
+        if let Some(w) = self.window.as_mut() {
+            w.restarted_at = Some(now);
+        }
+        Some(restarts)
     }
 
     /// Moves an open window that reaches back past `oldest` (the retention edge, see
@@ -530,6 +659,118 @@ mod tests {
 
     fn item(from: i64, to: i64) -> Value {
         json!({"from": from, "to": to})
+    }
+
+    #[test]
+    fn a_cursor_in_the_future_is_brought_back_and_nothing_is_lost_or_repeated() {
+        // Collected up to 10_000 by a clock that was a day ahead.
+        let mut cp = Checkpoint::new(LogType::UrlProtect);
+        assert!(cp.open_window(10_000, 9_000, i64::MIN, 300, item));
+        assert_eq!(
+            cp.accept(&[(1, Some(9_500))], None, 0),
+            vec![Verdict::Deliver(1)]
+        );
+        cp.finish_page(None, false, 300);
+        assert_eq!(cp.cursor(), Some(10_000));
+        let mut cp = Checkpoint::decode(LogType::UrlProtect, &cp.encode()).unwrap();
+        // A little ahead: left alone (the overlap covers it).
+        assert_eq!(cp.clone().clamp_future(10_000 - FUTURE_SLACK_SECS), None);
+        // Now the clock says 9_600: the cursor is brought back, and the next window re-reads
+        // from 9_600 − overlap, where a record that arrived late is found. The one delivered
+        // before, whose digest was no longer kept (it lay before the old cursor's overlap),
+        // comes again as occurrence 1: the same event_id as before.
+        assert_eq!(cp.clamp_future(9_600), Some(10_000));
+        assert_eq!(cp.cursor(), Some(9_599));
+        assert!(cp.open_window(9_600, 0, i64::MIN, 300, item));
+        assert_eq!(cp.window().unwrap().from, 9_299);
+        assert_eq!(
+            cp.accept(&[(1, Some(9_500)), (2, Some(9_650))], None, 0),
+            vec![Verdict::Deliver(1), Verdict::Deliver(1)]
+        );
+    }
+
+    #[test]
+    fn an_open_window_reaching_into_the_future_is_opened_again() {
+        let mut cp = Checkpoint::new(LogType::UrlProtect);
+        assert!(cp.open_window(10_000, 9_000, i64::MIN, 300, item));
+        cp.accept(&[(1, Some(9_100))], None, 0);
+        cp.finish_page(Some("t".into()), false, 300);
+        assert_eq!(cp.clamp_future(9_500), Some(10_000));
+        assert!(cp.window().is_none());
+        assert_eq!(cp.cursor(), None);
+        assert!(cp.open_window(9_500, 9_000, i64::MIN, 300, item));
+        let w = cp.window().unwrap();
+        assert_eq!((w.from, w.to, w.token.as_ref()), (9_000, 9_500, None));
+        assert_eq!(
+            cp.accept(&[(1, Some(9_100)), (3, Some(9_200))], None, 0),
+            vec![Verdict::Duplicate, Verdict::Deliver(1)]
+        );
+    }
+
+    #[test]
+    fn a_window_whose_pager_does_not_move_is_restarted_quickly_twice_then_after_a_pause() {
+        let mut cp = Checkpoint::new(LogType::UrlProtect);
+        assert!(!cp.may_restart(0), "no window open");
+        assert!(cp.open_window(10_000, 9_000, i64::MIN, 300, item));
+        for n in 1..=QUICK_RESTARTS {
+            assert!(cp.may_restart(5_000));
+            assert_eq!(cp.restart_window_at(5_000, item), Some(n));
+        }
+        assert!(!cp.may_restart(5_000));
+        assert!(!cp.may_restart(5_000 + RESTART_PAUSE_SECS - 1));
+        // The pause survives the host's store.
+        let cp = Checkpoint::decode(LogType::UrlProtect, &cp.encode()).unwrap();
+        assert!(!cp.may_restart(5_001));
+        assert!(cp.may_restart(5_000 + RESTART_PAUSE_SECS));
+    }
+
+    #[test]
+    fn a_page_token_beyond_the_bound_is_refused_naming_it() {
+        assert!(check_token(LogType::UrlProtect, &"t".repeat(MAX_TOKEN_BYTES)).is_ok());
+        let err = check_token(LogType::UrlProtect, &"t".repeat(1 << 20)).unwrap_err();
+        assert!(
+            matches!(&err, SourceError::Transient(m) if m.contains("1048576 bytes")
+                && m.contains("65536 bytes (64 KiB)")),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_checkpoint_beyond_the_bound_is_refused_naming_it() {
+        let mut cp = Checkpoint::new(LogType::UrlProtect);
+        assert!(cp.open_window(1000, 900, i64::MIN, 300, item));
+        assert_eq!(cp.encode_bounded().unwrap(), cp.encode());
+        // Enough digests for more than the bound (about 30 bytes each here).
+        let records: Vec<(u64, Option<i64>)> = (0..MAX_CHECKPOINT_BYTES as u64 / 20)
+            .map(|k| (u64::MAX / 2 + k, Some(950)))
+            .collect();
+        cp.accept(&records, None, 0);
+        let Err(err) = cp.encode_bounded() else {
+            panic!("a checkpoint of {} bytes was accepted", cp.encode().len());
+        };
+        assert!(
+            matches!(&err, SourceError::Transient(m) if m.contains("16777216 bytes (16 MiB)")),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_stored_oversized_token_is_dropped_and_the_window_read_again() {
+        let mut cp = Checkpoint::new(LogType::UrlProtect);
+        assert!(cp.open_window(1000, 900, i64::MIN, 300, item));
+        cp.accept(&[(1, Some(950))], None, 0);
+        cp.finish_page(Some("short".into()), false, 300);
+        assert_eq!(cp.drop_oversized_token(item), None);
+        assert_eq!(cp.window().unwrap().token.as_deref(), Some("short"));
+        cp.finish_page(Some("t".repeat(MAX_TOKEN_BYTES + 1)), false, 300);
+        assert_eq!(cp.drop_oversized_token(item), Some(MAX_TOKEN_BYTES + 1));
+        let w = cp.window().unwrap();
+        assert_eq!((w.token.as_ref(), w.from, w.restarts), (None, 900, 1));
+        // What was served counts as delivered.
+        assert_eq!(
+            cp.accept(&[(1, Some(950))], None, 0),
+            vec![Verdict::Duplicate]
+        );
     }
 
     #[test]

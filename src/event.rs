@@ -104,12 +104,15 @@ pub fn tenant_json(tenant: &str) -> String {
 /// pretty-printing server) has its white space between tokens removed, so the event stays one
 /// line. `event_time` is RFC 3339, or `null` when the record has no time.
 /// `tenant_json` is the tenant as a JSON string (see [`tenant_json`]), encoded once per page.
+/// `repaired`: the record held invalid UTF-8, replaced by U+FFFD (see [`crate::utf8_repair`]);
+/// the event then has a member `"repaired":"invalid UTF-8 replaced by U+FFFD"` before `record`.
 pub fn event_json(
     tenant_json: &str,
     log_type: LogType,
     time: Option<i64>,
     event_id: &str,
     raw: &RawValue,
+    repaired: bool,
 ) -> String {
     let mut out = String::with_capacity(raw.get().len() + 160);
     out.push_str(r#"{"log_type":""#);
@@ -127,6 +130,10 @@ pub fn event_json(
     }
     out.push_str(r#","event_id":""#);
     out.push_str(event_id);
+    if repaired {
+        out.push_str(r#"","repaired":""#);
+        out.push_str(crate::utf8_repair::REPAIRED_NOTE);
+    }
     out.push_str(r#"","record":"#);
     push_one_line(&mut out, raw.get());
     out.push('}');
@@ -227,7 +234,14 @@ mod tests {
             assert!(info.verbatim, "{text}");
             assert_eq!(info.time, Some(1_795_510_800), "{text}");
             assert_eq!(info.digest, *blake3::hash(text.as_bytes()).as_bytes());
-            let line = event_json(&tenant_json("t"), LogType::UrlProtect, info.time, "id", &r);
+            let line = event_json(
+                &tenant_json("t"),
+                LogType::UrlProtect,
+                info.time,
+                "id",
+                &r,
+                false,
+            );
             assert!(line.ends_with(&format!("\"record\":{text}}}")));
         }
         let fine = inspect(LogType::UrlProtect, &raw(r#"{"a":1}"#), &mut Vec::new());
@@ -238,7 +252,7 @@ mod tests {
     fn an_indented_record_becomes_one_line_with_strings_unchanged() {
         let pretty = "{\r\n  \"date\" : \"2026-11-24T10:00:00+0000\",\n  \"details\": \"a \\\"b\\\" \\r\\n c\",\n  \"hits\": [ 1,\n 2 ]\n}";
         let record = raw(pretty);
-        let line = event_json("\"t\"", LogType::UrlProtect, Some(0), "id", &record);
+        let line = event_json("\"t\"", LogType::UrlProtect, Some(0), "id", &record, false);
         assert!(!line.contains('\n') && !line.contains('\r'), "{line}");
         assert!(
             line.ends_with(r#""record":{"date":"2026-11-24T10:00:00+0000","details":"a \"b\" \r\n c","hits":[1,2]}}"#),
@@ -277,6 +291,7 @@ mod tests {
             Some(1_795_510_800),
             "abc",
             &r,
+            false,
         );
         let v: Value = serde_json::from_str(&line).unwrap();
         assert_eq!(v["log_type"], "attachment");
@@ -284,7 +299,27 @@ mod tests {
         assert_eq!(v["event_time"], "2026-11-24T09:00:00Z");
         assert_eq!(v["record"]["details"], "a\r\nb");
         assert!(line.ends_with(&format!("\"record\":{}}}", r.get())));
-        let no_time = event_json(&tenant_json("t"), LogType::UrlProtect, None, "abc", &r);
+        assert!(v.get("repaired").is_none());
+        let marked = event_json(
+            &tenant_json("t"),
+            LogType::UrlProtect,
+            None,
+            "abc",
+            &r,
+            true,
+        );
+        let m: Value = serde_json::from_str(&marked).unwrap();
+        assert_eq!(m["repaired"], "invalid UTF-8 replaced by U+FFFD");
+        assert_eq!(m["record"], v["record"]);
+        assert!(marked.ends_with(&format!("\"record\":{}}}", r.get())));
+        let no_time = event_json(
+            &tenant_json("t"),
+            LogType::UrlProtect,
+            None,
+            "abc",
+            &r,
+            false,
+        );
         assert_eq!(
             serde_json::from_str::<Value>(&no_time).unwrap()["event_time"],
             Value::Null

@@ -16,9 +16,11 @@ pub mod page;
 pub mod poll;
 pub mod rate_limit;
 pub mod request;
+pub mod scrub;
 pub mod settings;
 pub mod signing;
 pub mod timefmt;
+pub mod utf8_repair;
 
 #[cfg(all(target_arch = "wasm32", feature = "component"))]
 mod component;

@@ -8,6 +8,7 @@ use serde_json::value::RawValue;
 use crate::error::SourceError;
 use crate::lenient;
 use crate::log_type::LogType;
+use crate::scrub;
 use crate::settings::ApiVersion;
 
 /// A response as the transport received it.
@@ -130,14 +131,15 @@ fn flatten(fail: Vec<FailItem>) -> Vec<ApiError> {
     out
 }
 
+/// The errors for a message, each of the server's texts capped (see [`scrub::quote`]).
 fn describe(errors: &[ApiError]) -> String {
     errors
         .iter()
         .map(|e| {
             if e.message.is_empty() {
-                e.code.clone()
+                scrub::quote(&e.code)
             } else {
-                format!("{} ({})", e.code, e.message)
+                format!("{} ({})", scrub::quote(&e.code), scrub::quote(&e.message))
             }
         })
         .collect::<Vec<_>>()

@@ -5,7 +5,7 @@
 use chrono::{DateTime, Utc};
 
 use crate::auth::TokenCache;
-use crate::cursor::{Checkpoint, Verdict, QUICK_RESTARTS};
+use crate::cursor::{self, Checkpoint, Verdict};
 use crate::error::SourceError;
 use crate::event;
 use crate::log_type::LogType;
@@ -13,6 +13,7 @@ use crate::page::{self, HttpResponse};
 use crate::request::{self, HttpRequest};
 use crate::settings::{self, Auth, Settings};
 use crate::timefmt;
+use crate::utf8_repair;
 
 /// Sends one HTTP request.
 pub trait Transport {
@@ -88,6 +89,16 @@ pub fn poll(
     // resumes at the retention edge, and says what could not be collected.
     let oldest = end - settings::MAX_LOOKBACK_SECS as i64;
     let mut warnings = Vec::new();
+    if let Some(future) = cp.clamp_future(end) {
+        warnings.push(format!(
+            "{log_type}: the checkpoint says records were read up to {}, which lies in the \
+             future (the host clock was set back, or the checkpoint comes from elsewhere); \
+             collecting resumes from {} (less the overlap); records already delivered are not \
+             delivered again",
+            unix_text(future),
+            unix_text(end)
+        ));
+    }
     if let Some(cursor) = cp.cursor().filter(|&c| c < oldest && cp.window().is_none()) {
         warnings.push(format!(
             "{log_type}: the checkpoint's cursor is at {}, further back than Mimecast keeps \
@@ -104,6 +115,14 @@ pub fn poll(
              not delivered again; older records are purged or too close to the purge edge to read \
              safely)",
             unix_text(oldest)
+        ));
+    }
+    if let Some(len) = cp.drop_oversized_token(make_item) {
+        warnings.push(format!(
+            "{log_type}: the checkpoint holds a page token of {len} bytes, more than the \
+             {} bytes accepted; it is dropped and the window read again from its first page \
+             (records already delivered are not delivered again)",
+            cursor::MAX_TOKEN_BYTES
         ));
     }
     let opened = cp.open_window(end, first_from, oldest, overlap, make_item);
@@ -138,6 +157,7 @@ pub fn poll(
         }
     );
     let response = send_log_request(settings, log_type, body, transport, clock, tokens)?;
+    let (response, repairs) = repair_body(response);
     let page = match page::parse(settings.auth.version(), log_type, &response) {
         Ok(page) => page,
         // A refused follow-up page: most likely its token (expired during a long outage, or
@@ -149,27 +169,23 @@ pub fn poll(
             | SourceError::InvalidConfig(_)
             | SourceError::Unauthorized(_)),
         ) if followed_token => {
-            let restarts = cp.restart_window(make_item).unwrap_or(0);
-            return Ok(Outcome {
-                events: Vec::new(),
-                checkpoint: cp.encode(),
-                // A window refused again and again is read again at the tenant's interval.
-                next_poll: if restarts <= QUICK_RESTARTS {
-                    NextPoll::Now
-                } else {
-                    NextPoll::Interval
+            return restart_or_fail(
+                &mut cp,
+                now.timestamp(),
+                make_item,
+                Stuck {
+                    log_type,
+                    what: format!("Mimecast refused a follow-up page ({e})"),
+                    summary: format!("{summary}: refused"),
+                    warnings,
                 },
-                duplicates: 0,
-                cursor: cp.cursor(),
-                summary: format!("{summary}: refused, window restarted ({restarts})"),
-                warnings: vec![format!(
-                    "{log_type}: Mimecast refused a follow-up page ({e}); reading the window again \
-                     from its first page (records already delivered are not delivered again)"
-                )],
-            });
+            );
         }
         Err(e) => return Err(e),
     };
+    if let Some(token) = &page.next {
+        cursor::check_token(log_type, token)?;
+    }
 
     let mut infos = Vec::with_capacity(page.records.len());
     let mut scratch = Vec::new();
@@ -183,23 +199,47 @@ pub fn poll(
              UTF-16 surrogate escape); delivered exactly as received, identified by their bytes"
         ));
     }
+    let repaired: Vec<bool> = page
+        .records
+        .iter()
+        .map(|raw| utf8_repair::touches(&response.body, raw.get(), &repairs))
+        .collect();
+    if !repairs.is_empty() {
+        let records = repaired.iter().filter(|r| **r).count();
+        warnings.push(format!(
+            "{log_type}: the page is not valid UTF-8 ({} invalid byte sequence(s), in {records} \
+             record(s)); each sequence was replaced by U+FFFD and the page delivered, the events \
+             of those records marked \"repaired\": \"{}\"",
+            repairs.len(),
+            utf8_repair::REPAIRED_NOTE
+        ));
+    }
     let keys: Vec<_> = infos.iter().map(|i| (i.key(), i.time)).collect();
     let horizon = now.timestamp() - overlap - settings.lag_secs as i64;
     let digests: Vec<u64> = keys.iter().map(|k| k.0).collect();
-    let stuck = cp.is_repeated_page(&digests, page.next.as_deref());
-    let verdicts = if stuck {
-        warnings.push(format!(
-            "{log_type}: Mimecast answered a page token with the page it had just served and the \
-             same token again; the window is taken as complete instead of reading it forever"
-        ));
-        vec![Verdict::Duplicate; keys.len()]
-    } else {
-        cp.accept(&keys, page.total, horizon)
-    };
+    if cp.is_repeated_page(&digests, page.next.as_deref()) {
+        // Its records were delivered when the page was first served.
+        return restart_or_fail(
+            &mut cp,
+            now.timestamp(),
+            make_item,
+            Stuck {
+                log_type,
+                what: "Mimecast answered a page token with the page it had just served and the \
+                       same token again"
+                    .to_string(),
+                summary: format!("{summary}: the same page again"),
+                warnings,
+            },
+        );
+    }
+    let verdicts = cp.accept(&keys, page.total, horizon);
     let mut events = Vec::with_capacity(page.records.len());
     let tenant_json = event::tenant_json(&settings.tenant);
     let (mut duplicates, mut before_window) = (0, 0);
-    for ((raw, info), verdict) in page.records.iter().zip(&infos).zip(verdicts) {
+    for (((raw, info), verdict), repaired) in
+        page.records.iter().zip(&infos).zip(verdicts).zip(repaired)
+    {
         match verdict {
             Verdict::Deliver(occurrence) => {
                 let id = event::event_id(&settings.tenant, log_type, &info.digest, occurrence);
@@ -209,6 +249,7 @@ pub fn poll(
                     info.time,
                     &id,
                     raw,
+                    repaired,
                 ));
             }
             Verdict::Duplicate => duplicates += 1,
@@ -229,8 +270,7 @@ pub fn poll(
         page.total,
         events.len()
     ));
-    let next = if stuck { None } else { page.next };
-    let completed = cp.finish_page(next, page.records.is_empty(), overlap);
+    let completed = cp.finish_page(page.next, page.records.is_empty(), overlap);
     if completed {
         summary.push_str(", window complete");
     }
@@ -242,13 +282,86 @@ pub fn poll(
     };
     Ok(Outcome {
         events,
-        checkpoint: cp.encode(),
+        checkpoint: cp.encode_bounded()?,
         next_poll,
         duplicates,
         cursor: cp.cursor(),
         summary,
         warnings,
     })
+}
+
+/// A window whose pager does not move past a page, for [`restart_or_fail`].
+struct Stuck {
+    log_type: LogType,
+    /// What the pager did.
+    what: String,
+    /// The poll's debug summary so far.
+    summary: String,
+    /// Warnings of this poll so far.
+    warnings: Vec<String>,
+}
+
+/// The open window's pager does not move past a page (it refused the page token, or served the
+/// same page under the same token again). Reads the window again from its first page, at once
+/// the first times and then after a pause (see [`Checkpoint::may_restart`]); records already
+/// delivered are not delivered again. Within the pause the poll fails: the window cannot be
+/// read to its end, and taking it as complete would skip its unread records without a word.
+///
+/// # Errors
+/// A protocol error naming the problem when the window may not be restarted yet.
+fn restart_or_fail(
+    cp: &mut Checkpoint,
+    now: i64,
+    make_item: impl FnOnce(i64, i64) -> serde_json::Value,
+    stuck: Stuck,
+) -> Result<Outcome, SourceError> {
+    let Stuck {
+        log_type,
+        what,
+        summary,
+        mut warnings,
+    } = stuck;
+    let (from, to, restarts) = cp
+        .window()
+        .map_or((0, 0, 0), |w| (w.from, w.to, w.restarts));
+    if !cp.may_restart(now) {
+        return Err(SourceError::Protocol(format!(
+            "{what}, after the {log_type} window {}..{} was read again from its first page {restarts} \
+             times; the records after that page cannot be read, so the window is not taken as \
+             complete. It is read again from its first page {} minutes after the last attempt; \
+             if this goes on, Mimecast's paging is broken for this query",
+            unix_text(from),
+            unix_text(to),
+            cursor::RESTART_PAUSE_SECS / 60
+        )));
+    }
+    let restarts = cp.restart_window_at(now, make_item).unwrap_or(0);
+    warnings.push(format!(
+        "{log_type}: {what}; reading the window again from its first page (records already \
+         delivered are not delivered again)"
+    ));
+    Ok(Outcome {
+        events: Vec::new(),
+        checkpoint: cp.encode_bounded()?,
+        next_poll: NextPoll::Now,
+        duplicates: 0,
+        cursor: cp.cursor(),
+        summary: format!("{summary}, window restarted ({restarts})"),
+        warnings,
+    })
+}
+
+/// `response` with any invalid UTF-8 in its body replaced by U+FFFD (see [`utf8_repair`]), and
+/// the offsets of those replacements (none for a UTF-8 body, which is left as it is).
+fn repair_body(mut response: HttpResponse) -> (HttpResponse, Vec<usize>) {
+    match utf8_repair::repair(&response.body) {
+        Some(repaired) => {
+            response.body = repaired.body;
+            (response, repaired.spots)
+        }
+        None => (response, Vec::new()),
+    }
 }
 
 /// Unix seconds as RFC 3339 text, for messages.
@@ -321,7 +434,9 @@ pub fn probe(
     let from = to - chrono::TimeDelta::seconds(PROBE_WINDOW_SECS);
     let item = request::window_item(log_type, settings, from, to);
     let body = request::page_body(&item, 1, None);
-    let response = send_log_request(settings, log_type, body, transport, clock, tokens)?;
+    let (response, _) = repair_body(send_log_request(
+        settings, log_type, body, transport, clock, tokens,
+    )?);
     page::parse(settings.auth.version(), log_type, &response).map(|_| ())
 }
 
@@ -371,6 +486,10 @@ mod tests {
         log_requests: u32,
         refuse_token: Option<String>,
         stuck: bool,
+        /// The next page with a `next` gets instead a token of this many bytes, once.
+        huge_next_once: Option<usize>,
+        /// Every page token is refused.
+        refuse_all_tokens: bool,
     }
 
     impl FakeGateway {
@@ -383,6 +502,8 @@ mod tests {
                 log_requests: 0,
                 refuse_token: None,
                 stuck: false,
+                huge_next_once: None,
+                refuse_all_tokens: false,
             }
         }
     }
@@ -426,7 +547,8 @@ mod tests {
             assert!(body["data"][0]["from"].as_str().unwrap().ends_with('Z'));
             let size = body["meta"]["pagination"]["pageSize"].as_u64().unwrap() as usize;
             let token = body["meta"]["pagination"]["pageToken"].as_str();
-            if token.is_some() && token == self.refuse_token.as_deref() {
+            if token.is_some() && (self.refuse_all_tokens || token == self.refuse_token.as_deref())
+            {
                 self.refuse_token = None;
                 return Ok(reply(
                     400,
@@ -454,6 +576,9 @@ mod tests {
             let mut pagination = json!({"pageSize": size});
             if end < in_window.len() {
                 pagination["next"] = json!(if self.stuck { size } else { end }.to_string());
+                if let Some(bytes) = self.huge_next_once.take() {
+                    pagination["next"] = json!("x".repeat(bytes));
+                }
             }
             Ok(reply(
                 200,
@@ -520,15 +645,22 @@ mod tests {
         let mut clock = FixedClock(now);
         let (mut delivered, mut warnings) = (Vec::new(), Vec::new());
         for _ in 0..100 {
-            let out = poll(
+            let out = match poll(
                 &settings,
                 LogType::UrlProtect,
                 checkpoint.as_deref(),
                 gw,
                 &mut clock,
                 tokens,
-            )
-            .unwrap();
+            ) {
+                Ok(out) => out,
+                // As the host does: the checkpoint stays, the poll is retried.
+                Err(SourceError::Transient(m)) => {
+                    warnings.push(format!("transient error: {m}"));
+                    continue;
+                }
+                Err(e) => panic!("{e}"),
+            };
             for e in &out.events {
                 let v: Value = serde_json::from_str(e).unwrap();
                 delivered.push(v["record"].clone());
@@ -579,17 +711,126 @@ mod tests {
     }
 
     #[test]
-    fn a_pager_that_does_not_move_ends_the_window() {
+    fn a_huge_page_token_is_never_committed_and_paging_goes_on_when_the_server_recovers() {
+        let now = Utc.with_ymd_and_hms(2026, 11, 24, 12, 0, 0).unwrap();
+        let records = hour_of_records(now, 9);
+        let mut gw = FakeGateway::new(records.clone(), 1000);
+        gw.huge_next_once = Some(1 << 20);
+        let (delivered, warnings) = poll_until_caught_up(&mut gw, &mut TokenCache::new(), now);
+        assert_eq!(delivered, records);
+        assert_eq!(warnings.len(), 1, "{warnings:?}");
+        assert!(
+            warnings[0].contains("page token of 1048576 bytes")
+                && warnings[0].contains("at most 65536 bytes"),
+            "{warnings:?}"
+        );
+        // The first page twice (refused, then taken), then the 4 others.
+        assert_eq!(gw.log_requests, 6);
+    }
+
+    #[test]
+    fn a_checkpoint_written_by_a_clock_ahead_collects_again_once_the_clock_is_right() {
+        let now = Utc.with_ymd_and_hms(2026, 11, 24, 12, 0, 0).unwrap();
+        // Collected with a clock two hours ahead: the cursor lies two hours in the future.
+        let early = hour_of_records(now - chrono::TimeDelta::minutes(10), 30);
+        let mut gw = FakeGateway::new(early.clone(), 1000);
+        let mut tokens = TokenCache::new();
+        let ahead = now + chrono::TimeDelta::hours(2);
+        let (delivered, _, checkpoint) = poll_on_from(&mut gw, &mut tokens, ahead, None);
+        assert_eq!(delivered, early);
+        // The clock is right again, and new records arrive: they are collected, not skipped
+        // until the clock reaches the old cursor.
+        let new: Vec<Value> = (2..5)
+            .rev()
+            .map(|m| {
+                let t = now - chrono::TimeDelta::minutes(m);
+                json!({"date": timefmt::format_mimecast(t), "url": format!("https://new{m}.example")})
+            })
+            .collect();
+        gw.records.extend(new.clone());
+        let (delivered, warnings, _) = poll_on_from(&mut gw, &mut tokens, now, checkpoint);
+        assert_eq!(delivered, new);
+        assert!(
+            warnings.iter().any(|w| w.contains("lies in the future")),
+            "{warnings:?}"
+        );
+    }
+
+    /// Polls URL logs with 2-record pages at `now` from `checkpoint` until caught up or an
+    /// error; returns the records delivered, the last checkpoint and the error.
+    fn poll_until_error(
+        gw: &mut FakeGateway,
+        now: DateTime<Utc>,
+        mut checkpoint: Option<String>,
+    ) -> (Vec<Value>, Option<String>, Option<SourceError>) {
+        let mut config = sample_api2();
+        config.page_size = 2;
+        let settings = Settings::validate(config).unwrap().0;
+        let mut delivered = Vec::new();
+        for _ in 0..100 {
+            let polled = poll(
+                &settings,
+                LogType::UrlProtect,
+                checkpoint.as_deref(),
+                gw,
+                &mut FixedClock(now),
+                &mut TokenCache::new(),
+            );
+            let out = match polled {
+                Ok(out) => out,
+                Err(e) => return (delivered, checkpoint, Some(e)),
+            };
+            for e in &out.events {
+                let v: Value = serde_json::from_str(e).unwrap();
+                delivered.push(v["record"].clone());
+            }
+            checkpoint = Some(out.checkpoint);
+            if out.next_poll == NextPoll::Interval {
+                return (delivered, checkpoint, None);
+            }
+        }
+        panic!("neither caught up nor failed after 100 polls");
+    }
+
+    #[test]
+    fn a_pager_that_does_not_move_is_an_error_and_collecting_resumes_when_it_moves() {
         let now = Utc.with_ymd_and_hms(2026, 11, 24, 12, 0, 0).unwrap();
         let records = hour_of_records(now, 9);
         let mut gw = FakeGateway::new(records.clone(), 1000);
         gw.stuck = true;
-        let (delivered, warnings) = poll_until_caught_up(&mut gw, &mut TokenCache::new(), now);
-        // Only what the pager ever served: its first page, once.
+        let (delivered, checkpoint, error) = poll_until_error(&mut gw, now, None);
+        // What the pager served (its first page, once), and then an error, not a window taken
+        // as complete.
         assert_eq!(delivered, records[..2].to_vec());
         assert!(
-            warnings.iter().any(|w| w.contains("same token again")),
-            "{warnings:?}"
+            matches!(&error, Some(SourceError::Protocol(m)) if m.contains("same token again")
+                && m.contains("not taken as complete")),
+            "{error:?}"
+        );
+        // Retried within the pause: the same error, nothing delivered.
+        let (again, _, error) = poll_until_error(&mut gw, now, checkpoint.clone());
+        assert!(again.is_empty() && error.is_some());
+        // The pager works again: after the pause the window is read to its end, and every
+        // record has been delivered exactly once.
+        gw.stuck = false;
+        let later = now + chrono::TimeDelta::seconds(cursor::RESTART_PAUSE_SECS);
+        let (rest, _, error) = poll_until_error(&mut gw, later, checkpoint);
+        assert!(error.is_none(), "{error:?}");
+        assert_eq!([delivered, rest].concat(), records);
+    }
+
+    #[test]
+    fn a_page_token_refused_again_and_again_is_an_error() {
+        let now = Utc.with_ymd_and_hms(2026, 11, 24, 12, 0, 0).unwrap();
+        let records = hour_of_records(now, 9);
+        let mut gw = FakeGateway::new(records.clone(), 1000);
+        gw.refuse_all_tokens = true;
+        let (delivered, _, error) = poll_until_error(&mut gw, now, None);
+        assert_eq!(delivered, records[..2].to_vec());
+        assert!(
+            matches!(&error, Some(SourceError::Protocol(m)) if m.contains("refused a follow-up page")
+                && m.contains("2 times")),
+            "{error:?}"
         );
     }
 
@@ -615,6 +856,77 @@ mod tests {
 
     /// Serves one fixed body to every log request.
     struct FixedPage(&'static str);
+
+    /// Serves one fixed body, not necessarily UTF-8, to every log request.
+    struct FixedBytes(&'static [u8]);
+
+    impl Transport for FixedBytes {
+        fn send(&mut self, r: &HttpRequest, t: u64) -> Result<HttpResponse, SourceError> {
+            let mut response = FixedPage("").send(r, t)?;
+            if !r.url.ends_with("/oauth/token") {
+                response.body = self.0.to_vec();
+            }
+            Ok(response)
+        }
+    }
+
+    #[test]
+    fn invalid_utf8_in_one_record_is_repaired_and_marked_and_the_page_delivered() {
+        let mut page = FixedBytes(
+            b"{\"meta\":{\"pagination\":{}},\"fail\":[],\"data\":[{\"clickLogs\":[
+                {\"date\":\"2026-11-24T11:57:00+0000\",\"url\":\"a\"},
+                {\"date\":\"2026-11-24T11:57:01+0000\",\"url\":\"b\xFF\xFEc\"},
+                {\"date\":\"2026-11-24T11:57:02+0000\",\"url\":\"\xEF\xBF\xBD\"}]}]}",
+        );
+        let settings = Settings::validate(sample_api2()).unwrap().0;
+        let now = Utc.with_ymd_and_hms(2026, 11, 24, 12, 0, 0).unwrap();
+        let first = || {
+            poll(
+                &settings,
+                LogType::UrlProtect,
+                None,
+                &mut FixedBytes(page.0),
+                &mut FixedClock(now),
+                &mut TokenCache::new(),
+            )
+            .unwrap()
+        };
+        let out = first();
+        let events: Vec<Value> = out
+            .events
+            .iter()
+            .map(|e| serde_json::from_str(e).unwrap())
+            .collect();
+        assert_eq!(events.len(), 3, "{:?}", out.events);
+        // Like String::from_utf8_lossy: each of the two invalid bytes is one U+FFFD.
+        assert_eq!(events[1]["record"]["url"], "b\u{FFFD}\u{FFFD}c");
+        assert_eq!(events[1]["repaired"], "invalid UTF-8 replaced by U+FFFD");
+        // Only the record that held the invalid bytes is marked; a U+FFFD the server sent as
+        // UTF-8 is no repair.
+        assert!(events[0].get("repaired").is_none());
+        assert!(events[2].get("repaired").is_none());
+        assert_eq!(events[2]["record"]["url"], "\u{FFFD}");
+        assert!(
+            out.warnings
+                .iter()
+                .any(|w| w.contains("2 invalid byte sequence(s), in 1 record(s)")),
+            "{:?}",
+            out.warnings
+        );
+        // The same bytes give the same event ids on a re-read.
+        assert_eq!(first().events, out.events);
+        // Served again in the next window's overlap, nothing is delivered twice.
+        let again = poll(
+            &settings,
+            LogType::UrlProtect,
+            Some(&out.checkpoint),
+            &mut page,
+            &mut FixedClock(now + chrono::TimeDelta::seconds(120)),
+            &mut TokenCache::new(),
+        )
+        .unwrap();
+        assert!(again.events.is_empty(), "{:?}", again.events);
+    }
 
     impl Transport for FixedPage {
         fn send(&mut self, r: &HttpRequest, _: u64) -> Result<HttpResponse, SourceError> {

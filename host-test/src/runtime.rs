@@ -150,6 +150,87 @@ pub struct HostState {
     /// When the call in progress must stop (`poll_timeout` after it started); checked at each
     /// epoch tick while the guest runs.
     call_deadline: std::time::Instant,
+    /// The last bytes the guest wrote to stderr in the current call: a panic's message, which
+    /// a trap's error then quotes.
+    stderr: StderrTail,
+}
+
+/// Most bytes of a guest's stderr kept for a trap's error (the last ones written).
+const STDERR_TAIL_BYTES: usize = 2048;
+
+/// The guest's stderr, kept in memory: only its last [`STDERR_TAIL_BYTES`] bytes, so a chatty
+/// guest costs no more than that, and nothing reaches the host's own stderr.
+#[derive(Clone, Default)]
+struct StderrTail(Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl StderrTail {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<u8>> {
+        // A panic while holding the lock leaves only bytes of text behind.
+        self.0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Forgets what was written so far (at the start of each call).
+    fn clear(&self) {
+        self.lock().clear();
+    }
+
+    /// What was written, on one line (lines joined with ` | `), or `None` if nothing was.
+    fn text(&self) -> Option<String> {
+        let bytes = self.lock();
+        let text = String::from_utf8_lossy(&bytes);
+        let lines: Vec<&str> = text
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .collect();
+        (!lines.is_empty()).then(|| lines.join(" | "))
+    }
+
+    fn append(&self, data: &[u8]) {
+        let mut kept = self.lock();
+        kept.extend_from_slice(data);
+        let excess = kept.len().saturating_sub(STDERR_TAIL_BYTES);
+        kept.drain(..excess);
+    }
+}
+
+impl wasmtime_wasi::cli::IsTerminal for StderrTail {
+    fn is_terminal(&self) -> bool {
+        false
+    }
+}
+
+impl wasmtime_wasi::cli::StdoutStream for StderrTail {
+    fn async_stream(&self) -> Box<dyn tokio::io::AsyncWrite + Send + Sync> {
+        Box::new(self.clone())
+    }
+}
+
+impl tokio::io::AsyncWrite for StderrTail {
+    fn poll_write(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+        data: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        self.append(data);
+        std::task::Poll::Ready(Ok(data.len()))
+    }
+
+    fn poll_flush(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    fn poll_shutdown(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::task::Poll::Ready(Ok(()))
+    }
 }
 
 impl WasiView for HostState {
@@ -463,12 +544,14 @@ impl Runtime {
         component: Option<&std::path::Path>,
         session: SessionCache,
     ) -> anyhow::Result<Instance> {
+        let stderr = StderrTail::default();
         let state = HostState {
             tenant: id.to_string(),
             tenant_limits: *limits,
             // No preopened files, no environment, no arguments: the guest sees only the clock,
-            // randomness and the outbound HTTP the policy allows.
-            wasi: WasiCtx::builder().build(),
+            // randomness and the outbound HTTP the policy allows. Its stderr is kept for a
+            // trap's error (a panic message).
+            wasi: WasiCtx::builder().stderr(stderr.clone()).build(),
             http: WasiHttpCtx::new(),
             table: ResourceTable::new(),
             policy: OutboundPolicy::new(id, allowed.clone(), timeout, limits, self.client.clone()),
@@ -478,6 +561,7 @@ impl Runtime {
             redactor: Redactor::default(),
             // Instantiation runs the component's start code under the same deadline.
             call_deadline: deadline_after(limits.poll_timeout),
+            stderr,
         };
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.memory);
@@ -578,6 +662,7 @@ impl Instance {
         }
         let timeout = self.store.data().tenant_limits.poll_timeout;
         self.store.data_mut().call_deadline = deadline_after(timeout);
+        self.store.data().stderr.clear();
         self.store.set_epoch_deadline(YIELD_TICKS);
         Ok(host_deadline(timeout))
     }
@@ -631,8 +716,18 @@ impl Instance {
                 limit_bytes: limits.memory_bytes,
             };
         }
-        let detail = detail.lines().next().unwrap_or_default();
-        let detail = sanitize_log_message(&state.redactor.scrub(detail));
+        // The first line, unless it only announces a backtrace: then what caused the trap.
+        let first = detail.lines().next().unwrap_or_default();
+        let mut detail = if first.contains("wasm backtrace") {
+            e.root_cause().to_string()
+        } else {
+            first.to_string()
+        };
+        // A panicking guest says why on its stderr before it traps.
+        if let Some(said) = state.stderr.text() {
+            detail = format!("{detail}; the component wrote to stderr: {said}");
+        }
+        let detail = sanitize_log_message(&state.redactor.scrub(&detail));
         CallError::Trap {
             tenant,
             call,

@@ -155,6 +155,65 @@ fn api2_wrong_secret_and_both_credential_sets_are_explained() {
 }
 
 #[test]
+fn an_oauth_error_echoing_the_posted_form_leaks_no_secret() {
+    let mut config = MockConfig::demo(Utc::now());
+    config.oauth_echo_form = true;
+    let h = Harness::start(config);
+    let cfg = h.write_config(&h.api2_tenant("log_types = [\"url\"]"));
+    // A wrong secret with characters a form body escapes: the gateway echoes it encoded.
+    let secret = "wr0ng s3cret/+=&\"x";
+    let out = h
+        .command(&["run", "--once", "--config", cfg.to_str().unwrap()])
+        .env("E2E_CLIENT_SECRET", secret)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+    // The echo did reach the collector, and it named the problem.
+    assert!(
+        stderr.contains("invalid_client") && stderr.contains("the request was"),
+        "{stderr}"
+    );
+    let status = h
+        .command(&["status", "--config", cfg.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let status = String::from_utf8_lossy(&status.stdout).to_string()
+        + &String::from_utf8_lossy(&status.stderr);
+    assert!(status.contains("invalid_client"), "{status}");
+    for (place, text) in [("stderr", &stderr), ("status", &status)] {
+        for form in [
+            secret,
+            "wr0ng+s3cret%2F%2B%3D%26%22x",
+            "wr0ng%20s3cret",
+            "s3cret/+=&\\\"x",
+            "s3cret",
+        ] {
+            assert!(!text.contains(form), "{form:?} is in {place}: {text}");
+        }
+        assert!(text.contains("[redacted]"), "{place}: {text}");
+    }
+}
+
+#[test]
+fn a_huge_oauth_token_is_refused_naming_the_bound_without_a_trap() {
+    let mut config = MockConfig::demo(Utc::now());
+    config.oauth_token_bytes = Some(300 * 1024);
+    let h = Harness::start(config);
+    let cfg = h.write_config(&h.api2_tenant("log_types = [\"url\"]"));
+    let out = h.run_once(&cfg);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("access_token of 307200 bytes")
+            && stderr.contains("at most 8192 bytes (8 KiB)"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("trapped"), "{stderr}");
+    assert!(h.events().is_empty());
+}
+
+#[test]
 fn discover_prints_the_region_and_base_url_discover_collects() {
     let h = Harness::start(MockConfig::demo(Utc::now()));
     let c = Credential::demo();

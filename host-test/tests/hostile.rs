@@ -88,6 +88,11 @@ fn hostile_guests_are_contained_and_neighbours_deliver_exactly_once() {
         "{stderr}"
     );
     assert!(line("trap").contains("trapped"), "{stderr}");
+    // The panic's message, which the guest wrote to its stderr, is in the error.
+    assert!(
+        line("trap").contains("hostile component: trap in the middle of poll"),
+        "{stderr}"
+    );
     // 1 KiB values fit, 1 MiB ones do not, and no tenant gets more than 8 names; the refusals
     // are logged once per instance, not 1992 times.
     assert!(

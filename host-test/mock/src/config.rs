@@ -159,6 +159,18 @@ pub struct MockConfig {
     /// Serve pages indented over many lines with CRLF line ends, as a pretty-printing server
     /// does, instead of compact JSON.
     pub pretty_json: bool,
+    /// Every occurrence of this text in a page is sent as the single byte 0xFF, which is not
+    /// UTF-8 (a server whose text encoding is broken); `None` sends pages as they are.
+    pub invalid_utf8_marker: Option<String>,
+    /// A refused token request's `error_description` ends with the form as posted, client
+    /// secret included (a careless gateway); `false` describes the error only.
+    pub oauth_echo_form: bool,
+    /// Issued bearer tokens are padded to this many bytes (a gateway issuing huge tokens);
+    /// `None` issues short ones.
+    pub oauth_token_bytes: Option<usize>,
+    /// Every page that has a next page names a token the mock never issued (a broken pager),
+    /// which it then refuses as invalid; `false` pages normally.
+    pub bogus_next: bool,
 }
 
 impl MockConfig {
@@ -174,7 +186,7 @@ impl MockConfig {
 
     /// The given credentials and dataset with defaults: `NextAbsent`, exclusive `to`, 15 min skew,
     /// no quota, the demo API 2.0 client with 1799 s tokens, `svc@example.com` discoverable,
-    /// `oldestFirst` and `from` honoured, `totalCount` reported and compact JSON.
+    /// `oldestFirst` and `from` honoured, `totalCount` reported and compact JSON, all of it UTF-8.
     pub fn new(credentials: Vec<Credential>, dataset: Dataset) -> Self {
         MockConfig {
             credentials,
@@ -191,6 +203,10 @@ impl MockConfig {
             ignore_from: false,
             total_count: true,
             pretty_json: false,
+            invalid_utf8_marker: None,
+            oauth_echo_form: false,
+            oauth_token_bytes: None,
+            bogus_next: false,
         }
     }
 }

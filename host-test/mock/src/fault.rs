@@ -46,6 +46,12 @@ pub enum Fault {
     /// HTTP 200 with a chunked body that never ends: the start of a page, then records of
     /// 64 KiB each, as fast as the client reads. Not counted as served.
     EndlessBody,
+    /// Serve the real page, but with `meta.pagination.next` replaced by a token of `bytes`
+    /// bytes (a broken pager); the records count as served.
+    HugeNextToken {
+        /// Length of the token.
+        bytes: usize,
+    },
 }
 
 impl Fault {
@@ -67,6 +73,7 @@ impl Fault {
             Fault::ResetMidBody => "reset_mid_body",
             Fault::TrickleBody(_) => "trickle_body",
             Fault::EndlessBody => "endless_body",
+            Fault::HugeNextToken { .. } => "huge_next_token",
         }
     }
 }

@@ -65,6 +65,8 @@ enum Delivery {
     Truncated,
     /// The whole body is prepared, but the connection is reset halfway through sending it.
     ResetMidBody,
+    /// All of it, with `meta.pagination.next` replaced by a token of this many bytes.
+    HugeNext(usize),
 }
 
 /// A verified request whose page is still to be served.
@@ -153,6 +155,10 @@ pub(crate) struct State {
     ignore_from: bool,
     total_count: bool,
     pretty_json: bool,
+    invalid_utf8_marker: Option<String>,
+    oauth_echo_form: bool,
+    oauth_token_bytes: Option<usize>,
+    bogus_next: bool,
     region_api: String,
     inner: Mutex<Inner>,
 }
@@ -187,6 +193,10 @@ impl State {
             ignore_from: config.ignore_from,
             total_count: config.total_count,
             pretty_json: config.pretty_json,
+            invalid_utf8_marker: config.invalid_utf8_marker,
+            oauth_echo_form: config.oauth_echo_form,
+            oauth_token_bytes: config.oauth_token_bytes,
+            bogus_next: config.bogus_next,
             region_api: String::new(),
             inner: Mutex::new(Inner {
                 dataset: config.dataset,
@@ -284,6 +294,9 @@ impl State {
                         Fault::Delay(d) => return Step::Delay(d, Pending { ctx, rate }),
                         Fault::TruncatedBody => {
                             self.serve(&inner, lt, body, now, rate, Delivery::Truncated)
+                        }
+                        Fault::HugeNextToken { bytes } => {
+                            self.serve(&inner, lt, body, now, rate, Delivery::HugeNext(bytes))
                         }
                         Fault::ConnectionReset => {
                             let nothing = Outcome {
@@ -584,16 +597,24 @@ impl State {
             );
         };
         match oauth::check_token_request(&self.oauth_clients, &form) {
-            Err((status, code, message)) => {
+            Err((status, code, mut message)) => {
+                if self.oauth_echo_form {
+                    message.push_str("; the request was: ");
+                    message.push_str(&String::from_utf8_lossy(body));
+                }
                 reply(status, oauth::oauth_error(code, &message), Some(code))
             }
             Ok(client) => {
                 inner.tokens_issued += 1;
-                let token = format!(
+                let mut token = format!(
                     "mock-token-{:08}-{}",
                     inner.tokens_issued,
                     now.timestamp_micros()
                 );
+                if let Some(bytes) = self.oauth_token_bytes {
+                    let pad = bytes.saturating_sub(token.len());
+                    token.push_str(&"t".repeat(pad));
+                }
                 inner.tokens.insert(
                     token.clone(),
                     Issued {
@@ -692,19 +713,27 @@ impl State {
         }
         let all = select(lt, inner.dataset.records(lt), &query, self.to_inclusive);
         let page = cut(&all, offset, size, self.paging_end);
+        let next = match delivery {
+            Delivery::HugeNext(bytes) => Some("x".repeat(bytes)),
+            _ if self.bogus_next => page.next.map(|o| format!("bogus-{o}")),
+            _ => page.next.map(|o| encode_token(lt, &item, o)),
+        };
         let pagination = Pagination {
             page_size: size,
             total_count: self.total_count.then_some(all.len()),
-            next: page.next.map(|o| encode_token(lt, &item, o)),
+            next,
             previous: page.previous.map(|o| encode_token(lt, &item, o)),
         };
         let mut body = page_body(lt, &page.records, &pagination, self.pretty_json);
+        if let Some(marker) = self.invalid_utf8_marker.as_deref() {
+            body = replace_with_invalid_byte(&body, marker.as_bytes());
+        }
         let records = page.records.len();
         if delivery == Delivery::Truncated {
             body.truncate(body.len() / 2);
         }
         let (records, served) = match delivery {
-            Delivery::Whole => (records, Some((lt, page.records))),
+            Delivery::Whole | Delivery::HugeNext(_) => (records, Some((lt, page.records))),
             Delivery::Truncated | Delivery::ResetMidBody => (0, None),
         };
         Outcome {
@@ -718,6 +747,23 @@ impl State {
             served,
         }
     }
+}
+
+/// `body` with every occurrence of `marker` replaced by the byte 0xFF, which is never valid
+/// UTF-8 (a server whose text encoding is broken).
+fn replace_with_invalid_byte(body: &[u8], marker: &[u8]) -> Vec<u8> {
+    if marker.is_empty() {
+        return body.to_vec();
+    }
+    let mut out = Vec::with_capacity(body.len());
+    let mut rest = body;
+    while let Some(at) = rest.windows(marker.len()).position(|w| w == marker) {
+        out.extend_from_slice(&rest[..at]);
+        out.push(0xFF);
+        rest = &rest[at + marker.len()..];
+    }
+    out.extend_from_slice(rest);
+    out
 }
 
 fn fault_status(

@@ -15,12 +15,14 @@
 //! struct RateLimit { limit: u32, window: Duration }
 //! struct MockConfig { credentials, dataset, paging_end, to_inclusive, max_skew, rate_limit,
 //!                     oauth_clients, token_ttl, token_max_uses, discover_users,
-//!                     ignore_oldest_first, ignore_from, total_count, pretty_json }
+//!                     ignore_oldest_first, ignore_from, total_count, pretty_json,
+//!                     invalid_utf8_marker, oauth_echo_form, oauth_token_bytes, bogus_next }
 //!     MockConfig::demo(now), MockConfig::new(credentials, dataset)
 //! struct Dataset   generate(seed, start, end, per_type), empty(), records(t), append(t, records)
 //! fn generate_records(t, seed, start, end, n) -> Vec<Value>    // more records, e.g. late arrivals
 //! enum Fault { Status{..}, RateLimited{reset_ms}, FailOn200{code, retryable}, Delay(Duration), TruncatedBody,
-//!              ConnectionReset, ResetMidBody, TrickleBody(Duration), EndlessBody }
+//!              ConnectionReset, ResetMidBody, TrickleBody(Duration), EndlessBody,
+//!              HugeNextToken{bytes} }
 //! struct RandomFaults   new(seed): an endless, repeatable iterator of faults of every kind
 //! struct MockServer  start(config).await, start_tls(config).await, base_url(), addr(),
 //!                    certificate_pem(), connections_accepted(), records(t), append(t, v), push_fault(f),

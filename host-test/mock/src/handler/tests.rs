@@ -748,3 +748,12 @@ fn odd_bodies_never_panic() {
         }
     }
 }
+
+#[test]
+fn the_invalid_byte_marker_becomes_byte_0xff() {
+    assert_eq!(
+        super::replace_with_invalid_byte(b"a~X~b~X~", b"~X~"),
+        b"a\xFFb\xFF".to_vec()
+    );
+    assert_eq!(super::replace_with_invalid_byte(b"ab", b""), b"ab".to_vec());
+}
