@@ -9,7 +9,7 @@
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
@@ -29,6 +29,7 @@ use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 mod connections;
 
 use mimecast_host::config::Tenant;
+use mimecast_host::delivery::Delivery;
 use mimecast_host::pipeline::Pipeline;
 use mimecast_host::runner::{self, RunMode};
 use mimecast_host::runtime::{self, Runtime, RuntimeOptions};
@@ -1025,7 +1026,7 @@ async fn e2e_run(
     let store = SqliteStore::open(dir.path())?;
     let (pipeline, _) =
         Pipeline::open(Box::new(sink), Box::new(store)).map_err(anyhow::Error::msg)?;
-    let pipeline = Arc::new(Mutex::new(pipeline));
+    let (delivery, delivery_thread) = Delivery::start(pipeline)?;
     let (stop, shutdown) = watch::channel(false);
     let timer = tokio::spawn(async move {
         tokio::time::sleep(limit).await;
@@ -1035,7 +1036,7 @@ async fn e2e_run(
     let summary = runner::run(
         runtime,
         e2e_tenants(server, n)?,
-        pipeline.clone(),
+        delivery.clone(),
         RunMode {
             once: true,
             max_concurrent_polls: mimecast_host::limits::DEFAULT_MAX_CONCURRENT_POLLS,
@@ -1047,10 +1048,9 @@ async fn e2e_run(
     let secs = start.elapsed().as_secs_f64();
     timer.abort();
     let events = summary.values().map(|p| p.delivered).sum();
-    let statuses = pipeline
-        .lock()
-        .map_err(|_| anyhow::anyhow!("the pipeline lock was poisoned"))?
-        .statuses()?;
+    let statuses = delivery.statuses().await.map_err(anyhow::Error::msg)?;
+    drop(delivery);
+    delivery_thread.finish().await?;
     Ok(RunFigures {
         events,
         secs,

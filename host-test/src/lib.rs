@@ -2,6 +2,7 @@
 //! tenants, delivers its events to a sink and keeps its checkpoints. `main.rs` is the CLI.
 
 pub mod config;
+pub mod delivery;
 pub mod demo;
 pub mod diagnose;
 pub mod discover;

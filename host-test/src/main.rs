@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context as _};
@@ -12,6 +12,7 @@ use clap::{Parser, Subcommand};
 use tokio::sync::watch;
 
 use mimecast_host::config::{FileConfig, SinkConfig, Tenant, Validated};
+use mimecast_host::delivery::Delivery;
 use mimecast_host::http_client::ProxySetting;
 use mimecast_host::pipeline::{OpenPolicy, Pipeline, ACCEPT_STATE_LOSS_FLAG};
 use mimecast_host::runner::{self, RunMode, Summary};
@@ -498,21 +499,23 @@ async fn collect(
             "the sink file is shorter than recorded (rotated or truncated?); appending at its end"
         );
     }
-    let pipeline = Arc::new(Mutex::new(pipeline));
+    let (delivery, delivery_thread) =
+        Delivery::start(pipeline).context("cannot start the delivery task")?;
     let summary = runner::run(
         runtime,
         tenants,
-        pipeline.clone(),
+        delivery.clone(),
         mode,
         shutdown_on_signal(),
         reload,
     )
     .await;
-    let unusable = pipeline
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
-        .unusable()
-        .map(str::to_string);
+    let unusable = delivery.unusable().await;
+    drop(delivery);
+    // Every batch handed over has been delivered and committed once the thread ends.
+    if delivery_thread.finish().await.is_err() {
+        bail!("stopped: the delivery task failed; the last batch may not have been committed");
+    }
     if let Some(why) = unusable {
         bail!("stopped: the sink is unusable: {why}");
     }

@@ -1,7 +1,8 @@
 //! Delivery tied to the checkpoint: a batch goes to the sink, becomes durable, and only then is
 //! its checkpoint committed, together with the sink's new length where the sink has one. One
-//! `Pipeline` is shared by all tenants, and the deliver-then-commit pair runs under its lock, so
-//! a committed sink length always covers exactly the batches whose checkpoints are committed.
+//! `Pipeline` serves all tenants, owned by the delivery task (`delivery.rs`), which runs each
+//! deliver-then-commit pair whole before the next, so a committed sink length always covers
+//! exactly the batches whose checkpoints are committed.
 
 use crate::sink::Sink;
 use crate::state::{Commit, StateError, StateStore, Status, Trouble};

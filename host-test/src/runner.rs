@@ -11,7 +11,7 @@
 //! many tenants do not hit the API in one burst.
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use rand::Rng as _;
@@ -19,7 +19,7 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 
 use crate::config::Tenant;
-use crate::pipeline::Pipeline;
+use crate::delivery::Delivery;
 use crate::pipeline::MAX_PAUSE;
 use crate::runtime::{self, Instance, LogType, NextPoll, PollError, Runtime};
 use crate::session::SessionCache;
@@ -41,9 +41,6 @@ const MAX_WAIT: Duration = Duration::from_secs(24 * 3600);
 const ONCE_MAX_FAILURES: u32 = 6;
 /// In `--once` mode, give up after this many rate-limit waits in a row.
 const ONCE_MAX_RATE_LIMITS: u32 = 20;
-
-/// The sink and state store, shared by every tenant task.
-pub type SharedPipeline = Arc<Mutex<Pipeline>>;
 
 /// How the runner behaves.
 #[derive(Debug, Clone, Copy)]
@@ -91,7 +88,7 @@ struct Slot {
 pub async fn run(
     runtime: Arc<Runtime>,
     tenants: Vec<Tenant>,
-    pipeline: SharedPipeline,
+    pipeline: Delivery,
     mode: RunMode,
     mut shutdown: watch::Receiver<bool>,
     mut reload: Option<tokio::sync::mpsc::Receiver<Vec<Tenant>>>,
@@ -125,7 +122,7 @@ pub async fn run(
         running.insert(tenant.id.clone(), start(tenant, spread));
     }
     loop {
-        if let Some(why) = lock(&pipeline).unusable() {
+        if let Some(why) = pipeline.unusable().await {
             tracing::error!(error = %why, "stopping the run: the sink is unusable");
             break;
         }
@@ -229,7 +226,7 @@ fn backoff(failures: u32) -> Duration {
 async fn run_tenant(
     runtime: &Runtime,
     mut tenant: Tenant,
-    pipeline: SharedPipeline,
+    pipeline: Delivery,
     workers: Arc<Semaphore>,
     start: Instant,
     mode: RunMode,
@@ -263,7 +260,7 @@ async fn run_tenant(
         return summarize(&tenant.id, slots);
     }
     // A rate limit announced to an earlier run still holds.
-    let pending = lock(&pipeline).pending_pause(&tenant.id);
+    let pending = pipeline.pending_pause(&tenant.id).await;
     if !pending.is_zero() {
         tracing::info!(
             wait_ms = pending.as_millis() as u64,
@@ -311,7 +308,9 @@ async fn run_tenant(
                     // A configuration the component rejects stops every log type of the tenant.
                     tracing::error!(error = %message, "tenant cannot start");
                     for s in slots.iter_mut() {
-                        lock(&pipeline).trouble(&tenant.id, s.name, Trouble::Error, &message);
+                        pipeline
+                            .trouble(&tenant.id, s.name, Trouble::Error, &message)
+                            .await;
                         s.progress.error = Some(message.clone());
                         if mode.once {
                             s.done = true;
@@ -358,7 +357,7 @@ async fn discover_region(
     runtime: &Runtime,
     tenant: &mut Tenant,
     slots: &mut [Slot],
-    pipeline: &SharedPipeline,
+    pipeline: &Delivery,
     workers: &Arc<Semaphore>,
     mode: RunMode,
     shutdown: &mut watch::Receiver<bool>,
@@ -385,7 +384,9 @@ async fn discover_region(
             Trouble::Retry
         };
         for s in slots.iter_mut() {
-            lock(pipeline).trouble(&tenant.id, s.name, trouble, &e.message);
+            pipeline
+                .trouble(&tenant.id, s.name, trouble, &e.message)
+                .await;
             s.progress.error = Some(e.message.clone());
             s.done |= give_up;
         }
@@ -449,14 +450,14 @@ async fn poll_slot(
     mut inst: Instance,
     slot: &mut Slot,
     tenant: &Tenant,
-    pipeline: &SharedPipeline,
+    pipeline: &Delivery,
     mode: RunMode,
 ) -> (Instance, After) {
     let log_type = slot.name;
-    let checkpoint = match lock(pipeline).checkpoint(&tenant.id, log_type) {
+    let checkpoint = match pipeline.checkpoint(&tenant.id, log_type).await {
         Ok(cp) => cp,
         Err(e) => {
-            fail(slot, format!("cannot read the checkpoint: {e:#}"), mode);
+            fail(slot, format!("cannot read the checkpoint: {e}"), mode);
             return (inst, After::Continue);
         }
     };
@@ -466,16 +467,20 @@ async fn poll_slot(
             tracing::error!(log_type, error = %broken, "poll stopped by the sandbox");
             return (
                 inst,
-                sandbox_break(slot, &tenant.id, pipeline, mode, broken.to_string()),
+                sandbox_break(slot, &tenant.id, pipeline, mode, broken.to_string()).await,
             );
         }
         Ok(Err(PollError::RateLimited(limit))) => {
             slot.rate_limits += 1;
-            lock(pipeline).trouble(&tenant.id, log_type, Trouble::RateLimitWait, &limit.message);
+            pipeline
+                .trouble(&tenant.id, log_type, Trouble::RateLimitWait, &limit.message)
+                .await;
             let wait = rate_limit_pause(limit.after_ms, slot.rate_limits);
             tracing::warn!(log_type, wait_ms = wait.as_millis() as u64, message = %limit.message, "rate limited; waiting");
             let until = after(wait);
-            lock(pipeline).pause_tenant(&tenant.id, std::time::SystemTime::now() + wait);
+            pipeline
+                .pause_tenant(&tenant.id, std::time::SystemTime::now() + wait)
+                .await;
             slot.due = until;
             if mode.once && slot.rate_limits > ONCE_MAX_RATE_LIMITS {
                 fail(
@@ -488,7 +493,9 @@ async fn poll_slot(
         }
         Ok(Err(e @ PollError::Transient(_))) => {
             slot.failures += 1;
-            lock(pipeline).trouble(&tenant.id, log_type, Trouble::Retry, &runtime::describe(&e));
+            pipeline
+                .trouble(&tenant.id, log_type, Trouble::Retry, &runtime::describe(&e))
+                .await;
             let wait = backoff(slot.failures);
             tracing::warn!(log_type, error = %runtime::describe(&e), retry_in_ms = wait.as_millis() as u64, "poll failed; retrying");
             slot.due = after(wait);
@@ -507,7 +514,9 @@ async fn poll_slot(
         }
         Ok(Err(e)) => {
             let message = runtime::describe(&e);
-            lock(pipeline).trouble(&tenant.id, log_type, Trouble::Error, &message);
+            pipeline
+                .trouble(&tenant.id, log_type, Trouble::Error, &message)
+                .await;
             fail(slot, message, mode);
             return (inst, After::Continue);
         }
@@ -525,16 +534,19 @@ async fn poll_slot(
         tracing::error!(log_type, error = %message, "batch refused");
         return (
             inst,
-            sandbox_break(slot, &tenant.id, pipeline, mode, message),
+            sandbox_break(slot, &tenant.id, pipeline, mode, message).await,
         );
     }
-    let delivered = lock(pipeline).deliver(
-        &tenant.id,
-        log_type,
-        &batch.events,
-        &batch.checkpoint,
-        batch.cursor,
-    );
+    let events = batch.events.len();
+    let delivered = pipeline
+        .deliver(
+            &tenant.id,
+            log_type,
+            batch.events,
+            batch.checkpoint,
+            batch.cursor,
+        )
+        .await;
     if let Err(e) = delivered {
         if crate::sink::StdoutSink::reader_gone() {
             // `mcsource … | head`: the reader left, so nothing more can be delivered; the
@@ -553,14 +565,15 @@ async fn poll_slot(
         slot.failures += 1;
         let message = format!("{:#}", anyhow::Error::new(e));
         tracing::error!(log_type, error = %message, "batch not delivered; checkpoint not moved");
-        lock(pipeline).trouble(&tenant.id, log_type, Trouble::Retry, &message);
+        pipeline
+            .trouble(&tenant.id, log_type, Trouble::Retry, &message)
+            .await;
         slot.due = after(backoff(slot.failures));
         if mode.once && slot.failures >= ONCE_MAX_FAILURES {
             fail(slot, message, mode);
         }
         return (inst, After::Continue);
     }
-    let events = batch.events.len();
     slot.progress.delivered += events as u64;
     slot.progress.polls += 1;
     slot.progress.error = None;
@@ -589,14 +602,16 @@ async fn poll_slot(
 /// A broken limit, a trap or a malformed batch: the instance is dropped, the tenant gets a
 /// fresh one after a backoff, and no other tenant notices. In `--once` mode it is final: the
 /// same poll would break the same way again.
-fn sandbox_break(
+async fn sandbox_break(
     slot: &mut Slot,
     tenant: &str,
-    pipeline: &SharedPipeline,
+    pipeline: &Delivery,
     mode: RunMode,
     message: String,
 ) -> After {
-    lock(pipeline).trouble(tenant, slot.name, Trouble::Error, &message);
+    pipeline
+        .trouble(tenant, slot.name, Trouble::Error, &message)
+        .await;
     slot.failures += 1;
     slot.progress.error = Some(message);
     slot.due = after(backoff(slot.failures));
@@ -614,10 +629,6 @@ fn fail(slot: &mut Slot, message: String, mode: RunMode) {
         // Keep trying now and then, so fixing the setup on Mimecast's side recovers by itself.
         slot.due = after(BACKOFF_CAP);
     }
-}
-
-fn lock<T: ?Sized>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 #[cfg(test)]
