@@ -201,7 +201,7 @@ fn default_request_timeout() -> Duration {
 }
 
 /// Filters per log type; anything unset means "all".
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct Filters {
     /// URL Protect.
@@ -216,7 +216,7 @@ pub struct Filters {
 }
 
 /// URL Protect filters.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct UrlFilter {
     /// `inbound`, `outbound`, `internal` or `all`.
@@ -226,7 +226,7 @@ pub struct UrlFilter {
 }
 
 /// Impersonation Protect filters.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct ImpersonationFilter {
     /// Only records tagged malicious (`true`) or not (`false`); unset for all.
@@ -244,7 +244,7 @@ pub struct ImpersonationFilter {
 }
 
 /// Attachment Protect filters.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct AttachmentFilter {
     /// `inbound`, `outbound`, `internal` or `all`.
@@ -279,7 +279,7 @@ pub struct Validated {
 }
 
 /// One validated tenant.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Tenant {
     /// Unique id.
     pub id: String,
@@ -315,41 +315,8 @@ pub struct Tenant {
     pub component: Option<PathBuf>,
 }
 
-impl Tenant {
-    /// A hash of everything that shapes this tenant's collection, credentials included (their
-    /// values go only into the hash): a reload restarts the tenant when it changes.
-    pub fn fingerprint(&self) -> u64 {
-        use std::hash::{Hash, Hasher};
-        let mut h = std::collections::hash_map::DefaultHasher::new();
-        let config = crate::runtime::source_config(self);
-        format!("{config:?}").hash(&mut h);
-        match &self.credentials {
-            Credentials::Api1(k) => {
-                for s in [&k.app_id, &k.app_key, &k.access_key, &k.secret_key] {
-                    s.expose().hash(&mut h);
-                }
-            }
-            Credentials::Api2 {
-                client_id,
-                client_secret,
-            } => {
-                client_id.expose().hash(&mut h);
-                client_secret.expose().hash(&mut h);
-            }
-        }
-        (
-            &self.allowed_origin.host,
-            self.allowed_origin.port,
-            &self.log_types,
-        )
-            .hash(&mut h);
-        (self.interval, format!("{:?}", self.limits), &self.component).hash(&mut h);
-        h.finish()
-    }
-}
-
 /// Resolved credentials of either API version.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Credentials {
     /// API 1.0 keys.
     Api1(Keys),
@@ -363,7 +330,7 @@ pub enum Credentials {
 }
 
 /// A pending region discovery (API 1.0, `base_url = "discover"`).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Discovery {
     /// The service user's e-mail address.
     pub email: String,
@@ -372,7 +339,7 @@ pub struct Discovery {
 }
 
 /// Resolved API 1.0 credentials.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Keys {
     /// Application ID.
     pub app_id: Secret,

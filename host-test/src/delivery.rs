@@ -157,6 +157,11 @@ impl Delivery {
             .unwrap_or_else(|gone| Some(gone.to_string()))
     }
 
+    /// Whether the process reading the sink has gone; see [`Pipeline::reader_gone`].
+    pub async fn reader_gone(&self) -> bool {
+        self.call(|p| p.reader_gone()).await.unwrap_or(false)
+    }
+
     /// What `status` shows; see [`Pipeline::statuses`].
     ///
     /// # Errors

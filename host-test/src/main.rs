@@ -291,25 +291,15 @@ async fn stop_signal() -> Option<&'static str> {
     }
 }
 
-/// Stops the run on Ctrl-C or SIGTERM, or when the reader of stdout (the stdout sink) has gone:
-/// nothing more could be delivered, so polling on would only repeat failures.
+/// Stops the run on Ctrl-C or SIGTERM. (A sink whose reader has gone stops it too: the runner
+/// learns that from the delivery task.)
 fn shutdown_on_signal() -> watch::Receiver<bool> {
     let (tx, rx) = watch::channel(false);
     tokio::spawn(async move {
-        let reader_gone = async {
-            while !StdoutSink::reader_gone() {
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
+        let Some(signal) = stop_signal().await else {
+            return;
         };
-        tokio::select! {
-            signal = stop_signal() => {
-                let Some(signal) = signal else {
-                    return;
-                };
-                tracing::info!("{signal}; finishing the polls in flight");
-            }
-            () = reader_gone => tracing::info!("stdout closed by its reader; stopping"),
-        }
+        tracing::info!("{signal}; finishing the polls in flight");
         let _ = tx.send(true);
     });
     rx
@@ -442,7 +432,7 @@ async fn run(
         tenants: config.tenants.iter().map(|t| t.id.clone()).collect(),
         accept_state_loss,
     };
-    let summary = collect(
+    let collected = collect(
         runtime,
         config.tenants,
         (sink, store),
@@ -451,8 +441,8 @@ async fn run(
         reload,
     )
     .await?;
-    let code = report(&summary, once)?;
-    if StdoutSink::reader_gone() {
+    let code = report(&collected.summary, once)?;
+    if collected.reader_gone {
         bail!(
             "stdout was closed by the process reading it; the events not delivered are fetched \
              again on the next start (their checkpoints did not move)"
@@ -482,7 +472,7 @@ async fn collect(
     policy: &OpenPolicy,
     mode: RunMode,
     reload: Option<tokio::sync::mpsc::Receiver<Vec<Tenant>>>,
-) -> anyhow::Result<Summary> {
+) -> anyhow::Result<Collected> {
     let (pipeline, recovery) =
         Pipeline::open_with(sink, store, policy).map_err(anyhow::Error::msg)?;
     if let Some(why) = &recovery.accepted {
@@ -511,6 +501,7 @@ async fn collect(
     )
     .await;
     let unusable = delivery.unusable().await;
+    let reader_gone = delivery.reader_gone().await;
     drop(delivery);
     // Every batch handed over has been delivered and committed once the thread ends.
     if delivery_thread.finish().await.is_err() {
@@ -519,7 +510,18 @@ async fn collect(
     if let Some(why) = unusable {
         bail!("stopped: the sink is unusable: {why}");
     }
-    Ok(summary)
+    Ok(Collected {
+        summary,
+        reader_gone,
+    })
+}
+
+/// What a collecting run ended with.
+struct Collected {
+    /// Per tenant and log type: what was delivered, what failed.
+    summary: Summary,
+    /// The process reading the sink (stdout) went away, which stopped the run.
+    reader_gone: bool,
 }
 
 fn report(summary: &Summary, once: bool) -> anyhow::Result<ExitCode> {
@@ -572,7 +574,7 @@ async fn demo_cmd(component: Option<&Path>) -> anyhow::Result<ExitCode> {
         once: true,
         max_concurrent_polls: 4,
     };
-    let summary = collect(
+    let collected = collect(
         runtime,
         vec![tenant],
         (Box::new(StdoutSink), store),
@@ -581,13 +583,13 @@ async fn demo_cmd(component: Option<&Path>) -> anyhow::Result<ExitCode> {
         None,
     )
     .await?;
-    if StdoutSink::reader_gone() {
+    if collected.reader_gone {
         // `mcsource demo | head`: the reader had enough; not a failure of the demo.
         say("demo: stdout closed by its reader; stopped");
         server.shutdown().await;
         return Ok(ExitCode::SUCCESS);
     }
-    let code = report(&summary, true)?;
+    let code = report(&collected.summary, true)?;
     say(&format!(
         "demo: caught up in {:.2}s",
         started.elapsed().as_secs_f64()

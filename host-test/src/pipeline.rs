@@ -21,6 +21,10 @@ pub enum DeliveryError {
     /// must stop, and nothing more is written.
     #[error("the sink is unusable: {0}")]
     Unusable(String),
+    /// The process reading the sink (stdout, or a FIFO) has gone: nothing more can be
+    /// delivered there, and the checkpoints of what was not delivered did not move.
+    #[error("the process reading the sink has gone; nothing more can be delivered there")]
+    ReaderGone,
 }
 
 impl DeliveryError {
@@ -231,6 +235,8 @@ pub struct Pipeline {
     broken: Option<String>,
     /// The last sink failure logged, so a failure repeated by every retry is logged once.
     last_sink_failure: Option<String>,
+    /// The process reading the sink has gone (a write met a broken pipe).
+    reader_gone: bool,
 }
 
 impl Pipeline {
@@ -314,6 +320,7 @@ impl Pipeline {
             store,
             broken: None,
             last_sink_failure: None,
+            reader_gone: false,
         };
         Ok((pipeline, recovery))
     }
@@ -338,11 +345,18 @@ impl Pipeline {
         checkpoint: &str,
         cursor: Option<i64>,
     ) -> Result<(), DeliveryError> {
+        if self.reader_gone {
+            return Err(DeliveryError::ReaderGone);
+        }
         if let Some(why) = self.unusable() {
             return Err(DeliveryError::Unusable(why.to_string()));
         }
         if !events.is_empty() {
             if let Err(e) = self.sink.deliver(events) {
+                if e.kind() == std::io::ErrorKind::BrokenPipe {
+                    self.reader_gone = true;
+                    return Err(DeliveryError::ReaderGone);
+                }
                 let err = match self.sink.unusable() {
                     Some(why) => DeliveryError::Unusable(why.to_string()),
                     None => DeliveryError::Sink(e),
@@ -398,6 +412,12 @@ impl Pipeline {
         if err.is_fatal() {
             self.trouble(tenant, log_type, Trouble::Error, &err.to_string());
         }
+    }
+
+    /// Whether the process reading the sink has gone (`mcsource demo | head`); the run then
+    /// stops, and that is no failure of the run.
+    pub fn reader_gone(&self) -> bool {
+        self.reader_gone
     }
 
     /// Why the sink can take no more batches, if it cannot; the run must then stop.

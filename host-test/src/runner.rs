@@ -20,6 +20,7 @@ use tokio::time::Instant;
 
 use crate::config::Tenant;
 use crate::delivery::Delivery;
+use crate::pipeline::DeliveryError;
 use crate::pipeline::MAX_PAUSE;
 use crate::runtime::{self, Instance, LogType, NextPoll, PollError, Runtime};
 use crate::session::SessionCache;
@@ -99,7 +100,7 @@ pub async fn run(
     let mut summary = Summary::new();
     let start = |tenant: Tenant, spread: bool| {
         let (stop, stopped) = watch::channel(false);
-        let fingerprint = tenant.fingerprint();
+        let settings = tenant.clone();
         let (rt, pipeline, workers) = (runtime.clone(), pipeline.clone(), workers.clone());
         let first = if spread {
             let ms = u64::try_from(tenant.interval.as_millis())
@@ -113,7 +114,7 @@ pub async fn run(
             run_tenant(&rt, tenant, pipeline, workers, first, mode, stopped).await
         });
         Running {
-            fingerprint,
+            settings,
             stop,
             task,
         }
@@ -122,6 +123,10 @@ pub async fn run(
         running.insert(tenant.id.clone(), start(tenant, spread));
     }
     loop {
+        if pipeline.reader_gone().await {
+            tracing::info!("the process reading the sink has gone; stopping");
+            break;
+        }
         if let Some(why) = pipeline.unusable().await {
             tracing::error!(error = %why, "stopping the run: the sink is unusable");
             break;
@@ -141,7 +146,7 @@ pub async fn run(
                 let wanted: BTreeMap<String, Tenant> = next.into_iter().map(|t| (t.id.clone(), t)).collect();
                 let ids: Vec<String> = running.keys().cloned().collect();
                 for id in ids {
-                    let keep = wanted.get(&id).is_some_and(|t| running.get(&id).is_some_and(|r| r.fingerprint == t.fingerprint()));
+                    let keep = wanted.get(&id).is_some_and(|t| running.get(&id).is_some_and(|r| r.settings == *t));
                     if !keep {
                         if let Some(r) = running.remove(&id) {
                             tracing::info!(tenant = %id, "configuration changed: stopping tenant");
@@ -167,7 +172,9 @@ pub async fn run(
 
 /// A tenant task and the means to stop it.
 struct Running {
-    fingerprint: u64,
+    /// The tenant as configured when it started: a reload restarts it when this differs
+    /// from the new configuration's (credentials, settings, limits, component).
+    settings: Tenant,
     stop: watch::Sender<bool>,
     task: tokio::task::JoinHandle<Summary>,
 }
@@ -548,7 +555,7 @@ async fn poll_slot(
         )
         .await;
     if let Err(e) = delivered {
-        if crate::sink::StdoutSink::reader_gone() {
+        if matches!(e, DeliveryError::ReaderGone) {
             // `mcsource … | head`: the reader left, so nothing more can be delivered; the
             // command says so once when it stops. The checkpoint did not move.
             tracing::debug!(log_type, error = %e, "batch not delivered: stdout closed by its reader");

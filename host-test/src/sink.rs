@@ -7,7 +7,6 @@
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
 
 /// A destination for NDJSON event lines.
 pub trait Sink: Send {
@@ -60,25 +59,14 @@ const LINE_SCAN_LIMIT: u64 = 65 * 1024 * 1024;
 /// NDJSON on standard output, flushed after each batch (at-least-once).
 pub struct StdoutSink;
 
-/// Set once a write to stdout found it closed by its reader.
-static STDOUT_CLOSED: AtomicBool = AtomicBool::new(false);
-
-impl StdoutSink {
-    /// Whether the process reading stdout has gone (e.g. `mcsource demo | head`): nothing more
-    /// can be delivered there, and the checkpoints of what was not delivered did not move.
-    pub fn reader_gone() -> bool {
-        STDOUT_CLOSED.load(Ordering::Relaxed)
-    }
-}
-
 impl Sink for StdoutSink {
     fn deliver(&mut self, events: &[String]) -> io::Result<()> {
         let stdout = io::stdout();
         let mut out = io::BufWriter::new(stdout.lock());
         let written = out.write_all(&lines(events)).and_then(|()| out.flush());
         written.map_err(|e| {
+            // Kept a broken pipe: the pipeline tells the reader's going from a failure by it.
             if e.kind() == io::ErrorKind::BrokenPipe {
-                STDOUT_CLOSED.store(true, Ordering::Relaxed);
                 io::Error::new(
                     e.kind(),
                     "stdout was closed by the process reading it; nothing more can be delivered there",
