@@ -9,10 +9,8 @@ use chrono::{DateTime, TimeDelta, Utc};
 use serde::Deserialize;
 
 use crate::error::SourceError;
+use crate::io::{HttpRequest, HttpResponse, Transport};
 use crate::lenient::Scalar;
-use crate::page::HttpResponse;
-use crate::poll::Transport;
-use crate::request::HttpRequest;
 use crate::settings::Api2Credentials;
 
 /// Path of the token endpoint on the API 2.0 gateway.

@@ -9,6 +9,7 @@ pub mod canonical;
 pub mod cursor;
 pub mod error;
 pub mod event;
+pub mod io;
 mod lenient;
 pub mod log_type;
 pub mod net_error;

@@ -6,22 +6,11 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 
 use crate::error::SourceError;
+use crate::io::HttpResponse;
 use crate::lenient;
 use crate::log_type::LogType;
 use crate::scrub;
 use crate::settings::ApiVersion;
-
-/// A response as the transport received it.
-#[derive(Debug, Clone)]
-pub struct HttpResponse {
-    /// HTTP status code.
-    pub status: u16,
-    /// The wait a `429` asks for, in milliseconds: `X-RateLimit-Reset`, else `Retry-After`
-    /// (see [`crate::rate_limit`]); `None` when neither is usable.
-    pub rate_limit_reset_ms: Option<u64>,
-    /// Response body.
-    pub body: Vec<u8>,
-}
 
 /// One page of records, each exactly as Mimecast sent it.
 #[derive(Debug)]

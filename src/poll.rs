@@ -2,36 +2,17 @@
 //! events and the next checkpoint. I/O goes through the `Transport` and `Clock` traits, so this
 //! runs natively in tests against an in-memory Mimecast.
 
-use chrono::{DateTime, Utc};
-
 use crate::auth::TokenCache;
 use crate::cursor::{self, Checkpoint, Verdict};
 use crate::error::SourceError;
 use crate::event;
+use crate::io::{Clock, HttpResponse, Transport};
 use crate::log_type::LogType;
-use crate::page::{self, HttpResponse};
-use crate::request::{self, HttpRequest};
+use crate::page;
+use crate::request;
 use crate::settings::{self, Auth, Settings};
 use crate::timefmt;
 use crate::utf8_repair;
-
-/// Sends one HTTP request.
-pub trait Transport {
-    /// Sends `request`, waiting at most `timeout_ms` for the answer.
-    ///
-    /// # Errors
-    /// The request could not be sent or the answer not read (network, timeout, denied by host).
-    fn send(&mut self, request: &HttpRequest, timeout_ms: u64)
-        -> Result<HttpResponse, SourceError>;
-}
-
-/// The clock and randomness the poll needs.
-pub trait Clock {
-    /// The current time.
-    fn now(&self) -> DateTime<Utc>;
-    /// 16 random bytes for a request id.
-    fn random16(&mut self) -> [u8; 16];
-}
 
 /// When to poll again (mirror of the WIT `next-poll`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -402,7 +383,7 @@ fn send_log_request(
             let mut send = |tokens: &mut TokenCache, body: Vec<u8>| {
                 let now = clock.now();
                 let token = tokens.get(&settings.base_url, credentials, transport, timeout, now)?;
-                let req = request::bearer_post(&settings.base_url, token, path, body);
+                let req = request::bearer_post(&settings.base_url, token.bearer(), path, body);
                 transport.send(&req, timeout)
             };
             let response = send(tokens, body.clone())?;
@@ -471,8 +452,10 @@ pub fn discover(
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+    use crate::io::HttpRequest;
     use crate::settings::tests::sample_api2;
     use chrono::TimeZone;
+    use chrono::{DateTime, Utc};
     use serde_json::{json, Value};
 
     /// An in-memory API 2.0 gateway: tokens die after `uses` requests with `token_expired`.

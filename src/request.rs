@@ -5,22 +5,11 @@
 use chrono::{DateTime, Utc};
 use serde_json::{json, Map, Value};
 
-use crate::auth::Token;
+use crate::io::HttpRequest;
 use crate::log_type::LogType;
 use crate::settings::{Api1Auth, ApiVersion, Settings};
 use crate::signing;
 use crate::timefmt;
-
-/// An HTTP request ready to send.
-#[derive(Debug, Clone, PartialEq)]
-pub struct HttpRequest {
-    /// Full URL.
-    pub url: String,
-    /// Header names and values (includes `Authorization`; never log them).
-    pub headers: Vec<(&'static str, String)>,
-    /// JSON body.
-    pub body: Vec<u8>,
-}
 
 /// The `data[0]` item for a window: times, `oldestFirst: true`, and the configured filters.
 /// It is stored with the window so every page of that window sends the very same item (§6.6 #7).
@@ -117,13 +106,13 @@ pub fn signed_post(
     }
 }
 
-/// An API 2.0 POST of `body` to `path` on the gateway, with `Authorization: Bearer …` and no
-/// signing headers (§5).
-pub fn bearer_post(gateway: &str, token: &Token, path: &str, body: Vec<u8>) -> HttpRequest {
+/// An API 2.0 POST of `body` to `path` on the gateway, with `bearer` (`Bearer …`, from the
+/// token) as `Authorization` and no signing headers (§5).
+pub fn bearer_post(gateway: &str, bearer: String, path: &str, body: Vec<u8>) -> HttpRequest {
     HttpRequest {
         url: format!("{gateway}{path}"),
         headers: vec![
-            ("authorization", token.bearer()),
+            ("authorization", bearer),
             ("content-type", "application/json".into()),
             ("accept", "application/json".into()),
         ],

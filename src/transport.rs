@@ -12,10 +12,8 @@ use waki::bindings::wasi::http::types::{
 use waki::bindings::wasi::io::streams::StreamError;
 
 use crate::error::SourceError;
+use crate::io::{Clock, HttpRequest, HttpResponse, Transport};
 use crate::net_error;
-use crate::page::HttpResponse;
-use crate::poll::{Clock, Transport};
-use crate::request::HttpRequest;
 
 /// Largest response body read; a page of 100 records is far smaller. A larger answer is not a
 /// Mimecast page and is refused rather than buffered. (The host's `limits.max_response_mib`

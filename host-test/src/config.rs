@@ -12,6 +12,7 @@ use serde::Deserialize;
 use crate::http_client::{check_proxy_url, ProxySetting};
 use crate::limits::{check_concurrent_polls, Limits, LimitsConfig};
 use crate::secret::{Secret, SecretSource};
+use crate::units::show_duration;
 use rustls::pki_types::CertificateDer;
 
 /// Default API 2.0 gateway (reference §2.3); `uk-api.` and `us-api.services.mimecast.com` are the
@@ -477,20 +478,6 @@ fn check_duration(
             show_duration(max)
         ));
     }
-}
-
-/// A duration as one would write it in the config: the largest whole unit (`"400d"`, `"90s"`;
-/// humantime would write `"1year 1month 4days 7h 26m 24s"`), else humantime's form.
-pub fn show_duration(d: Duration) -> String {
-    let secs = d.as_secs();
-    if d.subsec_nanos() == 0 && secs > 0 {
-        for (unit, size) in [("d", 24 * 3600), ("h", 3600), ("m", 60), ("s", 1)] {
-            if secs.is_multiple_of(size) {
-                return format!("{}{unit}", secs / size);
-            }
-        }
-    }
-    humantime::format_duration(d).to_string()
 }
 
 /// What `resolve_access` found: where to connect and with which credentials.

@@ -22,3 +22,4 @@ pub mod small_file;
 pub mod state;
 pub mod status;
 pub mod text_table;
+pub mod units;

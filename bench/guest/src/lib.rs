@@ -6,10 +6,9 @@
 use chrono::{DateTime, Utc};
 use mimecast_source::auth::TokenCache;
 use mimecast_source::error::SourceError;
+use mimecast_source::io::{Clock, HttpRequest, HttpResponse, Transport};
 use mimecast_source::log_type::LogType;
-use mimecast_source::page::HttpResponse;
-use mimecast_source::poll::{self, Clock, Transport};
-use mimecast_source::request::HttpRequest;
+use mimecast_source::poll;
 use mimecast_source::settings::{self, Settings, SourceConfig};
 
 #[cfg(target_arch = "wasm32")]
