@@ -16,8 +16,9 @@ use anyhow::Context as _;
 use chrono::{DateTime, TimeDelta, Utc};
 use http_body_util::{BodyExt as _, Full};
 use mimecast_mock::{Credential, Dataset, MockConfig, MockServer};
+use mimecast_source::io::HttpResponse;
 use mimecast_source::log_type::LogType as SourceLogType;
-use mimecast_source::page::{self, HttpResponse};
+use mimecast_source::page;
 use mimecast_source::request;
 use mimecast_source::settings::{self, ApiVersion, Auth, Settings, SourceConfig};
 use tokio::sync::watch;
@@ -30,13 +31,14 @@ mod connections;
 
 use mimecast_host::config::Tenant;
 use mimecast_host::delivery::Delivery;
+use mimecast_host::demo;
+use mimecast_host::log_type::LogType;
 use mimecast_host::pipeline::Pipeline;
 use mimecast_host::runner::{self, RunMode};
 use mimecast_host::runtime::{self, Runtime, RuntimeOptions};
 use mimecast_host::session::SessionCache;
 use mimecast_host::sink::FileSink;
 use mimecast_host::state::SqliteStore;
-use mimecast_host::{demo, runtime::LogType};
 
 /// Bindings of the benchmark-only world (`bench/guest/wit/bench.wit`).
 mod bindings {

@@ -11,6 +11,7 @@ use serde::Deserialize;
 
 use crate::http_client::{check_proxy_url, ProxySetting};
 use crate::limits::{check_concurrent_polls, Limits, LimitsConfig};
+use crate::log_type::LogType;
 use crate::secret::{Secret, SecretSource};
 use crate::units::show_duration;
 use rustls::pki_types::CertificateDer;
@@ -26,7 +27,7 @@ pub const DEFAULT_DISCOVER_URL: &str = "https://api.mimecast.com";
 pub const DISCOVER: &str = "discover";
 
 /// The three log types, as written in `log_types`.
-pub const LOG_TYPES: [&str; 3] = ["url", "impersonation", "attachment"];
+pub const LOG_TYPES: [&str; 3] = LogType::NAMES;
 
 /// The whole configuration file.
 #[derive(Debug, Deserialize)]
@@ -294,8 +295,8 @@ pub struct Tenant {
     pub credentials: Credentials,
     /// Region discovery still to run before this tenant can be polled.
     pub discover: Option<Discovery>,
-    /// Log types to collect, in order, as `url`/`impersonation`/`attachment`.
-    pub log_types: Vec<String>,
+    /// Log types to collect, in order.
+    pub log_types: Vec<LogType>,
     /// Poll interval once caught up.
     pub interval: Duration,
     /// First-run look-back.
@@ -797,14 +798,16 @@ impl FileConfig {
                     "{at}.log_types is empty; list some of {LOG_TYPES:?}"
                 ));
             }
-            let mut seen_types = HashSet::new();
+            let mut log_types = Vec::new();
             for lt in &t.log_types {
-                if !LOG_TYPES.contains(&lt.as_str()) {
-                    problems.push(format!(
+                match LogType::parse(lt) {
+                    None => problems.push(format!(
                         "{at}.log_types: {lt:?} is not one of {LOG_TYPES:?}"
-                    ));
-                } else if !seen_types.insert(lt) {
-                    problems.push(format!("{at}.log_types: {lt:?} is listed twice"));
+                    )),
+                    Some(parsed) if log_types.contains(&parsed) => {
+                        problems.push(format!("{at}.log_types: {lt:?} is listed twice"));
+                    }
+                    Some(parsed) => log_types.push(parsed),
                 }
             }
             let second = Duration::from_secs(1);
@@ -834,7 +837,7 @@ impl FileConfig {
                     allowed_origin: access.origin,
                     credentials: access.credentials,
                     discover: access.discover,
-                    log_types: t.log_types,
+                    log_types,
                     interval: t.interval,
                     lookback: t.lookback,
                     lag: t.lag,
@@ -1078,7 +1081,7 @@ scan_result = "malicious"
         assert_eq!(t.lookback, Duration::from_secs(86400));
         assert_eq!(t.overlap, Duration::from_secs(300));
         assert_eq!(t.page_size, 100);
-        assert_eq!(t.log_types, ["url", "attachment"]);
+        assert_eq!(t.log_types, [LogType::Url, LogType::Attachment]);
         assert_eq!(t.filters.url.scan_result.as_deref(), Some("malicious"));
         assert_eq!(c.state_dir, dir.path().join("st"));
         assert_eq!(

@@ -7,6 +7,7 @@ use mimecast_mock::{Credential, MockConfig, MockServer};
 
 use crate::config::{self, Credentials, Filters, Keys, Tenant};
 use crate::limits::Limits;
+use crate::log_type::LogType;
 use crate::secret::Secret;
 
 /// Tenant id used by the demo.
@@ -39,7 +40,7 @@ pub fn demo_tenant(server: &MockServer) -> Result<Tenant, String> {
             secret_key: Secret::new(c.secret_key),
         }),
         discover: None,
-        log_types: config::LOG_TYPES.iter().map(|s| s.to_string()).collect(),
+        log_types: LogType::ALL.to_vec(),
         interval: Duration::from_secs(60),
         lookback: Duration::from_secs(3 * 3600),
         lag: Duration::from_secs(60),

@@ -44,10 +44,7 @@ async fn probe_tenant(runtime: &Runtime, tenant: &Tenant) -> Vec<Row> {
     }
     let mut instance = None;
     let mut rows = Vec::new();
-    for name in &tenant.log_types {
-        let Some(log_type) = runtime::log_type(name) else {
-            continue;
-        };
+    for &log_type in &tenant.log_types {
         let mut inst = match instance.take() {
             Some(inst) => inst,
             None => match configured(runtime, &tenant).await {
@@ -63,7 +60,7 @@ async fn probe_tenant(runtime: &Runtime, tenant: &Tenant) -> Vec<Row> {
             // The instance cannot be trusted after a trap; the next log type gets a new one.
             Err(trap) => Some(format!("{trap:#}")),
         };
-        rows.push(row(&tenant.id, name, problem));
+        rows.push(row(&tenant.id, log_type.name(), problem));
     }
     rows
 }

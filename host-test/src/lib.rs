@@ -9,6 +9,7 @@ pub mod discover;
 pub mod http_client;
 pub mod limits;
 pub mod log_filter;
+pub mod log_type;
 pub mod memory_budget;
 pub mod pipeline;
 pub mod redact;

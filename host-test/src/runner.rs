@@ -20,9 +20,10 @@ use tokio::time::Instant;
 
 use crate::config::Tenant;
 use crate::delivery::Delivery;
+use crate::log_type::LogType;
 use crate::pipeline::DeliveryError;
 use crate::pipeline::MAX_PAUSE;
-use crate::runtime::{self, Instance, LogType, NextPoll, PollError, Runtime};
+use crate::runtime::{self, Instance, NextPoll, PollError, Runtime};
 use crate::session::SessionCache;
 use crate::state::Trouble;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
@@ -69,11 +70,10 @@ pub struct Progress {
 }
 
 /// Per `(tenant, log type)` progress.
-pub type Summary = BTreeMap<(String, String), Progress>;
+pub type Summary = BTreeMap<(String, LogType), Progress>;
 
 struct Slot {
     log_type: LogType,
-    name: &'static str,
     due: Instant,
     failures: u32,
     rate_limits: u32,
@@ -242,10 +242,8 @@ async fn run_tenant(
     let mut slots: Vec<Slot> = tenant
         .log_types
         .iter()
-        .filter_map(|name| runtime::log_type(name))
-        .map(|log_type| Slot {
+        .map(|&log_type| Slot {
             log_type,
-            name: runtime::log_type_name(log_type),
             due: start,
             failures: 0,
             rate_limits: 0,
@@ -316,7 +314,7 @@ async fn run_tenant(
                     tracing::error!(error = %message, "tenant cannot start");
                     for s in slots.iter_mut() {
                         pipeline
-                            .trouble(&tenant.id, s.name, Trouble::Error, &message)
+                            .trouble(&tenant.id, s.log_type.name(), Trouble::Error, &message)
                             .await;
                         s.progress.error = Some(message.clone());
                         if mode.once {
@@ -350,7 +348,7 @@ async fn run_tenant(
 fn summarize(tenant: &str, slots: Vec<Slot>) -> Summary {
     slots
         .into_iter()
-        .map(|s| ((tenant.to_string(), s.name.to_string()), s.progress))
+        .map(|s| ((tenant.to_string(), s.log_type), s.progress))
         .collect()
 }
 
@@ -392,7 +390,7 @@ async fn discover_region(
         };
         for s in slots.iter_mut() {
             pipeline
-                .trouble(&tenant.id, s.name, trouble, &e.message)
+                .trouble(&tenant.id, s.log_type.name(), trouble, &e.message)
                 .await;
             s.progress.error = Some(e.message.clone());
             s.done |= give_up;
@@ -460,7 +458,7 @@ async fn poll_slot(
     pipeline: &Delivery,
     mode: RunMode,
 ) -> (Instance, After) {
-    let log_type = slot.name;
+    let log_type = slot.log_type.name();
     let checkpoint = match pipeline.checkpoint(&tenant.id, log_type).await {
         Ok(cp) => cp,
         Err(e) => {
@@ -617,7 +615,7 @@ async fn sandbox_break(
     message: String,
 ) -> After {
     pipeline
-        .trouble(tenant, slot.name, Trouble::Error, &message)
+        .trouble(tenant, slot.log_type.name(), Trouble::Error, &message)
         .await;
     slot.failures += 1;
     slot.progress.error = Some(message);
@@ -628,7 +626,7 @@ async fn sandbox_break(
 
 /// Records a failure that retrying soon will not fix.
 fn fail(slot: &mut Slot, message: String, mode: RunMode) {
-    tracing::error!(log_type = slot.name, error = %message, "log type stopped");
+    tracing::error!(log_type = slot.log_type.name(), error = %message, "log type stopped");
     slot.progress.error = Some(message);
     if mode.once {
         slot.done = true;

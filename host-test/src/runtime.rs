@@ -39,7 +39,10 @@ pub use bindings::exports::mimecast::source::source::{
     Api1Keys, Api2Credentials, AttachmentFilter, Batch, Config as SourceConfig, Credentials,
     ImpersonationFilter, NextPoll, PollError, UrlFilter,
 };
-pub use bindings::mimecast::source::types::{LogLevel, LogType};
+pub use bindings::mimecast::source::types::LogLevel;
+use bindings::mimecast::source::types::LogType as WitLogType;
+
+use crate::log_type::LogType;
 use bindings::{mimecast, Collector, CollectorPre};
 
 /// The component as bundled into this binary at build time.
@@ -763,7 +766,7 @@ impl Instance {
         let call = self
             .bindings
             .mimecast_source_source()
-            .call_probe(&mut self.store, log_type);
+            .call_probe(&mut self.store, wit_log_type(log_type));
         let outcome = tokio::time::timeout(limit, call).await;
         self.settle("probe", outcome)
     }
@@ -802,10 +805,11 @@ impl Instance {
         checkpoint: Option<&str>,
     ) -> Result<Result<Batch, PollError>, CallError> {
         let limit = self.arm()?;
-        let call =
-            self.bindings
-                .mimecast_source_source()
-                .call_poll(&mut self.store, log_type, checkpoint);
+        let call = self.bindings.mimecast_source_source().call_poll(
+            &mut self.store,
+            wit_log_type(log_type),
+            checkpoint,
+        );
         let outcome = tokio::time::timeout(limit, call).await;
         self.settle("poll", outcome)
     }
@@ -897,22 +901,12 @@ pub fn source_config(t: &Tenant) -> SourceConfig {
     }
 }
 
-/// Parses `url`/`impersonation`/`attachment`.
-pub fn log_type(name: &str) -> Option<LogType> {
-    match name {
-        "url" => Some(LogType::Url),
-        "impersonation" => Some(LogType::Impersonation),
-        "attachment" => Some(LogType::Attachment),
-        _ => None,
-    }
-}
-
-/// The short name of a log type.
-pub fn log_type_name(t: LogType) -> &'static str {
+/// The WIT `log-type` of a log type.
+fn wit_log_type(t: LogType) -> WitLogType {
     match t {
-        LogType::Url => "url",
-        LogType::Impersonation => "impersonation",
-        LogType::Attachment => "attachment",
+        LogType::Url => WitLogType::Url,
+        LogType::Impersonation => WitLogType::Impersonation,
+        LogType::Attachment => WitLogType::Attachment,
     }
 }
 
