@@ -1,6 +1,7 @@
 //! mcsource: the wasmtime host that runs the mimecast-source component for one or many
 //! tenants, delivers its events to a sink and keeps its checkpoints. `main.rs` is the CLI.
 
+pub mod batch_check;
 pub mod config;
 pub mod delivery;
 pub mod demo;

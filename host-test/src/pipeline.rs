@@ -4,6 +4,7 @@
 //! deliver-then-commit pair whole before the next, so a committed sink length always covers
 //! exactly the batches whose checkpoints are committed.
 
+use crate::batch_check::{MAX_BATCH_BYTES, MAX_BATCH_EVENTS};
 use crate::sink::Sink;
 use crate::state::{Commit, StateError, StateStore, Status, Trouble};
 
@@ -31,93 +32,6 @@ impl DeliveryError {
     /// Whether the run must stop: retrying cannot help and writing on would corrupt the sink.
     pub fn is_fatal(&self) -> bool {
         matches!(self, DeliveryError::Unusable(_))
-    }
-}
-
-/// Most events one batch may carry.
-pub const MAX_BATCH_EVENTS: usize = 10_000;
-/// Most bytes one batch may carry (events and checkpoint).
-pub const MAX_BATCH_BYTES: usize = 64 * 1024 * 1024;
-
-/// The fields of an event the host checks: whose it is. Everything else is skipped unread.
-#[derive(serde::Deserialize)]
-struct EventOwner<'a> {
-    #[serde(borrow, default)]
-    tenant: Option<std::borrow::Cow<'a, str>>,
-    #[serde(borrow, default)]
-    log_type: Option<std::borrow::Cow<'a, str>>,
-}
-
-/// The batch a tenant's poll of one log type is expected to return.
-#[derive(Debug, Clone, Copy)]
-pub struct Expected<'a> {
-    /// The polled tenant's id.
-    pub tenant: &'a str,
-    /// The polled log type (`url`, `impersonation`, `attachment`).
-    pub log_type: &'a str,
-}
-
-/// Checks a batch from the component before anything of it is delivered: bounded size, every
-/// event one line holding one JSON object, and every event's `tenant` and `log_type` those of
-/// the poll, so a broken or hostile component can neither corrupt the NDJSON stream, flood the
-/// sink, nor pass its events off as another tenant's or log type's.
-///
-/// # Errors
-/// What is wrong, naming the first offending event.
-pub fn check_batch(
-    events: &[String],
-    checkpoint: &str,
-    expected: Expected<'_>,
-) -> Result<(), String> {
-    if events.len() > MAX_BATCH_EVENTS {
-        return Err(format!(
-            "the batch has {} events; at most {MAX_BATCH_EVENTS} are accepted",
-            events.len()
-        ));
-    }
-    let bytes: usize = events.iter().map(String::len).sum::<usize>() + checkpoint.len();
-    if bytes > MAX_BATCH_BYTES {
-        return Err(format!(
-            "the batch has {bytes} bytes; at most {MAX_BATCH_BYTES} are accepted"
-        ));
-    }
-    for (i, e) in events.iter().enumerate() {
-        check_event(e, expected).map_err(|problem| format!("event {i} of the batch {problem}"))?;
-    }
-    Ok(())
-}
-
-/// Checks one event: a one-line JSON object whose `tenant` and `log_type` are the expected ones.
-fn check_event(event: &str, expected: Expected<'_>) -> Result<(), String> {
-    let one_line = !event.contains(['\n', '\r']);
-    let owner = (event.starts_with('{') && event.ends_with('}'))
-        .then(|| serde_json::from_str::<EventOwner<'_>>(event).ok())
-        .flatten();
-    let Some(owner) = owner.filter(|_| one_line) else {
-        return Err("is not a one-line JSON object".to_string());
-    };
-    if owner.tenant.as_deref() != Some(expected.tenant) {
-        return Err(format!(
-            "has tenant {} instead of {:?}",
-            shown(owner.tenant.as_deref()),
-            expected.tenant
-        ));
-    }
-    if owner.log_type.as_deref() != Some(expected.log_type) {
-        return Err(format!(
-            "has log_type {} instead of {:?}",
-            shown(owner.log_type.as_deref()),
-            expected.log_type
-        ));
-    }
-    Ok(())
-}
-
-/// A field value from a guest, quoted and cut short for an error message.
-fn shown(value: Option<&str>) -> String {
-    match value {
-        Some(v) => format!("{:?}", v.chars().take(64).collect::<String>()),
-        None => "(none)".to_string(),
     }
 }
 
@@ -489,52 +403,12 @@ mod tests {
     use crate::sink::FileSink;
     use crate::state::SqliteStore;
 
+    const GOOD: &str = r#"{"log_type":"url","tenant":"acme","record":{"a":1}}"#;
+
     fn open(dir: &std::path::Path) -> (Pipeline, Recovery) {
         let sink = FileSink::open(&dir.join("out.ndjson")).unwrap();
         let store = SqliteStore::open(&dir.join("state")).unwrap();
         Pipeline::open(Box::new(sink), Box::new(store)).unwrap()
-    }
-
-    const ACME_URL: Expected<'static> = Expected {
-        tenant: "acme",
-        log_type: "url",
-    };
-    const GOOD: &str = r#"{"log_type":"url","tenant":"acme","record":{"a":1}}"#;
-
-    #[test]
-    fn malformed_batches_are_refused() {
-        assert!(check_batch(&[GOOD.into()], "cp", ACME_URL).is_ok());
-        for bad in ["not json", "{\"a\":\n1}", "[1]", "{\"a\":", ""] {
-            let err = check_batch(&[GOOD.into(), bad.into()], "cp", ACME_URL).unwrap_err();
-            assert!(err.contains("event 1"), "{bad}: {err}");
-        }
-        let many = vec![GOOD.to_string(); MAX_BATCH_EVENTS + 1];
-        assert!(check_batch(&many, "", ACME_URL).is_err());
-    }
-
-    #[test]
-    fn events_of_another_tenant_or_log_type_are_refused() {
-        let escaped = r#"{"log_type":"u\u0072l","tenant":"acme"}"#;
-        assert!(check_batch(&[escaped.into()], "cp", ACME_URL).is_ok());
-        for (bad, needle) in [
-            (r#"{"log_type":"url","tenant":"other"}"#, "tenant \"other\""),
-            (r#"{"log_type":"url"}"#, "tenant (none)"),
-            (
-                r#"{"log_type":"url","tenant":1}"#,
-                "not a one-line JSON object",
-            ),
-            (
-                r#"{"log_type":"attachment","tenant":"acme"}"#,
-                "log_type \"attachment\"",
-            ),
-            (r#"{"tenant":"acme"}"#, "log_type (none)"),
-        ] {
-            let err = check_batch(&[GOOD.into(), bad.into()], "cp", ACME_URL).unwrap_err();
-            assert!(
-                err.contains("event 1") && err.contains(needle),
-                "{bad}: {err}"
-            );
-        }
     }
 
     #[test]

@@ -18,6 +18,7 @@ use rand::Rng as _;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
+use crate::batch_check;
 use crate::config::Tenant;
 use crate::delivery::Delivery;
 use crate::log_type::LogType;
@@ -527,12 +528,13 @@ async fn poll_slot(
         }
         Ok(Ok(batch)) => batch,
     };
-    if let Err(problem) = crate::pipeline::check_batch(
+    if let Err(problem) = batch_check::check_batch(
         &batch.events,
         &batch.checkpoint,
-        crate::pipeline::Expected {
+        batch_check::Expected {
             tenant: &tenant.id,
-            log_type,
+            log_type: slot.log_type,
+            shape: batch_check::Shape::Raw,
         },
     ) {
         let message = format!("tenant {}: the component returned a malformed batch ({problem}); nothing of it was delivered", tenant.id);

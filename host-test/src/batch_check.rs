@@ -1,0 +1,200 @@
+//! The checks a batch from a component passes before anything of it is delivered: bounded
+//! size, every event one line holding one JSON object, and every event owned, where its shape
+//! says, by the polled tenant and log type. A broken or hostile component can thus neither
+//! corrupt the NDJSON stream, flood the sink, nor pass its events off as another tenant's.
+
+use std::borrow::Cow;
+
+use crate::log_type::LogType;
+
+/// Most events one batch may carry.
+pub const MAX_BATCH_EVENTS: usize = 10_000;
+/// Most bytes one batch may carry (events and checkpoint).
+pub const MAX_BATCH_BYTES: usize = 64 * 1024 * 1024;
+
+/// The shape of the events a component emits: what the host must know of it to check whose
+/// an event is. A new output shape (ECS, OCSF) is a new variant saying where its events name
+/// their tenant and log type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Shape {
+    /// `{"log_type", "tenant", "event_time", "event_id", "record"}`: the owner at the top.
+    #[default]
+    Raw,
+}
+
+/// Whose an event says it is. Unset fields are `None`.
+struct Owner<'a> {
+    tenant: Option<Cow<'a, str>>,
+    log_type: Option<Cow<'a, str>>,
+}
+
+/// The owner fields of a [`Shape::Raw`] event; everything else is skipped unread, and a field
+/// given twice makes the event unreadable (so no reader can see another owner than the host).
+#[derive(serde::Deserialize)]
+struct RawOwner<'a> {
+    #[serde(borrow, default)]
+    tenant: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    log_type: Option<Cow<'a, str>>,
+}
+
+impl Shape {
+    /// Reads whose `event` (one JSON object) says it is; `None` if it is not such an object or
+    /// its owner fields are not strings.
+    fn owner(self, event: &str) -> Option<Owner<'_>> {
+        match self {
+            Shape::Raw => serde_json::from_str::<RawOwner<'_>>(event)
+                .ok()
+                .map(|o| Owner {
+                    tenant: o.tenant,
+                    log_type: o.log_type,
+                }),
+        }
+    }
+
+    /// The value this shape's events carry for `log_type`.
+    fn log_type_value(self, log_type: LogType) -> &'static str {
+        match self {
+            Shape::Raw => log_type.name(),
+        }
+    }
+}
+
+/// The batch a tenant's poll of one log type is expected to return.
+#[derive(Debug, Clone, Copy)]
+pub struct Expected<'a> {
+    /// The polled tenant's id.
+    pub tenant: &'a str,
+    /// The polled log type.
+    pub log_type: LogType,
+    /// The shape the tenant's events are configured to have.
+    pub shape: Shape,
+}
+
+/// Checks a batch from the component before anything of it is delivered: bounded size, every
+/// event one line holding one JSON object, and every event's `tenant` and `log_type` those of
+/// the poll, so a broken or hostile component can neither corrupt the NDJSON stream, flood the
+/// sink, nor pass its events off as another tenant's or log type's.
+///
+/// # Errors
+/// What is wrong, naming the first offending event.
+pub fn check_batch(
+    events: &[String],
+    checkpoint: &str,
+    expected: Expected<'_>,
+) -> Result<(), String> {
+    if events.len() > MAX_BATCH_EVENTS {
+        return Err(format!(
+            "the batch has {} events; at most {MAX_BATCH_EVENTS} are accepted",
+            events.len()
+        ));
+    }
+    let bytes: usize = events.iter().map(String::len).sum::<usize>() + checkpoint.len();
+    if bytes > MAX_BATCH_BYTES {
+        return Err(format!(
+            "the batch has {bytes} bytes; at most {MAX_BATCH_BYTES} are accepted"
+        ));
+    }
+    for (i, e) in events.iter().enumerate() {
+        check_event(e, expected).map_err(|problem| format!("event {i} of the batch {problem}"))?;
+    }
+    Ok(())
+}
+
+/// Checks one event: a one-line JSON object whose tenant and log type, where its shape names
+/// them, are the expected ones.
+fn check_event(event: &str, expected: Expected<'_>) -> Result<(), String> {
+    let one_line = !event.contains(['\n', '\r']);
+    let owner = (event.starts_with('{') && event.ends_with('}'))
+        .then(|| expected.shape.owner(event))
+        .flatten();
+    let Some(owner) = owner.filter(|_| one_line) else {
+        return Err("is not a one-line JSON object".to_string());
+    };
+    if owner.tenant.as_deref() != Some(expected.tenant) {
+        return Err(format!(
+            "has tenant {} instead of {:?}",
+            shown(owner.tenant.as_deref()),
+            expected.tenant
+        ));
+    }
+    let log_type = expected.shape.log_type_value(expected.log_type);
+    if owner.log_type.as_deref() != Some(log_type) {
+        return Err(format!(
+            "has log_type {} instead of {log_type:?}",
+            shown(owner.log_type.as_deref()),
+        ));
+    }
+    Ok(())
+}
+
+/// A field value from a guest, quoted and cut short for an error message.
+fn shown(value: Option<&str>) -> String {
+    match value {
+        Some(v) => format!("{:?}", v.chars().take(64).collect::<String>()),
+        None => "(none)".to_string(),
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    const ACME_URL: Expected<'static> = Expected {
+        tenant: "acme",
+        log_type: LogType::Url,
+        shape: Shape::Raw,
+    };
+    const GOOD: &str = r#"{"log_type":"url","tenant":"acme","record":{"a":1}}"#;
+
+    #[test]
+    fn malformed_batches_are_refused() {
+        assert!(check_batch(&[GOOD.into()], "cp", ACME_URL).is_ok());
+        for bad in ["not json", "{\"a\":\n1}", "[1]", "{\"a\":", ""] {
+            let err = check_batch(&[GOOD.into(), bad.into()], "cp", ACME_URL).unwrap_err();
+            assert!(err.contains("event 1"), "{bad}: {err}");
+        }
+        let many = vec![GOOD.to_string(); MAX_BATCH_EVENTS + 1];
+        assert!(check_batch(&many, "", ACME_URL).is_err());
+    }
+
+    #[test]
+    fn events_of_another_tenant_or_log_type_are_refused() {
+        let escaped = r#"{"log_type":"u\u0072l","tenant":"acme"}"#;
+        assert!(check_batch(&[escaped.into()], "cp", ACME_URL).is_ok());
+        for (bad, needle) in [
+            (r#"{"log_type":"url","tenant":"other"}"#, "tenant \"other\""),
+            (r#"{"log_type":"url"}"#, "tenant (none)"),
+            (
+                r#"{"log_type":"url","tenant":1}"#,
+                "not a one-line JSON object",
+            ),
+            (
+                r#"{"log_type":"attachment","tenant":"acme"}"#,
+                "log_type \"attachment\"",
+            ),
+            (r#"{"tenant":"acme"}"#, "log_type (none)"),
+        ] {
+            let err = check_batch(&[GOOD.into(), bad.into()], "cp", ACME_URL).unwrap_err();
+            assert!(
+                err.contains("event 1") && err.contains(needle),
+                "{bad}: {err}"
+            );
+        }
+    }
+
+    #[test]
+    fn an_owner_field_given_twice_is_refused() {
+        for twice in [
+            r#"{"log_type":"url","tenant":"acme","tenant":"other"}"#,
+            r#"{"log_type":"url","tenant":"other","tenant":"acme"}"#,
+            r#"{"log_type":"url","log_type":"url","tenant":"acme"}"#,
+        ] {
+            assert!(
+                check_batch(&[twice.into()], "cp", ACME_URL).is_err(),
+                "{twice}"
+            );
+        }
+    }
+}
