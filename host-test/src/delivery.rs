@@ -180,7 +180,7 @@ impl Delivery {
 mod tests {
     use super::*;
     use crate::sink::FileSink;
-    use crate::state::{SqliteStore, StateStore};
+    use crate::state::{SinkLengths, SqliteStore};
 
     /// Many tenants delivering at once through one task: every batch lands whole, every
     /// checkpoint is committed, and the committed sink length is the file's length.

@@ -19,7 +19,7 @@ use mimecast_host::runner::{self, RunMode, Summary};
 use mimecast_host::runtime::{self, Runtime, RuntimeOptions};
 use mimecast_host::session::SessionCache;
 use mimecast_host::sink::{FileSink, Sink, StdoutSink};
-use mimecast_host::state::{SqliteStore, StateError, StateStore};
+use mimecast_host::state::{self, SqliteStore, StateError, StateStore};
 use mimecast_host::{demo, diagnose, discover, small_file};
 
 /// Collects Mimecast TTP logs (URL, Impersonation, Attachment Protect) with a sandboxed
@@ -733,7 +733,7 @@ fn state_dir_of(config: &Path, file: &FileConfig) -> PathBuf {
 fn status(config: &Path) -> anyhow::Result<ExitCode> {
     let file = FileConfig::load(config).map_err(anyhow::Error::msg)?;
     let state_dir = state_dir_of(config, &file);
-    let Some(store) = SqliteStore::open_existing(&state_dir)? else {
+    let Some(store) = state::open_existing(&state_dir)? else {
         println!(
             "no state in {} yet: nothing has been collected",
             state_dir.display()
@@ -751,7 +751,7 @@ fn status(config: &Path) -> anyhow::Result<ExitCode> {
 fn reset(config: &Path, tenant: &str, log_types: &[String]) -> anyhow::Result<ExitCode> {
     let file = FileConfig::load(config).map_err(anyhow::Error::msg)?;
     let state_dir = state_dir_of(config, &file);
-    let Some(mut store) = SqliteStore::open_existing(&state_dir)? else {
+    let Some(mut store) = state::open_existing(&state_dir)? else {
         println!("no state in {} yet: nothing to reset", state_dir.display());
         return Ok(ExitCode::SUCCESS);
     };

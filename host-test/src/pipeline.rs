@@ -293,6 +293,8 @@ impl Pipeline {
             delivered: events.len() as u64,
             cursor,
             sink: self.sink.position(),
+            // One host: its lock on state_dir is the only lease.
+            lease: None,
         };
         if let Err(e) = self.store.commit(&commit) {
             if let Some(len) = before.filter(|_| !events.is_empty()) {
@@ -401,7 +403,7 @@ impl Pipeline {
 mod tests {
     use super::*;
     use crate::sink::FileSink;
-    use crate::state::SqliteStore;
+    use crate::state::{Checkpoints, Health, Pauses, SinkLengths, SqliteStore};
 
     const GOOD: &str = r#"{"log_type":"url","tenant":"acme","record":{"a":1}}"#;
 
@@ -622,28 +624,44 @@ mod tests {
 
     struct FailingCommits(SqliteStore);
 
-    impl StateStore for FailingCommits {
+    impl Checkpoints for FailingCommits {
         fn load(&self, t: &str, l: &str) -> Result<Option<String>, StateError> {
             self.0.load(t, l)
         }
+
         fn commit(&mut self, _c: &Commit<'_>) -> Result<(), StateError> {
             Err(StateError::Query {
                 action: "commit",
                 cause: rusqlite::Error::InvalidQuery,
             })
         }
+
+        fn forget(&mut self, t: &str, l: &str) -> Result<bool, StateError> {
+            self.0.forget(t, l)
+        }
+    }
+
+    impl SinkLengths for FailingCommits {
         fn sink_length(&self, sink: &str) -> Result<Option<u64>, StateError> {
             self.0.sink_length(sink)
         }
+
         fn set_sink_length(&mut self, sink: &str, length: u64) -> Result<(), StateError> {
             self.0.set_sink_length(sink, length)
         }
+    }
+
+    impl Pauses for FailingCommits {
         fn set_pause(&mut self, t: &str, until_ms: u64) -> Result<(), StateError> {
             self.0.set_pause(t, until_ms)
         }
+
         fn pause(&self, t: &str) -> Result<Option<u64>, StateError> {
             self.0.pause(t)
         }
+    }
+
+    impl Health for FailingCommits {
         fn record_trouble(
             &mut self,
             t: &str,
@@ -653,11 +671,9 @@ mod tests {
         ) -> Result<(), StateError> {
             self.0.record_trouble(t, l, trouble, m)
         }
+
         fn statuses(&self) -> Result<Vec<Status>, StateError> {
             self.0.statuses()
-        }
-        fn forget(&mut self, t: &str, l: &str) -> Result<bool, StateError> {
-            self.0.forget(t, l)
         }
     }
 

@@ -138,6 +138,18 @@ pub struct Commit<'a> {
     pub cursor: Option<i64>,
     /// For a sink that can be cut back: its id and length after the batch.
     pub sink: Option<(&'a str, u64)>,
+    /// The lease under which the batch was fetched, where several hosts share tenants: a
+    /// fenced store commits only while this is still the tenant's current lease, so a host
+    /// that lost it cannot move the checkpoint. `None` for a single host; the SQLite store,
+    /// which one host holds by its file lock, accepts and ignores it.
+    pub lease: Option<Lease>,
+}
+
+/// Which host held a tenant, and under which claim, when a batch was fetched.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Lease {
+    /// The claim's number; it grows with every claim of the tenant by any host.
+    pub epoch: u64,
 }
 
 /// A failed or throttled poll, for the health counters.
@@ -176,8 +188,15 @@ pub struct Status {
     pub checkpoint_bytes: Option<u64>,
 }
 
-/// Stores checkpoints and what goes with them.
-pub trait StateStore: Send {
+/// Everything a run keeps, split by concern so each can live in another store (a shared,
+/// fenced one for several hosts, say): the SQLite store implements all four.
+pub trait StateStore: Checkpoints + SinkLengths + Pauses + Health {}
+
+impl<T: Checkpoints + SinkLengths + Pauses + Health> StateStore for T {}
+
+/// Checkpoints: what each tenant's log type has delivered. A commit moves one only after its
+/// batch is durable; a fenced store (several hosts) refuses a commit whose owner lost the lease.
+pub trait Checkpoints: Send {
     /// The committed checkpoint of a tenant's log type.
     ///
     /// # Errors
@@ -190,6 +209,18 @@ pub trait StateStore: Send {
     /// Nothing was committed.
     fn commit(&mut self, commit: &Commit<'_>) -> Result<(), StateError>;
 
+    /// Forgets the checkpoint of a tenant's log type (`mcsource reset`), so the next run starts
+    /// again from the look-back; its cursor and last error go too, its counters stay. Returns
+    /// whether there was a checkpoint.
+    ///
+    /// # Errors
+    /// Nothing was changed.
+    fn forget(&mut self, tenant: &str, log_type: &str) -> Result<bool, StateError>;
+}
+
+/// Committed lengths of sinks that can be cut back (the file sink), so a restart cuts what a
+/// crash left uncommitted.
+pub trait SinkLengths: Send {
     /// The committed length of a sink, if one was ever committed.
     ///
     /// # Errors
@@ -202,7 +233,10 @@ pub trait StateStore: Send {
     /// # Errors
     /// The store cannot be written.
     fn set_sink_length(&mut self, sink: &str, length: u64) -> Result<(), StateError>;
+}
 
+/// Rate-limit pauses per tenant, kept so a restart honours them.
+pub trait Pauses: Send {
     /// Remembers that no call may be made for `tenant` before `until_ms` (Unix milliseconds),
     /// so a restart honours a pending `X-RateLimit-Reset` too.
     ///
@@ -215,7 +249,10 @@ pub trait StateStore: Send {
     /// # Errors
     /// The store cannot be read.
     fn pause(&self, tenant: &str) -> Result<Option<u64>, StateError>;
+}
 
+/// Health counters and last errors per tenant and log type, for `status`.
+pub trait Health: Send {
     /// Counts a failed or throttled poll and remembers its message.
     ///
     /// # Errors
@@ -233,14 +270,6 @@ pub trait StateStore: Send {
     /// # Errors
     /// The store cannot be read.
     fn statuses(&self) -> Result<Vec<Status>, StateError>;
-
-    /// Forgets the checkpoint of a tenant's log type (`mcsource reset`), so the next run starts
-    /// again from the look-back; its cursor and last error go too, its counters stay. Returns
-    /// whether there was a checkpoint.
-    ///
-    /// # Errors
-    /// Nothing was changed.
-    fn forget(&mut self, tenant: &str, log_type: &str) -> Result<bool, StateError>;
 }
 
 /// The embedded store: one SQLite file.
@@ -462,7 +491,16 @@ impl SqliteStore {
     }
 }
 
-impl StateStore for SqliteStore {
+/// The state kept in `state_dir`, if a run has made one, for the commands that read or edit
+/// it (`status`, `reset`): they use it only through the state traits.
+///
+/// # Errors
+/// The database exists but cannot be opened.
+pub fn open_existing(state_dir: &Path) -> Result<Option<Box<dyn StateStore>>, StateError> {
+    Ok(SqliteStore::open_existing(state_dir)?.map(|s| Box::new(s) as Box<dyn StateStore>))
+}
+
+impl Checkpoints for SqliteStore {
     fn load(&self, tenant: &str, log_type: &str) -> Result<Option<String>, StateError> {
         self.conn
             .query_row(
@@ -497,6 +535,26 @@ impl StateStore for SqliteStore {
         tx.commit().map_err(query("commit"))
     }
 
+    fn forget(&mut self, tenant: &str, log_type: &str) -> Result<bool, StateError> {
+        let tx = self.conn.transaction().map_err(query("begin"))?;
+        let removed = tx
+            .execute(
+                "DELETE FROM checkpoint WHERE tenant = ?1 AND log_type = ?2",
+                params![tenant, log_type],
+            )
+            .map_err(query("checkpoint delete"))?;
+        tx.execute(
+            "UPDATE status SET cursor = NULL, last_error = NULL, last_error_at = NULL
+             WHERE tenant = ?1 AND log_type = ?2",
+            params![tenant, log_type],
+        )
+        .map_err(query("status write"))?;
+        tx.commit().map_err(query("commit"))?;
+        Ok(removed > 0)
+    }
+}
+
+impl SinkLengths for SqliteStore {
     fn sink_length(&self, sink: &str) -> Result<Option<u64>, StateError> {
         let length: Option<i64> = self
             .conn
@@ -522,7 +580,9 @@ impl StateStore for SqliteStore {
             .map(|_| ())
             .map_err(query("sink length write"))
     }
+}
 
+impl Pauses for SqliteStore {
     fn set_pause(&mut self, tenant: &str, until_ms: u64) -> Result<(), StateError> {
         self.conn
             .execute(
@@ -541,7 +601,9 @@ impl StateStore for SqliteStore {
             "pause read",
         )
     }
+}
 
+impl Health for SqliteStore {
     fn record_trouble(
         &mut self,
         tenant: &str,
@@ -597,24 +659,6 @@ impl StateStore for SqliteStore {
         rows.collect::<Result<Vec<_>, _>>()
             .map_err(query("status read"))
     }
-
-    fn forget(&mut self, tenant: &str, log_type: &str) -> Result<bool, StateError> {
-        let tx = self.conn.transaction().map_err(query("begin"))?;
-        let removed = tx
-            .execute(
-                "DELETE FROM checkpoint WHERE tenant = ?1 AND log_type = ?2",
-                params![tenant, log_type],
-            )
-            .map_err(query("checkpoint delete"))?;
-        tx.execute(
-            "UPDATE status SET cursor = NULL, last_error = NULL, last_error_at = NULL
-             WHERE tenant = ?1 AND log_type = ?2",
-            params![tenant, log_type],
-        )
-        .map_err(query("status write"))?;
-        tx.commit().map_err(query("commit"))?;
-        Ok(removed > 0)
-    }
 }
 
 #[cfg(test)]
@@ -634,6 +678,7 @@ mod tests {
             delivered: 3,
             cursor: Some(100),
             sink,
+            lease: None,
         }
     }
 
@@ -661,6 +706,20 @@ mod tests {
         assert_eq!(store.load("other", "url").unwrap(), None);
         assert_eq!(store.sink_length("/out").unwrap(), Some(25));
         assert_eq!(store.sink_length("/else").unwrap(), None);
+    }
+
+    /// One host holds the SQLite store by its lock, so a lease needs no checking there: a
+    /// commit carrying one is taken like any other, whatever its epoch.
+    #[test]
+    fn the_sqlite_store_takes_a_commit_with_a_lease_and_ignores_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = SqliteStore::open(dir.path()).unwrap();
+        for (epoch, cp) in [(7, "one"), (3, "two")] {
+            let mut c = commit("acme", "url", cp, None);
+            c.lease = Some(Lease { epoch });
+            store.commit(&c).unwrap();
+        }
+        assert_eq!(store.load("acme", "url").unwrap().as_deref(), Some("two"));
     }
 
     #[test]
