@@ -7,7 +7,7 @@
 use base64::Engine as _;
 
 /// What replaces a scrubbed value.
-pub const REDACTED: &str = "<redacted>";
+pub const REDACTED: &str = "[redacted]";
 
 /// Shorter values are not scrubbed: replacing every `abc` would garble messages, and real
 /// Mimecast credentials are far longer.
@@ -192,18 +192,18 @@ mod tests {
     fn bearer_tokens_and_secret_fields_are_scrubbed_whatever_their_value() {
         let r = Redactor::default();
         let out = r.scrub("sent Authorization: Bearer eyJhbGciOi.abc-def_ghi=0123 and more");
-        assert_eq!(out, "sent Authorization: Bearer <redacted> and more");
+        assert_eq!(out, "sent Authorization: Bearer [redacted] and more");
         let out = r.scrub(
             r#"{"access_token":"eyJhbGci1234567890","token_type":"bearer","expires_in":3600}"#,
         );
         assert_eq!(
             out,
-            r#"{"access_token":"<redacted>","token_type":"bearer","expires_in":3600}"#
+            r#"{"access_token":"[redacted]","token_type":"bearer","expires_in":3600}"#
         );
         let out = r.scrub("grant_type=client_credentials&client_secret=abc%2Fdef12345678&x=1");
         assert_eq!(
             out,
-            "grant_type=client_credentials&client_secret=<redacted>&x=1"
+            "grant_type=client_credentials&client_secret=[redacted]&x=1"
         );
         let out = r.scrub(r#"echo: {\"client_secret\": \"s3cr3t-0123456789\"}"#);
         assert!(!out.contains("s3cr3t"), "{out}");
