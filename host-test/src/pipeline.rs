@@ -5,15 +5,19 @@
 //! exactly the batches whose checkpoints are committed.
 
 use crate::batch_check::{MAX_BATCH_BYTES, MAX_BATCH_EVENTS};
-use crate::sink::Sink;
+use crate::sink::{Sink, SinkError};
 use crate::state::{Commit, StateError, StateStore, Status, Trouble};
 
 /// Why a batch was not delivered.
 #[derive(Debug, thiserror::Error)]
 pub enum DeliveryError {
-    /// The sink refused the batch; nothing was committed.
+    /// The sink did not take the batch, but may on a retry; nothing was committed.
     #[error("the sink refused the batch")]
     Sink(#[source] std::io::Error),
+    /// The sink refused the batch for a reason retrying cannot fix (its message names the fix);
+    /// nothing was committed, and the run must stop.
+    #[error("the sink refused the batch: {0}")]
+    Refused(String),
     /// The checkpoint could not be committed; the batch was removed from the sink again where
     /// the sink allows it (otherwise it will be repeated, with the same event ids).
     #[error("the checkpoint could not be committed")]
@@ -31,7 +35,7 @@ pub enum DeliveryError {
 impl DeliveryError {
     /// Whether the run must stop: retrying cannot help and writing on would corrupt the sink.
     pub fn is_fatal(&self) -> bool {
-        matches!(self, DeliveryError::Unusable(_))
+        matches!(self, DeliveryError::Unusable(_) | DeliveryError::Refused(_))
     }
 }
 
@@ -267,13 +271,18 @@ impl Pipeline {
         }
         if !events.is_empty() {
             if let Err(e) = self.sink.deliver(events) {
-                if e.kind() == std::io::ErrorKind::BrokenPipe {
-                    self.reader_gone = true;
-                    return Err(DeliveryError::ReaderGone);
-                }
-                let err = match self.sink.unusable() {
-                    Some(why) => DeliveryError::Unusable(why.to_string()),
-                    None => DeliveryError::Sink(e),
+                let err = match (e, self.sink.unusable()) {
+                    (SinkError::ReaderGone, _) => {
+                        self.reader_gone = true;
+                        return Err(DeliveryError::ReaderGone);
+                    }
+                    (_, Some(why)) => DeliveryError::Unusable(why.to_string()),
+                    (SinkError::Retryable(e), None) => DeliveryError::Sink(e),
+                    (SinkError::Permanent(why), None) => {
+                        // Every later batch would be refused too: the run stops.
+                        self.broken = Some(format!("the sink refused a batch: {why}"));
+                        DeliveryError::Refused(why)
+                    }
                 };
                 self.sink_failed(tenant, log_type, &err);
                 return Err(err);
@@ -607,11 +616,54 @@ mod tests {
         assert_eq!(p.pending_pause("other"), std::time::Duration::ZERO);
     }
 
+    /// A sink that answers every batch with one error.
+    struct Answering(fn() -> SinkError);
+
+    impl Sink for Answering {
+        fn deliver(&mut self, _events: &[String]) -> Result<(), SinkError> {
+            Err((self.0)())
+        }
+    }
+
+    /// What a sink says decides what the runner does: retry, stop the run, or stop because the
+    /// reader went away; in no case does the checkpoint move.
+    #[test]
+    fn a_sink_error_says_whether_retrying_can_help_and_nothing_is_committed() {
+        let dir = tempfile::tempdir().unwrap();
+        for (answer, fatal, reader_gone) in [
+            (
+                (|| SinkError::Retryable(std::io::Error::other("receiver down"))) as fn() -> _,
+                false,
+                false,
+            ),
+            (
+                || SinkError::Permanent("token refused: set [sink] token".into()),
+                true,
+                false,
+            ),
+            (|| SinkError::ReaderGone, false, true),
+        ] {
+            let store = SqliteStore::open(&dir.path().join("state")).unwrap();
+            let (mut p, _) = Pipeline::open(Box::new(Answering(answer)), Box::new(store)).unwrap();
+            let e = p
+                .deliver("acme", "url", &[GOOD.into()], "cp", None)
+                .unwrap_err();
+            assert_eq!(e.is_fatal(), fatal, "{e}");
+            assert_eq!(matches!(e, DeliveryError::ReaderGone), reader_gone, "{e}");
+            assert_eq!(p.reader_gone(), reader_gone);
+            assert_eq!(p.checkpoint("acme", "url").unwrap(), None);
+            if fatal {
+                assert!(e.to_string().contains("set [sink] token"), "{e}");
+                assert!(p.unusable().is_some(), "the run must stop");
+            }
+        }
+    }
+
     /// A file sink whose cuts fail, and a store whose commits fail on demand.
     struct UncuttableSink(FileSink);
 
     impl Sink for UncuttableSink {
-        fn deliver(&mut self, events: &[String]) -> std::io::Result<()> {
+        fn deliver(&mut self, events: &[String]) -> Result<(), SinkError> {
             self.0.deliver(events)
         }
         fn position(&self) -> Option<(&str, u64)> {

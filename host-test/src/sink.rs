@@ -8,14 +8,45 @@ use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
 use std::path::Path;
 
-/// A destination for NDJSON event lines.
+/// Why a sink did not take a batch. Whatever the kind, the batch's checkpoint does not move.
+#[derive(Debug, thiserror::Error)]
+pub enum SinkError {
+    /// Worth retrying with backoff: a full disk, a receiver that is down, slow or overloaded.
+    #[error(transparent)]
+    Retryable(io::Error),
+    /// Retrying cannot help until the operator acts (credentials refused, a format the
+    /// receiver rejects); the message names the sink and the fix. The run stops.
+    #[error("{0}")]
+    Permanent(String),
+    /// The process reading the sink (stdout, a FIFO) has gone: nothing more can be delivered
+    /// there. Not a failure of the run, which stops.
+    #[error("the process reading the sink has gone; nothing more can be delivered there")]
+    ReaderGone,
+}
+
+impl From<io::Error> for SinkError {
+    /// A broken pipe is the reader gone; any other I/O error is worth retrying.
+    fn from(e: io::Error) -> SinkError {
+        if e.kind() == io::ErrorKind::BrokenPipe {
+            SinkError::ReaderGone
+        } else {
+            SinkError::Retryable(e)
+        }
+    }
+}
+
+/// A destination for NDJSON event lines. The delivery task calls it from a thread of its own,
+/// one batch at a time, so a sink may block: a network sink may wait for its receiver's
+/// acknowledgement there (`tokio::runtime::Handle::block_on` on the runtime it was built on),
+/// and returns only once the receiver has acknowledged the batch.
 pub trait Sink: Send {
-    /// Writes `events` (one JSON object each, no newline) and makes them durable. On error
-    /// nothing of the batch may remain (or the sink is at-least-once).
+    /// Writes `events` (one JSON object each, no newline) and makes them durable (for a
+    /// network sink: acknowledged by the receiver). On error nothing of the batch may remain
+    /// (or the sink is at-least-once).
     ///
     /// # Errors
-    /// The events could not be written; the checkpoint will not move.
-    fn deliver(&mut self, events: &[String]) -> io::Result<()>;
+    /// The events were not taken; [`SinkError`] says whether retrying can help.
+    fn deliver(&mut self, events: &[String]) -> Result<(), SinkError>;
 
     /// For a sink that can be cut back: its stable id and current length in bytes.
     fn position(&self) -> Option<(&str, u64)> {
@@ -60,21 +91,11 @@ const LINE_SCAN_LIMIT: u64 = 65 * 1024 * 1024;
 pub struct StdoutSink;
 
 impl Sink for StdoutSink {
-    fn deliver(&mut self, events: &[String]) -> io::Result<()> {
+    fn deliver(&mut self, events: &[String]) -> Result<(), SinkError> {
         let stdout = io::stdout();
         let mut out = io::BufWriter::new(stdout.lock());
-        let written = out.write_all(&lines(events)).and_then(|()| out.flush());
-        written.map_err(|e| {
-            // Kept a broken pipe: the pipeline tells the reader's going from a failure by it.
-            if e.kind() == io::ErrorKind::BrokenPipe {
-                io::Error::new(
-                    e.kind(),
-                    "stdout was closed by the process reading it; nothing more can be delivered there",
-                )
-            } else {
-                e
-            }
-        })
+        // A broken pipe becomes `SinkError::ReaderGone`.
+        Ok(out.write_all(&lines(events)).and_then(|()| out.flush())?)
     }
 }
 
@@ -142,9 +163,9 @@ impl FileSink {
 }
 
 impl Sink for FileSink {
-    fn deliver(&mut self, events: &[String]) -> io::Result<()> {
+    fn deliver(&mut self, events: &[String]) -> Result<(), SinkError> {
         if let Some(refused) = self.refuse() {
-            return Err(refused);
+            return Err(refused.into());
         }
         let buf = lines(events);
         let before = self.file.metadata()?.len();
@@ -166,9 +187,10 @@ impl Sink for FileSink {
                 );
                 // Leave no partial batch behind: the next batch must start on a line boundary.
                 if let Err(cut) = self.cut(before) {
-                    return Err(self.give_up(before, &io::Error::other(format!("{failed}; {cut}"))));
+                    let why = self.give_up(before, &io::Error::other(format!("{failed}; {cut}")));
+                    return Err(why.into());
                 }
-                Err(io::Error::new(e.kind(), failed))
+                Err(io::Error::new(e.kind(), failed).into())
             }
         }
     }
