@@ -11,6 +11,7 @@ use serde::Deserialize;
 use crate::error::SourceError;
 use crate::io::{HttpRequest, HttpResponse, Transport};
 use crate::lenient::Scalar;
+use crate::scrub;
 use crate::settings::Api2Credentials;
 
 /// Path of the token endpoint on the API 2.0 gateway.
@@ -53,27 +54,12 @@ pub fn refresh_margin_secs(expires_in_secs: i64) -> i64 {
     REFRESH_MARGIN_SECS.min(expires_in_secs / 4).max(0)
 }
 
-/// Escapes one `application/x-www-form-urlencoded` value.
-fn form_escape(value: &str) -> String {
-    let mut out = String::with_capacity(value.len());
-    for b in value.bytes() {
-        match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'*' => {
-                out.push(b as char)
-            }
-            b' ' => out.push('+'),
-            _ => out.push_str(&format!("%{b:02X}")),
-        }
-    }
-    out
-}
-
 /// The token request: `POST {gateway}/oauth/token` with the client credentials as a form body.
 pub fn token_request(gateway: &str, credentials: &Api2Credentials) -> HttpRequest {
     let body = format!(
         "client_id={}&client_secret={}&grant_type=client_credentials",
-        form_escape(&credentials.client_id),
-        form_escape(&credentials.client_secret)
+        scrub::form_encode(&credentials.client_id, false),
+        scrub::form_encode(&credentials.client_secret, false)
     );
     HttpRequest {
         url: format!("{gateway}{TOKEN_PATH}"),
@@ -244,9 +230,9 @@ fn oauth_error(v: &serde_json::Value) -> Option<String> {
                 .and_then(|c| c.as_str())
         });
     // The server's texts, capped: an error may echo a whole request.
-    let code = crate::scrub::quote(code);
+    let code = scrub::quote(code);
     Some(match message {
-        Some(m) if !m.is_empty() => format!("{code} ({})", crate::scrub::quote(m)),
+        Some(m) if !m.is_empty() => format!("{code} ({})", scrub::quote(m)),
         _ => code,
     })
 }

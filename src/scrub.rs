@@ -189,8 +189,10 @@ fn blank_tokens(text: &str) -> String {
     out
 }
 
-/// `value` as `application/x-www-form-urlencoded` writes it (space as `+`).
-fn form_encode(value: &str, lower_hex: bool) -> String {
+/// `value` as `application/x-www-form-urlencoded` writes it (space as `+`; `lower_hex`:
+/// `%2f` rather than `%2F`). The token request's form body is written with this too, so the
+/// scrubber looks for exactly the form a server can echo.
+pub(crate) fn form_encode(value: &str, lower_hex: bool) -> String {
     let mut out = String::with_capacity(value.len());
     for b in value.bytes() {
         match b {
