@@ -26,9 +26,6 @@ pub const DEFAULT_DISCOVER_URL: &str = "https://api.mimecast.com";
 /// `base_url` value that asks for region discovery before the first poll.
 pub const DISCOVER: &str = "discover";
 
-/// The three log types, as written in `log_types`.
-pub const LOG_TYPES: [&str; 3] = LogType::NAMES;
-
 /// The whole configuration file.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -181,7 +178,7 @@ pub struct TenantConfig {
 }
 
 fn default_log_types() -> Vec<String> {
-    LOG_TYPES.iter().map(|s| s.to_string()).collect()
+    LogType::NAMES.iter().map(|s| s.to_string()).collect()
 }
 fn default_interval() -> Duration {
     Duration::from_secs(60)
@@ -795,14 +792,16 @@ impl FileConfig {
             let resolved = resolve_access(&at, &t, base_dir, &mut problems);
             if t.log_types.is_empty() {
                 problems.push(format!(
-                    "{at}.log_types is empty; list some of {LOG_TYPES:?}"
+                    "{at}.log_types is empty; list some of {:?}",
+                    LogType::NAMES
                 ));
             }
             let mut log_types = Vec::new();
             for lt in &t.log_types {
                 match LogType::parse(lt) {
                     None => problems.push(format!(
-                        "{at}.log_types: {lt:?} is not one of {LOG_TYPES:?}"
+                        "{at}.log_types: {lt:?} is not one of {:?}",
+                        LogType::NAMES
                     )),
                     Some(parsed) if log_types.contains(&parsed) => {
                         problems.push(format!("{at}.log_types: {lt:?} is listed twice"));

@@ -23,6 +23,15 @@ type Job = Box<dyn FnOnce(&mut Pipeline) + Send>;
 #[error("the delivery task has stopped; nothing more can be delivered or committed")]
 pub struct DeliveryGone;
 
+/// What stops a run on the sink's side; see [`Delivery::sink_state`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SinkState {
+    /// The process reading the sink has gone; see [`Pipeline::reader_gone`].
+    pub reader_gone: bool,
+    /// Why the sink can take no more batches, if it cannot; see [`Pipeline::unusable`].
+    pub unusable: Option<String>,
+}
+
 /// A handle to the delivery task; cloned into every tenant's task.
 #[derive(Clone)]
 pub struct Delivery {
@@ -149,17 +158,19 @@ impl Delivery {
             .unwrap_or_default()
     }
 
-    /// Why the sink can take no more batches, if it cannot (the delivery task having stopped
-    /// is such a reason).
-    pub async fn unusable(&self) -> Option<String> {
-        self.call(|p| p.unusable().map(str::to_string))
-            .await
-            .unwrap_or_else(|gone| Some(gone.to_string()))
-    }
-
-    /// Whether the process reading the sink has gone; see [`Pipeline::reader_gone`].
-    pub async fn reader_gone(&self) -> bool {
-        self.call(|p| p.reader_gone()).await.unwrap_or(false)
+    /// Whether the run must stop for the sink's sake, asked in one round trip: its reader
+    /// has gone, or it can take no more batches (the delivery task having stopped is such a
+    /// reason).
+    pub async fn sink_state(&self) -> SinkState {
+        self.call(|p| SinkState {
+            reader_gone: p.reader_gone(),
+            unusable: p.unusable().map(str::to_string),
+        })
+        .await
+        .unwrap_or_else(|gone| SinkState {
+            reader_gone: false,
+            unusable: Some(gone.to_string()),
+        })
     }
 
     /// What `status` shows; see [`Pipeline::statuses`].
@@ -217,7 +228,7 @@ mod tests {
         for task in tasks {
             task.await.unwrap();
         }
-        assert_eq!(delivery.unusable().await, None);
+        assert_eq!(delivery.sink_state().await, SinkState::default());
         drop(delivery);
         let pipeline = thread.finish().await.unwrap();
         drop(pipeline);
@@ -238,7 +249,7 @@ mod tests {
             .deliver("t", "url", vec![], "cp".into(), None)
             .await;
         assert!(matches!(refused, Err(DeliveryError::Unusable(_))));
-        assert!(delivery.unusable().await.is_some());
+        assert!(delivery.sink_state().await.unusable.is_some());
         assert!(delivery.checkpoint("t", "url").await.is_err());
     }
 }

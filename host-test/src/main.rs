@@ -114,7 +114,7 @@ enum Command {
         #[arg(long)]
         tenant: String,
         /// A log type to reset (repeat the flag for more); default: all three.
-        #[arg(long = "log-type", value_parser = mimecast_host::config::LOG_TYPES)]
+        #[arg(long = "log-type", value_parser = mimecast_host::log_type::LogType::NAMES)]
         log_types: Vec<String>,
     },
     /// Serve the mock Mimecast on loopback until interrupted, and write a config for `run`.
@@ -500,19 +500,18 @@ async fn collect(
         reload,
     )
     .await;
-    let unusable = delivery.unusable().await;
-    let reader_gone = delivery.reader_gone().await;
+    let sink = delivery.sink_state().await;
     drop(delivery);
     // Every batch handed over has been delivered and committed once the thread ends.
     if delivery_thread.finish().await.is_err() {
         bail!("stopped: the delivery task failed; the last batch may not have been committed");
     }
-    if let Some(why) = unusable {
+    if let Some(why) = sink.unusable {
         bail!("stopped: the sink is unusable: {why}");
     }
     Ok(Collected {
         summary,
-        reader_gone,
+        reader_gone: sink.reader_gone,
     })
 }
 
@@ -770,7 +769,7 @@ fn reset(config: &Path, tenant: &str, log_types: &[String]) -> anyhow::Result<Ex
         );
     }
     let chosen: Vec<&str> = if log_types.is_empty() {
-        mimecast_host::config::LOG_TYPES.to_vec()
+        mimecast_host::log_type::LogType::NAMES.to_vec()
     } else {
         log_types.iter().map(String::as_str).collect()
     };

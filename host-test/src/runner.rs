@@ -124,11 +124,12 @@ pub async fn run(
         running.insert(tenant.id.clone(), start(tenant, spread));
     }
     loop {
-        if pipeline.reader_gone().await {
+        let sink = pipeline.sink_state().await;
+        if sink.reader_gone {
             tracing::info!("the process reading the sink has gone; stopping");
             break;
         }
-        if let Some(why) = pipeline.unusable().await {
+        if let Some(why) = sink.unusable {
             tracing::error!(error = %why, "stopping the run: the sink is unusable");
             break;
         }
