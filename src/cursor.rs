@@ -142,6 +142,12 @@ pub struct Window {
     /// [`Checkpoint::is_repeated_page`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_page: Option<u64>,
+    /// The window reached the present (`now − lag`) when it was opened, rather than stopping
+    /// short of a longer backlog. What arrives while it is read is collected at the next
+    /// interval, not at once: chasing the present page by page would never end (a `--once`
+    /// run would never finish) when reading a window takes longer than a second.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub present: bool,
 }
 
 /// A fingerprint of a page's keys, in order.
@@ -157,7 +163,7 @@ fn is_zero(n: &u32) -> bool {
 
 impl Window {
     /// A window `[from, to]` about to ask for its first page with `item`.
-    fn first_page(from: i64, to: i64, item: Value, restarts: u32) -> Window {
+    fn first_page(from: i64, to: i64, item: Value, restarts: u32, present: bool) -> Window {
         Window {
             from,
             to,
@@ -173,6 +179,7 @@ impl Window {
             restarts,
             restarted_at: None,
             last_page: None,
+            present,
         }
     }
 
@@ -449,7 +456,14 @@ impl Checkpoint {
         let to = end.min(start.saturating_add(MAX_WINDOW_SECS.min(edge_room)));
         // Digests older than the window can never be served by it.
         self.seen.retain(|_, s| s.time >= from);
-        self.window = Some(Window::first_page(from, to, make_item(from, to), 0));
+        let present = to == end;
+        self.window = Some(Window::first_page(
+            from,
+            to,
+            make_item(from, to),
+            0,
+            present,
+        ));
         true
     }
 
@@ -535,9 +549,15 @@ impl Checkpoint {
         };
         // A window of at least a second: a server may refuse `from` equal to `to`.
         let from = from.max(oldest).min(w.to.saturating_sub(1));
-        let (to, restarts) = (w.to, w.restarts.saturating_add(restarts));
+        let (to, restarts, present) = (w.to, w.restarts.saturating_add(restarts), w.present);
         self.count_served_as_delivered();
-        self.window = Some(Window::first_page(from, to, make_item(from, to), restarts));
+        self.window = Some(Window::first_page(
+            from,
+            to,
+            make_item(from, to),
+            restarts,
+            present,
+        ));
         Some(restarts)
     }
 

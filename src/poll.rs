@@ -125,7 +125,7 @@ pub fn poll(
         )));
     }
     let body = request::page_body(&window.item, settings.page_size, window.token.as_deref());
-    let (window_from, window_to) = (window.from, window.to);
+    let (window_from, window_to, window_present) = (window.from, window.to, window.present);
     let followed_token = window.token.is_some();
     let mut summary = format!(
         "{log_type}: window {}..{} page {}",
@@ -255,8 +255,11 @@ pub fn poll(
     if completed {
         summary.push_str(", window complete");
     }
-    // After a completed window, poll again at once only if the backlog goes beyond it.
-    let next_poll = if !completed || window_to < end {
+    // After a completed window, poll again at once only if it stopped short of a longer
+    // backlog. What arrived while a window reaching the present was read waits for the next
+    // interval: reading it at once would chase the present for as long as a window takes more
+    // than a second to read (a busy overlap, a server ignoring `from`, rate limits).
+    let next_poll = if !completed || (!window_present && window_to < end) {
         NextPoll::Now
     } else {
         NextPoll::Interval
@@ -655,6 +658,107 @@ mod tests {
             }
         }
         panic!("not caught up after 100 polls");
+    }
+
+    /// A clock that moves `step` further on each reading: a slow server, or one read under
+    /// rate limits.
+    struct TickingClock {
+        now: std::cell::Cell<DateTime<Utc>>,
+        step: chrono::TimeDelta,
+    }
+
+    impl Clock for TickingClock {
+        fn now(&self) -> DateTime<Utc> {
+            let now = self.now.get();
+            self.now.set(now + self.step);
+            now
+        }
+        fn random16(&mut self) -> [u8; 16] {
+            [7; 16]
+        }
+    }
+
+    /// Polls URL logs with 2-record pages from no checkpoint, `lookback_secs` back, each poll
+    /// `step` later than the last, until a poll says caught up; returns the records delivered
+    /// and the number of polls, or `None` after 500 polls.
+    fn polls_to_catch_up(
+        gw: &mut FakeGateway,
+        start: DateTime<Utc>,
+        step: chrono::TimeDelta,
+        lookback_secs: u64,
+    ) -> Option<(Vec<Value>, usize)> {
+        let mut config = sample_api2();
+        config.page_size = 2;
+        config.lookback_secs = lookback_secs;
+        let settings = Settings::validate(config).unwrap().0;
+        let mut clock = TickingClock {
+            now: std::cell::Cell::new(start),
+            step,
+        };
+        let (mut tokens, mut checkpoint, mut delivered) = (TokenCache::new(), None, Vec::new());
+        for polls in 1..=500 {
+            let out = poll(
+                &settings,
+                LogType::UrlProtect,
+                checkpoint.as_deref(),
+                gw,
+                &mut clock,
+                &mut tokens,
+            )
+            .unwrap();
+            for e in &out.events {
+                let v: Value = serde_json::from_str(e).unwrap();
+                delivered.push(v["record"].clone());
+            }
+            checkpoint = Some(out.checkpoint);
+            if out.next_poll == NextPoll::Interval {
+                return Some((delivered, polls));
+            }
+        }
+        None
+    }
+
+    #[test]
+    fn a_slow_pager_does_not_chase_the_present_forever() {
+        // Every page takes 20 s and the overlap always holds records: before, each finished
+        // window had 20 s more to read, and the chain of polls never said caught up.
+        let start = Utc.with_ymd_and_hms(2026, 11, 24, 12, 0, 0).unwrap();
+        let records = hour_of_records(start, 60);
+        let mut gw = FakeGateway::new(records.clone(), u32::MAX);
+        let (delivered, polls) =
+            polls_to_catch_up(&mut gw, start, chrono::TimeDelta::seconds(20), 3600)
+                .expect("caught up");
+        assert!(polls <= 31, "{polls} polls for one window of 30 pages");
+        // Every record in the look-back, each once.
+        let want: Vec<Value> = records
+            .iter()
+            .filter(|r| {
+                timefmt::parse(r["date"].as_str().unwrap()).unwrap()
+                    >= start - chrono::TimeDelta::seconds(3660)
+            })
+            .cloned()
+            .collect();
+        assert_eq!(delivered, want);
+    }
+
+    #[test]
+    fn a_backlog_longer_than_a_window_is_read_in_one_chain_of_polls() {
+        let start = Utc.with_ymd_and_hms(2026, 11, 24, 12, 0, 0).unwrap();
+        // Three days back, one record a day: three day-long windows and a short one, read
+        // without waiting for an interval in between.
+        let records: Vec<Value> = (1..=3)
+            .map(|d| {
+                let t = start - chrono::TimeDelta::days(d) + chrono::TimeDelta::hours(1);
+                json!({"date": timefmt::format_mimecast(t), "url": format!("https://{d}.example")})
+            })
+            .rev()
+            .collect();
+        let mut gw = FakeGateway::new(records.clone(), u32::MAX);
+        let (delivered, polls) =
+            polls_to_catch_up(&mut gw, start, chrono::TimeDelta::seconds(1), 3 * 24 * 3600)
+                .expect("caught up");
+        assert_eq!(delivered, records);
+        assert!(polls >= 4, "{polls} polls for four windows");
     }
 
     #[test]

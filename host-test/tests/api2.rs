@@ -7,7 +7,7 @@
 mod common;
 
 use chrono::Utc;
-use common::{assert_success, Harness};
+use common::{assert_success, Harness, OutputWithin};
 use mimecast_mock::{Credential, LogType, MockConfig, OAuthClient};
 
 const ALL: [&str; 3] = ["url", "impersonation", "attachment"];
@@ -42,8 +42,7 @@ fn api2_tokens_and_secrets_never_reach_logs_state_or_events() {
     let out = h
         .command(&["run", "--once", "--config", cfg.to_str().unwrap()])
         .env("RUST_LOG", "trace")
-        .output()
-        .unwrap();
+        .output_within();
     assert_success(&out);
     let tokens = h.server.issued_tokens();
     assert!(!tokens.is_empty());
@@ -128,8 +127,7 @@ fn api2_wrong_secret_and_both_credential_sets_are_explained() {
     let out = h
         .command(&["run", "--once", "--config", cfg.to_str().unwrap()])
         .env("E2E_CLIENT_SECRET", "not-the-secret")
-        .output()
-        .unwrap();
+        .output_within();
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
@@ -147,8 +145,7 @@ fn api2_wrong_secret_and_both_credential_sets_are_explained() {
     );
     let out = h
         .command(&["check", "--config", both.to_str().unwrap()])
-        .output()
-        .unwrap();
+        .output_within();
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("both API 1.0 keys and API 2.0"), "{stderr}");
@@ -165,8 +162,7 @@ fn an_oauth_error_echoing_the_posted_form_leaks_no_secret() {
     let out = h
         .command(&["run", "--once", "--config", cfg.to_str().unwrap()])
         .env("E2E_CLIENT_SECRET", secret)
-        .output()
-        .unwrap();
+        .output_within();
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr).to_string();
     // The echo did reach the collector, and it named the problem.
@@ -176,8 +172,7 @@ fn an_oauth_error_echoing_the_posted_form_leaks_no_secret() {
     );
     let status = h
         .command(&["status", "--config", cfg.to_str().unwrap()])
-        .output()
-        .unwrap();
+        .output_within();
     let status = String::from_utf8_lossy(&status.stdout).to_string()
         + &String::from_utf8_lossy(&status.stderr);
     assert!(status.contains("invalid_client"), "{status}");
@@ -228,8 +223,7 @@ fn discover_prints_the_region_and_base_url_discover_collects() {
             "--discover-url",
             &url,
         ])
-        .output()
-        .unwrap()
+        .output_within()
     };
     let out = discover("svc@example.com");
     assert_success(&out);
@@ -343,8 +337,7 @@ fn check_online_names_the_fix_for_each_setup_error() {
     let cfg = h.write_config(&tenants);
     let out = h
         .command(&["check", "--online", "--config", cfg.to_str().unwrap()])
-        .output()
-        .unwrap();
+        .output_within();
     assert!(!out.status.success());
     let table = String::from_utf8_lossy(&out.stdout).to_string();
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -398,8 +391,7 @@ fn check_online_reports_clock_skew() {
     ));
     let out = h
         .command(&["check", "--online", "--config", cfg.to_str().unwrap()])
-        .output()
-        .unwrap();
+        .output_within();
     assert!(!out.status.success());
     let table = String::from_utf8_lossy(&out.stdout);
     let row = verdict(&table, "skewed", "url");

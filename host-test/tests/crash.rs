@@ -10,7 +10,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use chrono::{TimeDelta, Utc};
-use common::{assert_exactly_once, assert_success, Harness};
+use common::{assert_exactly_once, assert_success, Harness, OutputWithin};
 use mimecast_mock::{
     generate_records, Credential, Dataset, Fault, LogType, MockConfig, RandomFaults,
 };
@@ -55,8 +55,7 @@ fn kill_9_at_random_moments_loses_and_duplicates_nothing() {
     // nothing cached, and every killed run would spend its life compiling.
     let check = h
         .command(&["check", "--config", cfg.to_str().unwrap()])
-        .output()
-        .unwrap();
+        .output_within();
     assert_success(&check);
     let started = Instant::now();
     let mut pushed = 0;

@@ -7,7 +7,7 @@
 
 mod common;
 
-use common::{assert_exactly_once, hostile_component, Harness};
+use common::{assert_exactly_once, hostile_component, Harness, OutputWithin};
 use mimecast_mock::{Credential, MockConfig};
 
 fn hostile_tenant(h: &Harness, mode: &str, component: &std::path::Path) -> String {
@@ -183,13 +183,11 @@ fn check_and_check_online_run_each_tenant_with_its_own_component() {
     let cfg = h.write_config(&tenant);
     let out = h
         .command(&["check", "--config", cfg.to_str().unwrap()])
-        .output()
-        .unwrap();
+        .output_within();
     common::assert_success(&out);
     let out = h
         .command(&["check", "--online", "--config", cfg.to_str().unwrap()])
-        .output()
-        .unwrap();
+        .output_within();
     common::assert_success(&out);
     let table = String::from_utf8_lossy(&out.stdout);
     assert!(
@@ -218,8 +216,7 @@ fn a_spinning_guest_does_not_starve_its_neighbours_on_one_worker_thread() {
     let out = h
         .command(&["run", "--once", "--config", cfg.to_str().unwrap()])
         .env("TOKIO_WORKER_THREADS", "1")
-        .output()
-        .unwrap();
+        .output_within();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
         !out.status.success(),
@@ -261,8 +258,7 @@ fn credentials_echoed_by_a_component_are_scrubbed_from_every_output() {
     assert!(!out.status.success());
     let status = h
         .command(&["status", "--config", cfg.to_str().unwrap()])
-        .output()
-        .unwrap();
+        .output_within();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("invalid_client"), "{stderr}");
     let mut outputs = vec![

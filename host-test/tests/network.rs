@@ -15,7 +15,9 @@ use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use chrono::Utc;
-use common::{assert_connections_reused, assert_exactly_once, assert_success, Harness};
+use common::{
+    assert_connections_reused, assert_exactly_once, assert_success, Harness, OutputWithin,
+};
 use mimecast_mock::{Fault, LogType, MockConfig};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -111,8 +113,7 @@ fn failing_online_check(h: &Harness, config: &Path) -> String {
         .command(&["check", "--online", "--config", config.to_str().unwrap()])
         .env_remove("SSL_CERT_FILE")
         .env_remove("SSL_CERT_DIR")
-        .output()
-        .unwrap();
+        .output_within();
     let text = format!(
         "{}{}",
         String::from_utf8_lossy(&out.stdout),
@@ -154,8 +155,7 @@ fn ssl_cert_file_in_the_environment_is_trusted_too() {
     let out = h
         .command(&["run", "--once", "--config", config.to_str().unwrap()])
         .env("SSL_CERT_FILE", h.dir.path().join("ca.pem"))
-        .output()
-        .unwrap();
+        .output_within();
     assert_success(&out);
     assert_exactly_once(&h.events(), &h.server, &["impersonation"]);
 }
@@ -229,8 +229,7 @@ fn a_proxy_from_the_environment_is_not_used_for_loopback_hosts() {
         .env("HTTP_PROXY", "http://127.0.0.1:9")
         .env("HTTPS_PROXY", "http://127.0.0.1:9")
         .env("ALL_PROXY", "http://127.0.0.1:9")
-        .output()
-        .unwrap();
+        .output_within();
     assert_success(&out);
     assert_exactly_once(&h.events(), &h.server, &["attachment"]);
 }
@@ -365,8 +364,7 @@ fn an_unusable_https_proxy_in_the_environment_is_named_at_start_without_its_pass
         .env_remove("https_proxy")
         .env_remove("ALL_PROXY")
         .env_remove("all_proxy")
-        .output()
-        .unwrap();
+        .output_within();
     assert_success(&out);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
@@ -407,7 +405,7 @@ fn check_and_run_agree_on_a_base_url_with_an_ip_address_in_decimal() {
     for args in [&["check"][..], &["run", "--once"][..]] {
         let mut argv = args.to_vec();
         argv.extend(["--config", config.to_str().unwrap()]);
-        let out = h.command(&argv).output().unwrap();
+        let out = h.command(&argv).output_within();
         let text = format!(
             "{}{}",
             String::from_utf8_lossy(&out.stdout),

@@ -9,7 +9,7 @@
 mod common;
 
 use chrono::{TimeDelta, Utc};
-use common::{assert_exactly_once, assert_success, Harness};
+use common::{assert_exactly_once, assert_success, Harness, OutputWithin};
 use mimecast_mock::{generate_records, Credential, Dataset, Fault, LogType, MockConfig};
 
 #[test]
@@ -197,8 +197,7 @@ fn a_pager_handing_out_bogus_tokens_fails_the_run_visibly_and_repeats_nothing() 
     );
     let status = h
         .command(&["status", "--config", cfg.to_str().unwrap()])
-        .output()
-        .unwrap();
+        .output_within();
     let status = String::from_utf8_lossy(&status.stdout);
     assert!(status.contains("not taken as complete"), "{status}");
     // What was served arrived once (each restarted window begins where the digests it still

@@ -9,7 +9,7 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
-use common::{assert_exactly_once, assert_success, Harness};
+use common::{assert_exactly_once, assert_success, Harness, OutputWithin};
 
 const TYPES: [&str; 3] = ["url", "impersonation", "attachment"];
 
@@ -30,8 +30,7 @@ fn run_accepting(h: &Harness, config: &Path) -> Output {
         "--config",
         config.to_str().unwrap(),
     ])
-    .output()
-    .unwrap()
+    .output_within()
 }
 
 /// Asserts `out` failed, saying `needle` and how to go on, and the sink still holds `sink`.
@@ -141,8 +140,7 @@ fn check_reports_a_state_dir_that_is_a_file() {
     std::fs::write(h.dir.path().join("state"), "not a directory").unwrap();
     let out = h
         .command(&["check", "--config", cfg.to_str().unwrap()])
-        .output()
-        .unwrap();
+        .output_within();
     assert!(!out.status.success(), "check passed:\n{}", stderr(&out));
     assert!(
         stderr(&out).contains("state_dir: ") && stderr(&out).contains("is not a directory"),
@@ -178,8 +176,7 @@ fn a_sink_write_failure_is_logged_and_shown_in_status() {
     );
     let status = h
         .command(&["status", "--config", cfg.to_str().unwrap()])
-        .output()
-        .unwrap();
+        .output_within();
     assert_success(&status);
     let table = String::from_utf8_lossy(&status.stdout);
     assert!(table.contains("No space left on device"), "{table}");

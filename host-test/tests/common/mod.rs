@@ -14,6 +14,67 @@ use serde_json::Value;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_mcsource");
 
+/// Longest an `mcsource` command of a test may take. Every one finishes in seconds; a hang
+/// must fail its test with the command's log, not run the suite into CI's time limit.
+pub const COMMAND_LIMIT: std::time::Duration = std::time::Duration::from_secs(300);
+
+/// [`Command::output`] that kills the command and fails the test, showing the command's
+/// output so far, when it runs longer than [`COMMAND_LIMIT`].
+pub trait OutputWithin {
+    /// Runs the command to its end (stdin closed, stdout and stderr captured), or kills it
+    /// after [`COMMAND_LIMIT`] and panics.
+    fn output_within(&mut self) -> Output;
+}
+
+impl OutputWithin for Command {
+    fn output_within(&mut self) -> Output {
+        use std::io::Read;
+        let mut child = self
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let drain = |mut pipe: Box<dyn Read + Send>| {
+            std::thread::spawn(move || {
+                let mut bytes = Vec::new();
+                let _ = pipe.read_to_end(&mut bytes);
+                bytes
+            })
+        };
+        let stdout = drain(Box::new(child.stdout.take().unwrap()));
+        let stderr = drain(Box::new(child.stderr.take().unwrap()));
+        let started = std::time::Instant::now();
+        let status = loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                break status;
+            }
+            if started.elapsed() > COMMAND_LIMIT {
+                let _ = child.kill();
+                let _ = child.wait();
+                let log = String::from_utf8_lossy(&stderr.join().unwrap()).into_owned();
+                let tail: String = log
+                    .chars()
+                    .rev()
+                    .take(8000)
+                    .collect::<Vec<_>>()
+                    .into_iter()
+                    .rev()
+                    .collect();
+                panic!(
+                    "{self:?} still ran after {COMMAND_LIMIT:?} and was killed; its log ends:\n{tail}"
+                );
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        };
+        Output {
+            status,
+            stdout: stdout.join().unwrap(),
+            stderr: stderr.join().unwrap(),
+        }
+    }
+}
+
 pub struct Harness {
     pub _rt: tokio::runtime::Runtime,
     pub server: MockServer,
@@ -162,8 +223,7 @@ impl Harness {
     pub fn run_once(&self, config: &Path) -> Output {
         let out = self
             .command(&["run", "--once", "--config", config.to_str().unwrap()])
-            .output()
-            .unwrap();
+            .output_within();
         out
     }
 

@@ -93,8 +93,7 @@ fn demo_prints_events_of_all_three_types() {
     let out = Command::new(BIN)
         .arg("demo")
         .env("RUST_LOG", "warn")
-        .output()
-        .unwrap();
+        .output_within();
     assert_success(&out);
     let stdout = String::from_utf8_lossy(&out.stdout);
     let types: HashSet<_> = stdout
@@ -126,8 +125,7 @@ fn reset_collects_a_log_type_again_with_the_same_event_ids() {
             "--log-type",
             "url",
         ])
-        .output()
-        .unwrap();
+        .output_within();
     assert_success(&out);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("acme url: checkpoint removed"), "{stdout}");
@@ -149,8 +147,7 @@ fn reset_collects_a_log_type_again_with_the_same_event_ids() {
     // A tenant that is neither configured nor in the state is a typo.
     let out = h
         .command(&["reset", "--config", cfg_arg, "--tenant", "acne"])
-        .output()
-        .unwrap();
+        .output_within();
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(

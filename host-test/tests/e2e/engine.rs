@@ -14,8 +14,7 @@ fn trace_logging_leaves_out_the_compilers_traces_unless_named() {
         .command(&["check", "--config", cfg.to_str().unwrap()])
         .env("RUST_LOG", "trace")
         .env("MCSOURCE_CACHE_DIR", &cold)
-        .output()
-        .unwrap();
+        .output_within();
     assert_success(&out);
     let stderr = String::from_utf8_lossy(&out.stderr);
     let compiler_lines = stderr
@@ -43,8 +42,7 @@ fn a_small_address_space_limit_falls_back_to_a_compact_memory_layout() {
         .args(run.get_args())
         .envs(run.get_envs().filter_map(|(k, v)| Some((k, v?))))
         .current_dir(run.get_current_dir().unwrap())
-        .output()
-        .unwrap();
+        .output_within();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
     assert!(stderr.contains("compact memory layout"), "{stderr}");
@@ -63,8 +61,7 @@ fn compiled_component_is_cached_under_a_relative_state_dir() {
     let out = h
         .command(&["run", "--once", "--config", "config.toml"])
         .env_remove("MCSOURCE_CACHE_DIR")
-        .output()
-        .unwrap();
+        .output_within();
     assert_success(&out);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
@@ -87,8 +84,7 @@ fn check_caches_compiled_code_in_mcsource_cache_dir() {
         .env("MCSOURCE_CACHE_DIR", &cache)
         .env("HOME", h.dir.path().join("home"))
         .env_remove("XDG_CACHE_HOME")
-        .output()
-        .unwrap();
+        .output_within();
     assert_success(&out);
     let files = walk(&cache);
     assert!(!files.is_empty(), "nothing cached in {}", cache.display());

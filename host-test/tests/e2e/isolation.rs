@@ -64,8 +64,7 @@ fn events_of(events: &[Value], tenant: &str) -> Vec<Value> {
 fn status_row(h: &Harness, cfg: &std::path::Path, tenant: &str) -> String {
     let out = h
         .command(&["status", "--config", cfg.to_str().unwrap()])
-        .output()
-        .unwrap();
+        .output_within();
     assert_success(&out);
     let table = String::from_utf8_lossy(&out.stdout).to_string();
     table
@@ -187,7 +186,7 @@ fn check_reports_a_tenant_component_that_does_not_load() {
         if online {
             args.push("--online");
         }
-        let out = h.command(&args).output().unwrap();
+        let out = h.command(&args).output_within();
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(!out.status.success(), "{stderr}");
         assert!(stderr.contains("has 2 problem(s)"), "{stderr}");

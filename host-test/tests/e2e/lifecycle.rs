@@ -232,8 +232,7 @@ fn a_second_run_on_the_same_state_dir_is_refused_but_status_works() {
     let second = h.run_once(&cfg);
     let status = h
         .command(&["status", "--config", cfg.to_str().unwrap()])
-        .output()
-        .unwrap();
+        .output_within();
     first.kill().unwrap();
     first.wait().unwrap();
     let stderr = String::from_utf8_lossy(&second.stderr);

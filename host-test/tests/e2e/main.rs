@@ -12,7 +12,9 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
-use common::{assert_connections_reused, assert_exactly_once, assert_success, Harness, BIN};
+use common::{
+    assert_connections_reused, assert_exactly_once, assert_success, Harness, OutputWithin, BIN,
+};
 use mimecast_mock::{
     generate_records, Credential, Dataset, Fault, LogType, MockConfig, PagingEnd, RateLimit,
 };

@@ -62,8 +62,7 @@ fn check_reports_host_and_component_problems_at_once() {
     );
     let out = h
         .command(&["check", "--config", cfg.to_str().unwrap()])
-        .output()
-        .unwrap();
+        .output_within();
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("tenant[0].interval"), "{stderr}");
@@ -71,8 +70,7 @@ fn check_reports_host_and_component_problems_at_once() {
     let cfg = h.config("page_size = 500\n[tenant.filters.attachment]\nresult = \"cleanish\"");
     let out = h
         .command(&["check", "--config", cfg.to_str().unwrap()])
-        .output()
-        .unwrap();
+        .output_within();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
     assert!(
@@ -95,8 +93,7 @@ fn check_reports_host_and_component_problems_at_once() {
     .unwrap();
     let out = h
         .command(&["check", "--config", cfg.to_str().unwrap()])
-        .output()
-        .unwrap();
+        .output_within();
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
@@ -111,8 +108,7 @@ fn check_reports_host_and_component_problems_at_once() {
     let ok = h.config("");
     let out = h
         .command(&["check", "--config", ok.to_str().unwrap()])
-        .output()
-        .unwrap();
+        .output_within();
     assert_success(&out);
 }
 
@@ -160,8 +156,7 @@ fn status_shows_delivered_lag_and_errors() {
     assert_success(&h.run_once(&cfg));
     let out = h
         .command(&["status", "--config", cfg.to_str().unwrap()])
-        .output()
-        .unwrap();
+        .output_within();
     assert_success(&out);
     let table = String::from_utf8_lossy(&out.stdout);
     assert!(table.starts_with("TENANT"), "{table}");
