@@ -19,7 +19,7 @@ use rustls::pki_types::CertificateDer;
 use tokio::net::TcpListener;
 
 use super::{duration, median_secs, rate};
-use mimecast_host::http_client::{full_body, HttpClient, ProxySetting};
+use mimecast_host::net::{HttpClient, ProxySetting};
 
 /// A TLS server on `127.0.0.1` that answers every request with `page`.
 struct TlsServer {
@@ -86,7 +86,7 @@ impl TlsServer {
 
 /// One request for the page; its body is read to the end.
 async fn fetch(client: &HttpClient, url: &http::Uri) -> anyhow::Result<()> {
-    let body = full_body(Bytes::from_static(br#"{"data":[{"oldestFirst":true}]}"#));
+    let body = Bytes::from_static(br#"{"data":[{"oldestFirst":true}]}"#);
     let request = http::Request::post(url)
         .header(http::header::CONTENT_TYPE, "application/json")
         .body(body)?;

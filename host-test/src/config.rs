@@ -9,9 +9,9 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::http_client::{check_proxy_url, ProxySetting};
 use crate::limits::{check_concurrent_polls, Limits, LimitsConfig};
 use crate::log_type::LogType;
+use crate::net::{check_proxy_url, ProxySetting};
 use crate::secret::{Secret, SecretSource};
 use crate::units::show_duration;
 use rustls::pki_types::CertificateDer;

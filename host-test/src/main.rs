@@ -13,7 +13,7 @@ use tokio::sync::watch;
 
 use mimecast_host::config::{FileConfig, SinkConfig, Tenant, Validated};
 use mimecast_host::delivery::Delivery;
-use mimecast_host::http_client::ProxySetting;
+use mimecast_host::net::ProxySetting;
 use mimecast_host::pipeline::{OpenPolicy, Pipeline, ACCEPT_STATE_LOSS_FLAG};
 use mimecast_host::runner::{self, RunMode, Summary};
 use mimecast_host::runtime::{self, Runtime, RuntimeOptions};
@@ -323,13 +323,12 @@ fn load_components(runtime: &Runtime, tenants: &[Tenant]) {
 /// environment that is set but cannot be used (it would otherwise be skipped without a word).
 fn log_proxy(setting: &ProxySetting) {
     if *setting == ProxySetting::Environment {
-        let problems =
-            mimecast_host::http_client::environment_proxy_problems(|n| std::env::var(n).ok());
+        let problems = mimecast_host::net::environment_proxy_problems(|n| std::env::var(n).ok());
         for problem in problems {
             tracing::warn!("proxy from the environment: {problem}");
         }
     }
-    match (setting, mimecast_host::http_client::environment_proxy()) {
+    match (setting, mimecast_host::net::environment_proxy()) {
         (ProxySetting::Environment, Ok(Some(proxy))) => tracing::info!(%proxy,
             "outbound connections go through the proxy from the environment (HTTPS_PROXY or ALL_PROXY; NO_PROXY applies; loopback hosts direct)"),
         (ProxySetting::Environment, Ok(None)) => {

@@ -18,9 +18,9 @@ use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
 use crate::config::{self, Origin, Tenant};
-use crate::http_client::{HttpClient, ProxySetting};
 use crate::limits::Limits;
 use crate::memory_budget::MemoryBudget;
+use crate::net::{HttpClient, ProxySetting};
 use crate::redact::Redactor;
 use crate::sandbox::OutboundPolicy;
 use crate::session::SessionCache;

@@ -13,8 +13,8 @@ use http_body_util::BodyExt;
 use wasmtime_wasi_http::{Error as HttpError, RequestOptions, WasiHttpHooks};
 
 use crate::config::Origin;
-use crate::http_client::{port_or_default, HttpClient};
 use crate::limits::Limits;
+use crate::net::{port_or_default, HttpClient};
 
 /// Why a request was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -127,7 +127,7 @@ impl WasiHttpHooks for OutboundPolicy {
         let tenant = self.tenant.clone();
         let (client, timeout) = (self.client.clone(), self.timeout);
         Box::new(async move {
-            let response = client.send(request, timeout).await?;
+            let response = crate::net::wasi::send(&client, request, timeout).await?;
             let declared = response
                 .headers()
                 .get(http::header::CONTENT_LENGTH)
@@ -181,7 +181,7 @@ mod tests {
             origin("http", "127.0.0.1", 1),
             Duration::from_secs(1),
             &limits,
-            HttpClient::new(&crate::http_client::ProxySetting::Direct),
+            HttpClient::new(&crate::net::ProxySetting::Direct),
         );
         let first = InFlight(policy.in_flight.clone());
         policy.in_flight.fetch_add(1, Ordering::AcqRel);
@@ -201,7 +201,7 @@ mod tests {
             origin("http", "127.0.0.1", 1),
             Duration::from_secs(1),
             &limits,
-            HttpClient::new(&crate::http_client::ProxySetting::Direct),
+            HttpClient::new(&crate::net::ProxySetting::Direct),
         );
         let send = |policy: &mut OutboundPolicy| {
             let body = http_body_util::Empty::<bytes::Bytes>::new()
