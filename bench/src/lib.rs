@@ -30,14 +30,14 @@ use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 mod connections;
 
 use mimecast_host::config::Tenant;
+use mimecast_host::delivery::pipeline::Pipeline;
+use mimecast_host::delivery::sink::FileSink;
 use mimecast_host::delivery::Delivery;
 use mimecast_host::demo;
 use mimecast_host::log_type::LogType;
-use mimecast_host::pipeline::Pipeline;
 use mimecast_host::runner::{self, RunMode};
+use mimecast_host::runtime::session::SessionCache;
 use mimecast_host::runtime::{self, Runtime, RuntimeOptions};
-use mimecast_host::session::SessionCache;
-use mimecast_host::sink::FileSink;
 use mimecast_host::state::SqliteStore;
 
 /// Bindings of the benchmark-only world (`bench/guest/wit/bench.wit`).
@@ -1041,7 +1041,7 @@ async fn e2e_run(
         delivery.clone(),
         RunMode {
             once: true,
-            max_concurrent_polls: mimecast_host::limits::DEFAULT_MAX_CONCURRENT_POLLS,
+            max_concurrent_polls: mimecast_host::sandbox::limits::DEFAULT_MAX_CONCURRENT_POLLS,
         },
         shutdown,
         None,

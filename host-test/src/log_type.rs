@@ -1,6 +1,6 @@
 //! The three Mimecast TTP log types, as the host knows them: one type for the config, the
 //! scheduler, the summaries and `status`. Converted to the WIT `log-type` only where the host
-//! calls the component (`runtime.rs`); stored by [`LogType::name`] in the state database.
+//! calls the component (`runtime`); stored by [`LogType::name`] in the state database.
 
 /// One of the three TTP logs a tenant collects.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]

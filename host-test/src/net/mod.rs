@@ -2,7 +2,7 @@
 //! (`proxy`), connections and trust roots (`connect`), the pooled client with its deadline
 //! (`client`), its own error type (`error`), and the adapter that hands it to components as
 //! WASI-HTTP (`wasi`). Which request may go out at all is the sandbox's decision
-//! (`sandbox.rs`); this module carries the allowed ones.
+//! (`sandbox::outbound`); this module carries the allowed ones.
 
 pub mod client;
 mod connect;

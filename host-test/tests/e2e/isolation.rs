@@ -227,11 +227,11 @@ fn probe_all_turns_a_tenant_that_cannot_start_into_its_row() {
     let runtime =
         mimecast_host::runtime::Runtime::new(mimecast_host::runtime::BUNDLED_COMPONENT, &options)
             .unwrap();
-    let rows = h._rt.block_on(mimecast_host::diagnose::probe_all(
+    let rows = h._rt.block_on(mimecast_host::runner::diagnose::probe_all(
         &runtime,
         &config.tenants,
     ));
-    let table = mimecast_host::diagnose::table(&rows);
+    let table = mimecast_host::runner::diagnose::table(&rows);
     assert_eq!(rows.len(), 2, "{table}");
     assert!(rows[0].is_ok() && rows[0].tenant == "acme", "{table}");
     assert_eq!(

@@ -7,6 +7,8 @@
 //! tenant; nothing else is affected.
 //! The component and this host meet only through `wit/source.wit`.
 
+pub mod session;
+
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -18,12 +20,12 @@ use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
 use crate::config::{self, Origin, Tenant};
-use crate::limits::Limits;
-use crate::memory_budget::MemoryBudget;
 use crate::net::{HttpClient, ProxySetting};
-use crate::redact::Redactor;
+use crate::runtime::session::SessionCache;
+use crate::sandbox::limits::Limits;
+use crate::sandbox::memory_budget::MemoryBudget;
+use crate::sandbox::redact::Redactor;
 use crate::sandbox::OutboundPolicy;
-use crate::session::SessionCache;
 
 /// Bindings generated from `wit/source.wit`.
 mod bindings {
@@ -79,7 +81,7 @@ impl Default for RuntimeOptions {
     fn default() -> Self {
         RuntimeOptions {
             cache_dir: None,
-            max_instances: crate::limits::DEFAULT_MAX_CONCURRENT_POLLS + 4,
+            max_instances: crate::sandbox::limits::DEFAULT_MAX_CONCURRENT_POLLS + 4,
             proxy: ProxySetting::default(),
             extra_roots: Vec::new(),
         }
@@ -425,7 +427,7 @@ fn pooling(options: &RuntimeOptions) -> wasmtime::PoolingAllocationConfig {
         // Sized for the largest limit a config may give (slots are reserved address space,
         // not memory), so a reload may raise a tenant's memory_mib; each store's
         // `MemoryBudget` enforces the tenant's own limit.
-        .max_memory_size(crate::limits::MAX_MEMORY_BYTES);
+        .max_memory_size(crate::sandbox::limits::MAX_MEMORY_BYTES);
     pool
 }
 
@@ -484,8 +486,9 @@ impl Runtime {
         if loaded(self) {
             return Ok(());
         }
-        let wasm = crate::small_file::read(path, crate::small_file::MAX_COMPONENT_BYTES)
-            .with_context(|| format!("cannot read component {}", path.display()))?;
+        let wasm =
+            crate::config::small_file::read(path, crate::config::small_file::MAX_COMPONENT_BYTES)
+                .with_context(|| format!("cannot read component {}", path.display()))?;
         let pre = prepare(&self.engine, &self.linker, &wasm)
             .with_context(|| format!("component {}", path.display()))?;
         if let Ok(mut extra) = self.extra.write() {

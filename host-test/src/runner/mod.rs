@@ -10,6 +10,9 @@
 //! and an idle tenant keeps no instance. At start, tenants are spread over their interval so
 //! many tenants do not hit the API in one burst.
 
+pub mod diagnose;
+pub mod discover;
+
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -18,14 +21,14 @@ use rand::Rng as _;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
-use crate::batch_check;
 use crate::config::Tenant;
+use crate::delivery::batch_check;
+use crate::delivery::pipeline::DeliveryError;
+use crate::delivery::pipeline::MAX_PAUSE;
 use crate::delivery::Delivery;
 use crate::log_type::LogType;
-use crate::pipeline::DeliveryError;
-use crate::pipeline::MAX_PAUSE;
+use crate::runtime::session::SessionCache;
 use crate::runtime::{self, Instance, NextPoll, PollError, Runtime};
-use crate::session::SessionCache;
 use crate::state::Trouble;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
@@ -378,7 +381,7 @@ async fn discover_region(
             },
             _ = shutdown.wait_for(|stop| *stop) => return false,
         };
-        let outcome = crate::discover::resolve_tenant(runtime, tenant).await;
+        let outcome = crate::runner::discover::resolve_tenant(runtime, tenant).await;
         drop(permit);
         let Err(e) = outcome else {
             continue;

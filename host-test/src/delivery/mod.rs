@@ -6,9 +6,13 @@
 //! owner does every deliver-then-commit pair, a committed sink length still covers exactly
 //! the batches whose checkpoints are committed.
 
+pub mod batch_check;
+pub mod pipeline;
+pub mod sink;
+
 use tokio::sync::{mpsc, oneshot};
 
-use crate::pipeline::{DeliveryError, Pipeline};
+use crate::delivery::pipeline::{DeliveryError, Pipeline};
 use crate::state::{Status, Trouble};
 
 /// Requests waiting for the delivery thread at most; a tenant that finds the queue full waits
@@ -190,7 +194,7 @@ impl Delivery {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-    use crate::sink::FileSink;
+    use crate::delivery::sink::FileSink;
     use crate::state::{SinkLengths, SqliteStore};
 
     /// Many tenants delivering at once through one task: every batch lands whole, every

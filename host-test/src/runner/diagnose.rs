@@ -2,9 +2,9 @@
 //! `probe`), reported as a table of OK or exactly what to fix.
 
 use crate::config::Tenant;
-use crate::discover;
+use crate::runner::discover;
+use crate::runtime::session::SessionCache;
 use crate::runtime::{self, Instance, PollError, Runtime};
-use crate::session::SessionCache;
 
 /// The verdict for one tenant and log type.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -2,6 +2,8 @@
 //! bundled mock (`demo`, `mock`), validate a configuration (`check`, `check --online`), or find
 //! an API 1.0 account's region (`discover`).
 
+mod status;
+
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -11,16 +13,18 @@ use anyhow::{bail, Context as _};
 use clap::{Parser, Subcommand};
 use tokio::sync::watch;
 
+use mimecast_host::config::small_file;
 use mimecast_host::config::{FileConfig, SinkConfig, Tenant, Validated};
+use mimecast_host::delivery::pipeline::{OpenPolicy, Pipeline, ACCEPT_STATE_LOSS_FLAG};
+use mimecast_host::delivery::sink::{FileSink, Sink, StdoutSink};
 use mimecast_host::delivery::Delivery;
+use mimecast_host::demo;
 use mimecast_host::net::ProxySetting;
-use mimecast_host::pipeline::{OpenPolicy, Pipeline, ACCEPT_STATE_LOSS_FLAG};
 use mimecast_host::runner::{self, RunMode, Summary};
+use mimecast_host::runner::{diagnose, discover};
+use mimecast_host::runtime::session::SessionCache;
 use mimecast_host::runtime::{self, Runtime, RuntimeOptions};
-use mimecast_host::session::SessionCache;
-use mimecast_host::sink::{FileSink, Sink, StdoutSink};
 use mimecast_host::state::{self, SqliteStore, StateError, StateStore};
-use mimecast_host::{demo, diagnose, discover, small_file};
 
 /// Collects Mimecast TTP logs (URL, Impersonation, Attachment Protect) with a sandboxed
 /// WebAssembly component.
@@ -742,7 +746,7 @@ fn status(config: &Path) -> anyhow::Result<ExitCode> {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs() as i64)
         .unwrap_or(0);
-    print!("{}", mimecast_host::status::render(&store.statuses()?, now));
+    print!("{}", status::render(&store.statuses()?, now));
     Ok(ExitCode::SUCCESS)
 }
 

@@ -161,18 +161,21 @@ impl SecretSource {
             }
             SecretSource::File { file } => {
                 let path = base_dir.join(file);
-                crate::small_file::read_to_string(&path, crate::small_file::MAX_SECRET_BYTES)
-                    .map_err(|e| match e {
-                        crate::small_file::SmallFileError::Io(e) => format!(
-                            "cannot read {} (relative paths are relative to the config file): {e}",
-                            file_label(&path, file)
-                        ),
-                        e => format!(
-                            "{} {e}; a secret file must be a small regular file holding only \
+                crate::config::small_file::read_to_string(
+                    &path,
+                    crate::config::small_file::MAX_SECRET_BYTES,
+                )
+                .map_err(|e| match e {
+                    crate::config::small_file::SmallFileError::Io(e) => format!(
+                        "cannot read {} (relative paths are relative to the config file): {e}",
+                        file_label(&path, file)
+                    ),
+                    e => format!(
+                        "{} {e}; a secret file must be a small regular file holding only \
                              the value",
-                            file_label(&path, file)
-                        ),
-                    })?
+                        file_label(&path, file)
+                    ),
+                })?
             }
         };
         let value = value.trim();

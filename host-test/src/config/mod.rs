@@ -2,6 +2,10 @@
 //! problem at once, each with its path (e.g. `tenant[1].base_url`). Mimecast-specific checks
 //! (filter values, page size, key encoding) are the component's: `check` runs both.
 
+pub mod secret;
+pub mod small_file;
+pub mod units;
+
 use std::collections::HashSet;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
@@ -9,11 +13,11 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::limits::{check_concurrent_polls, Limits, LimitsConfig};
+use crate::config::secret::{Secret, SecretSource};
+use crate::config::units::show_duration;
 use crate::log_type::LogType;
 use crate::net::{check_proxy_url, ProxySetting};
-use crate::secret::{Secret, SecretSource};
-use crate::units::show_duration;
+use crate::sandbox::limits::{check_concurrent_polls, Limits, LimitsConfig};
 use rustls::pki_types::CertificateDer;
 
 /// Default API 2.0 gateway (reference §2.3); `uk-api.` and `us-api.services.mimecast.com` are the
@@ -37,7 +41,7 @@ pub struct FileConfig {
     /// Where events go.
     #[serde(default)]
     pub sink: SinkConfig,
-    /// Default sandbox limits for every tenant (see `limits.rs`).
+    /// Default sandbox limits for every tenant (see `sandbox::limits`).
     #[serde(default)]
     pub limits: LimitsConfig,
     /// Polls run at once across all tenants (the worker pool; default 16).
@@ -61,7 +65,7 @@ pub struct FileConfig {
 }
 
 fn default_max_concurrent_polls() -> u32 {
-    crate::limits::DEFAULT_MAX_CONCURRENT_POLLS
+    crate::sandbox::limits::DEFAULT_MAX_CONCURRENT_POLLS
 }
 
 fn default_state_dir() -> PathBuf {
@@ -745,8 +749,11 @@ impl FileConfig {
     /// # Errors
     /// Unreadable file or TOML that does not fit the schema (the message names the key).
     pub fn load(path: &Path) -> Result<FileConfig, String> {
-        let text = crate::small_file::read_to_string(path, crate::small_file::MAX_CONFIG_BYTES)
-            .map_err(|e| format!("cannot read config {}: {e}", path.display()))?;
+        let text = crate::config::small_file::read_to_string(
+            path,
+            crate::config::small_file::MAX_CONFIG_BYTES,
+        )
+        .map_err(|e| format!("cannot read config {}: {e}", path.display()))?;
         toml::from_str(&text)
             .map_err(|e| format!("{}: {}", path.display(), describe_toml_error(&text, &e)))
     }
@@ -942,13 +949,14 @@ fn state_dir_problem(state_dir: &Path) -> Option<String> {
 fn read_ca_file(path: &Path, problems: &mut Vec<String>) -> Vec<CertificateDer<'static>> {
     use rustls::pki_types::pem::PemObject;
     let shown = path.display();
-    let bytes = match crate::small_file::read(path, crate::small_file::MAX_CA_FILE_BYTES) {
-        Ok(bytes) => bytes,
-        Err(e) => {
-            problems.push(format!("ca_file: cannot read {shown}: {e}"));
-            return Vec::new();
-        }
-    };
+    let bytes =
+        match crate::config::small_file::read(path, crate::config::small_file::MAX_CA_FILE_BYTES) {
+            Ok(bytes) => bytes,
+            Err(e) => {
+                problems.push(format!("ca_file: cannot read {shown}: {e}"));
+                return Vec::new();
+            }
+        };
     let certs = match CertificateDer::pem_slice_iter(&bytes).collect::<Result<Vec<_>, _>>() {
         Ok(certs) if !certs.is_empty() => certs,
         Ok(_) => {

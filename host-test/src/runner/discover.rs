@@ -62,7 +62,7 @@ async fn ask(
             DISCOVER_INSTANCE,
             &origin,
             timeout,
-            &crate::limits::Limits::default(),
+            &crate::sandbox::limits::Limits::default(),
         )
         .await
         .map_err(|e| DiscoveryError::permanent(format!("{e:#}")))?;

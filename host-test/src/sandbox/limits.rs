@@ -111,15 +111,15 @@ impl LimitsConfig {
         if poll_timeout > MAX_POLL_TIMEOUT {
             out.push(format!(
                 "{at}.poll_timeout: {} is too long; use at most {}",
-                crate::units::show_duration(poll_timeout),
-                crate::units::show_duration(MAX_POLL_TIMEOUT)
+                crate::config::units::show_duration(poll_timeout),
+                crate::config::units::show_duration(MAX_POLL_TIMEOUT)
             ));
         } else if poll_timeout < request_timeout.saturating_add(POLL_TIMEOUT_HEADROOM) {
             out.push(format!(
                 "{at}.poll_timeout: {} must exceed request_timeout ({}) by at least 5s; raise \
                  poll_timeout ([limits] or [tenant.limits]) or lower request_timeout",
-                crate::units::show_duration(poll_timeout),
-                crate::units::show_duration(request_timeout)
+                crate::config::units::show_duration(poll_timeout),
+                crate::config::units::show_duration(request_timeout)
             ));
         }
         if !(1..=64).contains(&requests) {

@@ -13,8 +13,8 @@ use http_body_util::BodyExt;
 use wasmtime_wasi_http::{Error as HttpError, RequestOptions, WasiHttpHooks};
 
 use crate::config::Origin;
-use crate::limits::Limits;
 use crate::net::{port_or_default, HttpClient};
+use crate::sandbox::limits::Limits;
 
 /// Why a request was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -1,11 +1,11 @@
 //! Delivery tied to the checkpoint: a batch goes to the sink, becomes durable, and only then is
 //! its checkpoint committed, together with the sink's new length where the sink has one. One
-//! `Pipeline` serves all tenants, owned by the delivery task (`delivery.rs`), which runs each
+//! `Pipeline` serves all tenants, owned by the delivery task (`delivery`), which runs each
 //! deliver-then-commit pair whole before the next, so a committed sink length always covers
 //! exactly the batches whose checkpoints are committed.
 
-use crate::batch_check::{MAX_BATCH_BYTES, MAX_BATCH_EVENTS};
-use crate::sink::{Sink, SinkError};
+use crate::delivery::batch_check::{MAX_BATCH_BYTES, MAX_BATCH_EVENTS};
+use crate::delivery::sink::{Sink, SinkError};
 use crate::state::{Commit, StateError, StateStore, Status, Trouble};
 
 /// Why a batch was not delivered.
@@ -411,7 +411,7 @@ impl Pipeline {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sink::FileSink;
+    use crate::delivery::sink::FileSink;
     use crate::state::{Checkpoints, Health, Pauses, SinkLengths, SqliteStore};
 
     const GOOD: &str = r#"{"log_type":"url","tenant":"acme","record":{"a":1}}"#;

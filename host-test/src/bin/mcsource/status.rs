@@ -1,7 +1,7 @@
 //! `mcsource status`: the health of every tenant's log types, from the state store, as an
 //! aligned text table. Pure: rows and the current time in, text out.
 
-use crate::state::Status;
+use mimecast_host::state::Status;
 
 /// Renders the status rows as an aligned text table.
 pub fn render(rows: &[Status], now: i64) -> String {
@@ -37,7 +37,7 @@ pub fn render(rows: &[Status], now: i64) -> String {
             r.last_error.as_deref().map_or_else(|| "-".into(), one_line),
         ]);
     }
-    crate::text_table::render(&table)
+    mimecast_host::text_table::render(&table)
 }
 
 /// A size as people read it: `812 B`, `14.2 KiB`, `3.1 MiB`.
