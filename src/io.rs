@@ -25,7 +25,7 @@ pub struct HttpResponse {
     /// HTTP status code.
     pub status: u16,
     /// The wait a `429` asks for, in milliseconds: `X-RateLimit-Reset`, else `Retry-After`
-    /// (see [`crate::rate_limit`]); `None` when neither is usable.
+    /// (see [`crate::api::rate_limit`]); `None` when neither is usable.
     pub rate_limit_reset_ms: Option<u64>,
     /// Response body.
     pub body: Vec<u8>,

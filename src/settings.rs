@@ -1,7 +1,7 @@
 //! The instance configuration as the host hands it over, and its validation into `Settings`.
 //! Pure: every problem is reported at once, each naming the field and the fix.
 
-use crate::signing::SecretKey;
+use crate::api::signing::SecretKey;
 
 /// Longest look-back: TTP logs are kept for 30 days (reference §3.4). One hour is kept clear
 /// of that edge so that records are not purged from under the pager while the oldest window

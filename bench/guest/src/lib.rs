@@ -1,14 +1,14 @@
-//! Benchmark workload: the collector's pure poll path (`mimecast_source::poll::poll`) driven by an
+//! Benchmark workload: the collector's pure poll path (`mimecast_source::collect::poll::poll`) driven by an
 //! in-memory transport and a fixed clock. The same function runs natively (linked into
 //! `mimecast-bench`) and inside this crate's own component (`wit/bench.wit`), so the two can be
 //! compared in one run. Not used in production; the `collector` world does not change.
 
 use chrono::{DateTime, Utc};
-use mimecast_source::auth::TokenCache;
+use mimecast_source::api::auth::TokenCache;
+use mimecast_source::collect::poll;
 use mimecast_source::error::SourceError;
 use mimecast_source::io::{Clock, HttpRequest, HttpResponse, Transport};
 use mimecast_source::log_type::LogType;
-use mimecast_source::poll;
 use mimecast_source::settings::{self, Settings, SourceConfig};
 
 #[cfg(target_arch = "wasm32")]

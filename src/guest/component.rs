@@ -3,13 +3,13 @@
 
 use std::cell::RefCell;
 
-use crate::auth::{TokenCache, TokenShelf};
+use crate::api::auth::{TokenCache, TokenShelf};
+use crate::api::scrub::Scrubber;
+use crate::collect::poll::{self, NextPoll};
 use crate::error::SourceError;
+use crate::guest::transport::{WasiClock, WasiTransport};
 use crate::log_type::LogType;
-use crate::poll::{self, NextPoll};
-use crate::scrub::Scrubber;
 use crate::settings::{self, Settings, SourceConfig};
-use crate::transport::{WasiClock, WasiTransport};
 
 wit_bindgen::generate!({
     world: "collector",
@@ -31,7 +31,7 @@ thread_local! {
     static SCRUBBER: RefCell<Scrubber> = RefCell::new(Scrubber::default());
 }
 
-/// `text` without any credential or bearer token (see [`crate::scrub`]).
+/// `text` without any credential or bearer token (see [`crate::api::scrub`]).
 fn scrubbed(text: &str) -> String {
     SCRUBBER.with(|s| s.borrow().scrub(text))
 }

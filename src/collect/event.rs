@@ -10,9 +10,9 @@
 
 use serde_json::value::RawValue;
 
-use crate::canonical;
+use crate::api::timefmt;
+use crate::collect::canonical;
 use crate::log_type::LogType;
-use crate::timefmt;
 
 /// What the cursor needs to know about one record.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -104,7 +104,7 @@ pub fn tenant_json(tenant: &str) -> String {
 /// pretty-printing server) has its white space between tokens removed, so the event stays one
 /// line. `event_time` is RFC 3339, or `null` when the record has no time.
 /// `tenant_json` is the tenant as a JSON string (see [`tenant_json`]), encoded once per page.
-/// `repaired`: the record held invalid UTF-8, replaced by U+FFFD (see [`crate::utf8_repair`]);
+/// `repaired`: the record held invalid UTF-8, replaced by U+FFFD (see [`crate::api::utf8_repair`]);
 /// the event then has a member `"repaired":"invalid UTF-8 replaced by U+FFFD"` before `record`.
 pub fn event_json(
     tenant_json: &str,
@@ -132,7 +132,7 @@ pub fn event_json(
     out.push_str(event_id);
     if repaired {
         out.push_str(r#"","repaired":""#);
-        out.push_str(crate::utf8_repair::REPAIRED_NOTE);
+        out.push_str(crate::api::utf8_repair::REPAIRED_NOTE);
     }
     out.push_str(r#"","record":"#);
     push_one_line(&mut out, raw.get());

@@ -5,11 +5,11 @@
 use chrono::{DateTime, Utc};
 use serde_json::{json, Map, Value};
 
+use crate::api::signing;
+use crate::api::timefmt;
 use crate::io::HttpRequest;
 use crate::log_type::LogType;
 use crate::settings::{Api1Auth, ApiVersion, Settings};
-use crate::signing;
-use crate::timefmt;
 
 /// The `data[0]` item for a window: times, `oldestFirst: true`, and the configured filters.
 /// It is stored with the window so every page of that window sends the very same item (§6.6 #7).

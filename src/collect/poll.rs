@@ -2,17 +2,17 @@
 //! events and the next checkpoint. I/O goes through the `Transport` and `Clock` traits, so this
 //! runs natively in tests against an in-memory Mimecast.
 
-use crate::auth::TokenCache;
-use crate::cursor::{self, Checkpoint, Verdict};
+use crate::api::auth::TokenCache;
+use crate::api::page;
+use crate::api::request;
+use crate::api::timefmt;
+use crate::api::utf8_repair;
+use crate::collect::cursor::{self, Checkpoint, Verdict};
+use crate::collect::event;
 use crate::error::SourceError;
-use crate::event;
 use crate::io::{Clock, HttpResponse, Transport};
 use crate::log_type::LogType;
-use crate::page;
-use crate::request;
 use crate::settings::{self, Auth, Settings};
-use crate::timefmt;
-use crate::utf8_repair;
 
 /// When to poll again (mirror of the WIT `next-poll`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -11,9 +11,9 @@ use waki::bindings::wasi::http::types::{
 };
 use waki::bindings::wasi::io::streams::StreamError;
 
+use crate::api::net_error;
 use crate::error::SourceError;
 use crate::io::{Clock, HttpRequest, HttpResponse, Transport};
-use crate::net_error;
 
 /// Largest response body read; a page of 100 records is far smaller. A larger answer is not a
 /// Mimecast page and is refused rather than buffered. (The host's `limits.max_response_mib`
@@ -115,7 +115,7 @@ impl Transport for WasiTransport {
         let host = host.to_string();
         let response = exchange(request, &host)?;
         let status = response.status();
-        let rate_limit_reset_ms = crate::rate_limit::wait_ms(
+        let rate_limit_reset_ms = crate::api::rate_limit::wait_ms(
             header(&response, "x-ratelimit-reset").as_deref(),
             header(&response, "retry-after").as_deref(),
             Utc::now(),

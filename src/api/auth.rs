@@ -8,10 +8,10 @@ use std::fmt;
 use chrono::{DateTime, TimeDelta, Utc};
 use serde::Deserialize;
 
+use crate::api::lenient::Scalar;
+use crate::api::scrub;
 use crate::error::SourceError;
 use crate::io::{HttpRequest, HttpResponse, Transport};
-use crate::lenient::Scalar;
-use crate::scrub;
 use crate::settings::Api2Credentials;
 
 /// Path of the token endpoint on the API 2.0 gateway.
@@ -205,7 +205,7 @@ fn token_refusal(status: u16, response: &HttpResponse, error: Option<String>) ->
         429 => SourceError::RateLimited {
             after_ms: response
                 .rate_limit_reset_ms
-                .unwrap_or(crate::page::DEFAULT_RATE_LIMIT_WAIT_MS),
+                .unwrap_or(crate::api::page::DEFAULT_RATE_LIMIT_WAIT_MS),
             message: format!("Mimecast throttled the token request ({detail})"),
         },
         s if s >= 500 => SourceError::Transient(format!("the token request failed ({detail})")),
@@ -261,7 +261,7 @@ impl Token {
     /// Reads the shelf form if it belongs to `owner`; `None` otherwise or if it is not one.
     fn unshelve(text: &str, owner: &str) -> Option<Token> {
         let mut parts = text.splitn(3, ' ');
-        let refresh_at = crate::timefmt::from_unix(parts.next()?.parse().ok()?)?;
+        let refresh_at = crate::api::timefmt::from_unix(parts.next()?.parse().ok()?)?;
         if parts.next()? != owner {
             return None;
         }
@@ -369,7 +369,7 @@ impl TokenCache {
         self.token = None;
     }
 
-    /// The bearer token in use, if any: only to scrub it from texts (see [`crate::scrub`]).
+    /// The bearer token in use, if any: only to scrub it from texts (see [`crate::api::scrub`]).
     /// Never log it.
     pub fn current_token(&self) -> Option<&str> {
         self.token.as_ref().map(|t| t.access_token.as_str())

@@ -5,11 +5,11 @@ use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess,
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
+use crate::api::lenient;
+use crate::api::scrub;
 use crate::error::SourceError;
 use crate::io::HttpResponse;
-use crate::lenient;
 use crate::log_type::LogType;
-use crate::scrub;
 use crate::settings::ApiVersion;
 
 /// One page of records, each exactly as Mimecast sent it.
