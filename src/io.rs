@@ -1,7 +1,7 @@
 //! What the pure modules exchange with the outside: an HTTP request and response, and the
 //! transport and clock they are sent and timed through. Its own module so that signing,
 //! request building, authentication and polling all depend on it and none on another for
-//! these types (`transport.rs` implements them over WASI-HTTP; tests and the benchmark guest
+//! these types (`guest::transport` implements them over WASI-HTTP; tests and the benchmark guest
 //! with fakes).
 
 use chrono::{DateTime, Utc};

@@ -461,37 +461,37 @@ fn engine(pooling: bool, cache_dir: Option<&Path>) -> anyhow::Result<Engine> {
         let mut cache = wasmtime::CacheConfig::new();
         cache.with_directory(dir);
         config.cache(Some(
-            wasmtime::Cache::new(cache).map_err(runtime::anyhow_from)?,
+            wasmtime::Cache::new(cache).map_err(anyhow_from)?,
         ));
     }
-    Engine::new(&config).map_err(runtime::anyhow_from)
+    Engine::new(&config).map_err(anyhow_from)
 }
 
 /// A linker with WASI, WASI-HTTP, a `host-log` that drops every line and a `session-cache`
 /// that keeps nothing.
 fn collector_linker(engine: &Engine) -> anyhow::Result<Linker<BenchState>> {
     let mut linker = Linker::<BenchState>::new(engine);
-    wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(runtime::anyhow_from)?;
+    wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(anyhow_from)?;
     wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)
-        .map_err(runtime::anyhow_from)?;
+        .map_err(anyhow_from)?;
     linker
         .instance("mimecast:source/host-log@0.2.0")
-        .map_err(runtime::anyhow_from)?
+        .map_err(anyhow_from)?
         .func_new("log", |_, _, _, _| Ok(()))
-        .map_err(runtime::anyhow_from)?;
+        .map_err(anyhow_from)?;
     let mut session = linker
         .instance("mimecast:source/session-cache@0.2.0")
-        .map_err(runtime::anyhow_from)?;
+        .map_err(anyhow_from)?;
     session
         .func_new("get", |_, _, _, results| {
             results[0] = wasmtime::component::Val::Option(None);
             Ok(())
         })
-        .map_err(runtime::anyhow_from)?;
+        .map_err(anyhow_from)?;
     for name in ["put", "remove"] {
         session
             .func_new(name, |_, _, _, _| Ok(()))
-            .map_err(runtime::anyhow_from)?;
+            .map_err(anyhow_from)?;
     }
     Ok(linker)
 }
@@ -631,13 +631,13 @@ async fn time_page(
     let bench = pre
         .instantiate_async(&mut store)
         .await
-        .map_err(runtime::anyhow_from)?;
+        .map_err(anyhow_from)?;
     let kind = log_kind(log_type);
     let guest_bytes = bench
         .mimecast_bench_workload()
         .call_run(&mut store, kind, page, now, 1)
         .await
-        .map_err(runtime::anyhow_from)?
+        .map_err(anyhow_from)?
         .map_err(|e| anyhow::anyhow!("component workload failed: {e}"))?;
     anyhow::ensure!(
         guest_bytes == native_bytes,
@@ -652,7 +652,7 @@ async fn time_page(
                 .mimecast_bench_workload()
                 .call_run(&mut *store, kind, page, now, n)
                 .await
-                .map_err(runtime::anyhow_from)?
+                .map_err(anyhow_from)?
                 .map_err(|e| anyhow::anyhow!("component workload failed: {e}"))?;
             Ok(())
         }
@@ -668,7 +668,7 @@ async fn time_page(
                     .mimecast_bench_workload()
                     .call_run(&mut *store, kind, page, now, 1)
                     .await
-                    .map_err(runtime::anyhow_from)?
+                    .map_err(anyhow_from)?
                     .map_err(|e| anyhow::anyhow!("component workload failed: {e}"))?;
             }
             Ok(())
@@ -688,16 +688,16 @@ async fn parse_section(sizes: &Sizes, cache_dir: &Path, report: &mut Report) -> 
     let engine = engine(false, Some(cache_dir))?;
     let bytes = bench_component()?;
     let component = Component::new(&engine, &bytes)
-        .map_err(runtime::anyhow_from)
+        .map_err(anyhow_from)
         .context("the benchmark component does not load")?;
     let mut linker = Linker::<BenchState>::new(&engine);
-    wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(runtime::anyhow_from)?;
+    wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(anyhow_from)?;
     let pre = BenchPre::new(
         linker
             .instantiate_pre(&component)
-            .map_err(runtime::anyhow_from)?,
+            .map_err(anyhow_from)?,
     )
-    .map_err(runtime::anyhow_from)?;
+    .map_err(anyhow_from)?;
     let main_size = sizes
         .page_sizes
         .iter()
@@ -773,7 +773,7 @@ async fn instantiation_section(
     for pooling in [false, true] {
         let engine = engine(pooling, Some(cache_dir))?;
         let component =
-            Component::new(&engine, runtime::BUNDLED_COMPONENT).map_err(runtime::anyhow_from)?;
+            Component::new(&engine, runtime::BUNDLED_COMPONENT).map_err(anyhow_from)?;
         let linker = collector_linker(&engine)?;
         let allocator = if pooling { "pooling" } else { "default" };
         if !pooling {
@@ -783,7 +783,7 @@ async fn instantiation_section(
                     linker
                         .instantiate_async(&mut store, &component)
                         .await
-                        .map_err(runtime::anyhow_from)?;
+                        .map_err(anyhow_from)?;
                 }
                 Ok(())
             })
@@ -795,13 +795,13 @@ async fn instantiation_section(
         }
         let pre = linker
             .instantiate_pre(&component)
-            .map_err(runtime::anyhow_from)?;
+            .map_err(anyhow_from)?;
         let with_pre = median_secs(sizes.rounds, || async {
             for _ in 0..k {
                 let mut store = Store::new(&engine, BenchState::new());
                 pre.instantiate_async(&mut store)
                     .await
-                    .map_err(runtime::anyhow_from)?;
+                    .map_err(anyhow_from)?;
             }
             Ok(())
         })
@@ -902,7 +902,7 @@ fn size_and_compile(sizes: &Sizes, report: &mut Report) -> anyhow::Result<()> {
         // A fresh engine per round and no cache: compile itself is measured.
         let engine = engine(false, None)?;
         let start = Instant::now();
-        Component::new(&engine, runtime::BUNDLED_COMPONENT).map_err(runtime::anyhow_from)?;
+        Component::new(&engine, runtime::BUNDLED_COMPONENT).map_err(anyhow_from)?;
         times.push(start.elapsed().as_secs_f64());
     }
     report.size.push(format!(
@@ -915,27 +915,27 @@ fn size_and_compile(sizes: &Sizes, report: &mut Report) -> anyhow::Result<()> {
 /// A production `Runtime` from the bundled component, with or without a compiled-code cache
 /// (the end-to-end sections use the cache: they do not measure compiling).
 fn bundled_runtime(cache_dir: Option<&Path>) -> anyhow::Result<Runtime> {
-    Runtime::new(
+    Ok(Runtime::new(
         runtime::BUNDLED_COMPONENT,
         &RuntimeOptions {
             cache_dir: cache_dir.map(Path::to_path_buf),
             ..RuntimeOptions::default()
         },
-    )
+    )?)
 }
 
 /// The production `Runtime`, with a pool large enough to keep every tenant of the memory
 /// section alive at once.
 fn production_runtime(sizes: &Sizes, cache_dir: &Path) -> anyhow::Result<Runtime> {
     let most = sizes.memory_tenants.iter().copied().max().unwrap_or(1) as u32;
-    Runtime::new(
+    Ok(Runtime::new(
         runtime::BUNDLED_COMPONENT,
         &RuntimeOptions {
             cache_dir: Some(cache_dir.to_path_buf()),
             max_instances: most + 4,
             ..RuntimeOptions::default()
         },
-    )
+    )?)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1233,6 +1233,11 @@ async fn state_section(sizes: &Sizes, cache_dir: &Path, report: &mut Report) -> 
 /// Where the benchmark keeps compiled code between runs when none is given.
 pub fn default_cache_dir() -> PathBuf {
     std::env::temp_dir().join("mcsource-bench-compiled")
+}
+
+/// wasmtime 48 has its own error type; this harness uses anyhow.
+fn anyhow_from(e: wasmtime::Error) -> anyhow::Error {
+    anyhow::anyhow!("{e:#}")
 }
 
 #[cfg(test)]

@@ -26,7 +26,7 @@ pub async fn start_mock() -> std::io::Result<MockServer> {
 ///
 /// # Errors
 /// The mock's URL is not a loopback origin (cannot happen for a started mock).
-pub fn demo_tenant(server: &MockServer) -> Result<Tenant, String> {
+pub fn demo_tenant(server: &MockServer) -> Result<Tenant, config::BadBaseUrl> {
     let base_url = server.base_url();
     let c = Credential::demo();
     Ok(Tenant {

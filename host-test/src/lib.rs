@@ -14,6 +14,7 @@
 pub mod config;
 pub mod delivery;
 pub mod demo;
+pub mod error_chain;
 pub mod log_filter;
 pub mod log_type;
 pub mod net;

@@ -367,7 +367,12 @@ pub struct Origin {
 
 /// Parses `base_url` into the origin the sandbox allows; plain HTTP only for loopback. Error
 /// messages show the URL with any `user:password@` part replaced by `***@`.
-pub fn parse_origin(base_url: &str) -> Result<Origin, String> {
+pub fn parse_origin(base_url: &str) -> Result<Origin, BadBaseUrl> {
+    origin_of(base_url).map_err(BadBaseUrl)
+}
+
+/// [`parse_origin`], its error in words.
+fn origin_of(base_url: &str) -> Result<Origin, String> {
     let shown = without_userinfo(base_url.trim());
     let url = url::Url::parse(base_url.trim()).map_err(|e| {
         format!("{shown:?} is not a URL ({e}); use e.g. https://eu-api.mimecast.com")
@@ -680,7 +685,7 @@ impl Tenant {
     ///
     /// # Errors
     /// The discovered URL is not a usable origin.
-    pub fn set_discovered(&mut self, base_url: &str) -> Result<(), String> {
+    pub fn set_discovered(&mut self, base_url: &str) -> Result<(), BadBaseUrl> {
         let base_url = base_url.trim().trim_end_matches('/').to_string();
         self.allowed_origin = parse_origin(&base_url)?;
         self.base_url = base_url;
@@ -743,19 +748,49 @@ fn hide_serde_values(message: &str) -> String {
     out
 }
 
+/// Why a configuration file cannot be read.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigFileError {
+    /// The file cannot be read, or is not a small regular file.
+    #[error("cannot read config {path}: {source}")]
+    Read {
+        /// The file.
+        path: String,
+        /// Why.
+        source: small_file::SmallFileError,
+    },
+    /// The TOML does not parse or does not fit the schema.
+    #[error("{path}: {message}")]
+    Syntax {
+        /// The file.
+        path: String,
+        /// The parser's words with line and column (never the offending text).
+        message: String,
+    },
+}
+
+/// A base URL that cannot be a tenant's origin; the message shows the URL without credentials
+/// and says what to write instead.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct BadBaseUrl(String);
+
 impl FileConfig {
     /// Reads and parses a config file.
     ///
     /// # Errors
     /// Unreadable file or TOML that does not fit the schema (the message names the key).
-    pub fn load(path: &Path) -> Result<FileConfig, String> {
-        let text = crate::config::small_file::read_to_string(
-            path,
-            crate::config::small_file::MAX_CONFIG_BYTES,
-        )
-        .map_err(|e| format!("cannot read config {}: {e}", path.display()))?;
-        toml::from_str(&text)
-            .map_err(|e| format!("{}: {}", path.display(), describe_toml_error(&text, &e)))
+    pub fn load(path: &Path) -> Result<FileConfig, ConfigFileError> {
+        let text = small_file::read_to_string(path, small_file::MAX_CONFIG_BYTES).map_err(
+            |source| ConfigFileError::Read {
+                path: path.display().to_string(),
+                source,
+            },
+        )?;
+        toml::from_str(&text).map_err(|e| ConfigFileError::Syntax {
+            path: path.display().to_string(),
+            message: describe_toml_error(&text, &e),
+        })
     }
 
     /// Checks everything the host can check and resolves secrets; `base_dir` anchors relative
@@ -1368,7 +1403,7 @@ secret_key = "d"
                 "write it as https://xn--bcher-kva.example",
             ),
         ] {
-            let e = parse_origin(url).unwrap_err();
+            let e = parse_origin(url).unwrap_err().to_string();
             assert!(e.contains(fix), "{url}: {e}");
         }
         // A form the component sends as written is accepted.
@@ -1410,7 +1445,7 @@ secret_key = "d"
             ),
         ] {
             std::fs::write(&path, text).unwrap();
-            let err = FileConfig::load(&path).unwrap_err();
+            let err = FileConfig::load(&path).unwrap_err().to_string();
             assert!(!err.contains("s3cr3t") && !err.contains("1234567"), "{err}");
             assert!(err.contains(needle), "{needle} not in {err}");
             assert!(err.contains("line 3, column"), "{err}");
@@ -1428,10 +1463,10 @@ secret_key = "d"
             "alice:hunter2@eu-api.mimecast.com",
             "https://alice:hunter2@exa mple.com",
         ] {
-            let err = parse_origin(url).unwrap_err();
+            let err = parse_origin(url).unwrap_err().to_string();
             assert!(!err.contains("alice") && !err.contains("hunter2"), "{err}");
         }
-        let err = parse_origin("https://alice:hunter2@eu-api.mimecast.com").unwrap_err();
+        let err = parse_origin("https://alice:hunter2@eu-api.mimecast.com").unwrap_err().to_string();
         assert!(
             err.contains("\"https://***@eu-api.mimecast.com\" must not contain credentials"),
             "{err}"

@@ -153,43 +153,74 @@ impl SecretSource {
     /// # Errors
     /// The variable is unset, the file unreadable, or the value empty; the message names the
     /// variable or file (as resolved), never the value, nor a name or path that looks like one.
-    pub fn resolve(&self, base_dir: &Path) -> Result<Secret, String> {
+    pub fn resolve(&self, base_dir: &Path) -> Result<Secret, SecretError> {
+        use crate::config::small_file::{self, SmallFileError};
         let value = match self {
             SecretSource::Literal(v) => v.clone(),
-            SecretSource::Env { env } => {
-                std::env::var(env).map_err(|_| format!("{} is not set", env_label(env)))?
-            }
+            SecretSource::Env { env } => std::env::var(env).map_err(|_| SecretError::Unset {
+                label: env_label(env),
+            })?,
             SecretSource::File { file } => {
                 let path = base_dir.join(file);
-                crate::config::small_file::read_to_string(
-                    &path,
-                    crate::config::small_file::MAX_SECRET_BYTES,
-                )
-                .map_err(|e| match e {
-                    crate::config::small_file::SmallFileError::Io(e) => format!(
-                        "cannot read {} (relative paths are relative to the config file): {e}",
-                        file_label(&path, file)
-                    ),
-                    e => format!(
-                        "{} {e}; a secret file must be a small regular file holding only \
-                             the value",
-                        file_label(&path, file)
-                    ),
+                small_file::read_to_string(&path, small_file::MAX_SECRET_BYTES).map_err(|e| {
+                    let label = file_label(&path, file);
+                    match e {
+                        SmallFileError::Io(source) => SecretError::Unreadable { label, source },
+                        problem => SecretError::NotSmallFile { label, problem },
+                    }
                 })?
             }
         };
         let value = value.trim();
         if value.is_empty() {
             return Err(match self {
-                SecretSource::Literal(_) => "is empty".to_string(),
-                SecretSource::Env { env } => format!("{} is empty", env_label(env)),
-                SecretSource::File { file } => {
-                    format!("{} is empty", file_label(&base_dir.join(file), file))
-                }
+                SecretSource::Literal(_) => SecretError::EmptyLiteral,
+                SecretSource::Env { env } => SecretError::Empty {
+                    label: env_label(env),
+                },
+                SecretSource::File { file } => SecretError::Empty {
+                    label: file_label(&base_dir.join(file), file),
+                },
             });
         }
         Ok(Secret(value.to_string()))
     }
+}
+
+/// Why a secret cannot be read. Messages name the variable or file, never the value.
+#[derive(Debug, thiserror::Error)]
+pub enum SecretError {
+    /// The environment variable is not set.
+    #[error("{label} is not set")]
+    Unset {
+        /// The variable, as shown.
+        label: String,
+    },
+    /// The file cannot be read.
+    #[error("cannot read {label} (relative paths are relative to the config file): {source}")]
+    Unreadable {
+        /// The file, as shown.
+        label: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The file is not a small regular file.
+    #[error("{label} {problem}; a secret file must be a small regular file holding only the value")]
+    NotSmallFile {
+        /// The file, as shown.
+        label: String,
+        /// What it is instead.
+        problem: crate::config::small_file::SmallFileError,
+    },
+    /// The value in the configuration itself is empty.
+    #[error("is empty")]
+    EmptyLiteral,
+    /// The variable or file holds nothing but white space.
+    #[error("{label} is empty")]
+    Empty {
+        /// The variable or file, as shown.
+        label: String,
+    },
 }
 
 #[cfg(test)]
@@ -243,14 +274,14 @@ mod tests {
         std::fs::write(&big, "k".repeat(100 * 1024)).unwrap();
         let err = SecretSource::File { file: big }
             .resolve(Path::new("/"))
-            .unwrap_err();
+            .unwrap_err().to_string();
         assert!(err.contains("is larger than 64 KiB"), "{err}");
         assert!(err.contains("small regular file"), "{err}");
         let err = SecretSource::File {
             file: "/dev/zero".into(),
         }
         .resolve(Path::new("/"))
-        .unwrap_err();
+        .unwrap_err().to_string();
         assert!(
             err.contains("/dev/zero is a device, not a regular file"),
             "{err}"
@@ -263,11 +294,11 @@ mod tests {
             env: "MCSOURCE_TEST_UNSET_VAR".into(),
         }
         .resolve(Path::new("/"))
-        .unwrap_err();
+        .unwrap_err().to_string();
         assert!(err.contains("MCSOURCE_TEST_UNSET_VAR"));
         let err = SecretSource::File { file: "key".into() }
             .resolve(Path::new("/nonexistent"))
-            .unwrap_err();
+            .unwrap_err().to_string();
         assert!(err.contains("/nonexistent/key"), "{err}");
         assert!(err.contains("relative to the config file"), "{err}");
         assert!(SecretSource::Literal("  ".into())
@@ -281,13 +312,13 @@ mod tests {
         let file = SecretSource::File {
             file: pasted.into(),
         };
-        let err = file.resolve(Path::new("/nonexistent")).unwrap_err();
+        let err = file.resolve(Path::new("/nonexistent")).unwrap_err().to_string();
         assert!(!err.contains("SwZ9"), "{err}");
         assert!(!format!("{file:?}").contains("SwZ9"));
         let env = SecretSource::Env {
             env: "0d5c3d8a-6f1e-4b7a-9c21-5e8f7a6b4c3d".into(),
         };
-        let err = env.resolve(Path::new("/")).unwrap_err();
+        let err = env.resolve(Path::new("/")).unwrap_err().to_string();
         assert!(!err.contains("6f1e"), "{err}");
         assert!(!format!("{env:?}").contains("6f1e"));
         // Ordinary names and paths are still named.
@@ -295,7 +326,7 @@ mod tests {
             file: "secrets/mimecast.key".into(),
         }
         .resolve(Path::new("/nonexistent"))
-        .unwrap_err();
+        .unwrap_err().to_string();
         assert!(err.contains("/nonexistent/secrets/mimecast.key"), "{err}");
     }
 

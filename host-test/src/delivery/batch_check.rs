@@ -82,48 +82,85 @@ pub fn check_batch(
     events: &[String],
     checkpoint: &str,
     expected: Expected<'_>,
-) -> Result<(), String> {
+) -> Result<(), BatchRejected> {
     if events.len() > MAX_BATCH_EVENTS {
-        return Err(format!(
-            "the batch has {} events; at most {MAX_BATCH_EVENTS} are accepted",
-            events.len()
-        ));
+        return Err(BatchRejected::TooManyEvents(events.len()));
     }
     let bytes: usize = events.iter().map(String::len).sum::<usize>() + checkpoint.len();
     if bytes > MAX_BATCH_BYTES {
-        return Err(format!(
-            "the batch has {bytes} bytes; at most {MAX_BATCH_BYTES} are accepted"
-        ));
+        return Err(BatchRejected::TooManyBytes(bytes));
     }
     for (i, e) in events.iter().enumerate() {
-        check_event(e, expected).map_err(|problem| format!("event {i} of the batch {problem}"))?;
+        check_event(e, expected).map_err(|problem| BatchRejected::Event { index: i, problem })?;
     }
     Ok(())
 }
 
+/// Why a component's batch is refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BatchRejected {
+    /// More events than a batch may hold.
+    #[error("the batch has {0} events; at most {MAX_BATCH_EVENTS} are accepted")]
+    TooManyEvents(usize),
+    /// More bytes (events and checkpoint) than a batch may hold.
+    #[error("the batch has {0} bytes; at most {MAX_BATCH_BYTES} are accepted")]
+    TooManyBytes(usize),
+    /// One event is not acceptable.
+    #[error("event {index} of the batch {problem}")]
+    Event {
+        /// Its place in the batch.
+        index: usize,
+        /// What is wrong with it.
+        problem: BadEvent,
+    },
+}
+
+/// What is wrong with one event of a batch.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BadEvent {
+    /// Not one line, or not a JSON object (or its shape's owner fields cannot be read).
+    #[error("is not a one-line JSON object")]
+    NotOneLineObject,
+    /// It names another tenant, or none.
+    #[error("has tenant {found} instead of {expected:?}")]
+    Tenant {
+        /// What it names, quoted and cut short.
+        found: String,
+        /// The tenant polled.
+        expected: String,
+    },
+    /// It names another log type, or none.
+    #[error("has log_type {found} instead of {expected:?}")]
+    LogType {
+        /// What it names, quoted and cut short.
+        found: String,
+        /// The log type polled, as the shape writes it.
+        expected: String,
+    },
+}
+
 /// Checks one event: a one-line JSON object whose tenant and log type, where its shape names
 /// them, are the expected ones.
-fn check_event(event: &str, expected: Expected<'_>) -> Result<(), String> {
+fn check_event(event: &str, expected: Expected<'_>) -> Result<(), BadEvent> {
     let one_line = !event.contains(['\n', '\r']);
     let owner = (event.starts_with('{') && event.ends_with('}'))
         .then(|| expected.shape.owner(event))
         .flatten();
     let Some(owner) = owner.filter(|_| one_line) else {
-        return Err("is not a one-line JSON object".to_string());
+        return Err(BadEvent::NotOneLineObject);
     };
     if owner.tenant.as_deref() != Some(expected.tenant) {
-        return Err(format!(
-            "has tenant {} instead of {:?}",
-            shown(owner.tenant.as_deref()),
-            expected.tenant
-        ));
+        return Err(BadEvent::Tenant {
+            found: shown(owner.tenant.as_deref()),
+            expected: expected.tenant.to_string(),
+        });
     }
     let log_type = expected.shape.log_type_value(expected.log_type);
     if owner.log_type.as_deref() != Some(log_type) {
-        return Err(format!(
-            "has log_type {} instead of {log_type:?}",
-            shown(owner.log_type.as_deref()),
-        ));
+        return Err(BadEvent::LogType {
+            found: shown(owner.log_type.as_deref()),
+            expected: log_type.to_string(),
+        });
     }
     Ok(())
 }
@@ -152,7 +189,7 @@ mod tests {
     fn malformed_batches_are_refused() {
         assert!(check_batch(&[GOOD.into()], "cp", ACME_URL).is_ok());
         for bad in ["not json", "{\"a\":\n1}", "[1]", "{\"a\":", ""] {
-            let err = check_batch(&[GOOD.into(), bad.into()], "cp", ACME_URL).unwrap_err();
+            let err = check_batch(&[GOOD.into(), bad.into()], "cp", ACME_URL).unwrap_err().to_string();
             assert!(err.contains("event 1"), "{bad}: {err}");
         }
         let many = vec![GOOD.to_string(); MAX_BATCH_EVENTS + 1];
@@ -176,7 +213,7 @@ mod tests {
             ),
             (r#"{"tenant":"acme"}"#, "log_type (none)"),
         ] {
-            let err = check_batch(&[GOOD.into(), bad.into()], "cp", ACME_URL).unwrap_err();
+            let err = check_batch(&[GOOD.into(), bad.into()], "cp", ACME_URL).unwrap_err().to_string();
             assert!(
                 err.contains("event 1") && err.contains(needle),
                 "{bad}: {err}"

@@ -157,6 +157,38 @@ pub struct Pipeline {
     reader_gone: bool,
 }
 
+/// Why the sink and the state cannot be joined.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    /// The state store cannot be read or written.
+    #[error(transparent)]
+    State(StateError),
+    /// The end of the sink cannot be read (to tell whose events it holds).
+    #[error("cannot read the end of the sink file {sink}: {source}")]
+    ReadSinkEnd {
+        /// The sink.
+        sink: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The uncommitted tail of the sink cannot be cut.
+    #[error("cannot cut the uncommitted tail of {sink}: {source}")]
+    CutSink {
+        /// The sink.
+        sink: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The state cannot vouch for what the sink holds; nothing was changed.
+    #[error(
+        "{0}. Nothing was changed. To go on, keeping the sink file as it is and collecting what \
+         the state does not cover again (with the same event ids), run again with \
+         {ACCEPT_STATE_LOSS_FLAG}; or restore state_dir from a backup; or point [sink] path at a \
+         new file"
+    )]
+    Disagree(String),
+}
+
 impl Pipeline {
     /// Joins a sink and a store, cutting from the sink whatever a crash left uncommitted; with
     /// the default [`OpenPolicy`] (no tenants known, nothing accepted).
@@ -166,7 +198,7 @@ impl Pipeline {
     pub fn open(
         sink: Box<dyn Sink>,
         store: Box<dyn StateStore>,
-    ) -> Result<(Pipeline, Recovery), String> {
+    ) -> Result<(Pipeline, Recovery), OpenError> {
         Pipeline::open_with(sink, store, &OpenPolicy::default())
     }
 
@@ -183,16 +215,18 @@ impl Pipeline {
         mut sink: Box<dyn Sink>,
         mut store: Box<dyn StateStore>,
         policy: &OpenPolicy,
-    ) -> Result<(Pipeline, Recovery), String> {
+    ) -> Result<(Pipeline, Recovery), OpenError> {
         let mut recovery = Recovery::default();
         if let Some((id, length)) = sink.position() {
             let id = id.to_string();
             let action = match store.sink_length(&id) {
                 Ok(committed) => {
                     let head = if committed.is_none() && length > 0 && !policy.tenants.is_empty() {
-                        sink.last_line_head().map_err(|e| {
-                            format!("cannot read the end of the sink file {id}: {e}")
-                        })?
+                        sink.last_line_head()
+                            .map_err(|source| OpenError::ReadSinkEnd {
+                                sink: id.clone(),
+                                source,
+                            })?
                     } else {
                         None
                     };
@@ -202,35 +236,30 @@ impl Pipeline {
                     reconcile(&id, length, committed, ours)
                 }
                 Err(StateError::Damaged(why)) => Reconcile::Disagree(why),
-                Err(e) => return Err(format!("{e:#}")),
+                Err(e) => return Err(OpenError::State(e)),
             };
             match action {
                 Reconcile::Keep => {}
                 Reconcile::Cut(c) => {
-                    sink.truncate(c)
-                        .map_err(|e| format!("cannot cut the uncommitted tail of {id}: {e}"))?;
+                    sink.truncate(c).map_err(|source| OpenError::CutSink {
+                        sink: id.clone(),
+                        source,
+                    })?;
                     recovery.cut_bytes = length - c;
                 }
                 Reconcile::Adopt { shrank } => {
                     recovery.sink_shrank = shrank;
                     store
                         .set_sink_length(&id, length)
-                        .map_err(|e| format!("{e:#}"))?;
+                        .map_err(OpenError::State)?;
                 }
                 Reconcile::Disagree(why) if policy.accept_state_loss => {
                     store
                         .set_sink_length(&id, length)
-                        .map_err(|e| format!("{e:#}"))?;
+                        .map_err(OpenError::State)?;
                     recovery.accepted = Some(why);
                 }
-                Reconcile::Disagree(why) => {
-                    return Err(format!(
-                        "{why}. Nothing was changed. To go on, keeping the sink file as it is \
-                         and collecting what the state does not cover again (with the same \
-                         event ids), run again with {ACCEPT_STATE_LOSS_FLAG}; or restore \
-                         state_dir from a backup; or point [sink] path at a new file"
-                    ));
-                }
+                Reconcile::Disagree(why) => return Err(OpenError::Disagree(why)),
             }
         }
         let pipeline = Pipeline {
@@ -466,7 +495,7 @@ mod tests {
             tenants: vec!["acme".into()],
             accept_state_loss: accept,
         };
-        Pipeline::open_with(Box::new(sink), Box::new(store), &policy)
+        Pipeline::open_with(Box::new(sink), Box::new(store), &policy).map_err(|e| e.to_string())
     }
 
     /// Sets the committed length of the sink file in `dir` directly in the database.

@@ -6,6 +6,7 @@
 use std::error::Error as StdError;
 
 use super::proxy::ProxyFailed;
+use crate::error_chain::one_line as chain;
 
 /// Why a request got no answer, or its answer's body could not be read.
 #[derive(Debug, thiserror::Error)]
@@ -158,21 +159,6 @@ fn from_io(e: &std::io::Error) -> Option<NetError> {
         _ => return None,
     };
     Some(known)
-}
-
-/// An error and its causes on one line.
-pub(super) fn chain(e: &(dyn StdError + 'static)) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(cause) = source {
-        let more = cause.to_string();
-        if !text.contains(&more) {
-            text.push_str(": ");
-            text.push_str(&more);
-        }
-        source = cause.source();
-    }
-    text
 }
 
 #[cfg(test)]

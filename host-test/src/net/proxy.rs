@@ -9,7 +9,7 @@ use http::Uri;
 use hyper_util::client::proxy::matcher::{Intercept, Matcher};
 
 use super::connect::port_or_default;
-use super::error::chain;
+use crate::error_chain::one_line as chain;
 
 /// Where outbound connections go. `Debug` leaves out a proxy URL's credentials.
 #[derive(Clone, Default, PartialEq, Eq)]

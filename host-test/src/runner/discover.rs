@@ -41,10 +41,8 @@ pub async fn discover_base_url(
     app_id: &str,
     email: &str,
     timeout: Duration,
-) -> Result<String, String> {
-    ask(runtime, discover_url, app_id, email, timeout)
-        .await
-        .map_err(|e| e.message)
+) -> Result<String, DiscoveryError> {
+    ask(runtime, discover_url, app_id, email, timeout).await
 }
 
 /// [`discover_base_url`], telling a failure that may pass by itself from one that will not.
@@ -106,7 +104,7 @@ pub async fn resolve_tenant(runtime: &Runtime, tenant: &mut Tenant) -> Result<()
             tenant
                 .set_discovered(&url)
                 .map(|()| url)
-                .map_err(DiscoveryError::permanent)
+                .map_err(|e| DiscoveryError::permanent(e.to_string()))
         });
     match found {
         Ok(url) => {

@@ -574,7 +574,7 @@ async fn poll_slot(
             return (inst, After::Stop);
         }
         slot.failures += 1;
-        let message = format!("{:#}", anyhow::Error::new(e));
+        let message = crate::error_chain::one_line(&e);
         tracing::error!(log_type, error = %message, "batch not delivered; checkpoint not moved");
         pipeline
             .trouble(&tenant.id, log_type, Trouble::Retry, &message)

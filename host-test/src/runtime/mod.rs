@@ -13,7 +13,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::Context as _;
 use wasmtime::component::{Component, HasSelf, Linker, ResourceTable};
 use wasmtime::{Engine, Store};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
@@ -86,6 +85,69 @@ impl Default for RuntimeOptions {
             extra_roots: Vec::new(),
         }
     }
+}
+
+/// Why a component cannot be loaded: the engine cannot be set up, or the bytes are not a
+/// component of the `collector` world.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    /// Neither memory layout can be set up in this process.
+    #[error("cannot set up the component engine: {pooled}; nor in the compact memory layout: {compact}")]
+    Engine {
+        /// Why the pooled layout failed.
+        pooled: String,
+        /// Why the compact layout failed.
+        compact: String,
+    },
+    /// The WASI or WASI-HTTP imports cannot be linked (a host build problem).
+    #[error("cannot link the host's imports: {0}")]
+    Link(String),
+    /// The bytes do not parse or compile as a component.
+    #[error("the component does not load; is it a wasm32-wasip2 build of mimecast-source?: {0}")]
+    NotAComponent(String),
+    /// The component imports what this host does not provide, or exports another world.
+    #[error("the component needs imports this host does not provide: {0}")]
+    Imports(String),
+    /// A tenant's own component file cannot be read.
+    #[error("cannot read component {path}: {source}")]
+    Read {
+        /// The file.
+        path: String,
+        /// Why.
+        source: crate::config::small_file::SmallFileError,
+    },
+    /// A tenant's own component file is not a usable component.
+    #[error("component {path}: {source}")]
+    Extra {
+        /// The file.
+        path: String,
+        /// Why.
+        source: Box<LoadError>,
+    },
+}
+
+/// Why an instance could not be made for a tenant.
+#[derive(Debug, thiserror::Error)]
+pub enum InstantiateError {
+    /// The tenant names its own component, which [`Runtime::load_extra`] did not load.
+    #[error("tenant {tenant}: its component {path} is not loaded (load_extra first)")]
+    NotLoaded {
+        /// Tenant id.
+        tenant: String,
+        /// The component file.
+        path: String,
+    },
+    /// The component's start code ran past the deadline.
+    #[error(transparent)]
+    Call(#[from] CallError),
+    /// wasmtime refused (e.g. the memory limit is too small for the component).
+    #[error("cannot instantiate the component for tenant {tenant}: {detail}")]
+    Refused {
+        /// Tenant id.
+        tenant: String,
+        /// wasmtime's description.
+        detail: String,
+    },
 }
 
 /// Why a call into the component failed without an answer from it.
@@ -374,7 +436,7 @@ enum Layout {
 }
 
 /// The engine for `layout`, with the compiled-code cache of `options`.
-fn build_engine(options: &RuntimeOptions, layout: Layout) -> anyhow::Result<Engine> {
+fn build_engine(options: &RuntimeOptions, layout: Layout) -> Result<Engine, String> {
     let mut config = wasmtime::Config::new();
     config.wasm_component_model(true);
     config.epoch_interruption(true);
@@ -404,7 +466,7 @@ fn build_engine(options: &RuntimeOptions, layout: Layout) -> anyhow::Result<Engi
                     "cannot use the compiled-component cache; compiling at every start"),
         }
     }
-    Engine::new(&config).map_err(anyhow_from)
+    Engine::new(&config).map_err(|e| format!("{e:#}"))
 }
 
 fn pooling(options: &RuntimeOptions) -> wasmtime::PoolingAllocationConfig {
@@ -437,17 +499,17 @@ impl Runtime {
     ///
     /// # Errors
     /// The bytes are not a component of the `collector` world.
-    pub fn new(wasm: &[u8], options: &RuntimeOptions) -> anyhow::Result<Runtime> {
+    pub fn new(wasm: &[u8], options: &RuntimeOptions) -> Result<Runtime, LoadError> {
         let engine = match build_engine(options, Layout::Pooled) {
             Ok(engine) => engine,
             Err(pooled) => {
                 let engine = build_engine(options, Layout::Compact).map_err(|compact| {
-                    anyhow::anyhow!(
-                        "cannot set up the component engine: {pooled:#}; nor in the compact \
-                         memory layout: {compact:#}"
-                    )
+                    LoadError::Engine {
+                        pooled: pooled.clone(),
+                        compact,
+                    }
                 })?;
-                tracing::warn!(error = %format!("{pooled:#}"),
+                tracing::warn!(error = %pooled,
                     "the pooled memory layout does not fit this process's address-space limit \
                      (ulimit -v); running in the compact memory layout: instances are made on \
                      demand with bounds-checked memories (slower to start and to run; \
@@ -456,10 +518,11 @@ impl Runtime {
             }
         };
         let mut linker = Linker::<HostState>::new(&engine);
-        wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(anyhow_from)?;
-        wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker).map_err(anyhow_from)?;
+        let link = |e: wasmtime::Error| LoadError::Link(format!("{e:#}"));
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(link)?;
+        wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker).map_err(link)?;
         Collector::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |s| s)
-            .map_err(anyhow_from)?;
+            .map_err(link)?;
         let pre = prepare(&engine, &linker, wasm)?;
         let ticker = start_epoch_ticker(engine.clone());
         Ok(Runtime {
@@ -476,7 +539,7 @@ impl Runtime {
     ///
     /// # Errors
     /// The file cannot be read or is not a component of the `collector` world.
-    pub fn load_extra(&self, path: &std::path::Path) -> anyhow::Result<()> {
+    pub fn load_extra(&self, path: &std::path::Path) -> Result<(), LoadError> {
         let loaded = |rt: &Runtime| {
             rt.extra
                 .read()
@@ -488,9 +551,14 @@ impl Runtime {
         }
         let wasm =
             crate::config::small_file::read(path, crate::config::small_file::MAX_COMPONENT_BYTES)
-                .with_context(|| format!("cannot read component {}", path.display()))?;
-        let pre = prepare(&self.engine, &self.linker, &wasm)
-            .with_context(|| format!("component {}", path.display()))?;
+                .map_err(|source| LoadError::Read {
+                    path: path.display().to_string(),
+                    source,
+                })?;
+        let pre = prepare(&self.engine, &self.linker, &wasm).map_err(|e| LoadError::Extra {
+            path: path.display().to_string(),
+            source: Box::new(e),
+        })?;
         if let Ok(mut extra) = self.extra.write() {
             extra.insert(path.to_path_buf(), pre);
         }
@@ -513,7 +581,7 @@ impl Runtime {
         &self,
         tenant: &Tenant,
         session: &SessionCache,
-    ) -> anyhow::Result<Instance> {
+    ) -> Result<Instance, InstantiateError> {
         self.instantiate_component(
             &tenant.id,
             &tenant.allowed_origin,
@@ -536,7 +604,7 @@ impl Runtime {
         allowed: &Origin,
         timeout: Duration,
         limits: &Limits,
-    ) -> anyhow::Result<Instance> {
+    ) -> Result<Instance, InstantiateError> {
         self.instantiate_component(id, allowed, timeout, limits, None, SessionCache::new())
             .await
     }
@@ -549,7 +617,7 @@ impl Runtime {
         limits: &Limits,
         component: Option<&std::path::Path>,
         session: SessionCache,
-    ) -> anyhow::Result<Instance> {
+    ) -> Result<Instance, InstantiateError> {
         let stderr = StderrTail::default();
         let state = HostState {
             tenant: id.to_string(),
@@ -574,11 +642,11 @@ impl Runtime {
         store.epoch_deadline_callback(yield_or_stop);
         store.set_epoch_deadline(YIELD_TICKS);
         let extra = match component {
-            Some(path) => Some(self.loaded_extra(path).with_context(|| {
-                format!(
-                    "tenant {id}: its component {} is not loaded (load_extra first)",
-                    path.display()
-                )
+            Some(path) => Some(self.loaded_extra(path).ok_or_else(|| {
+                InstantiateError::NotLoaded {
+                    tenant: id.to_string(),
+                    path: path.display().to_string(),
+                }
             })?),
             None => None,
         };
@@ -590,8 +658,10 @@ impl Runtime {
                 tenant: id.to_string(),
                 limit: limits.poll_timeout,
             })?
-            .map_err(anyhow_from)
-            .with_context(|| format!("cannot instantiate the component for tenant {id}"))?;
+            .map_err(|e| InstantiateError::Refused {
+                tenant: id.to_string(),
+                detail: format!("{e:#}"),
+            })?;
         Ok(Instance {
             store,
             bindings,
@@ -605,20 +675,16 @@ fn prepare(
     engine: &Engine,
     linker: &Linker<HostState>,
     wasm: &[u8],
-) -> anyhow::Result<CollectorPre<HostState>> {
-    let component = Component::new(engine, wasm)
-        .map_err(|e| {
-            // The parser's message may go on with a multi-line dump of the expected bytes.
-            let text = format!("{e:#}");
-            let first = text.lines().next().unwrap_or_default();
-            anyhow::anyhow!("{}", first.split(" - expected=").next().unwrap_or(first))
-        })
-        .context("the component does not load; is it a wasm32-wasip2 build of mimecast-source?")?;
-    let instance_pre = linker
-        .instantiate_pre(&component)
-        .map_err(anyhow_from)
-        .context("the component needs imports this host does not provide")?;
-    CollectorPre::new(instance_pre).map_err(anyhow_from)
+) -> Result<CollectorPre<HostState>, LoadError> {
+    let component = Component::new(engine, wasm).map_err(|e| {
+        // The parser's message may go on with a multi-line dump of the expected bytes.
+        let text = format!("{e:#}");
+        let first = text.lines().next().unwrap_or_default();
+        LoadError::NotAComponent(first.split(" - expected=").next().unwrap_or(first).to_string())
+    })?;
+    let imports = |e: wasmtime::Error| LoadError::Imports(format!("{e:#}"));
+    let instance_pre = linker.instantiate_pre(&component).map_err(imports)?;
+    CollectorPre::new(instance_pre).map_err(imports)
 }
 
 /// The instant `timeout` from now (a year from now for a timeout too large to add).
@@ -925,10 +991,6 @@ pub fn describe(e: &PollError) -> String {
     }
 }
 
-/// wasmtime 48 has its own error type; the host's library code uses anyhow.
-pub fn anyhow_from(e: wasmtime::Error) -> anyhow::Error {
-    anyhow::anyhow!("{e:#}")
-}
 
 #[cfg(test)]
 mod tests {

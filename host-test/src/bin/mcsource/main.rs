@@ -261,7 +261,7 @@ fn user_cache_dir() -> Option<PathBuf> {
 }
 
 fn load_config(path: &Path) -> anyhow::Result<mimecast_host::config::ValidConfig> {
-    let file = FileConfig::load(path).map_err(anyhow::Error::msg)?;
+    let file = FileConfig::load(path)?;
     file.validate(config_dir(path)).map_err(|problems| {
         anyhow::anyhow!(
             "{} has {} problem(s):\n  - {}",
@@ -477,7 +477,7 @@ async fn collect(
     reload: Option<tokio::sync::mpsc::Receiver<Vec<Tenant>>>,
 ) -> anyhow::Result<Collected> {
     let (pipeline, recovery) =
-        Pipeline::open_with(sink, store, policy).map_err(anyhow::Error::msg)?;
+        Pipeline::open_with(sink, store, policy)?;
     if let Some(why) = &recovery.accepted {
         tracing::warn!("{why}; keeping the sink file as it is ({ACCEPT_STATE_LOSS_FLAG})");
     }
@@ -601,7 +601,7 @@ async fn demo_cmd(component: Option<&Path>) -> anyhow::Result<ExitCode> {
 }
 
 async fn check(config: &Path, online: bool, component: Option<&Path>) -> anyhow::Result<ExitCode> {
-    let file = FileConfig::load(config).map_err(anyhow::Error::msg)?;
+    let file = FileConfig::load(config)?;
     let Validated {
         config: validated,
         sound,
@@ -733,7 +733,7 @@ fn state_dir_of(config: &Path, file: &FileConfig) -> PathBuf {
 }
 
 fn status(config: &Path) -> anyhow::Result<ExitCode> {
-    let file = FileConfig::load(config).map_err(anyhow::Error::msg)?;
+    let file = FileConfig::load(config)?;
     let state_dir = state_dir_of(config, &file);
     let Some(store) = state::open_existing(&state_dir)? else {
         println!(
@@ -751,7 +751,7 @@ fn status(config: &Path) -> anyhow::Result<ExitCode> {
 }
 
 fn reset(config: &Path, tenant: &str, log_types: &[String]) -> anyhow::Result<ExitCode> {
-    let file = FileConfig::load(config).map_err(anyhow::Error::msg)?;
+    let file = FileConfig::load(config)?;
     let state_dir = state_dir_of(config, &file);
     let Some(mut store) = state::open_existing(&state_dir)? else {
         println!("no state in {} yet: nothing to reset", state_dir.display());
