@@ -460,9 +460,7 @@ fn engine(pooling: bool, cache_dir: Option<&Path>) -> anyhow::Result<Engine> {
     if let Some(dir) = cache_dir {
         let mut cache = wasmtime::CacheConfig::new();
         cache.with_directory(dir);
-        config.cache(Some(
-            wasmtime::Cache::new(cache).map_err(anyhow_from)?,
-        ));
+        config.cache(Some(wasmtime::Cache::new(cache).map_err(anyhow_from)?));
     }
     Engine::new(&config).map_err(anyhow_from)
 }
@@ -472,8 +470,7 @@ fn engine(pooling: bool, cache_dir: Option<&Path>) -> anyhow::Result<Engine> {
 fn collector_linker(engine: &Engine) -> anyhow::Result<Linker<BenchState>> {
     let mut linker = Linker::<BenchState>::new(engine);
     wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(anyhow_from)?;
-    wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)
-        .map_err(anyhow_from)?;
+    wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker).map_err(anyhow_from)?;
     linker
         .instance("mimecast:source/host-log@0.2.0")
         .map_err(anyhow_from)?
@@ -692,12 +689,8 @@ async fn parse_section(sizes: &Sizes, cache_dir: &Path, report: &mut Report) -> 
         .context("the benchmark component does not load")?;
     let mut linker = Linker::<BenchState>::new(&engine);
     wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(anyhow_from)?;
-    let pre = BenchPre::new(
-        linker
-            .instantiate_pre(&component)
-            .map_err(anyhow_from)?,
-    )
-    .map_err(anyhow_from)?;
+    let pre = BenchPre::new(linker.instantiate_pre(&component).map_err(anyhow_from)?)
+        .map_err(anyhow_from)?;
     let main_size = sizes
         .page_sizes
         .iter()
@@ -772,8 +765,7 @@ async fn instantiation_section(
     let mut rows = Vec::new();
     for pooling in [false, true] {
         let engine = engine(pooling, Some(cache_dir))?;
-        let component =
-            Component::new(&engine, runtime::BUNDLED_COMPONENT).map_err(anyhow_from)?;
+        let component = Component::new(&engine, runtime::BUNDLED_COMPONENT).map_err(anyhow_from)?;
         let linker = collector_linker(&engine)?;
         let allocator = if pooling { "pooling" } else { "default" };
         if !pooling {
@@ -793,9 +785,7 @@ async fn instantiation_section(
                 per(plain),
             ));
         }
-        let pre = linker
-            .instantiate_pre(&component)
-            .map_err(anyhow_from)?;
+        let pre = linker.instantiate_pre(&component).map_err(anyhow_from)?;
         let with_pre = median_secs(sizes.rounds, || async {
             for _ in 0..k {
                 let mut store = Store::new(&engine, BenchState::new());

@@ -781,12 +781,13 @@ impl FileConfig {
     /// # Errors
     /// Unreadable file or TOML that does not fit the schema (the message names the key).
     pub fn load(path: &Path) -> Result<FileConfig, ConfigFileError> {
-        let text = small_file::read_to_string(path, small_file::MAX_CONFIG_BYTES).map_err(
-            |source| ConfigFileError::Read {
-                path: path.display().to_string(),
-                source,
-            },
-        )?;
+        let text =
+            small_file::read_to_string(path, small_file::MAX_CONFIG_BYTES).map_err(|source| {
+                ConfigFileError::Read {
+                    path: path.display().to_string(),
+                    source,
+                }
+            })?;
         toml::from_str(&text).map_err(|e| ConfigFileError::Syntax {
             path: path.display().to_string(),
             message: describe_toml_error(&text, &e),
@@ -1466,7 +1467,9 @@ secret_key = "d"
             let err = parse_origin(url).unwrap_err().to_string();
             assert!(!err.contains("alice") && !err.contains("hunter2"), "{err}");
         }
-        let err = parse_origin("https://alice:hunter2@eu-api.mimecast.com").unwrap_err().to_string();
+        let err = parse_origin("https://alice:hunter2@eu-api.mimecast.com")
+            .unwrap_err()
+            .to_string();
         assert!(
             err.contains("\"https://***@eu-api.mimecast.com\" must not contain credentials"),
             "{err}"

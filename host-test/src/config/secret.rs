@@ -205,7 +205,9 @@ pub enum SecretError {
         source: std::io::Error,
     },
     /// The file is not a small regular file.
-    #[error("{label} {problem}; a secret file must be a small regular file holding only the value")]
+    #[error(
+        "{label} {problem}; a secret file must be a small regular file holding only the value"
+    )]
     NotSmallFile {
         /// The file, as shown.
         label: String,
@@ -274,14 +276,16 @@ mod tests {
         std::fs::write(&big, "k".repeat(100 * 1024)).unwrap();
         let err = SecretSource::File { file: big }
             .resolve(Path::new("/"))
-            .unwrap_err().to_string();
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("is larger than 64 KiB"), "{err}");
         assert!(err.contains("small regular file"), "{err}");
         let err = SecretSource::File {
             file: "/dev/zero".into(),
         }
         .resolve(Path::new("/"))
-        .unwrap_err().to_string();
+        .unwrap_err()
+        .to_string();
         assert!(
             err.contains("/dev/zero is a device, not a regular file"),
             "{err}"
@@ -294,11 +298,13 @@ mod tests {
             env: "MCSOURCE_TEST_UNSET_VAR".into(),
         }
         .resolve(Path::new("/"))
-        .unwrap_err().to_string();
+        .unwrap_err()
+        .to_string();
         assert!(err.contains("MCSOURCE_TEST_UNSET_VAR"));
         let err = SecretSource::File { file: "key".into() }
             .resolve(Path::new("/nonexistent"))
-            .unwrap_err().to_string();
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("/nonexistent/key"), "{err}");
         assert!(err.contains("relative to the config file"), "{err}");
         assert!(SecretSource::Literal("  ".into())
@@ -312,7 +318,10 @@ mod tests {
         let file = SecretSource::File {
             file: pasted.into(),
         };
-        let err = file.resolve(Path::new("/nonexistent")).unwrap_err().to_string();
+        let err = file
+            .resolve(Path::new("/nonexistent"))
+            .unwrap_err()
+            .to_string();
         assert!(!err.contains("SwZ9"), "{err}");
         assert!(!format!("{file:?}").contains("SwZ9"));
         let env = SecretSource::Env {
@@ -326,7 +335,8 @@ mod tests {
             file: "secrets/mimecast.key".into(),
         }
         .resolve(Path::new("/nonexistent"))
-        .unwrap_err().to_string();
+        .unwrap_err()
+        .to_string();
         assert!(err.contains("/nonexistent/secrets/mimecast.key"), "{err}");
     }
 

@@ -189,7 +189,9 @@ mod tests {
     fn malformed_batches_are_refused() {
         assert!(check_batch(&[GOOD.into()], "cp", ACME_URL).is_ok());
         for bad in ["not json", "{\"a\":\n1}", "[1]", "{\"a\":", ""] {
-            let err = check_batch(&[GOOD.into(), bad.into()], "cp", ACME_URL).unwrap_err().to_string();
+            let err = check_batch(&[GOOD.into(), bad.into()], "cp", ACME_URL)
+                .unwrap_err()
+                .to_string();
             assert!(err.contains("event 1"), "{bad}: {err}");
         }
         let many = vec![GOOD.to_string(); MAX_BATCH_EVENTS + 1];
@@ -213,7 +215,9 @@ mod tests {
             ),
             (r#"{"tenant":"acme"}"#, "log_type (none)"),
         ] {
-            let err = check_batch(&[GOOD.into(), bad.into()], "cp", ACME_URL).unwrap_err().to_string();
+            let err = check_batch(&[GOOD.into(), bad.into()], "cp", ACME_URL)
+                .unwrap_err()
+                .to_string();
             assert!(
                 err.contains("event 1") && err.contains(needle),
                 "{bad}: {err}"

@@ -92,7 +92,9 @@ impl Default for RuntimeOptions {
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
     /// Neither memory layout can be set up in this process.
-    #[error("cannot set up the component engine: {pooled}; nor in the compact memory layout: {compact}")]
+    #[error(
+        "cannot set up the component engine: {pooled}; nor in the compact memory layout: {compact}"
+    )]
     Engine {
         /// Why the pooled layout failed.
         pooled: String,
@@ -552,9 +554,9 @@ impl Runtime {
         let wasm =
             crate::config::small_file::read(path, crate::config::small_file::MAX_COMPONENT_BYTES)
                 .map_err(|source| LoadError::Read {
-                    path: path.display().to_string(),
-                    source,
-                })?;
+                path: path.display().to_string(),
+                source,
+            })?;
         let pre = prepare(&self.engine, &self.linker, &wasm).map_err(|e| LoadError::Extra {
             path: path.display().to_string(),
             source: Box::new(e),
@@ -642,12 +644,15 @@ impl Runtime {
         store.epoch_deadline_callback(yield_or_stop);
         store.set_epoch_deadline(YIELD_TICKS);
         let extra = match component {
-            Some(path) => Some(self.loaded_extra(path).ok_or_else(|| {
-                InstantiateError::NotLoaded {
-                    tenant: id.to_string(),
-                    path: path.display().to_string(),
-                }
-            })?),
+            Some(path) => {
+                Some(
+                    self.loaded_extra(path)
+                        .ok_or_else(|| InstantiateError::NotLoaded {
+                            tenant: id.to_string(),
+                            path: path.display().to_string(),
+                        })?,
+                )
+            }
             None => None,
         };
         let pre = extra.as_ref().unwrap_or(&self.pre);
@@ -680,7 +685,13 @@ fn prepare(
         // The parser's message may go on with a multi-line dump of the expected bytes.
         let text = format!("{e:#}");
         let first = text.lines().next().unwrap_or_default();
-        LoadError::NotAComponent(first.split(" - expected=").next().unwrap_or(first).to_string())
+        LoadError::NotAComponent(
+            first
+                .split(" - expected=")
+                .next()
+                .unwrap_or(first)
+                .to_string(),
+        )
     })?;
     let imports = |e: wasmtime::Error| LoadError::Imports(format!("{e:#}"));
     let instance_pre = linker.instantiate_pre(&component).map_err(imports)?;
@@ -990,7 +1001,6 @@ pub fn describe(e: &PollError) -> String {
         PollError::Protocol(m) => format!("protocol error: {m}"),
     }
 }
-
 
 #[cfg(test)]
 mod tests {

@@ -1,7 +1,13 @@
 //! `mcsource status`: the health of every tenant's log types, from the state store, as an
-//! aligned text table. Pure: rows and the current time in, text out.
+//! aligned text table ([`render`] is pure: rows and the current time in, text out).
 
-use mimecast_host::state::Status;
+use std::path::Path;
+use std::process::ExitCode;
+
+use mimecast_host::config::FileConfig;
+use mimecast_host::state::{self, Status};
+
+use crate::setup::state_dir_of;
 
 /// Renders the status rows as an aligned text table.
 pub fn render(rows: &[Status], now: i64) -> String {
@@ -56,6 +62,25 @@ fn one_line(text: &str) -> String {
         .filter(|w| !w.is_empty())
         .collect::<Vec<_>>()
         .join(" ")
+}
+
+/// `mcsource status`: the table of every tenant's log types, from the state store.
+pub(crate) fn status(config: &Path) -> anyhow::Result<ExitCode> {
+    let file = FileConfig::load(config)?;
+    let state_dir = state_dir_of(config, &file);
+    let Some(store) = state::open_existing(&state_dir)? else {
+        println!(
+            "no state in {} yet: nothing has been collected",
+            state_dir.display()
+        );
+        return Ok(ExitCode::SUCCESS);
+    };
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0);
+    print!("{}", render(&store.statuses()?, now));
+    Ok(ExitCode::SUCCESS)
 }
 
 #[cfg(test)]

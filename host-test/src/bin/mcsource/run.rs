@@ -1,0 +1,203 @@
+//! `mcsource run`: collect from the configured tenants into the sink, until stopped or, with
+//! `--once`, until every log type is caught up; and the collecting loop `demo` shares.
+
+use std::path::Path;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::{bail, Context as _};
+
+use mimecast_host::config::{SinkConfig, Tenant};
+use mimecast_host::delivery::pipeline::{OpenPolicy, Pipeline, ACCEPT_STATE_LOSS_FLAG};
+use mimecast_host::delivery::sink::{FileSink, Sink, StdoutSink};
+use mimecast_host::delivery::Delivery;
+use mimecast_host::runner::{self, RunMode, Summary};
+use mimecast_host::runtime::{Runtime, RuntimeOptions};
+use mimecast_host::state::{SqliteStore, StateError, StateStore};
+
+use crate::console::Console;
+use crate::setup::{env_cache_dir, load_components, load_config, load_runtime, log_proxy};
+use crate::signals::{reload_on_sighup, shutdown_on_signal};
+
+/// `mcsource run [--once]`: collects from the tenants of the config at `config_path`.
+pub(crate) async fn run(
+    console: Console,
+    config_path: &Path,
+    once: bool,
+    component: Option<&Path>,
+    accept_state_loss: bool,
+) -> anyhow::Result<ExitCode> {
+    let config = load_config(config_path)?;
+    // Held until this function returns: a second `run` on the same state would deliver twice.
+    let state_lock = mimecast_host::state::lock_state_dir(&config.state_dir)?;
+    // Opened first, so a state_dir with a lock file but no database was not left so by a run
+    // that stopped before opening it.
+    let (store, accepted) = SqliteStore::open_for_run(
+        &config.state_dir,
+        state_lock.used_before(),
+        accept_state_loss,
+    )
+    .map_err(|e| state_refusal(&e, &config.state_dir))?;
+    state_lock.record_database().with_context(|| {
+        format!(
+            "cannot write the lock file in {}",
+            config.state_dir.display()
+        )
+    })?;
+    if let Some(why) = accepted {
+        tracing::warn!(state_dir = %config.state_dir.display(), "{why}; going on with a new state ({ACCEPT_STATE_LOSS_FLAG})");
+    }
+    let cache = env_cache_dir().unwrap_or_else(|| config.state_dir.join("compiled"));
+    let options = RuntimeOptions {
+        cache_dir: Some(cache),
+        max_instances: config.max_concurrent_polls + 4,
+        proxy: config.proxy.clone(),
+        extra_roots: config.extra_roots.clone(),
+    };
+    log_proxy(&config.proxy);
+    let runtime = load_runtime(component, &options)?;
+    let max_concurrent_polls = config.max_concurrent_polls;
+    load_components(&runtime, &config.tenants);
+    let reload = (!once).then(|| reload_on_sighup(config_path.to_path_buf(), runtime.clone()));
+    let sink: Box<dyn Sink> = match &config.sink {
+        SinkConfig::Stdout => Box::new(StdoutSink),
+        SinkConfig::File { path } => Box::new(
+            FileSink::open(path)
+                .with_context(|| format!("cannot open sink file {}", path.display()))?,
+        ),
+    };
+    let store: Box<dyn StateStore> = Box::new(store);
+    let mode = RunMode {
+        once,
+        max_concurrent_polls,
+    };
+    let policy = OpenPolicy {
+        tenants: config.tenants.iter().map(|t| t.id.clone()).collect(),
+        accept_state_loss,
+    };
+    let collected = collect(
+        runtime,
+        config.tenants,
+        (sink, store),
+        &policy,
+        mode,
+        reload,
+    )
+    .await?;
+    let code = report(console, &collected.summary, once)?;
+    if collected.reader_gone {
+        bail!(
+            "stdout was closed by the process reading it; the events not delivered are fetched \
+             again on the next start (their checkpoints did not move)"
+        );
+    }
+    Ok(code)
+}
+
+/// The error that stops `run` when the state cannot be used: a damaged or lost state says
+/// how to go on.
+fn state_refusal(e: &StateError, state_dir: &Path) -> anyhow::Error {
+    match e {
+        StateError::Damaged(why) => anyhow::anyhow!(
+            "{why}. Starting afresh would deliver everything in the look-back again. Restore \
+             state_dir from a backup, or run again with {ACCEPT_STATE_LOSS_FLAG} to start with a \
+             new state (a damaged database is kept aside; events already in the file sink are \
+             kept, and collected again with the same event ids)"
+        ),
+        other => anyhow::anyhow!("cannot use state_dir {}: {other:#}", state_dir.display()),
+    }
+}
+
+/// Runs `tenants` into the sink and store until `mode` says stop, then waits for the last
+/// batch to be committed.
+pub(crate) async fn collect(
+    runtime: Arc<Runtime>,
+    tenants: Vec<Tenant>,
+    (sink, store): (Box<dyn Sink>, Box<dyn StateStore>),
+    policy: &OpenPolicy,
+    mode: RunMode,
+    reload: Option<tokio::sync::mpsc::Receiver<Vec<Tenant>>>,
+) -> anyhow::Result<Collected> {
+    let (pipeline, recovery) = Pipeline::open_with(sink, store, policy)?;
+    if let Some(why) = &recovery.accepted {
+        tracing::warn!("{why}; keeping the sink file as it is ({ACCEPT_STATE_LOSS_FLAG})");
+    }
+    if recovery.cut_bytes > 0 {
+        tracing::warn!(
+            bytes = recovery.cut_bytes,
+            "cut uncommitted events from the end of the sink file; they will be fetched again"
+        );
+    }
+    if recovery.sink_shrank {
+        tracing::warn!(
+            "the sink file is shorter than recorded (rotated or truncated?); appending at its end"
+        );
+    }
+    let (delivery, delivery_thread) =
+        Delivery::start(pipeline).context("cannot start the delivery task")?;
+    let summary = runner::run(
+        runtime,
+        tenants,
+        delivery.clone(),
+        mode,
+        shutdown_on_signal(),
+        reload,
+    )
+    .await;
+    let sink = delivery.sink_state().await;
+    drop(delivery);
+    // Every batch handed over has been delivered and committed once the thread ends.
+    if delivery_thread.finish().await.is_err() {
+        bail!("stopped: the delivery task failed; the last batch may not have been committed");
+    }
+    if let Some(why) = sink.unusable {
+        bail!("stopped: the sink is unusable: {why}");
+    }
+    Ok(Collected {
+        summary,
+        reader_gone: sink.reader_gone,
+    })
+}
+
+/// What a collecting run ended with.
+pub(crate) struct Collected {
+    /// Per tenant and log type: what was delivered, what failed.
+    pub(crate) summary: Summary,
+    /// The process reading the sink (stdout) went away, which stopped the run.
+    pub(crate) reader_gone: bool,
+}
+
+/// Says per tenant and log type what was delivered or what failed; in `--once` mode a failed
+/// log type fails the command.
+pub(crate) fn report(console: Console, summary: &Summary, once: bool) -> anyhow::Result<ExitCode> {
+    let mut failed = 0;
+    for ((tenant, log_type), p) in summary {
+        match &p.error {
+            None => console.say(&format!(
+                "{tenant}/{log_type}: {} events delivered",
+                p.delivered
+            )),
+            Some(e) => {
+                failed += 1;
+                console.say(&format!(
+                    "{tenant}/{log_type}: FAILED after {} events: {e}",
+                    p.delivered
+                ));
+            }
+        }
+    }
+    if let Some(kib) = peak_rss_kib() {
+        tracing::info!(peak_rss_kib = kib, "resource use");
+    }
+    if once && failed > 0 {
+        bail!("{failed} log type(s) failed; see the messages above");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Peak resident memory of this process in KiB (Linux `VmHWM`), if the system tells.
+fn peak_rss_kib() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
