@@ -1,11 +1,14 @@
 // Shared by the build scripts of mimecast-host and mimecast-bench (each `include!`s it): builds
 // a component crate for wasm32-wasip2 with a cargo of its own.
 
-/// Builds `package` for wasm32-wasip2 with the release profile into `target_dir`.
+/// Builds `package` for wasm32-wasip2 with the release profile into `target_dir`, as a
+/// `cdylib` (the `.wasm`). The crates themselves are plain `rlib`s: a crate that is also a
+/// `cdylib` gets no hash in its file names, so a native release build and a test build with
+/// other features overwrote each other's copy ("found possibly newer version of crate").
 fn build_component(workspace: &Path, target_dir: &Path, package: &str) {
     let cargo = env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let status = Command::new(cargo)
-        .args(["build", "--release", "--target=wasm32-wasip2", "--lib"])
+        .args(["rustc", "--release", "--target=wasm32-wasip2", "--lib", "--crate-type=cdylib"])
         .arg(format!("--package={package}"))
         .env("CARGO_TARGET_DIR", target_dir)
         // The outer build's flags, wrappers (clippy) and profile are not the component's.
