@@ -2,6 +2,7 @@
 //! Pure: every problem is reported at once, each naming the field and the fix.
 
 use crate::api::signing::SecretKey;
+use crate::schema::{self, Schema};
 
 /// Longest look-back: TTP logs are kept for 30 days (reference §3.4). One hour is kept clear
 /// of that edge so that records are not purged from under the pager while the oldest window
@@ -156,6 +157,10 @@ pub struct SourceConfig {
     pub impersonation_filter: ImpersonationFilter,
     /// Attachment Protect filters.
     pub attachment_filter: AttachmentFilter,
+    /// The shape of the events.
+    pub schema: Schema,
+    /// Mapped schemas also carry the record as received.
+    pub keep_original: bool,
 }
 
 /// A checked configuration, ready for polling.
@@ -183,6 +188,10 @@ pub struct Settings {
     pub impersonation_filter: ImpersonationFilter,
     /// Attachment Protect filters.
     pub attachment_filter: AttachmentFilter,
+    /// The shape of the events.
+    pub schema: Schema,
+    /// What a mapped schema carries besides the mapping.
+    pub schema_options: schema::Options,
 }
 
 const ROUTES: &[&str] = &["inbound", "outbound", "internal", "all"];
@@ -432,6 +441,10 @@ impl Settings {
                     url_filter: config.url_filter,
                     impersonation_filter: config.impersonation_filter,
                     attachment_filter: config.attachment_filter,
+                    schema: config.schema,
+                    schema_options: schema::Options {
+                        original: config.keep_original,
+                    },
                 },
                 warnings,
             )),
@@ -464,6 +477,8 @@ pub(crate) mod tests {
             url_filter: UrlFilter::default(),
             impersonation_filter: ImpersonationFilter::default(),
             attachment_filter: AttachmentFilter::default(),
+            schema: Schema::Raw,
+            keep_original: false,
         }
     }
 

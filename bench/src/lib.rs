@@ -472,12 +472,12 @@ fn collector_linker(engine: &Engine) -> anyhow::Result<Linker<BenchState>> {
     wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(anyhow_from)?;
     wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker).map_err(anyhow_from)?;
     linker
-        .instance("mimecast:source/host-log@0.2.0")
+        .instance("mimecast:source/host-log@0.3.0")
         .map_err(anyhow_from)?
         .func_new("log", |_, _, _, _| Ok(()))
         .map_err(anyhow_from)?;
     let mut session = linker
-        .instance("mimecast:source/session-cache@0.2.0")
+        .instance("mimecast:source/session-cache@0.3.0")
         .map_err(anyhow_from)?;
     session
         .func_new("get", |_, _, _, results| {
@@ -1074,6 +1074,8 @@ async fn mock_ceiling(
         url_filter: settings::UrlFilter::default(),
         impersonation_filter: settings::ImpersonationFilter::default(),
         attachment_filter: settings::AttachmentFilter::default(),
+        schema: mimecast_source::schema::Schema::Raw,
+        keep_original: false,
     })
     .map_err(anyhow::Error::msg)?;
     let settings = Arc::new(settings);

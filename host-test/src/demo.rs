@@ -50,6 +50,8 @@ pub fn demo_tenant(server: &MockServer) -> Result<Tenant, config::BadBaseUrl> {
         filters: Filters::default(),
         limits: Limits::default(),
         component: None,
+        schema: crate::delivery::batch_check::Shape::Raw,
+        keep_original: false,
     })
 }
 

@@ -12,6 +12,7 @@ use crate::collect::event;
 use crate::error::SourceError;
 use crate::io::{Clock, HttpResponse, Transport};
 use crate::log_type::LogType;
+use crate::schema::{self, Schema};
 use crate::settings::{self, Auth, Settings};
 
 /// When to poll again (mirror of the WIT `next-poll`).
@@ -224,14 +225,21 @@ pub fn poll(
         match verdict {
             Verdict::Deliver(occurrence) => {
                 let id = event::event_id(&settings.tenant, log_type, &info.digest, occurrence);
-                events.push(event::event_json(
-                    &tenant_json,
+                let record = || schema::Record {
+                    tenant: &settings.tenant,
                     log_type,
-                    info.time,
-                    &id,
+                    event_id: &id,
+                    time: info.time,
                     raw,
                     repaired,
-                ));
+                };
+                events.push(match settings.schema {
+                    Schema::Raw => {
+                        event::event_json(&tenant_json, log_type, info.time, &id, raw, repaired)
+                    }
+                    Schema::Ecs => schema::ecs::document(&record(), settings.schema_options),
+                    Schema::Ocsf => schema::ocsf::document(&record(), settings.schema_options),
+                });
             }
             Verdict::Duplicate => duplicates += 1,
             Verdict::BeforeWindow => before_window += 1,

@@ -9,6 +9,7 @@ use crate::collect::poll::{self, NextPoll};
 use crate::error::SourceError;
 use crate::guest::transport::{WasiClock, WasiTransport};
 use crate::log_type::LogType;
+use crate::schema::Schema;
 use crate::settings::{self, Settings, SourceConfig};
 
 wit_bindgen::generate!({
@@ -147,6 +148,12 @@ fn source_config(c: wit::Config) -> SourceConfig {
             route: c.attachment_filter.route,
             result: c.attachment_filter.result,
         },
+        schema: match c.schema {
+            wit::EventSchema::Raw => Schema::Raw,
+            wit::EventSchema::Ecs => Schema::Ecs,
+            wit::EventSchema::Ocsf => Schema::Ocsf,
+        },
+        keep_original: c.keep_original,
     }
 }
 

@@ -66,6 +66,8 @@ fn bench_settings() -> Result<Settings, SourceError> {
         url_filter: settings::UrlFilter::default(),
         impersonation_filter: settings::ImpersonationFilter::default(),
         attachment_filter: settings::AttachmentFilter::default(),
+        schema: mimecast_source::schema::Schema::Raw,
+        keep_original: false,
     };
     Settings::validate(config)
         .map(|(settings, _warnings)| settings)

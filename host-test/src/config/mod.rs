@@ -15,6 +15,7 @@ use serde::Deserialize;
 
 use crate::config::secret::{Secret, SecretSource};
 use crate::config::units::show_duration;
+use crate::delivery::batch_check::Shape;
 use crate::log_type::LogType;
 use crate::net::{check_proxy_url, ProxySetting};
 use crate::sandbox::limits::{check_concurrent_polls, Limits, LimitsConfig};
@@ -59,6 +60,14 @@ pub struct FileConfig {
     /// PEM file of more CA certificates to trust for outbound TLS (e.g. a TLS-inspecting
     /// proxy's CA), relative to the config file; the built-in and system roots stay trusted.
     pub ca_file: Option<PathBuf>,
+    /// The shape of every tenant's events, unless the tenant says otherwise: `"raw"` (the
+    /// default: Mimecast's record in an envelope), `"ecs"` or `"ocsf"`.
+    #[serde(default)]
+    pub schema: Shape,
+    /// With `schema = "ecs"` or `"ocsf"`: also carry each record as received
+    /// (`event.original`, `raw_data`), unless the tenant says otherwise.
+    #[serde(default)]
+    pub keep_original: bool,
     /// The tenants to collect from.
     #[serde(default)]
     pub tenant: Vec<TenantConfig>,
@@ -179,6 +188,10 @@ pub struct TenantConfig {
     /// by default the one bundled into `mcsource` (or `--component`).
     #[serde(default)]
     pub component: Option<PathBuf>,
+    /// The shape of this tenant's events; by default the top-level `schema`.
+    pub schema: Option<Shape>,
+    /// This tenant's `keep_original`; by default the top-level one.
+    pub keep_original: Option<bool>,
 }
 
 fn default_log_types() -> Vec<String> {
@@ -316,6 +329,10 @@ pub struct Tenant {
     pub limits: Limits,
     /// Another component build for this tenant, if configured.
     pub component: Option<PathBuf>,
+    /// The shape of this tenant's events.
+    pub schema: Shape,
+    /// Mapped events also carry the record as received.
+    pub keep_original: bool,
 }
 
 /// Resolved credentials of either API version.
@@ -889,6 +906,8 @@ impl FileConfig {
                     filters: t.filters,
                     limits,
                     component: t.component.map(|c| base_dir.join(c)),
+                    schema: t.schema.unwrap_or(self.schema),
+                    keep_original: t.keep_original.unwrap_or(self.keep_original),
                 });
                 if problems.len() == found_before {
                     sound.push((i, tenants.len() - 1));

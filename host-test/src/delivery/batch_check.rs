@@ -15,11 +15,17 @@ pub const MAX_BATCH_BYTES: usize = 64 * 1024 * 1024;
 /// The shape of the events a component emits: what the host must know of it to check whose
 /// an event is. A new output shape (ECS, OCSF) is a new variant saying where its events name
 /// their tenant and log type.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Shape {
     /// `{"log_type", "tenant", "event_time", "event_id", "record"}`: the owner at the top.
     #[default]
     Raw,
+    /// Elastic Common Schema: the tenant in `organization.id`, the log type in
+    /// `event.dataset` (`mimecast.ttp_url`, `mimecast.ttp_ip`, `mimecast.ttp_ap`).
+    Ecs,
+    /// OCSF: the tenant in `metadata.tenant_uid`, the log type in `metadata.log_name`.
+    Ocsf,
 }
 
 /// Whose an event says it is. Unset fields are `None`.
@@ -38,9 +44,59 @@ struct RawOwner<'a> {
     log_type: Option<Cow<'a, str>>,
 }
 
+/// The owner fields of a [`Shape::Ecs`] event. Elasticsearch reads a dotted name such as
+/// `"organization.id"` as the same field as `{"organization": {"id"}}`, so an event that
+/// spells an owner field a second way is unreadable too.
+#[derive(serde::Deserialize)]
+struct EcsOwner<'a> {
+    #[serde(borrow, default)]
+    organization: Option<EcsOrganization<'a>>,
+    #[serde(borrow, default)]
+    event: Option<EcsEvent<'a>>,
+    #[serde(rename = "organization.id", default)]
+    dotted_organization: Option<serde::de::IgnoredAny>,
+    #[serde(rename = "event.dataset", default)]
+    dotted_dataset: Option<serde::de::IgnoredAny>,
+}
+
+#[derive(serde::Deserialize)]
+struct EcsOrganization<'a> {
+    #[serde(borrow, default)]
+    id: Option<Cow<'a, str>>,
+}
+
+#[derive(serde::Deserialize)]
+struct EcsEvent<'a> {
+    #[serde(borrow, default)]
+    dataset: Option<Cow<'a, str>>,
+}
+
+/// The owner fields of a [`Shape::Ocsf`] event (a dotted `"metadata.tenant_uid"` or
+/// `"metadata.log_name"` makes it unreadable, as for ECS).
+#[derive(serde::Deserialize)]
+struct OcsfOwner<'a> {
+    #[serde(borrow, default)]
+    metadata: Option<OcsfMetadata<'a>>,
+    #[serde(rename = "metadata.tenant_uid", default)]
+    dotted_tenant: Option<serde::de::IgnoredAny>,
+    #[serde(rename = "metadata.log_name", default)]
+    dotted_log_name: Option<serde::de::IgnoredAny>,
+}
+
+#[derive(serde::Deserialize)]
+struct OcsfMetadata<'a> {
+    #[serde(borrow, default)]
+    tenant_uid: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    log_name: Option<Cow<'a, str>>,
+}
+
 impl Shape {
-    /// Reads whose `event` (one JSON object) says it is; `None` if it is not such an object or
-    /// its owner fields are not strings.
+    /// The names of the shapes, as the configuration writes them.
+    pub const NAMES: [&'static str; 3] = ["raw", "ecs", "ocsf"];
+
+    /// Reads whose `event` (one JSON object) says it is; `None` if it is not such an object,
+    /// its owner fields are not strings, or it spells an owner field twice.
     fn owner(self, event: &str) -> Option<Owner<'_>> {
         match self {
             Shape::Raw => serde_json::from_str::<RawOwner<'_>>(event)
@@ -49,13 +105,46 @@ impl Shape {
                     tenant: o.tenant,
                     log_type: o.log_type,
                 }),
+            Shape::Ecs => serde_json::from_str::<EcsOwner<'_>>(event)
+                .ok()
+                .filter(|o| o.dotted_organization.is_none() && o.dotted_dataset.is_none())
+                .map(|o| Owner {
+                    tenant: o.organization.and_then(|g| g.id),
+                    log_type: o.event.and_then(|e| e.dataset),
+                }),
+            Shape::Ocsf => serde_json::from_str::<OcsfOwner<'_>>(event)
+                .ok()
+                .filter(|o| o.dotted_tenant.is_none() && o.dotted_log_name.is_none())
+                .map(|o| {
+                    let (tenant, log_type) = o
+                        .metadata
+                        .map_or((None, None), |m| (m.tenant_uid, m.log_name));
+                    Owner { tenant, log_type }
+                }),
         }
+    }
+
+    /// The tenant of a line that is an event of this shape (its owner fields both set, the log
+    /// type one this shape writes), whatever the tenant; `None` for anything else.
+    pub fn event_tenant(self, line: &str) -> Option<String> {
+        let owner = self.owner(line)?;
+        let log_type = owner.log_type?;
+        LogType::ALL
+            .iter()
+            .any(|&t| self.log_type_value(t) == log_type)
+            .then(|| owner.tenant.map(Cow::into_owned))
+            .flatten()
     }
 
     /// The value this shape's events carry for `log_type`.
     fn log_type_value(self, log_type: LogType) -> &'static str {
         match self {
-            Shape::Raw => log_type.name(),
+            Shape::Raw | Shape::Ocsf => log_type.name(),
+            Shape::Ecs => match log_type {
+                LogType::Url => "mimecast.ttp_url",
+                LogType::Impersonation => "mimecast.ttp_ip",
+                LogType::Attachment => "mimecast.ttp_ap",
+            },
         }
     }
 }
@@ -236,6 +325,45 @@ mod tests {
                 check_batch(&[twice.into()], "cp", ACME_URL).is_err(),
                 "{twice}"
             );
+        }
+    }
+
+    #[test]
+    fn ecs_and_ocsf_events_are_owned_where_their_shape_says() {
+        let ecs = Expected {
+            shape: Shape::Ecs,
+            ..ACME_URL
+        };
+        let good = r#"{"@timestamp":"x","event":{"dataset":"mimecast.ttp_url","id":"1"},"organization":{"id":"acme"}}"#;
+        assert!(check_batch(&[good.into()], "cp", ecs).is_ok());
+        for bad in [
+            // Another tenant, another log type, none.
+            r#"{"event":{"dataset":"mimecast.ttp_url"},"organization":{"id":"other"}}"#,
+            r#"{"event":{"dataset":"mimecast.ttp_ap"},"organization":{"id":"acme"}}"#,
+            r#"{"event":{"dataset":"mimecast.ttp_url"}}"#,
+            // A raw event is not an ECS one.
+            GOOD,
+            // The same field spelt a second way, which Elasticsearch would merge.
+            r#"{"event":{"dataset":"mimecast.ttp_url"},"organization":{"id":"acme"},"organization.id":"other"}"#,
+            r#"{"event":{"dataset":"mimecast.ttp_url"},"event.dataset":"x","organization":{"id":"acme"}}"#,
+            r#"{"event":{"dataset":"mimecast.ttp_url"},"organization":{"id":"acme","id":"other"}}"#,
+        ] {
+            assert!(check_batch(&[bad.into()], "cp", ecs).is_err(), "{bad}");
+        }
+        let ocsf = Expected {
+            shape: Shape::Ocsf,
+            ..ACME_URL
+        };
+        let good = r#"{"class_uid":4009,"metadata":{"log_name":"url","tenant_uid":"acme","uid":"1"}}"#;
+        assert!(check_batch(&[good.into()], "cp", ocsf).is_ok());
+        for bad in [
+            r#"{"metadata":{"log_name":"url","tenant_uid":"other"}}"#,
+            r#"{"metadata":{"log_name":"attachment","tenant_uid":"acme"}}"#,
+            r#"{"metadata":{"log_name":"url"}}"#,
+            r#"{"metadata":{"log_name":"url","tenant_uid":"acme"},"metadata.tenant_uid":"other"}"#,
+            GOOD,
+        ] {
+            assert!(check_batch(&[bad.into()], "cp", ocsf).is_err(), "{bad}");
         }
     }
 }

@@ -4,7 +4,7 @@
 //! deliver-then-commit pair whole before the next, so a committed sink length always covers
 //! exactly the batches whose checkpoints are committed.
 
-use crate::delivery::batch_check::{MAX_BATCH_BYTES, MAX_BATCH_EVENTS};
+use crate::delivery::batch_check::{Shape, MAX_BATCH_BYTES, MAX_BATCH_EVENTS};
 use crate::delivery::sink::{Sink, SinkError};
 use crate::state::{Commit, StateError, StateStore, Status, Trouble};
 
@@ -122,9 +122,9 @@ fn reconcile(id: &str, length: u64, committed: Option<u64>, ours: Option<&str>) 
     }
 }
 
-/// The tenant of an mcsource event line, if `head` (the start of the line, possibly cut
-/// short) is one: a JSON object with `log_type`, `tenant` and `event_id`, the tenant one of
-/// `tenants`. The record comes last in an event, so a cut line is read up to it.
+/// The configured tenant whose mcsource event `head` (the start of a sink's last line) is, in
+/// any output shape, if it is one. A raw event names its tenant before its record, so the start
+/// of the line is enough; an ECS or OCSF document is read whole when the head holds it whole.
 fn mcsource_event_tenant<'t>(head: &[u8], tenants: &'t [String]) -> Option<&'t str> {
     #[derive(serde::Deserialize)]
     struct Head {
@@ -134,13 +134,18 @@ fn mcsource_event_tenant<'t>(head: &[u8], tenants: &'t [String]) -> Option<&'t s
     }
     let text = String::from_utf8_lossy(head);
     let text = text.trim_end_matches(['\n', '\r']);
-    let parsed = serde_json::from_str::<Head>(text).ok().or_else(|| {
-        let before_record = &text[..text.find(r#","record":"#)?];
-        serde_json::from_str::<Head>(&format!("{before_record}}}")).ok()
-    })?;
-    let tenant = parsed.tenant?;
-    parsed.log_type?;
-    parsed.event_id?;
+    let raw = || {
+        let parsed = serde_json::from_str::<Head>(text).ok().or_else(|| {
+            let before_record = &text[..text.find(r#","record":"#)?];
+            serde_json::from_str::<Head>(&format!("{before_record}}}")).ok()
+        })?;
+        parsed.log_type?;
+        parsed.event_id?;
+        parsed.tenant
+    };
+    let tenant = raw()
+        .or_else(|| Shape::Ecs.event_tenant(text))
+        .or_else(|| Shape::Ocsf.event_tenant(text))?;
     tenants.iter().find(|t| **t == tenant).map(String::as_str)
 }
 

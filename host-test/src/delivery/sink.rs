@@ -80,8 +80,9 @@ pub trait Sink: Send {
 }
 
 /// How much of the sink's last line [`Sink::last_line_head`] returns: enough for the fields
-/// an event has before its record.
-pub const LINE_HEAD_BYTES: usize = 4096;
+/// a raw event has before its record, and for most ECS and OCSF documents whole (read once, at
+/// start).
+pub const LINE_HEAD_BYTES: usize = 1024 * 1024;
 
 /// How far back [`Sink::last_line_head`] looks for the start of the last line; a longer line
 /// is no event (a batch is at most 64 MiB).
@@ -303,7 +304,7 @@ mod tests {
         let path = dir.path().join("out.ndjson");
         let sink = FileSink::open(&path).unwrap();
         assert_eq!(sink.last_line_head().unwrap(), None);
-        let long = format!("{{\"a\":\"{}\"}}", "x".repeat(100_000));
+        let long = format!("{{\"a\":\"{}\"}}", "x".repeat(LINE_HEAD_BYTES + 100));
         std::fs::write(&path, format!("first\n{long}\n")).unwrap();
         let sink = FileSink::open(&path).unwrap();
         let head = sink.last_line_head().unwrap().unwrap();

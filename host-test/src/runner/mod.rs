@@ -538,7 +538,7 @@ async fn poll_slot(
         batch_check::Expected {
             tenant: &tenant.id,
             log_type: slot.log_type,
-            shape: batch_check::Shape::Raw,
+            shape: tenant.schema,
         },
     ) {
         let message = format!("tenant {}: the component returned a malformed batch ({problem}); nothing of it was delivered", tenant.id);

@@ -38,11 +38,12 @@ mod bindings {
 
 pub use bindings::exports::mimecast::source::source::{
     Api1Keys, Api2Credentials, AttachmentFilter, Batch, Config as SourceConfig, Credentials,
-    ImpersonationFilter, NextPoll, PollError, UrlFilter,
+    EventSchema, ImpersonationFilter, NextPoll, PollError, UrlFilter,
 };
 pub use bindings::mimecast::source::types::LogLevel;
 use bindings::mimecast::source::types::LogType as WitLogType;
 
+use crate::delivery::batch_check::Shape;
 use crate::log_type::LogType;
 use bindings::{mimecast, Collector, CollectorPre};
 
@@ -978,6 +979,12 @@ pub fn source_config(t: &Tenant) -> SourceConfig {
             route: t.filters.attachment.route.clone(),
             result: t.filters.attachment.result.clone(),
         },
+        schema: match t.schema {
+            Shape::Raw => EventSchema::Raw,
+            Shape::Ecs => EventSchema::Ecs,
+            Shape::Ocsf => EventSchema::Ocsf,
+        },
+        keep_original: t.keep_original,
     }
 }
 
