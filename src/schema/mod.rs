@@ -278,6 +278,42 @@ mod tests {
         assert_eq!(extension("name."), None);
     }
 
+    /// `examples/events/{ecs,ocsf}-{url,impersonation,attachment}.json` are what the mappings
+    /// make of [`samples::example`]. `UPDATE_EXAMPLES=1 cargo test … schema::tests::examples`
+    /// rewrites them.
+    #[test]
+    fn examples_are_what_the_mappings_produce() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/events");
+        let update = std::env::var_os("UPDATE_EXAMPLES").is_some();
+        for log_type in LogType::ALL {
+            let sample = samples::example(log_type);
+            let record = sample.record();
+            let mapped = [
+                ("ecs", ecs::document(&record, Options::default())),
+                ("ocsf", ocsf::document(&record, Options::default())),
+            ];
+            for (schema, line) in mapped {
+                let path = dir.join(format!("{schema}-{}.json", log_type.as_str()));
+                let value: Value = serde_json::from_str(&line).unwrap();
+                if update {
+                    std::fs::create_dir_all(&dir).unwrap();
+                    let pretty = serde_json::to_string_pretty(&value).unwrap() + "\n";
+                    std::fs::write(&path, pretty).unwrap();
+                }
+                let file = std::fs::read_to_string(&path).unwrap_or_else(|e| {
+                    panic!("{}: {e}; run with UPDATE_EXAMPLES=1", path.display())
+                });
+                let expected: Value = serde_json::from_str(&file).unwrap();
+                assert_eq!(
+                    value,
+                    expected,
+                    "{} is stale; run with UPDATE_EXAMPLES=1",
+                    path.display()
+                );
+            }
+        }
+    }
+
     #[test]
     fn put_builds_nested_objects() {
         let mut doc = Map::new();
