@@ -8,7 +8,8 @@
 //!   times, and the repairs and scrubbing of what the server sends back;
 //! - `collect`: windows, paging and dedup (`cursor`), one poll (`poll`), and events;
 //! - `io`: the request, response, transport and clock types that `api` and `collect` share;
-//! - `settings`, `error`, `log_type`: the validated configuration, typed errors, log types.
+//! - `settings`, `error`, `log_type`: the validated configuration, typed errors, log types;
+//! - `schema`: one record as an ECS document or an OCSF 1.8.0 event (`docs/schemas.md`).
 //!
 //! Facts about the API come from `shared/reference/mimecast-api.md`.
 
@@ -17,6 +18,7 @@ pub mod collect;
 pub mod error;
 pub mod io;
 pub mod log_type;
+pub mod schema;
 pub mod settings;
 
 #[cfg(all(target_arch = "wasm32", feature = "component"))]
