@@ -20,6 +20,7 @@ use mimecast_source::api::page;
 use mimecast_source::api::request;
 use mimecast_source::io::HttpResponse;
 use mimecast_source::log_type::LogType as SourceLogType;
+use mimecast_source::schema::Schema;
 use mimecast_source::settings::{self, ApiVersion, Auth, Settings, SourceConfig};
 use tokio::sync::watch;
 use wasmtime::component::{Component, Linker, ResourceTable};
@@ -50,7 +51,7 @@ mod bindings {
     });
 }
 
-use bindings::exports::mimecast::bench::workload::LogKind;
+use bindings::exports::mimecast::bench::workload::{LogKind, OutputSchema};
 use bindings::BenchPre;
 
 /// The benchmark-only component (`bench/guest`), built by `build.rs` like the collector.
@@ -183,6 +184,10 @@ pub async fn run(sizes: &Sizes, cache_dir: &Path, only: Option<Section>) -> anyh
         tracing::info!("bench: checkpoint (dedup state) size");
         state_section(sizes, cache_dir, &mut report).await?;
     }
+    if wanted(Section::Schemas) {
+        tracing::info!("bench: raw, ECS and OCSF events");
+        schemas_section(sizes, cache_dir, &mut report).await?;
+    }
     Ok(report.render(sizes))
 }
 
@@ -203,6 +208,8 @@ pub enum Section {
     Connections,
     /// Checkpoint (dedup state) size per tenant at several record rates.
     State,
+    /// Raw, ECS and OCSF events from the same pages.
+    Schemas,
 }
 
 /// Figures collected so far, rendered once at the end.
@@ -216,6 +223,7 @@ struct Report {
     e2e: Vec<String>,
     connections: Vec<String>,
     state: Vec<String>,
+    schemas: Vec<String>,
     goals: Vec<Goal>,
 }
 
@@ -261,7 +269,7 @@ impl Report {
                 if g.met { "yes" } else { "**no** (see below)" }
             );
         }
-        let sections: [(&str, &str, &Vec<String>); 8] = [
+        let sections: [(&str, &str, &Vec<String>); 9] = [
             (
                 "1. Parse and transform throughput",
                 "One poll's CPU work on a 100-record page held in memory: sign the request, parse the \
@@ -344,6 +352,15 @@ impl Report {
                  | records/s per log type | records collected | url | impersonation | attachment | per tenant | records in the last overlap | per record kept |\n\
                  |---|---|---|---|---|---|---|---|",
                 &self.state,
+            ),
+            (
+                "9. Output schemas: raw, ECS and OCSF",
+                "The poll of section 1 on the same 100-record pages, building raw events, ECS \
+                 documents or OCSF Email Activity events (`schema = \"raw\" | \"ecs\" | \"ocsf\"`). \
+                 Cost = time per page ÷ the raw time per page, in the component (amortised).\n\n\
+                 | log type | schema | native events/s | component events/s (amortised) | cost vs raw |\n\
+                 |---|---|---|---|---|",
+                &self.schemas,
             ),
         ];
         for (title, intro, rows) in sections {
@@ -573,6 +590,15 @@ fn log_kind(t: SourceLogType) -> LogKind {
     }
 }
 
+/// The benchmark world's name for `schema`.
+fn output_schema(schema: Schema) -> OutputSchema {
+    match schema {
+        Schema::Raw => OutputSchema::Raw,
+        Schema::Ecs => OutputSchema::Ecs,
+        Schema::Ocsf => OutputSchema::Ocsf,
+    }
+}
+
 /// A response body as the mock serves it: `records` realistic records with a `next` token.
 pub fn sample_page(log_type: SourceLogType, records: usize) -> Vec<u8> {
     let t = mock_type(log_type);
@@ -600,12 +626,13 @@ async fn time_page(
     pre: &BenchPre<BenchState>,
     engine: &Engine,
     log_type: SourceLogType,
+    schema: Schema,
     page: &[u8],
 ) -> anyhow::Result<PageTimes> {
     let n = sizes.polls_per_round;
     let now = parse_now().timestamp();
     let polls = f64::from(n.max(1));
-    let native_bytes = mimecast_bench_guest::run(log_type, page, now, 1)
+    let native_bytes = mimecast_bench_guest::run(log_type, schema, page, now, 1)
         .map_err(|e| anyhow::anyhow!("native workload failed: {e}"))?;
     let serde = median_secs(sizes.rounds, || async {
         for _ in 0..n {
@@ -617,7 +644,7 @@ async fn time_page(
     .await?
         / polls;
     let native = median_secs(sizes.rounds, || async {
-        let bytes = mimecast_bench_guest::run(log_type, std::hint::black_box(page), now, n)
+        let bytes = mimecast_bench_guest::run(log_type, schema, std::hint::black_box(page), now, n)
             .map_err(|e| anyhow::anyhow!("native workload failed: {e}"))?;
         std::hint::black_box(bytes);
         Ok(())
@@ -629,10 +656,10 @@ async fn time_page(
         .instantiate_async(&mut store)
         .await
         .map_err(anyhow_from)?;
-    let kind = log_kind(log_type);
+    let (kind, wit_schema) = (log_kind(log_type), output_schema(schema));
     let guest_bytes = bench
         .mimecast_bench_workload()
-        .call_run(&mut store, kind, page, now, 1)
+        .call_run(&mut store, kind, wit_schema, page, now, 1)
         .await
         .map_err(anyhow_from)?
         .map_err(|e| anyhow::anyhow!("component workload failed: {e}"))?;
@@ -647,7 +674,7 @@ async fn time_page(
             let mut store = store.lock().await;
             bench
                 .mimecast_bench_workload()
-                .call_run(&mut *store, kind, page, now, n)
+                .call_run(&mut *store, kind, wit_schema, page, now, n)
                 .await
                 .map_err(anyhow_from)?
                 .map_err(|e| anyhow::anyhow!("component workload failed: {e}"))?;
@@ -663,7 +690,7 @@ async fn time_page(
             for _ in 0..n {
                 bench
                     .mimecast_bench_workload()
-                    .call_run(&mut *store, kind, page, now, 1)
+                    .call_run(&mut *store, kind, wit_schema, page, now, 1)
                     .await
                     .map_err(anyhow_from)?
                     .map_err(|e| anyhow::anyhow!("component workload failed: {e}"))?;
@@ -681,7 +708,8 @@ async fn time_page(
     })
 }
 
-async fn parse_section(sizes: &Sizes, cache_dir: &Path, report: &mut Report) -> anyhow::Result<()> {
+/// An engine and the benchmark component pre-instantiated on it.
+fn bench_pre(cache_dir: &Path) -> anyhow::Result<(Engine, BenchPre<BenchState>)> {
     let engine = engine(false, Some(cache_dir))?;
     let bytes = bench_component()?;
     let component = Component::new(&engine, &bytes)
@@ -691,6 +719,44 @@ async fn parse_section(sizes: &Sizes, cache_dir: &Path, report: &mut Report) -> 
     wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(anyhow_from)?;
     let pre = BenchPre::new(linker.instantiate_pre(&component).map_err(anyhow_from)?)
         .map_err(anyhow_from)?;
+    Ok((engine, pre))
+}
+
+/// Section 9: the same 100-record pages turned into raw, ECS and OCSF events.
+async fn schemas_section(
+    sizes: &Sizes,
+    cache_dir: &Path,
+    report: &mut Report,
+) -> anyhow::Result<()> {
+    let (engine, pre) = bench_pre(cache_dir)?;
+    let records = sizes
+        .page_sizes
+        .iter()
+        .copied()
+        .max()
+        .unwrap_or(100)
+        .min(100);
+    for log_type in SourceLogType::ALL {
+        let page = sample_page(log_type, records);
+        let mut raw = None;
+        for schema in [Schema::Raw, Schema::Ecs, Schema::Ocsf] {
+            let t = time_page(sizes, &pre, &engine, log_type, schema, &page).await?;
+            let n = records as f64;
+            let base = *raw.get_or_insert(t.amortised);
+            report.schemas.push(format!(
+                "| {log_type} | {} | {} | {} | {:.2}x |",
+                schema.as_str(),
+                rate(n / t.native),
+                rate(n / t.amortised),
+                base / t.amortised,
+            ));
+        }
+    }
+    Ok(())
+}
+
+async fn parse_section(sizes: &Sizes, cache_dir: &Path, report: &mut Report) -> anyhow::Result<()> {
+    let (engine, pre) = bench_pre(cache_dir)?;
     let main_size = sizes
         .page_sizes
         .iter()
@@ -702,7 +768,7 @@ async fn parse_section(sizes: &Sizes, cache_dir: &Path, report: &mut Report) -> 
     let mut slowest_page = 0f64;
     for log_type in SourceLogType::ALL {
         let page = sample_page(log_type, main_size);
-        let t = time_page(sizes, &pre, &engine, log_type, &page).await?;
+        let t = time_page(sizes, &pre, &engine, log_type, Schema::Raw, &page).await?;
         let records = main_size as f64;
         let mb = page.len() as f64 / 1e6;
         let cell = |secs: f64| format!("{} ev/s, {:.1} MB/s", rate(records / secs), mb / secs);
@@ -738,7 +804,15 @@ async fn parse_section(sizes: &Sizes, cache_dir: &Path, report: &mut Report) -> 
     );
     for &records in &sizes.page_sizes {
         let page = sample_page(SourceLogType::UrlProtect, records);
-        let t = time_page(sizes, &pre, &engine, SourceLogType::UrlProtect, &page).await?;
+        let t = time_page(
+            sizes,
+            &pre,
+            &engine,
+            SourceLogType::UrlProtect,
+            Schema::Raw,
+            &page,
+        )
+        .await?;
         let n = records as f64;
         report.scaling_pages.push(format!(
             "| {records} | {} | {} | {:.2}x | {} | {:.2}x |",

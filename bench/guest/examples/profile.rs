@@ -27,7 +27,13 @@ fn main() {
     }))
     .unwrap_or_default();
     let started = std::time::Instant::now();
-    match mimecast_bench_guest::run(log_type, &page, now.timestamp(), polls) {
+    match mimecast_bench_guest::run(
+        log_type,
+        mimecast_source::schema::Schema::Raw,
+        &page,
+        now.timestamp(),
+        polls,
+    ) {
         Ok(bytes) => eprintln!(
             "{polls} polls of {} bytes: {bytes} bytes of events in {:?}",
             page.len(),

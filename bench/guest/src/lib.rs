@@ -9,6 +9,7 @@ use mimecast_source::collect::poll;
 use mimecast_source::error::SourceError;
 use mimecast_source::io::{Clock, HttpRequest, HttpResponse, Transport};
 use mimecast_source::log_type::LogType;
+use mimecast_source::schema::Schema;
 use mimecast_source::settings::{self, Settings, SourceConfig};
 
 #[cfg(target_arch = "wasm32")]
@@ -47,8 +48,9 @@ impl Clock for FixedClock {
     }
 }
 
-/// Tenant settings of the workload: API 1.0, pages of up to 100, a one-day look-back.
-fn bench_settings() -> Result<Settings, SourceError> {
+/// Tenant settings of the workload: API 1.0, pages of up to 100, a one-day look-back, events in
+/// `schema`.
+fn bench_settings(schema: Schema) -> Result<Settings, SourceError> {
     let config = SourceConfig {
         tenant: "bench".into(),
         base_url: "https://eu-api.mimecast.com".into(),
@@ -66,7 +68,7 @@ fn bench_settings() -> Result<Settings, SourceError> {
         url_filter: settings::UrlFilter::default(),
         impersonation_filter: settings::ImpersonationFilter::default(),
         attachment_filter: settings::AttachmentFilter::default(),
-        schema: mimecast_source::schema::Schema::Raw,
+        schema,
         keep_original: false,
     };
     Settings::validate(config)
@@ -75,7 +77,7 @@ fn bench_settings() -> Result<Settings, SourceError> {
 }
 
 /// Polls `iterations` times from an empty checkpoint, each poll answered with `page`, at the
-/// fixed time `now_secs`; returns the total bytes of the event lines built. The records' times
+/// fixed time `now_secs`, building events in `schema`; returns the total bytes of the event lines built. The records' times
 /// must lie in the day before `now_secs - 60`.
 ///
 /// # Errors
@@ -83,11 +85,12 @@ fn bench_settings() -> Result<Settings, SourceError> {
 /// range).
 pub fn run(
     log_type: LogType,
+    schema: Schema,
     page: &[u8],
     now_secs: i64,
     iterations: u32,
 ) -> Result<u64, SourceError> {
-    let settings = bench_settings()?;
+    let settings = bench_settings(schema)?;
     let now = DateTime::from_timestamp(now_secs, 0).ok_or_else(|| {
         SourceError::InvalidConfig(format!("now_secs {now_secs} is out of range"))
     })?;

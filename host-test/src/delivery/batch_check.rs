@@ -22,7 +22,7 @@ pub enum Shape {
     #[default]
     Raw,
     /// Elastic Common Schema: the tenant in `organization.id`, the log type in
-    /// `event.dataset` (`mimecast.ttp_url`, `mimecast.ttp_ip`, `mimecast.ttp_ap`).
+    /// `event.dataset` (`mimecast.ttp_url_logs`, `mimecast.ttp_ip_logs`, `mimecast.ttp_ap_logs`).
     Ecs,
     /// OCSF: the tenant in `metadata.tenant_uid`, the log type in `metadata.log_name`.
     Ocsf,
@@ -141,9 +141,9 @@ impl Shape {
         match self {
             Shape::Raw | Shape::Ocsf => log_type.name(),
             Shape::Ecs => match log_type {
-                LogType::Url => "mimecast.ttp_url",
-                LogType::Impersonation => "mimecast.ttp_ip",
-                LogType::Attachment => "mimecast.ttp_ap",
+                LogType::Url => "mimecast.ttp_url_logs",
+                LogType::Impersonation => "mimecast.ttp_ip_logs",
+                LogType::Attachment => "mimecast.ttp_ap_logs",
             },
         }
     }
@@ -334,19 +334,19 @@ mod tests {
             shape: Shape::Ecs,
             ..ACME_URL
         };
-        let good = r#"{"@timestamp":"x","event":{"dataset":"mimecast.ttp_url","id":"1"},"organization":{"id":"acme"}}"#;
+        let good = r#"{"@timestamp":"x","event":{"dataset":"mimecast.ttp_url_logs","id":"1"},"organization":{"id":"acme"}}"#;
         assert!(check_batch(&[good.into()], "cp", ecs).is_ok());
         for bad in [
             // Another tenant, another log type, none.
-            r#"{"event":{"dataset":"mimecast.ttp_url"},"organization":{"id":"other"}}"#,
-            r#"{"event":{"dataset":"mimecast.ttp_ap"},"organization":{"id":"acme"}}"#,
-            r#"{"event":{"dataset":"mimecast.ttp_url"}}"#,
+            r#"{"event":{"dataset":"mimecast.ttp_url_logs"},"organization":{"id":"other"}}"#,
+            r#"{"event":{"dataset":"mimecast.ttp_ap_logs"},"organization":{"id":"acme"}}"#,
+            r#"{"event":{"dataset":"mimecast.ttp_url_logs"}}"#,
             // A raw event is not an ECS one.
             GOOD,
             // The same field spelt a second way, which Elasticsearch would merge.
-            r#"{"event":{"dataset":"mimecast.ttp_url"},"organization":{"id":"acme"},"organization.id":"other"}"#,
-            r#"{"event":{"dataset":"mimecast.ttp_url"},"event.dataset":"x","organization":{"id":"acme"}}"#,
-            r#"{"event":{"dataset":"mimecast.ttp_url"},"organization":{"id":"acme","id":"other"}}"#,
+            r#"{"event":{"dataset":"mimecast.ttp_url_logs"},"organization":{"id":"acme"},"organization.id":"other"}"#,
+            r#"{"event":{"dataset":"mimecast.ttp_url_logs"},"event.dataset":"x","organization":{"id":"acme"}}"#,
+            r#"{"event":{"dataset":"mimecast.ttp_url_logs"},"organization":{"id":"acme","id":"other"}}"#,
         ] {
             assert!(check_batch(&[bad.into()], "cp", ecs).is_err(), "{bad}");
         }
@@ -354,7 +354,8 @@ mod tests {
             shape: Shape::Ocsf,
             ..ACME_URL
         };
-        let good = r#"{"class_uid":4009,"metadata":{"log_name":"url","tenant_uid":"acme","uid":"1"}}"#;
+        let good =
+            r#"{"class_uid":4009,"metadata":{"log_name":"url","tenant_uid":"acme","uid":"1"}}"#;
         assert!(check_batch(&[good.into()], "cp", ocsf).is_ok());
         for bad in [
             r#"{"metadata":{"log_name":"url","tenant_uid":"other"}}"#,

@@ -623,6 +623,8 @@ mod tests {
             r#"{"log_type":"url","tenant":"other","event_id":"ab","record":{}}"#,
             r#"{"log_type":"url","tenant":"acme","record":{}}"#,
             r#"{"tenant":"acme","event_id":"ab"}"#,
+            r#"{"event":{"dataset":"other.logs"},"organization":{"id":"acme"}}"#,
+            r#"{"metadata":{"log_name":"url","tenant_uid":"other"}}"#,
             "old line",
             "",
         ] {
@@ -630,6 +632,16 @@ mod tests {
                 mcsource_event_tenant(other.as_bytes(), &tenants),
                 None,
                 "{other}"
+            );
+        }
+        // ECS and OCSF documents name their tenant after other fields; they are read whole.
+        let ecs = r#"{"@timestamp":"2026-01-01T00:00:00Z","event":{"dataset":"mimecast.ttp_ap_logs","id":"ab"},"mimecast":{"x":1},"organization":{"id":"acme"}}"#;
+        let ocsf = r#"{"class_uid":4009,"email":{},"metadata":{"log_name":"impersonation","tenant_uid":"acme","uid":"ab"}}"#;
+        for doc in [ecs, ocsf] {
+            assert_eq!(
+                mcsource_event_tenant(format!("{doc}\n").as_bytes(), &tenants),
+                Some("acme"),
+                "{doc}"
             );
         }
     }

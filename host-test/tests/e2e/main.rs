@@ -57,4 +57,5 @@ mod engine;
 mod faults;
 mod isolation;
 mod lifecycle;
+mod schemas;
 mod setup;

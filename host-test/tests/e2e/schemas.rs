@@ -27,7 +27,9 @@ fn id_of(schema: &str, e: &Value) -> String {
         "ecs" => &e["event"]["id"],
         _ => &e["metadata"]["uid"],
     };
-    id.as_str().unwrap_or_else(|| panic!("no id in {e}")).to_string()
+    id.as_str()
+        .unwrap_or_else(|| panic!("no id in {e}"))
+        .to_string()
 }
 
 #[test]
@@ -74,7 +76,8 @@ fn raw_ecs_and_ocsf_carry_the_same_events_exactly_once_across_runs() {
     for (_, cfg) in &configs {
         assert_success(&h.run_once(cfg));
     }
-    let events = |name: &str| common::read_events(&h.dir.path().join(format!("events-{name}.ndjson")));
+    let events =
+        |name: &str| common::read_events(&h.dir.path().join(format!("events-{name}.ndjson")));
     let raw = events("raw");
     assert_exactly_once(&raw, &h.server, &["url", "impersonation", "attachment"]);
     let want: std::collections::BTreeMap<String, String> = raw
