@@ -357,8 +357,8 @@ impl Report {
                 "9. Output schemas: raw, ECS and OCSF",
                 "The poll of section 1 on the same 100-record pages, building raw events, ECS \
                  documents or OCSF Email Activity events (`schema = \"raw\" | \"ecs\" | \"ocsf\"`). \
-                 Cost = time per page ÷ the raw time per page, in the component (amortised).\n\n\
-                 | log type | schema | native events/s | component events/s (amortised) | cost vs raw |\n\
+                 Speed vs raw = the raw time per page ÷ this schema's, in the component (amortised).\n\n\
+                 | log type | schema | native events/s | component events/s (amortised) | speed vs raw |\n\
                  |---|---|---|---|---|",
                 &self.schemas,
             ),
@@ -1105,7 +1105,7 @@ async fn e2e_run(
         delivery.clone(),
         RunMode {
             once: true,
-            max_concurrent_polls: mimecast_host::sandbox::limits::DEFAULT_MAX_CONCURRENT_POLLS,
+            max_concurrent_polls: mimecast_host::config::limits::DEFAULT_MAX_CONCURRENT_POLLS,
         },
         shutdown,
         None,

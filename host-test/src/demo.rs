@@ -5,10 +5,10 @@ use std::time::Duration;
 
 use mimecast_mock::{Credential, MockConfig, MockServer};
 
+use crate::config::limits::Limits;
 use crate::config::secret::Secret;
 use crate::config::{self, Credentials, Filters, Keys, Tenant};
 use crate::log_type::LogType;
-use crate::sandbox::limits::Limits;
 
 /// Tenant id used by the demo.
 pub const DEMO_TENANT: &str = "demo";

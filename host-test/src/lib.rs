@@ -3,7 +3,7 @@
 //! (`src/bin/mcsource/`) is the CLI; this library is everything else, one folder per concern:
 //!
 //! - `config`: the configuration file, read and validated (tenants, sink, limits, secrets);
-//! - `sandbox`: what a tenant's component may do (outbound policy, limits, memory budget,
+//! - `sandbox`: what a tenant's component may do, enforced (outbound policy, memory budget,
 //!   credential redaction in its output);
 //! - `runtime`: the wasmtime engine, compiled-code cache, instances and poll sessions;
 //! - `net`: the shared HTTP connector (proxy, TLS, pool) with its own error type;

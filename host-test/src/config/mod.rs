@@ -2,6 +2,7 @@
 //! problem at once, each with its path (e.g. `tenant[1].base_url`). Mimecast-specific checks
 //! (filter values, page size, key encoding) are the component's: `check` runs both.
 
+pub mod limits;
 pub mod secret;
 pub mod small_file;
 pub mod units;
@@ -13,12 +14,12 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use crate::config::limits::{check_concurrent_polls, Limits, LimitsConfig};
 use crate::config::secret::{Secret, SecretSource};
 use crate::config::units::show_duration;
 use crate::delivery::batch_check::Shape;
 use crate::log_type::LogType;
 use crate::net::{check_proxy_url, ProxySetting};
-use crate::sandbox::limits::{check_concurrent_polls, Limits, LimitsConfig};
 use rustls::pki_types::CertificateDer;
 
 /// Default API 2.0 gateway (reference §2.3); `uk-api.` and `us-api.services.mimecast.com` are the
@@ -74,7 +75,7 @@ pub struct FileConfig {
 }
 
 fn default_max_concurrent_polls() -> u32 {
-    crate::sandbox::limits::DEFAULT_MAX_CONCURRENT_POLLS
+    crate::config::limits::DEFAULT_MAX_CONCURRENT_POLLS
 }
 
 fn default_state_dir() -> PathBuf {
@@ -1132,6 +1133,25 @@ scan_result = "malicious"
         // Missing directories are fine: run creates them.
         let missing = GOOD.replace("state_dir = \"st\"", "state_dir = \"a/b/c\"");
         assert!(parse(&missing).validate(dir.path()).is_ok());
+    }
+
+    #[test]
+    fn the_schema_is_raw_unless_the_top_level_or_the_tenant_says_otherwise() {
+        let dir = tempfile::tempdir().unwrap();
+        let tenant = |c: ValidConfig| (c.tenants[0].schema, c.tenants[0].keep_original);
+        let c = parse(GOOD).validate(dir.path()).unwrap();
+        assert_eq!(tenant(c), (Shape::Raw, false));
+        let top = format!("schema = \"ecs\"\nkeep_original = true\n{GOOD}");
+        let c = parse(&top).validate(dir.path()).unwrap();
+        assert_eq!(tenant(c), (Shape::Ecs, true));
+        let own = format!("{top}schema = \"ocsf\"\nkeep_original = false\n")
+            .replace("[tenant.filters.url]\nscan_result = \"malicious\"\n", "");
+        let c = parse(&own).validate(dir.path()).unwrap();
+        assert_eq!(tenant(c), (Shape::Ocsf, false));
+        let err = toml::from_str::<FileConfig>(&format!("schema = \"elastic\"\n{GOOD}"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("`raw`, `ecs`"), "{err}");
     }
 
     #[test]

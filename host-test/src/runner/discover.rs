@@ -60,7 +60,7 @@ async fn ask(
             DISCOVER_INSTANCE,
             &origin,
             timeout,
-            &crate::sandbox::limits::Limits::default(),
+            &crate::config::limits::Limits::default(),
         )
         .await
         .map_err(|e| DiscoveryError::permanent(format!("{e:#}")))?;

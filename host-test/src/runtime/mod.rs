@@ -18,10 +18,10 @@ use wasmtime::{Engine, Store};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
+use crate::config::limits::Limits;
 use crate::config::{self, Origin, Tenant};
 use crate::net::{HttpClient, ProxySetting};
 use crate::runtime::session::SessionCache;
-use crate::sandbox::limits::Limits;
 use crate::sandbox::memory_budget::MemoryBudget;
 use crate::sandbox::redact::Redactor;
 use crate::sandbox::OutboundPolicy;
@@ -81,7 +81,7 @@ impl Default for RuntimeOptions {
     fn default() -> Self {
         RuntimeOptions {
             cache_dir: None,
-            max_instances: crate::sandbox::limits::DEFAULT_MAX_CONCURRENT_POLLS + 4,
+            max_instances: crate::config::limits::DEFAULT_MAX_CONCURRENT_POLLS + 4,
             proxy: ProxySetting::default(),
             extra_roots: Vec::new(),
         }
@@ -492,7 +492,7 @@ fn pooling(options: &RuntimeOptions) -> wasmtime::PoolingAllocationConfig {
         // Sized for the largest limit a config may give (slots are reserved address space,
         // not memory), so a reload may raise a tenant's memory_mib; each store's
         // `MemoryBudget` enforces the tenant's own limit.
-        .max_memory_size(crate::sandbox::limits::MAX_MEMORY_BYTES);
+        .max_memory_size(crate::config::limits::MAX_MEMORY_BYTES);
     pool
 }
 

@@ -1,9 +1,8 @@
-//! What one tenant's component may do, and what it costs: where its requests may go and how many
-//! at once (`outbound`), its memory, CPU and size limits (`limits`), how much memory the
-//! process budgets for instances (`memory_budget`), and the credentials scrubbed from whatever
-//! it writes (`redact`).
+//! What one tenant's component may do, enforced: where its requests may go and how many at once
+//! (`outbound`), how much memory it may grow to (`memory_budget`), and the credentials scrubbed
+//! from whatever it writes (`redact`). The limits themselves are configuration
+//! (`config::limits`).
 
-pub mod limits;
 pub mod memory_budget;
 pub mod outbound;
 pub mod redact;

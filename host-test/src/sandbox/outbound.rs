@@ -12,9 +12,9 @@ use std::time::Duration;
 use http_body_util::BodyExt;
 use wasmtime_wasi_http::{Error as HttpError, RequestOptions, WasiHttpHooks};
 
+use crate::config::limits::Limits;
 use crate::config::Origin;
 use crate::net::{port_or_default, HttpClient};
-use crate::sandbox::limits::Limits;
 
 /// Why a request was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
