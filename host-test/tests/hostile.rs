@@ -12,10 +12,16 @@ use mimecast_mock::{Credential, MockConfig};
 
 fn hostile_tenant(h: &Harness, mode: &str, component: &std::path::Path) -> String {
     let c = Credential::demo();
+    // The modes that forge mapped documents run with that schema.
+    let schema = match mode {
+        "impostor-ocsf" => "ocsf",
+        "impostor-ecs" | "raw-in-ecs" => "ecs",
+        _ => "raw",
+    };
     format!(
         "[[tenant]]\nid = \"{mode}\"\nbase_url = \"{url}\"\napp_id = \"{}\"\napp_key = \"{}\"\n\
          access_key = \"{}\"\nsecret_key = \"{}\"\nlog_types = [\"url\"]\n\
-         component = \"{}\"\nrequest_timeout = \"1s\"\n\
+         component = \"{}\"\nrequest_timeout = \"1s\"\nschema = \"{schema}\"\n\
          [tenant.limits]\npoll_timeout = \"6s\"\nmemory_mib = 32\n\n",
         c.app_id,
         c.app_key,
@@ -41,6 +47,9 @@ fn hostile_guests_are_contained_and_neighbours_deliver_exactly_once() {
         "disallowed-host",
         "malformed",
         "impostor",
+        "impostor-ecs",
+        "impostor-ocsf",
+        "raw-in-ecs",
         "trap",
         "flood-cache",
     ] {
@@ -85,6 +94,20 @@ fn hostile_guests_are_contained_and_neighbours_deliver_exactly_once() {
         line("impostor").contains(
             "malformed batch (event 0 of the batch has tenant \"acme\" instead of \"impostor\")"
         ),
+        "{stderr}"
+    );
+    // A mapped shape is owned where that shape says: forged documents and events of another
+    // shape are refused as well.
+    assert!(
+        line("impostor-ecs").contains("has tenant \"acme\" instead of \"impostor-ecs\""),
+        "{stderr}"
+    );
+    assert!(
+        line("impostor-ocsf").contains("has tenant \"acme\" instead of \"impostor-ocsf\""),
+        "{stderr}"
+    );
+    assert!(
+        line("raw-in-ecs").contains("has tenant (none) instead of \"raw-in-ecs\""),
         "{stderr}"
     );
     assert!(line("trap").contains("trapped"), "{stderr}");

@@ -85,6 +85,20 @@ mod guest {
                         .to_string(),
                     r#"{"log_type":"attachment","tenant":"impostor","record":{}}"#.to_string(),
                 ],
+                // Configured with `schema = "ecs"` / `"ocsf"`: documents of that shape that claim
+                // another tenant, and a raw event of its own, which is not of its shape.
+                "impostor-ecs" => vec![
+                    r#"{"event":{"dataset":"mimecast.ttp_url_logs","id":"f"},"organization":{"id":"acme"}}"#
+                        .to_string(),
+                ],
+                "impostor-ocsf" => vec![
+                    r#"{"class_uid":4009,"metadata":{"log_name":"url","tenant_uid":"acme","uid":"f"}}"#
+                        .to_string(),
+                ],
+                "raw-in-ecs" => vec![
+                    r#"{"log_type":"url","tenant":"raw-in-ecs","event_id":"f","record":{}}"#
+                        .to_string(),
+                ],
                 "trap" => panic!("hostile component: trap in the middle of poll"),
                 "flood-cache" => {
                     use mimecast::source::session_cache;
