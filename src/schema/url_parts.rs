@@ -40,8 +40,12 @@ impl<'a> UrlParts<'a> {
                 parts.scheme = Some(scheme);
                 match after.strip_prefix("//") {
                     Some(authority_and_path) => {
+                        // Browsers read `\` as `/` in http(s) URLs: `https://evil\@bank/`
+                        // goes to `evil`, so the authority ends there too.
+                        let special =
+                            matches!(scheme.to_ascii_lowercase().as_str(), "http" | "https");
                         let end = authority_and_path
-                            .find('/')
+                            .find(|c| c == '/' || (special && c == '\\'))
                             .unwrap_or(authority_and_path.len());
                         let (authority, path) = authority_and_path.split_at(end);
                         let (host, port) = split_authority(authority);
@@ -97,7 +101,9 @@ fn split_authority(authority: &str) -> (Option<&str>, Option<u16>) {
             None => (host_port, None),
         }
     };
-    let port = port.and_then(|p| p.parse::<u16>().ok());
+    let port = port
+        .filter(|p| p.bytes().all(|b| b.is_ascii_digit()))
+        .and_then(|p| p.parse::<u16>().ok());
     ((!host.is_empty()).then_some(host), port)
 }
 
@@ -117,6 +123,16 @@ mod tests {
         assert_eq!(u.query, Some("id=1&x=2"));
         assert_eq!(u.fragment, Some("top"));
         assert_eq!(u.extension(), Some("PDF"));
+    }
+
+    #[test]
+    fn a_backslash_ends_the_host_as_in_browsers() {
+        // A browser goes to evil.example, not to the decoy after the `@`.
+        let u = UrlParts::parse("https://evil.example\\@bank.example/login");
+        assert_eq!(u.host, Some("evil.example"));
+        assert_eq!(u.path, Some("\\@bank.example/login"));
+        // A port with a sign is no port.
+        assert_eq!(UrlParts::parse("http://a.example:+80/").port, None);
     }
 
     #[test]

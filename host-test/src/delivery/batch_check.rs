@@ -207,6 +207,13 @@ pub enum BatchRejected {
 /// What is wrong with one event of a batch.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum BadEvent {
+    /// A key that names an owner the way another shape does, or this shape's owner in another
+    /// spelling (case, dots, `data_stream`): a reader of that shape could see another owner.
+    #[error("has the key {key:?}, which names an owner the way only another output shape or spelling does")]
+    ForeignOwnerKey {
+        /// The key, quoted and cut short.
+        key: String,
+    },
     /// Not one line, or not a JSON object (or its shape's owner fields cannot be read).
     #[error("is not a one-line JSON object")]
     NotOneLineObject,
@@ -238,6 +245,9 @@ fn check_event(event: &str, expected: Expected<'_>) -> Result<(), BadEvent> {
     let Some(owner) = owner.filter(|_| one_line) else {
         return Err(BadEvent::NotOneLineObject);
     };
+    if let Some(key) = foreign_owner_key(event, expected.shape) {
+        return Err(BadEvent::ForeignOwnerKey { key });
+    }
     if owner.tenant.as_deref() != Some(expected.tenant) {
         return Err(BadEvent::Tenant {
             found: shown(owner.tenant.as_deref()),
@@ -252,6 +262,105 @@ fn check_event(event: &str, expected: Expected<'_>) -> Result<(), BadEvent> {
         });
     }
     Ok(())
+}
+
+/// The top-level keys that name an event's owner, by shape, with the keys inside them that do.
+/// The shapes share none, so an event may carry only its own shape's.
+const OWNER_KEYS: [(&str, Shape, &[&str]); 5] = [
+    ("tenant", Shape::Raw, &[]),
+    ("log_type", Shape::Raw, &[]),
+    ("organization", Shape::Ecs, &["id"]),
+    ("event", Shape::Ecs, &["dataset"]),
+    ("metadata", Shape::Ocsf, &["tenant_uid", "log_name"]),
+];
+
+/// Top-level names no shape writes that readers route by: Elasticsearch data streams pick
+/// their target from `data_stream.*`, where tenants are commonly kept apart.
+const ROUTING_KEYS: [&str; 1] = ["data_stream"];
+
+/// `key` folded for a comparison without regard to case, as readers that match keys so do
+/// (Go's `encoding/json`, Hive's JSON SerDe): `Tenant`, `TENANT` and `ſ` for `s` alike.
+fn fold(key: &str) -> String {
+    key.to_uppercase().to_lowercase()
+}
+
+/// The first key of `event` (a JSON object) by which some reader could take it for another
+/// owner than the one `shape` checks: another shape's owner key, this shape's in another
+/// spelling (other case, dotted), a routing key, or such a spelling inside this shape's owner
+/// objects. `None` when there is none (or `event` is no object: checked elsewhere).
+fn foreign_owner_key(event: &str, shape: Shape) -> Option<String> {
+    let keys = serde_json::from_str::<TopKeys>(event).ok()?;
+    let cut = |k: &str| k.chars().take(64).collect::<String>();
+    for key in &keys.top {
+        let root = fold(key.split('.').next().unwrap_or(key));
+        if ROUTING_KEYS.contains(&root.as_str()) {
+            return Some(cut(key));
+        }
+        let Some((exact, owner_shape, _)) = OWNER_KEYS.iter().find(|(k, _, _)| *k == root) else {
+            continue;
+        };
+        if *owner_shape != shape || key != exact {
+            return Some(cut(key));
+        }
+    }
+    for (root, inner) in &keys.owner_objects {
+        let Some((_, owner_shape, leaves)) = OWNER_KEYS.iter().find(|(k, _, _)| k == root) else {
+            continue;
+        };
+        if *owner_shape != shape {
+            continue;
+        }
+        for key in inner {
+            let leaf = fold(key.split('.').next().unwrap_or(key));
+            if leaves.iter().any(|l| *l == leaf && key != l) {
+                return Some(cut(key));
+            }
+        }
+    }
+    None
+}
+
+/// An event's top-level keys, and the keys of its objects under an owner key spelt exactly.
+#[derive(Default)]
+struct TopKeys {
+    top: Vec<String>,
+    owner_objects: Vec<(String, Vec<String>)>,
+}
+
+impl<'de> serde::Deserialize<'de> for TopKeys {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<TopKeys, D::Error> {
+        struct Visit;
+        impl<'de> serde::de::Visitor<'de> for Visit {
+            type Value = TopKeys;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<TopKeys, A::Error> {
+                let mut keys = TopKeys::default();
+                while let Some(key) = map.next_key::<String>()? {
+                    if OWNER_KEYS
+                        .iter()
+                        .any(|(k, _, leaves)| *k == key && !leaves.is_empty())
+                    {
+                        let value: serde_json::Value = map.next_value()?;
+                        let inner = value
+                            .as_object()
+                            .map(|o| o.keys().cloned().collect())
+                            .unwrap_or_default();
+                        keys.owner_objects.push((key.clone(), inner));
+                    } else {
+                        map.next_value::<serde::de::IgnoredAny>()?;
+                    }
+                    keys.top.push(key);
+                }
+                Ok(keys)
+            }
+        }
+        d.deserialize_map(Visit)
+    }
 }
 
 /// A field value from a guest, quoted and cut short for an error message.
@@ -366,5 +475,55 @@ mod tests {
         ] {
             assert!(check_batch(&[bad.into()], "cp", ocsf).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn an_event_naming_an_owner_the_way_another_shape_or_spelling_does_is_refused() {
+        let ecs = Expected {
+            shape: Shape::Ecs,
+            ..ACME_URL
+        };
+        let ocsf = Expected {
+            shape: Shape::Ocsf,
+            ..ACME_URL
+        };
+        let ecs_doc =
+            r#"{"event":{"dataset":"mimecast.ttp_url_logs"},"organization":{"id":"acme"}"#;
+        let ocsf_doc = r#"{"class_uid":4009,"metadata":{"log_name":"url","tenant_uid":"acme"}"#;
+        for (expected, bad) in [
+            // Mixed shapes: a raw reader would take these for another tenant's.
+            (ecs, format!(r#"{ecs_doc},"tenant":"globex","log_type":"url"}}"#)),
+            (ocsf, format!(r#"{ocsf_doc},"tenant":"globex"}}"#)),
+            (ocsf, format!(r#"{ocsf_doc},"organization":{{"id":"globex"}}}}"#)),
+            (ecs, format!(r#"{ecs_doc},"metadata":{{"tenant_uid":"globex"}}}}"#)),
+            (
+                ACME_URL,
+                r#"{"log_type":"url","tenant":"acme","organization":{"id":"globex"}}"#.into(),
+            ),
+            // Case-insensitive readers.
+            (ACME_URL, r#"{"log_type":"url","tenant":"acme","Tenant":"globex"}"#.into()),
+            (ocsf, format!(r#"{ocsf_doc},"METADATA":{{"tenant_uid":"globex"}}}}"#)),
+            (
+                ocsf,
+                r#"{"metadata":{"log_name":"url","tenant_uid":"acme","Tenant_Uid":"globex"}}"#
+                    .into(),
+            ),
+            (
+                ecs,
+                r#"{"event":{"dataset":"mimecast.ttp_url_logs","data\u017fet":"x"},"organization":{"id":"acme"}}"#
+                    .into(),
+            ),
+            // Routing: an Elasticsearch data stream of another tenant.
+            (ecs, format!(r#"{ecs_doc},"data_stream":{{"namespace":"globex"}}}}"#)),
+            (ecs, format!(r#"{ecs_doc},"data_stream.namespace":"globex"}}"#)),
+        ] {
+            let err = check_batch(&[bad.clone()], "cp", expected)
+                .expect_err(&bad)
+                .to_string();
+            assert!(err.contains("names an owner"), "{bad}: {err}");
+        }
+        // Other keys in the owner objects are fine.
+        let fine = r#"{"event":{"dataset":"mimecast.ttp_url_logs","kind":"alert","id":"1"},"organization":{"id":"acme"},"mimecast":{"tenant":"x"}}"#;
+        assert!(check_batch(&[fine.into()], "cp", ecs).is_ok());
     }
 }
