@@ -517,7 +517,7 @@ mod tests {
             (ecs, format!(r#"{ecs_doc},"data_stream":{{"namespace":"globex"}}}}"#)),
             (ecs, format!(r#"{ecs_doc},"data_stream.namespace":"globex"}}"#)),
         ] {
-            let err = check_batch(&[bad.clone()], "cp", expected)
+            let err = check_batch(std::slice::from_ref(&bad), "cp", expected)
                 .expect_err(&bad)
                 .to_string();
             assert!(err.contains("names an owner"), "{bad}: {err}");
