@@ -107,7 +107,9 @@ fn hostile_guests_are_contained_and_neighbours_deliver_exactly_once() {
         "{stderr}"
     );
     assert!(
-        line("raw-in-ecs").contains("has tenant (none) instead of \"raw-in-ecs\""),
+        line("raw-in-ecs").contains(
+            "has the key \"log_type\", which names an owner the way only another output shape"
+        ),
         "{stderr}"
     );
     assert!(line("trap").contains("trapped"), "{stderr}");
