@@ -22,8 +22,7 @@ use tokio::time::{Instant, Sleep};
 
 use super::connect::{port_or_default, root_certificates, Connector, WithTimeout};
 use super::error::NetError;
-use super::proxy::ProxySetting;
-use super::proxy::Route;
+use super::proxy::{ProxySetting, Route};
 
 /// How long an unused connection stays open for the next request: long enough to span the
 /// pages of a poll and the log types of a tenant, short enough to be closed by us before
