@@ -681,6 +681,28 @@ mod tests {
     }
 
     #[test]
+    fn a_time_with_a_fraction_or_another_offset_is_kept_as_sent() {
+        for (sent, stamp) in [
+            ("2026-11-24T09:00:00.250Z", "2026-11-24T09:00:00Z"),
+            ("2026-11-24T10:00:00+0100", "2026-11-24T09:00:00Z"),
+        ] {
+            let text = json!({"date": sent, "url": "https://a.example/"}).to_string();
+            let raw = serde_json::value::RawValue::from_string(text).unwrap();
+            let r = Record {
+                tenant: "acme",
+                log_type: LogType::UrlProtect,
+                event_id: EVENT_ID,
+                time: None,
+                raw: &raw,
+                repaired: false,
+            };
+            let v: Value = serde_json::from_str(&document(&r, Options::default())).unwrap();
+            assert_eq!(v["@timestamp"], stamp, "{v}");
+            assert_eq!(v["mimecast"]["date"], sent, "{v}");
+        }
+    }
+
+    #[test]
     fn unreadable_time_is_kept_and_timestamp_left_out() {
         let s = samples::all()
             .into_iter()

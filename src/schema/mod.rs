@@ -118,20 +118,23 @@ fn peek<'m>(rest: &'m Map<String, Value>, key: &str) -> Option<&'m str> {
     rest.get(key).and_then(Value::as_str)
 }
 
-/// The record time, Unix seconds: the time member when it reads as a time, which is then
-/// removed from `rest` (the schema's time field holds it), else what the collector found.
-/// Only years 0000 to 9999: RFC 3339, Elasticsearch dates and most OCSF consumers stop there;
-/// a member outside them stays in `rest`.
+/// The record time, Unix seconds: the time member when it reads as a time (removed from `rest`
+/// when the whole-second UTC form the schema's time field holds says it in full), else what
+/// the collector found. Only years 0000 to 9999: RFC 3339, Elasticsearch dates and most OCSF
+/// consumers stop there; a member outside them stays in `rest`.
 fn take_time(
     rest: &mut Map<String, Value>,
     log_type: LogType,
     fallback: Option<i64>,
 ) -> Option<i64> {
     let field = log_type.time_field();
-    let from_field = peek(rest, field)
-        .and_then(timefmt::parse)
-        .and_then(|t| in_range(t.timestamp()));
-    if from_field.is_some() {
+    let text = peek(rest, field);
+    let parsed = text.and_then(timefmt::parse);
+    let from_field = parsed.and_then(|t| in_range(t.timestamp()));
+    // Only a time the whole-second UTC form says in full leaves the leftovers: a fraction or
+    // another offset is kept as sent.
+    let said_in_full = parsed.is_some_and(|t| text == Some(timefmt::format_mimecast(t).as_str()));
+    if from_field.is_some() && said_in_full {
         rest.remove(field);
     }
     from_field.or(fallback.and_then(in_range))
