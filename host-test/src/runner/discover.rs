@@ -34,19 +34,9 @@ impl DiscoveryError {
 ///
 /// # Errors
 /// The discovery host is not a usable origin, the component could not run, or Mimecast answered
-/// with an error (unknown application, unknown address, ...). The text says what to fix.
+/// with an error (unknown application, unknown address, ...). The text says what to fix, and
+/// [`DiscoveryError::transient`] whether it may pass by itself.
 pub async fn discover_base_url(
-    runtime: &Runtime,
-    discover_url: &str,
-    app_id: &str,
-    email: &str,
-    timeout: Duration,
-) -> Result<String, DiscoveryError> {
-    ask(runtime, discover_url, app_id, email, timeout).await
-}
-
-/// [`discover_base_url`], telling a failure that may pass by itself from one that will not.
-async fn ask(
     runtime: &Runtime,
     discover_url: &str,
     app_id: &str,
@@ -98,7 +88,7 @@ pub async fn resolve_tenant(runtime: &Runtime, tenant: &mut Tenant) -> Result<()
         )));
     };
     let app_id = keys.app_id.expose().to_string();
-    let found = ask(runtime, &d.url, &app_id, &d.email, tenant.request_timeout)
+    let found = discover_base_url(runtime, &d.url, &app_id, &d.email, tenant.request_timeout)
         .await
         .and_then(|url| {
             tenant
