@@ -44,19 +44,14 @@ struct RawOwner<'a> {
     log_type: Option<Cow<'a, str>>,
 }
 
-/// The owner fields of a [`Shape::Ecs`] event. Elasticsearch reads a dotted name such as
-/// `"organization.id"` as the same field as `{"organization": {"id"}}`, so an event that
-/// spells an owner field a second way is unreadable too.
+/// The owner fields of a [`Shape::Ecs`] event (a field given twice makes it unreadable; other
+/// spellings, such as a dotted `"organization.id"`, are refused by [`foreign_owner_key`]).
 #[derive(serde::Deserialize)]
 struct EcsOwner<'a> {
     #[serde(borrow, default)]
     organization: Option<EcsOrganization<'a>>,
     #[serde(borrow, default)]
     event: Option<EcsEvent<'a>>,
-    #[serde(rename = "organization.id", default)]
-    dotted_organization: Option<serde::de::IgnoredAny>,
-    #[serde(rename = "event.dataset", default)]
-    dotted_dataset: Option<serde::de::IgnoredAny>,
 }
 
 #[derive(serde::Deserialize)]
@@ -71,16 +66,11 @@ struct EcsEvent<'a> {
     dataset: Option<Cow<'a, str>>,
 }
 
-/// The owner fields of a [`Shape::Ocsf`] event (a dotted `"metadata.tenant_uid"` or
-/// `"metadata.log_name"` makes it unreadable, as for ECS).
+/// The owner fields of a [`Shape::Ocsf`] event (as for ECS).
 #[derive(serde::Deserialize)]
 struct OcsfOwner<'a> {
     #[serde(borrow, default)]
     metadata: Option<OcsfMetadata<'a>>,
-    #[serde(rename = "metadata.tenant_uid", default)]
-    dotted_tenant: Option<serde::de::IgnoredAny>,
-    #[serde(rename = "metadata.log_name", default)]
-    dotted_log_name: Option<serde::de::IgnoredAny>,
 }
 
 #[derive(serde::Deserialize)]
@@ -92,11 +82,8 @@ struct OcsfMetadata<'a> {
 }
 
 impl Shape {
-    /// The names of the shapes, as the configuration writes them.
-    pub const NAMES: [&'static str; 3] = ["raw", "ecs", "ocsf"];
-
     /// Reads whose `event` (one JSON object) says it is; `None` if it is not such an object,
-    /// its owner fields are not strings, or it spells an owner field twice.
+    /// its owner fields are not strings, or it gives an owner field twice.
     fn owner(self, event: &str) -> Option<Owner<'_>> {
         match self {
             Shape::Raw => serde_json::from_str::<RawOwner<'_>>(event)
@@ -107,20 +94,16 @@ impl Shape {
                 }),
             Shape::Ecs => serde_json::from_str::<EcsOwner<'_>>(event)
                 .ok()
-                .filter(|o| o.dotted_organization.is_none() && o.dotted_dataset.is_none())
                 .map(|o| Owner {
                     tenant: o.organization.and_then(|g| g.id),
                     log_type: o.event.and_then(|e| e.dataset),
                 }),
-            Shape::Ocsf => serde_json::from_str::<OcsfOwner<'_>>(event)
-                .ok()
-                .filter(|o| o.dotted_tenant.is_none() && o.dotted_log_name.is_none())
-                .map(|o| {
-                    let (tenant, log_type) = o
-                        .metadata
-                        .map_or((None, None), |m| (m.tenant_uid, m.log_name));
-                    Owner { tenant, log_type }
-                }),
+            Shape::Ocsf => serde_json::from_str::<OcsfOwner<'_>>(event).ok().map(|o| {
+                let (tenant, log_type) = o
+                    .metadata
+                    .map_or((None, None), |m| (m.tenant_uid, m.log_name));
+                Owner { tenant, log_type }
+            }),
         }
     }
 
