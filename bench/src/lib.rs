@@ -106,6 +106,17 @@ pub struct Sizes {
 }
 
 impl Sizes {
+    /// Records per page of the main tables (sections 1 and 9): 100, or the largest of
+    /// `page_sizes` when they are all smaller.
+    fn main_page_size(&self) -> usize {
+        self.page_sizes
+            .iter()
+            .copied()
+            .max()
+            .unwrap_or(100)
+            .min(100)
+    }
+
     /// The sizes of `docs/benchmarks.md`: a few minutes on 2 cores.
     pub fn full() -> Sizes {
         Sizes {
@@ -729,13 +740,7 @@ async fn schemas_section(
     report: &mut Report,
 ) -> anyhow::Result<()> {
     let (engine, pre) = bench_pre(cache_dir)?;
-    let records = sizes
-        .page_sizes
-        .iter()
-        .copied()
-        .max()
-        .unwrap_or(100)
-        .min(100);
+    let records = sizes.main_page_size();
     for log_type in SourceLogType::ALL {
         let page = sample_page(log_type, records);
         let mut raw = None;
@@ -757,13 +762,7 @@ async fn schemas_section(
 
 async fn parse_section(sizes: &Sizes, cache_dir: &Path, report: &mut Report) -> anyhow::Result<()> {
     let (engine, pre) = bench_pre(cache_dir)?;
-    let main_size = sizes
-        .page_sizes
-        .iter()
-        .copied()
-        .max()
-        .unwrap_or(100)
-        .min(100);
+    let main_size = sizes.main_page_size();
     let mut worst_ratio = f64::INFINITY;
     let mut slowest_page = 0f64;
     for log_type in SourceLogType::ALL {
