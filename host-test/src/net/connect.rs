@@ -81,12 +81,17 @@ pub fn port_or_default(uri: &Uri) -> u16 {
         })
 }
 
+/// `host:port` of `uri`, the port written out ([`port_or_default`]).
+pub(super) fn host_port(uri: &Uri) -> String {
+    format!("{}:{}", uri.host().unwrap_or(""), port_or_default(uri))
+}
+
 /// `dst` with its port written out ([`port_or_default`]) when it has none.
 fn with_port(dst: Uri) -> Uri {
     if dst.port_u16().is_some() {
         return dst;
     }
-    let authority = format!("{}:{}", dst.host().unwrap_or(""), port_or_default(&dst));
+    let authority = host_port(&dst);
     let mut parts = dst.clone().into_parts();
     match authority.parse() {
         Ok(a) => {
@@ -154,6 +159,7 @@ pub(super) fn root_certificates(extra: &[CertificateDer<'static>]) -> rustls::Ro
     );
     roots
 }
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {

@@ -8,7 +8,7 @@ use std::error::Error as StdError;
 use http::Uri;
 use hyper_util::client::proxy::matcher::{Intercept, Matcher};
 
-use super::connect::port_or_default;
+use super::connect::host_port;
 use crate::error_chain::one_line as chain;
 
 /// Where outbound connections go. `Debug` leaves out a proxy URL's credentials.
@@ -273,7 +273,7 @@ impl ProxyFailed {
     /// Puts hyper-util's tunnel error (whose type is not public: it is told apart by its text)
     /// into words that say what to fix.
     pub(super) fn new(proxy: &Uri, dst: &Uri, e: &(dyn StdError + 'static)) -> ProxyFailed {
-        let target = format!("{}:{}", dst.host().unwrap_or(""), port_or_default(dst));
+        let target = host_port(dst);
         let text = e.to_string();
         let what = if text.contains("proxy authorization required") {
             "the proxy asks for credentials (407 Proxy Authentication Required); give them in \
