@@ -43,6 +43,7 @@ pub use bindings::exports::mimecast::source::source::{
 pub use bindings::mimecast::source::types::LogLevel;
 use bindings::mimecast::source::types::LogType as WitLogType;
 
+use crate::config::small_file;
 use crate::delivery::batch_check::Shape;
 use crate::log_type::LogType;
 use bindings::{mimecast, Collector, CollectorPre};
@@ -111,7 +112,7 @@ pub enum LoadError {
     /// The component imports what this host does not provide, or exports another world.
     #[error("the component needs imports this host does not provide: {0}")]
     Imports(String),
-    /// A tenant's own component file cannot be read.
+    /// A component file (`--component`, or a tenant's own) cannot be read.
     #[error("cannot read component {path}: {source}")]
     Read {
         /// The file.
@@ -119,7 +120,7 @@ pub enum LoadError {
         /// Why.
         source: crate::config::small_file::SmallFileError,
     },
-    /// A tenant's own component file is not a usable component.
+    /// A component file (`--component`, or a tenant's own) is not a usable component.
     #[error("component {path}: {source}")]
     Extra {
         /// The file.
@@ -538,6 +539,19 @@ impl Runtime {
         })
     }
 
+    /// [`Runtime::new`] with the component build in the file at `path` (`--component`).
+    ///
+    /// # Errors
+    /// The file cannot be read (or is not a small regular file), or [`Runtime::new`] fails; the
+    /// message names the file.
+    pub fn from_file(
+        path: &std::path::Path,
+        options: &RuntimeOptions,
+    ) -> Result<Runtime, LoadError> {
+        let wasm = read_component(path)?;
+        Runtime::new(&wasm, options).map_err(|e| in_file(path, e))
+    }
+
     /// Loads another component build that tenants with `component = path` run with.
     ///
     /// # Errors
@@ -552,16 +566,8 @@ impl Runtime {
         if loaded(self) {
             return Ok(());
         }
-        let wasm =
-            crate::config::small_file::read(path, crate::config::small_file::MAX_COMPONENT_BYTES)
-                .map_err(|source| LoadError::Read {
-                path: path.display().to_string(),
-                source,
-            })?;
-        let pre = prepare(&self.engine, &self.linker, &wasm).map_err(|e| LoadError::Extra {
-            path: path.display().to_string(),
-            source: Box::new(e),
-        })?;
+        let wasm = read_component(path)?;
+        let pre = prepare(&self.engine, &self.linker, &wasm).map_err(|e| in_file(path, e))?;
         if let Ok(mut extra) = self.extra.write() {
             extra.insert(path.to_path_buf(), pre);
         }
@@ -673,6 +679,22 @@ impl Runtime {
             bindings,
             abandoned: false,
         })
+    }
+}
+
+/// The bytes of the component file at `path`, within [`small_file::MAX_COMPONENT_BYTES`].
+fn read_component(path: &std::path::Path) -> Result<Vec<u8>, LoadError> {
+    small_file::read(path, small_file::MAX_COMPONENT_BYTES).map_err(|source| LoadError::Read {
+        path: path.display().to_string(),
+        source,
+    })
+}
+
+/// `e`, which loading the component file at `path` met, naming the file.
+fn in_file(path: &std::path::Path, e: LoadError) -> LoadError {
+    LoadError::Extra {
+        path: path.display().to_string(),
+        source: Box::new(e),
     }
 }
 

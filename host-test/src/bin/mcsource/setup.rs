@@ -4,9 +4,6 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use anyhow::Context as _;
-
-use mimecast_host::config::small_file;
 use mimecast_host::config::{FileConfig, Tenant};
 use mimecast_host::net::ProxySetting;
 use mimecast_host::runtime::{self, Runtime, RuntimeOptions};
@@ -17,12 +14,7 @@ pub(crate) fn load_runtime(
     options: &RuntimeOptions,
 ) -> anyhow::Result<Arc<Runtime>> {
     let runtime = match component {
-        Some(path) => {
-            let bytes = small_file::read(path, small_file::MAX_COMPONENT_BYTES)
-                .with_context(|| format!("cannot read component {}", path.display()))?;
-            Runtime::new(&bytes, options)
-                .with_context(|| format!("component {}", path.display()))?
-        }
+        Some(path) => Runtime::from_file(path, options)?,
         None => Runtime::new(runtime::BUNDLED_COMPONENT, options)?,
     };
     Ok(Arc::new(runtime))
