@@ -170,3 +170,34 @@ fn status_shows_delivered_lag_and_errors() {
         assert!(row.contains("300"), "{row}");
     }
 }
+
+#[test]
+fn a_file_that_cannot_be_read_is_named_once_with_its_cause_once() {
+    let h = Harness::demo();
+    for args in [
+        ["run", "--config", "missing.toml"],
+        ["demo", "--component", "missing.wasm"],
+    ] {
+        let out = h.command(&args).output_within();
+        assert!(!out.status.success());
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let last = stderr.lines().last().unwrap_or_default();
+        assert!(
+            last.contains(&format!(
+                "cannot read {} ",
+                if args[0] == "run" {
+                    "config"
+                } else {
+                    "component"
+                }
+            )),
+            "{stderr}"
+        );
+        // The typed error's cause is in its words and its source: said once, not per layer.
+        assert_eq!(
+            last.matches("No such file or directory").count(),
+            1,
+            "{stderr}"
+        );
+    }
+}

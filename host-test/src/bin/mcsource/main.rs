@@ -152,7 +152,7 @@ fn main() -> ExitCode {
     match rt.block_on(dispatch(console, cli.command)) {
         Ok(code) => code,
         Err(e) => {
-            console.error(&format!("{e:#}"));
+            console.error(&mimecast_host::error_chain::one_line(e.as_ref()));
             ExitCode::FAILURE
         }
     }

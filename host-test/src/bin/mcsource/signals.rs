@@ -77,7 +77,7 @@ pub(crate) fn reload_on_sighup(
                     }
                 }
                 Err(e) => {
-                    tracing::error!(error = %format!("{e:#}"), "configuration reload failed; keeping the running configuration")
+                    tracing::error!(error = %mimecast_host::error_chain::one_line(e.as_ref()), "configuration reload failed; keeping the running configuration")
                 }
             }
         }
