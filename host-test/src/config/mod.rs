@@ -4,6 +4,7 @@
 
 pub mod limits;
 pub mod secret;
+pub mod sinks;
 pub mod small_file;
 pub mod units;
 
@@ -16,6 +17,7 @@ use serde::Deserialize;
 
 use crate::config::limits::{check_concurrent_polls, Limits, LimitsConfig};
 use crate::config::secret::{Secret, SecretSource};
+use crate::config::sinks::{SinkContext, SinkEntries, SinkSpec};
 use crate::config::units::show_duration;
 use crate::delivery::batch_check::Shape;
 use crate::log_type::LogType;
@@ -40,9 +42,9 @@ pub struct FileConfig {
     /// config file.
     #[serde(default = "default_state_dir")]
     pub state_dir: PathBuf,
-    /// Where events go.
+    /// Where events go: one `[sink]` table or `[[sink]]` tables (default: stdout).
     #[serde(default)]
-    pub sink: SinkConfig,
+    pub sink: SinkEntries,
     /// Default sandbox limits for every tenant (see `sandbox::limits`).
     #[serde(default)]
     pub limits: LimitsConfig,
@@ -80,53 +82,6 @@ fn default_max_concurrent_polls() -> u32 {
 
 fn default_state_dir() -> PathBuf {
     PathBuf::from("state")
-}
-
-/// Where events go.
-#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
-#[serde(try_from = "RawSink")]
-pub enum SinkConfig {
-    /// NDJSON on standard output (no other keys).
-    #[default]
-    Stdout,
-    /// NDJSON appended to a file (relative paths are relative to the config file).
-    File {
-        /// File path.
-        path: PathBuf,
-    },
-}
-
-/// `[sink]` as written: `type` and the keys of every kind, checked by `TryFrom`.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawSink {
-    #[serde(rename = "type")]
-    kind: SinkKind,
-    path: Option<PathBuf>,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "snake_case")]
-enum SinkKind {
-    Stdout,
-    File,
-}
-
-impl TryFrom<RawSink> for SinkConfig {
-    type Error = String;
-
-    fn try_from(raw: RawSink) -> Result<SinkConfig, String> {
-        match (raw.kind, raw.path) {
-            (SinkKind::Stdout, None) => Ok(SinkConfig::Stdout),
-            (SinkKind::Stdout, Some(_)) => Err(
-                "sink.path is only for type = \"file\"; remove it, or set type = \"file\"".into(),
-            ),
-            (SinkKind::File, Some(path)) => Ok(SinkConfig::File { path }),
-            (SinkKind::File, None) => {
-                Err("type = \"file\" needs path = \"FILE\" (events are appended to it)".into())
-            }
-        }
-    }
 }
 
 /// One Mimecast tenant.
@@ -275,8 +230,8 @@ pub struct AttachmentFilter {
 pub struct ValidConfig {
     /// Checkpoint directory.
     pub state_dir: PathBuf,
-    /// Event sink.
-    pub sink: SinkConfig,
+    /// Where events go; a batch counts as delivered once every one of them took it.
+    pub sinks: Vec<SinkSpec>,
     /// Tenants.
     pub tenants: Vec<Tenant>,
     /// Polls run at once across all tenants.
@@ -915,29 +870,6 @@ impl FileConfig {
                 }
             }
         }
-        let sink = match self.sink {
-            SinkConfig::File { path } => {
-                let empty = path.as_os_str().is_empty();
-                let path = base_dir.join(path);
-                match path.parent() {
-                    _ if empty => problems
-                        .push("sink.path is empty; name the file events are appended to".into()),
-                    _ if path.is_dir() => problems.push(format!(
-                        "sink.path: {} is a directory; name a file (it is created if missing)",
-                        path.display()
-                    )),
-                    Some(dir) if !dir.as_os_str().is_empty() && !dir.is_dir() => {
-                        problems.push(format!(
-                            "sink.path: directory {} does not exist; create it first",
-                            dir.display()
-                        ))
-                    }
-                    _ => {}
-                }
-                SinkConfig::File { path }
-            }
-            SinkConfig::Stdout => SinkConfig::Stdout,
-        };
         let state_dir = base_dir.join(&self.state_dir);
         if let Some(problem) = state_dir_problem(&state_dir) {
             problems.push(problem);
@@ -955,6 +887,15 @@ impl FileConfig {
             .ca_file
             .map(|file| read_ca_file(&base_dir.join(file), &mut problems))
             .unwrap_or_default();
+        let sinks = sinks::validate(
+            self.sink,
+            &SinkContext {
+                base_dir,
+                state_dir: &state_dir,
+                extra_roots: &extra_roots,
+            },
+            &mut problems,
+        );
         let sound = sound
             .into_iter()
             .map(|(i, at)| (i, tenants[at].clone()))
@@ -962,7 +903,7 @@ impl FileConfig {
         let validated = if problems.is_empty() {
             Ok(ValidConfig {
                 state_dir,
-                sink,
+                sinks,
                 tenants,
                 max_concurrent_polls: self.max_concurrent_polls,
                 proxy,
@@ -1166,11 +1107,9 @@ scan_result = "malicious"
         assert_eq!(t.log_types, [LogType::Url, LogType::Attachment]);
         assert_eq!(t.filters.url.scan_result.as_deref(), Some("malicious"));
         assert_eq!(c.state_dir, dir.path().join("st"));
-        assert_eq!(
-            c.sink,
-            SinkConfig::File {
-                path: dir.path().join("events.ndjson")
-            }
+        assert_eq!(c.sinks.len(), 1);
+        assert!(
+            matches!(&c.sinks[0].kind, crate::config::sinks::SinkKind::File { path } if *path == dir.path().join("events.ndjson"))
         );
         assert_eq!(
             t.allowed_origin,
@@ -1257,36 +1196,6 @@ scan_result = "malicious"
     fn unknown_keys_are_rejected_with_their_name() {
         let err = toml::from_str::<FileConfig>(&GOOD.replace("interval", "intervall")).unwrap_err();
         assert!(err.to_string().contains("intervall"), "{err}");
-    }
-
-    #[test]
-    fn a_sink_has_exactly_the_keys_of_its_type() {
-        let sink = |text: &str| {
-            toml::from_str::<FileConfig>(&format!("[sink]\n{text}\n"))
-                .map(|c| c.sink)
-                .map_err(|e| e.to_string())
-        };
-        assert_eq!(sink("type = \"stdout\""), Ok(SinkConfig::Stdout));
-        assert_eq!(
-            sink("type = \"file\"\npath = \"e.ndjson\""),
-            Ok(SinkConfig::File {
-                path: "e.ndjson".into()
-            })
-        );
-        let stray = sink("type = \"stdout\"\npath = \"e.ndjson\"").unwrap_err();
-        assert!(stray.contains("only for type = \"file\""), "{stray}");
-        let missing = sink("type = \"file\"").unwrap_err();
-        assert!(missing.contains("needs path"), "{missing}");
-        let dir = tempfile::tempdir().unwrap();
-        let mut c = toml::from_str::<FileConfig>(GOOD).unwrap();
-        c.sink = SinkConfig::File {
-            path: dir.path().to_path_buf(),
-        };
-        let problems = c.validate(Path::new("/")).unwrap_err();
-        assert!(
-            problems.iter().any(|p| p.contains("is a directory")),
-            "{problems:?}"
-        );
     }
 
     #[test]

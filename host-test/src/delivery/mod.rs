@@ -7,6 +7,10 @@
 //! the batches whose checkpoints are committed.
 
 pub mod batch_check;
+pub mod build;
+pub mod event_meta;
+pub mod fan_out;
+pub mod network;
 pub mod pipeline;
 pub mod sink;
 

@@ -5,7 +5,7 @@
 //! exactly the batches whose checkpoints are committed.
 
 use crate::delivery::batch_check::{Shape, MAX_BATCH_BYTES, MAX_BATCH_EVENTS};
-use crate::delivery::sink::{Sink, SinkError};
+use crate::delivery::sink::{Batch, Sink, SinkError};
 use crate::state::{Commit, StateError, StateStore, Status, Trouble};
 
 /// Why a batch was not delivered.
@@ -304,7 +304,12 @@ impl Pipeline {
             return Err(DeliveryError::Unusable(why.to_string()));
         }
         if !events.is_empty() {
-            if let Err(e) = self.sink.deliver(events) {
+            let batch = Batch {
+                tenant,
+                log_type,
+                events,
+            };
+            if let Err(e) = self.sink.deliver(batch) {
                 let err = match (e, self.sink.unusable()) {
                     (SinkError::ReaderGone, _) => {
                         self.reader_gone = true;
@@ -666,7 +671,7 @@ mod tests {
     struct Answering(fn() -> SinkError);
 
     impl Sink for Answering {
-        fn deliver(&mut self, _events: &[String]) -> Result<(), SinkError> {
+        fn deliver(&mut self, _batch: Batch<'_>) -> Result<(), SinkError> {
             Err((self.0)())
         }
     }
@@ -709,8 +714,8 @@ mod tests {
     struct UncuttableSink(FileSink);
 
     impl Sink for UncuttableSink {
-        fn deliver(&mut self, events: &[String]) -> Result<(), SinkError> {
-            self.0.deliver(events)
+        fn deliver(&mut self, batch: Batch<'_>) -> Result<(), SinkError> {
+            self.0.deliver(batch)
         }
         fn position(&self) -> Option<(&str, u64)> {
             self.0.position()

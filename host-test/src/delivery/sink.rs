@@ -35,18 +35,30 @@ impl From<io::Error> for SinkError {
     }
 }
 
+/// One batch as a sink gets it: whose events they are, and the events (one JSON object each,
+/// checked by `batch_check`).
+#[derive(Debug, Clone, Copy)]
+pub struct Batch<'a> {
+    /// The tenant polled.
+    pub tenant: &'a str,
+    /// The log type polled (`url`, `impersonation`, `attachment`).
+    pub log_type: &'a str,
+    /// The events.
+    pub events: &'a [String],
+}
+
 /// A destination for NDJSON event lines. The delivery task calls it from a thread of its own,
 /// one batch at a time, so a sink may block: a network sink may wait for its receiver's
 /// acknowledgement there (`tokio::runtime::Handle::block_on` on the runtime it was built on),
 /// and returns only once the receiver has acknowledged the batch.
 pub trait Sink: Send {
-    /// Writes `events` (one JSON object each, no newline) and makes them durable (for a
-    /// network sink: acknowledged by the receiver). On error nothing of the batch may remain
-    /// (or the sink is at-least-once).
+    /// Writes the batch's events (one JSON object each, no newline) and makes them durable
+    /// (for a network sink: acknowledged by the receiver). On error nothing of the batch may
+    /// remain (or the sink is at-least-once).
     ///
     /// # Errors
     /// The events were not taken; [`SinkError`] says whether retrying can help.
-    fn deliver(&mut self, events: &[String]) -> Result<(), SinkError>;
+    fn deliver(&mut self, batch: Batch<'_>) -> Result<(), SinkError>;
 
     /// For a sink that can be cut back: its stable id and current length in bytes.
     fn position(&self) -> Option<(&str, u64)> {
@@ -92,7 +104,8 @@ const LINE_SCAN_LIMIT: u64 = 65 * 1024 * 1024;
 pub struct StdoutSink;
 
 impl Sink for StdoutSink {
-    fn deliver(&mut self, events: &[String]) -> Result<(), SinkError> {
+    fn deliver(&mut self, batch: Batch<'_>) -> Result<(), SinkError> {
+        let events = batch.events;
         let stdout = io::stdout();
         let mut out = io::BufWriter::new(stdout.lock());
         // A broken pipe becomes `SinkError::ReaderGone`.
@@ -164,7 +177,8 @@ impl FileSink {
 }
 
 impl Sink for FileSink {
-    fn deliver(&mut self, events: &[String]) -> Result<(), SinkError> {
+    fn deliver(&mut self, batch: Batch<'_>) -> Result<(), SinkError> {
+        let events = batch.events;
         if let Some(refused) = self.refuse() {
             return Err(refused.into());
         }
@@ -247,7 +261,8 @@ impl Sink for FileSink {
     }
 }
 
-fn lines(events: &[String]) -> Vec<u8> {
+/// The events as NDJSON: one line each.
+pub fn lines(events: &[String]) -> Vec<u8> {
     let mut buf = Vec::with_capacity(events.iter().map(|e| e.len() + 1).sum());
     for e in events {
         buf.extend_from_slice(e.as_bytes());
@@ -260,24 +275,32 @@ fn lines(events: &[String]) -> Vec<u8> {
 mod tests {
     use super::*;
 
+    fn batch(events: &[String]) -> Batch<'_> {
+        Batch {
+            tenant: "acme",
+            log_type: "url",
+            events,
+        }
+    }
+
     #[test]
     fn file_sink_appends_tracks_length_and_truncates() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("out.ndjson");
         let mut sink = FileSink::open(&path).unwrap();
-        sink.deliver(&["{\"a\":1}".into(), "{\"b\":2}".into()])
+        sink.deliver(batch(&["{\"a\":1}".into(), "{\"b\":2}".into()]))
             .unwrap();
         assert_eq!(sink.position().unwrap().1, 16);
         drop(sink);
         let mut sink = FileSink::open(&path).unwrap();
         assert_eq!(sink.position().unwrap().1, 16);
-        sink.deliver(&["{\"c\":3}".into()]).unwrap();
+        sink.deliver(batch(&["{\"c\":3}".into()])).unwrap();
         assert_eq!(
             std::fs::read_to_string(&path).unwrap(),
             "{\"a\":1}\n{\"b\":2}\n{\"c\":3}\n"
         );
         sink.truncate(8).unwrap();
-        sink.deliver(&["{\"d\":4}".into()]).unwrap();
+        sink.deliver(batch(&["{\"d\":4}".into()])).unwrap();
         assert_eq!(
             std::fs::read_to_string(&path).unwrap(),
             "{\"a\":1}\n{\"d\":4}\n"
@@ -289,11 +312,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("out.ndjson");
         let mut sink = FileSink::open(&path).unwrap();
-        sink.deliver(&["{\"a\":1}".into()]).unwrap();
+        sink.deliver(batch(&["{\"a\":1}".into()])).unwrap();
         // Bytes the sink did not count (e.g. a write it believed undone).
         let mut other = OpenOptions::new().append(true).open(&path).unwrap();
         other.write_all(b"{\"x\":0}\n").unwrap();
-        sink.deliver(&["{\"b\":2}".into()]).unwrap();
+        sink.deliver(batch(&["{\"b\":2}".into()])).unwrap();
         let real = std::fs::metadata(&path).unwrap().len();
         assert_eq!(sink.position().unwrap().1, real);
     }
@@ -324,7 +347,7 @@ mod tests {
     fn a_failed_cut_makes_the_sink_unusable() {
         let mut sink = FileSink::open(Path::new("/dev/full")).unwrap();
         assert!(sink.unusable().is_none());
-        let err = sink.deliver(&["{}".into()]).unwrap_err();
+        let err = sink.deliver(batch(&["{}".into()])).unwrap_err();
         assert!(err.to_string().contains("could not be cut back"), "{err}");
         // The write's own failure is named, not only the cut's.
         assert!(
@@ -338,7 +361,7 @@ mod tests {
             why.contains("/dev/full") && why.contains("nothing more is written"),
             "{why}"
         );
-        let again = sink.deliver(&["{}".into()]).unwrap_err();
+        let again = sink.deliver(batch(&["{}".into()])).unwrap_err();
         assert_eq!(again.to_string(), why);
         assert!(sink.truncate(0).is_err());
     }

@@ -20,7 +20,7 @@ use hyper_util::rt::{TokioExecutor, TokioTimer};
 use rustls::pki_types::CertificateDer;
 use tokio::time::{Instant, Sleep};
 
-use super::connect::{port_or_default, root_certificates, Connector, WithTimeout};
+use super::connect::{port_or_default, Connector, WithTimeout};
 use super::error::NetError;
 use super::proxy::{ProxySetting, Route};
 
@@ -60,6 +60,26 @@ impl HttpClient {
         extra_roots: &[CertificateDer<'static>],
         reuse_connections: bool,
     ) -> HttpClient {
+        let tls = match super::tls::client_config(extra_roots, None) {
+            Ok(tls) => tls,
+            // `ring` supports the default protocol versions; this cannot fail in practice.
+            Err(e) => {
+                tracing::error!(error = %e, "TLS setup failed; using rustls defaults");
+                rustls::ClientConfig::builder()
+                    .with_root_certificates(super::connect::root_certificates(extra_roots))
+                    .with_no_client_auth()
+            }
+        };
+        HttpClient::with_tls(proxy, tls, reuse_connections)
+    }
+
+    /// A client that connects as `proxy` says with the TLS settings `tls` (a sink's own
+    /// trust roots and client certificate; see [`super::tls::client_config`]).
+    pub fn with_tls(
+        proxy: &ProxySetting,
+        tls: rustls::ClientConfig,
+        reuse_connections: bool,
+    ) -> HttpClient {
         let mut direct = HttpConnector::new();
         direct.enforce_http(false);
         direct.set_nodelay(true);
@@ -67,21 +87,6 @@ impl HttpClient {
         let connector = Connector {
             direct,
             route: Route::new(proxy).map(Arc::new),
-        };
-        let roots = root_certificates(extra_roots);
-        let tls = match rustls::ClientConfig::builder_with_provider(Arc::new(
-            rustls::crypto::ring::default_provider(),
-        ))
-        .with_safe_default_protocol_versions()
-        {
-            Ok(builder) => builder.with_root_certificates(roots).with_no_client_auth(),
-            // `ring` supports the default protocol versions; this cannot fail in practice.
-            Err(e) => {
-                tracing::error!(error = %e, "TLS setup failed; using rustls defaults");
-                rustls::ClientConfig::builder()
-                    .with_root_certificates(roots)
-                    .with_no_client_auth()
-            }
         };
         let https = WithTimeout {
             inner: hyper_rustls::HttpsConnectorBuilder::new()

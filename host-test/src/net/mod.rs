@@ -8,9 +8,11 @@ pub mod client;
 mod connect;
 pub mod error;
 pub mod proxy;
+pub mod tls;
 pub mod wasi;
 
 pub use client::{HttpClient, ResponseBody};
 pub use connect::port_or_default;
 pub use error::NetError;
 pub use proxy::{check_proxy_url, environment_proxy, environment_proxy_problems, ProxySetting};
+pub use tls::{client_config, ClientIdentity};

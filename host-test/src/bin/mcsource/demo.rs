@@ -45,7 +45,7 @@ pub(crate) async fn demo_cmd(
         (Box::new(StdoutSink), store),
         &OpenPolicy::default(),
         mode,
-        None,
+        (crate::signals::shutdown_on_signal(), None),
     )
     .await?;
     if collected.reader_gone {

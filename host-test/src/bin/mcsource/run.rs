@@ -7,9 +7,11 @@ use std::sync::Arc;
 
 use anyhow::{bail, Context as _};
 
-use mimecast_host::config::{SinkConfig, Tenant};
+use mimecast_host::config::Tenant;
+use mimecast_host::delivery::build::open_sinks;
+use mimecast_host::delivery::network::NetContext;
 use mimecast_host::delivery::pipeline::{OpenPolicy, Pipeline, ACCEPT_STATE_LOSS_FLAG};
-use mimecast_host::delivery::sink::{FileSink, Sink, StdoutSink};
+use mimecast_host::delivery::sink::Sink;
 use mimecast_host::delivery::Delivery;
 use mimecast_host::runner::{self, RunMode, Summary};
 use mimecast_host::runtime::{Runtime, RuntimeOptions};
@@ -59,13 +61,13 @@ pub(crate) async fn run(
     let max_concurrent_polls = config.max_concurrent_polls;
     load_components(&runtime, &config.tenants);
     let reload = (!once).then(|| reload_on_sighup(config_path.to_path_buf(), runtime.clone()));
-    let sink: Box<dyn Sink> = match &config.sink {
-        SinkConfig::Stdout => Box::new(StdoutSink),
-        SinkConfig::File { path } => Box::new(
-            FileSink::open(path)
-                .with_context(|| format!("cannot open sink file {}", path.display()))?,
-        ),
+    let stop = shutdown_on_signal();
+    let net = NetContext {
+        runtime: tokio::runtime::Handle::current(),
+        stop: stop.clone(),
+        proxy: config.proxy.clone(),
     };
+    let sink = open_sinks(&config.sinks, &net)?;
     let store: Box<dyn StateStore> = Box::new(store);
     let mode = RunMode {
         once,
@@ -81,7 +83,7 @@ pub(crate) async fn run(
         (sink, store),
         &policy,
         mode,
-        reload,
+        (stop, reload),
     )
     .await?;
     let code = report(console, &collected.summary, once)?;
@@ -116,7 +118,10 @@ pub(crate) async fn collect(
     (sink, store): (Box<dyn Sink>, Box<dyn StateStore>),
     policy: &OpenPolicy,
     mode: RunMode,
-    reload: Option<tokio::sync::mpsc::Receiver<Vec<Tenant>>>,
+    (stop, reload): (
+        tokio::sync::watch::Receiver<bool>,
+        Option<tokio::sync::mpsc::Receiver<Vec<Tenant>>>,
+    ),
 ) -> anyhow::Result<Collected> {
     let (pipeline, recovery) = Pipeline::open_with(sink, store, policy)?;
     if let Some(why) = &recovery.accepted {
@@ -135,15 +140,7 @@ pub(crate) async fn collect(
     }
     let (delivery, delivery_thread) =
         Delivery::start(pipeline).context("cannot start the delivery task")?;
-    let summary = runner::run(
-        runtime,
-        tenants,
-        delivery.clone(),
-        mode,
-        shutdown_on_signal(),
-        reload,
-    )
-    .await;
+    let summary = runner::run(runtime, tenants, delivery.clone(), mode, stop, reload).await;
     let sink = delivery.sink_state().await;
     drop(delivery);
     // Every batch handed over has been delivered and committed once the thread ends.
