@@ -321,7 +321,12 @@ impl Receiver {
                 },
             };
             let log = self.current_log();
-            if log.contains("Address already in use") {
+            // rsyslog: "Error while binding tcp socket: Address already in use", "imudp: Could
+            // not create udp listener"; syslog-ng: "Error binding socket; … Address already in
+            // use".
+            if log.contains("Address already in use")
+                || log.contains("Could not create udp listener")
+            {
                 return Err(ReceiverError::PortTaken {
                     daemon: self.daemon,
                     log,
