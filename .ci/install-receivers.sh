@@ -46,11 +46,13 @@ if [ "${#missing[@]}" -gt 0 ]; then
         "${sudo[@]}" chmod +x "$policy"
         added_policy=1
     fi
+    status=0
     if ! "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null; then
         apt_update_once
-        "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+        "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null || status=$?
     fi
     if [ "$added_policy" = 1 ]; then "${sudo[@]}" rm -f "$policy"; fi
+    if [ "$status" != 0 ]; then exit "$status"; fi
 fi
 
 # Should a system rsyslogd run anyway (started by an init system), stop it: the tests' daemons
