@@ -82,6 +82,7 @@ mod log_type;
 mod oauth;
 mod paging;
 mod rate_limit;
+mod receivers;
 mod request;
 mod response;
 mod server;
@@ -93,8 +94,14 @@ pub use dataset::{generate_records, record_time, seconds_before, Dataset};
 pub use fault::{Fault, RandomFaults};
 pub use ledger::{Ledger, RequestLog};
 pub use log_type::LogType;
+pub use receivers::{
+    encode_api_key, AckMode, ClientIdentity, Elasticsearch, ElasticsearchReceiver, EsConfig,
+    EsFlavor, HecConfig, HecEvent, HecToken, HttpIngest, HttpIngestConfig, HttpIngestReceiver,
+    OtlpConfig, OtlpLogRecord, OtlpLogs, OtlpLogsReceiver, Protocol, ReceivedRequest, Receiver,
+    SinkFault, SplunkHec, SplunkHecReceiver, TestCa, DEFAULT_BODY_LIMIT_BYTES,
+};
 pub use server::MockServer;
 pub use signing::{
     format_api_time, format_mc_date, parse_api_time, parse_mc_date, sign, SignError,
 };
-pub use tls::{self_signed_tls, SelfSignedTls};
+pub use tls::{self_signed_tls, self_signed_tls_with_client_auth, SelfSignedTls};
