@@ -49,7 +49,7 @@ impl SinkRequest {
 pub struct Reply {
     /// HTTP status.
     pub status: u16,
-    /// `Content-Type` of `body` (not sent when `body` is empty).
+    /// `Content-Type` of `body`; none is sent when empty.
     pub content_type: &'static str,
     /// Extra response headers.
     pub headers: Vec<(String, String)>,

@@ -109,7 +109,7 @@ impl sealed::Answer for HttpIngest {
         lock(&self.lines).extend(parsed);
         let status = self.config.success_status;
         let reply = if status == 204 {
-            Reply::bytes(204, "application/json", Vec::new())
+            Reply::bytes(204, "", Vec::new())
         } else {
             Reply::json(status, &json!({"accepted": stored}))
         };

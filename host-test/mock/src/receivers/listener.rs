@@ -76,8 +76,15 @@ pub struct Receiver<P> {
     protocol: Arc<P>,
     shared: Arc<Shared>,
     addr: SocketAddr,
-    tls: Option<(TlsAcceptor, String)>,
+    tls: Option<ServerTls>,
     running: Mutex<Option<Running>>,
+}
+
+/// The TLS side of a receiver: the acceptor and the certificate it presents.
+struct ServerTls {
+    acceptor: TlsAcceptor,
+    certificate: CertificateDer<'static>,
+    pem: String,
 }
 
 /// What every protocol shares: the fault queue, the delay, the ledger.
@@ -128,13 +135,15 @@ impl<P: Protocol> Receiver<P> {
             &["localhost", "127.0.0.1"],
             client_roots,
         )?;
-        Receiver::serve(config, Some((tls.acceptor, tls.pem))).await
+        let tls = ServerTls {
+            acceptor: tls.acceptor,
+            certificate: tls.certificate,
+            pem: tls.pem,
+        };
+        Receiver::serve(config, Some(tls)).await
     }
 
-    async fn serve(
-        config: P::Config,
-        tls: Option<(TlsAcceptor, String)>,
-    ) -> io::Result<Receiver<P>> {
+    async fn serve(config: P::Config, tls: Option<ServerTls>) -> io::Result<Receiver<P>> {
         let listener = bind(SocketAddr::from(([127, 0, 0, 1], 0)))?;
         let addr = listener.local_addr()?;
         let receiver = Receiver {
@@ -153,7 +162,7 @@ impl<P: Protocol> Receiver<P> {
         let (stop, stopped) = oneshot::channel();
         let task = tokio::spawn(accept_loop(
             listener,
-            self.tls.as_ref().map(|(acceptor, _)| acceptor.clone()),
+            self.tls.as_ref().map(|tls| tls.acceptor.clone()),
             Arc::clone(&self.protocol),
             Arc::clone(&self.shared),
             stopped,
@@ -183,7 +192,12 @@ impl<P: Protocol> Receiver<P> {
 
     /// With TLS: the server certificate in PEM, for a client to trust.
     pub fn certificate_pem(&self) -> Option<&str> {
-        self.tls.as_ref().map(|(_, pem)| pem.as_str())
+        self.tls.as_ref().map(|tls| tls.pem.as_str())
+    }
+
+    /// With TLS: the server certificate in DER, for a client to trust.
+    pub fn certificate(&self) -> Option<CertificateDer<'static>> {
+        self.tls.as_ref().map(|tls| tls.certificate.clone())
     }
 
     /// Takes the receiver down: closes the listener (new connections are refused) and every
@@ -470,7 +484,7 @@ async fn steer_and_answer<P: Protocol>(
                 } => {
                     return Some(Reply {
                         status,
-                        content_type: "text/plain",
+                        content_type: "",
                         headers,
                         body: body.into_bytes(),
                         stored: 0,
@@ -534,7 +548,7 @@ fn ledger_headers(headers: &HeaderMap) -> Vec<(String, String)> {
 fn to_response(reply: Reply) -> Response<Full<Bytes>> {
     let status = StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let mut builder = Response::builder().status(status);
-    if !reply.body.is_empty() {
+    if !reply.content_type.is_empty() {
         builder = builder.header("Content-Type", reply.content_type);
     }
     for (name, value) in &reply.headers {

@@ -245,7 +245,17 @@ impl sealed::Answer for OtlpLogs {
 fn encode(encoding: Encoding, status: u16, response: &ExportLogsServiceResponse) -> Reply {
     let body = match encoding {
         Encoding::Protobuf => response.encode_to_vec(),
-        Encoding::Json => serde_json::to_vec(response).unwrap_or_else(|_| b"{}".to_vec()),
+        // Written out rather than derived: the JSON mapping omits an unset message and writes
+        // int64 as a string.
+        Encoding::Json => match &response.partial_success {
+            None => b"{}".to_vec(),
+            Some(partial) => serde_json::json!({"partialSuccess": {
+                "rejectedLogRecords": partial.rejected_log_records.to_string(),
+                "errorMessage": partial.error_message,
+            }})
+            .to_string()
+            .into_bytes(),
+        },
     };
     Reply::bytes(status, encoding.content_type(), body)
 }
