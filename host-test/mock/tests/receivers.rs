@@ -1354,3 +1354,16 @@ async fn mutual_tls_requires_a_client_certificate_from_the_ca() {
         "refused handshakes never reach the protocol"
     );
 }
+
+#[tokio::test]
+async fn default_limit_takes_bodies_of_several_mebibytes() {
+    let ingest = HttpIngestReceiver::start(HttpIngestConfig::default())
+        .await
+        .unwrap();
+    let line = format!("{{\"pad\":\"{}\"}}\n", "x".repeat(1000));
+    let body = line.repeat(3 * 1024);
+    assert!(body.len() > 3_000_000);
+    let answer = call(&ingest.url(), "POST", "/", &[], body.as_bytes()).await;
+    assert_eq!((answer.status, ingest.line_count()), (200, 3 * 1024));
+    assert_eq!(ingest.requests()[0].body_bytes, body.len());
+}
