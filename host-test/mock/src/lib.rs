@@ -3,6 +3,10 @@
 //! serves a deterministic dataset with real paging, injects faults and keeps a ledger for assertions.
 //! Spec: shared/reference/mimecast-api.md (§1 signing, §3 endpoints, §4 errors and rate limits).
 //!
+//! Also mock receivers for the sinks `mcsource` delivers to (module `receivers`): Elasticsearch /
+//! OpenSearch `_bulk`, Splunk HEC, OTLP/HTTP logs and a generic NDJSON HTTP ingest, each
+//! enforcing its protocol's contract (sources named in each module's doc).
+//!
 //! # Public API
 //!
 //! ```text
@@ -32,6 +36,38 @@
 //! fn self_signed_tls(names) -> SelfSignedTls { acceptor, certificate, pem }
 //! fn sign(secret_b64, date, req_id, path, app_key) -> Result<String, SignError>
 //! fn format_mc_date(t), parse_mc_date(s), format_api_time(t), parse_api_time(s)
+//!
+//! // Sink receivers: one generic server, four protocols.
+//! struct Receiver<P: Protocol>          // aliases: ElasticsearchReceiver, SplunkHecReceiver,
+//!                                       //          OtlpLogsReceiver, HttpIngestReceiver
+//!     start(config).await, start_tls(config).await, start_mtls(config, &[ca_der]).await
+//!     url(), port(), addr(), certificate_pem(), certificate()
+//!     stop().await, restart().await, is_running()
+//!     push_fault(f), push_faults(fs), clear_faults(), pending_faults(), set_delay(d)
+//!     requests() -> Vec<ReceivedRequest>, count_status(s), connections_accepted(),
+//!     wait_until(timeout, |r| ..).await -> bool
+//! enum SinkFault { Status{status, retry_after}, Raw{status, headers, body}, ConnectionReset,
+//!                  Delay(Duration) }   SinkFault::status(s), SinkFault::retry_after(s, d)
+//! struct ReceivedRequest { method, path, headers, body_bytes, status, stored, fault }
+//! struct TestCa   new(name), certificate(), certificate_pem(), issue_client(cn) -> ClientIdentity
+//! fn self_signed_tls_with_client_auth(names, client_roots) -> SelfSignedTls
+//! const DEFAULT_BODY_LIMIT_BYTES = 64 MiB
+//!
+//! struct EsConfig { api_keys, basic_users, data_stream_prefixes, flavor: EsFlavor,
+//!                   body_limit_bytes }        fn encode_api_key(id, key)
+//!     ElasticsearchReceiver: documents(index), all_documents(), indices(), document_count(),
+//!     version(index, id), create_attempts(index, id), bulk_requests(), reject_next_items(n),
+//!     reject_documents(pred), reject_documents_containing(marker), accept_all_documents()
+//! struct HecConfig { tokens: Vec<HecToken>, allowed_indexes, body_limit_bytes }
+//! struct HecToken { token, ack, disabled }    HecToken::new(t).with_ack() / .disabled()
+//! enum AckMode { Immediate, After(Duration), Never }
+//!     SplunkHecReceiver: events() -> Vec<HecEvent>, event_count(), set_ack_mode(m),
+//!     set_busy(b), acks(channel) -> Vec<(ack_id, indexed)>, channels()
+//! struct OtlpConfig { path, required_headers, body_limit_bytes }
+//!     OtlpLogsReceiver: log_records() -> Vec<OtlpLogRecord>, log_record_count(),
+//!     reject_next_log_records(n, message)
+//! struct HttpIngestConfig { path, required_headers, success_status, body_limit_bytes }
+//!     HttpIngestReceiver: lines() -> Vec<Value>, line_count()
 //! ```
 //!
 //! # Behaviour
@@ -70,6 +106,44 @@
 //!   and `meta.status` equals the HTTP status.
 //! * Records in `[from, to)` (or `[from, to]` with `to_inclusive`), sorted stably by time, oldest or
 //!   newest first; the result set is recomputed from the current dataset on every page.
+//!
+//! # Behaviour of the sink receivers
+//!
+//! * All: HTTP/1.1 on `127.0.0.1:0` (keep-alive), optionally HTTPS with a self-signed
+//!   certificate for `localhost`/`127.0.0.1`, or mutual TLS (a client without a certificate
+//!   from the given CA fails the handshake and is never in the ledger). `stop()` closes the
+//!   listener and every connection (requests in flight are cut; new connections are refused);
+//!   `restart()` listens on the same port with all data kept. A body over the limit (64 MiB
+//!   unless configured) is 413, also when only its gzip-decoded size is; `Content-Encoding:
+//!   gzip` is undone, other encodings are 415. A queued [`SinkFault`] and the `set_delay` delay
+//!   apply only to the ingest path (`_bulk`, HEC event endpoints, the OTLP path, the NDJSON
+//!   path), before authentication; a `Status` fault answers with the protocol's own error
+//!   body. Nothing is stored by a faulted request; a reset is ledgered with status 0.
+//! * Elasticsearch: `POST|PUT /_bulk` and `/{index}/_bulk`, `Content-Type`
+//!   `application/x-ndjson` or `application/json` (else 406). Body without a final newline:
+//!   400 `illegal_argument_exception`; malformed action lines, unknown actions and unknown
+//!   metadata keys: 400 for the whole request; `update`/`delete` are not supported (400).
+//!   `create` of an existing id: item 409 `version_conflict_engine_exception`, not
+//!   overwritten; `index` overwrites (200 `updated`, version + 1). Data streams (configured
+//!   prefixes) refuse `index` per item (400) and name a `.ds-` backing index. Per-item 429
+//!   `es_rejected_execution_exception` for the next N items; a predicate's documents get 400
+//!   `document_parsing_exception` (`mapper_parsing_exception` for `EsFlavor::OpenSearch`) every
+//!   time. With credentials configured, a missing or wrong `ApiKey`/`Basic` is 401
+//!   `security_exception` with `WWW-Authenticate: Basic …` and `ApiKey`. `GET /` answers
+//!   cluster info; every answer has `X-elastic-product: Elasticsearch`.
+//! * Splunk HEC: `/services/collector`, `/event`, `/event/1.0` (POST), `/ack` (POST),
+//!   `/health` (GET, no token). Codes: 0, 1, 2, 3, 4, 5, 6 (with `invalid-event-number`), 7, 8,
+//!   9, 10, 11, 12/13 (missing/blank `event`), 14, 15, 17, 18 (health while busy). Events
+//!   before an invalid one are stored, as in Splunk. Tokens with ack need a GUID channel
+//!   (header or `?channel=`) and get `ackId`s from 0 per channel; a batch is indexed per
+//!   `AckMode` (immediately, after a delay, never: its events are never stored).
+//! * OTLP/HTTP logs: `POST /v1/logs` (configurable), protobuf or JSON (else 415), answered in
+//!   the request's encoding; undecodable body 400 with a `google.rpc.Status` (code 3);
+//!   `Status` faults map 429→8, 502/503→14, 504→4; partial success for the next N records.
+//!   Optional required headers: 401 missing, 403 wrong.
+//! * NDJSON ingest: `POST` on the configured path (others 404, other methods 405), required
+//!   headers (401/403), every non-blank line a JSON object (else 400, nothing stored), the
+//!   configured success status (204 without a body, others `{"accepted":N}`).
 
 mod auth;
 mod config;
@@ -82,6 +156,7 @@ mod log_type;
 mod oauth;
 mod paging;
 mod rate_limit;
+mod receivers;
 mod request;
 mod response;
 mod server;
@@ -93,8 +168,14 @@ pub use dataset::{generate_records, record_time, seconds_before, Dataset};
 pub use fault::{Fault, RandomFaults};
 pub use ledger::{Ledger, RequestLog};
 pub use log_type::LogType;
+pub use receivers::{
+    encode_api_key, AckMode, ClientIdentity, Elasticsearch, ElasticsearchReceiver, EsConfig,
+    EsFlavor, HecConfig, HecEvent, HecToken, HttpIngest, HttpIngestConfig, HttpIngestReceiver,
+    OtlpConfig, OtlpLogRecord, OtlpLogs, OtlpLogsReceiver, Protocol, ReceivedRequest, Receiver,
+    SinkFault, SplunkHec, SplunkHecReceiver, TestCa, DEFAULT_BODY_LIMIT_BYTES,
+};
 pub use server::MockServer;
 pub use signing::{
     format_api_time, format_mc_date, parse_api_time, parse_mc_date, sign, SignError,
 };
-pub use tls::{self_signed_tls, SelfSignedTls};
+pub use tls::{self_signed_tls, self_signed_tls_with_client_auth, SelfSignedTls};

@@ -264,27 +264,28 @@ where
     }
 }
 
-/// Lets a request's service reset the connection it arrived on.
+/// Lets a request's service reset the connection it arrived on (also used by the sink
+/// receivers, `crate::receivers`).
 #[derive(Default)]
-struct ResetSwitch {
+pub(crate) struct ResetSwitch {
     /// Set once a reset is requested; the stream then closes with `SO_LINGER` 0.
     armed: AtomicBool,
     /// Wakes the connection task, which drops the connection (and so the stream).
-    requested: Notify,
+    pub(crate) requested: Notify,
 }
 
 impl ResetSwitch {
     /// Asks for the connection to be reset; nothing more is sent on it.
-    fn trigger(&self) {
+    pub(crate) fn trigger(&self) {
         self.armed.store(true, Ordering::SeqCst);
         self.requested.notify_one();
     }
 }
 
 /// The accepted TCP stream; when dropped after [`ResetSwitch::trigger`], it is closed with an RST.
-struct ResettableStream {
-    stream: TcpStream,
-    reset: Arc<ResetSwitch>,
+pub(crate) struct ResettableStream {
+    pub(crate) stream: TcpStream,
+    pub(crate) reset: Arc<ResetSwitch>,
 }
 
 impl Drop for ResettableStream {
