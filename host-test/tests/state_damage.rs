@@ -9,13 +9,9 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
-use common::{assert_exactly_once, assert_success, Harness, OutputWithin};
+use common::{assert_exactly_once, assert_success, stderr, Harness, OutputWithin};
 
 const TYPES: [&str; 3] = ["url", "impersonation", "attachment"];
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
 
 fn database(h: &Harness) -> PathBuf {
     h.dir.path().join("state").join("mcsource.sqlite3")

@@ -363,3 +363,8 @@ pub fn hostile_component() -> &'static PathBuf {
         target.join("wasm32-wasip2/release/mimecast_hostile.wasm")
     })
 }
+
+/// A command's log (stderr) as text.
+pub fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}

@@ -241,6 +241,16 @@ impl Sink for SyslogSink {
             let mut retrier = Retrier::new(&name, &network, &stop);
             loop {
                 let attempt = async {
+                    // A connection the receiver closed since the last batch (a restart, an
+                    // idle timeout) is replaced before anything is written to it.
+                    let stale = match &self.connection {
+                        Some(Connection::Tcp(tcp)) => peek(tcp).is_err(),
+                        Some(Connection::Tls(tls)) => peek(tls.get_ref().0).is_err(),
+                        _ => false,
+                    };
+                    if stale {
+                        self.connection = None;
+                    }
                     if self.connection.is_none() {
                         self.connection = Some(self.connect().await?);
                     }
