@@ -28,6 +28,10 @@ pub enum SinkEntry {
     Elasticsearch(ElasticsearchEntry),
     /// RFC 5424 syslog over TCP, TLS or UDP.
     Syslog(SyslogEntry),
+    /// Splunk HTTP Event Collector, optionally with indexer acknowledgement.
+    SplunkHec(SplunkHecEntry),
+    /// OTLP/HTTP logs (OpenTelemetry Collector, Vector, Fluent Bit).
+    Otlp(OtlpEntry),
 }
 
 /// `type = "stdout"`.
@@ -187,6 +191,105 @@ pub struct SyslogEntry {
     pub tls: TlsEntry,
 }
 
+/// `type = "splunk_hec"`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SplunkHecEntry {
+    /// Name in logs and errors (default: the type).
+    pub name: Option<String>,
+    /// The HEC base URL, e.g. `https://splunk.example.com:8088`
+    /// (`/services/collector/event` is added).
+    pub url: String,
+    /// The HEC token.
+    pub token: SecretSource,
+    /// Splunk index (default: the token's default index).
+    pub index: Option<String>,
+    /// Sourcetype, with `{log_type}` filled in (default `mimecast:ttp:{log_type}`).
+    pub sourcetype: Option<String>,
+    /// Source, with `{tenant}` filled in (default `mcsource:{tenant}`).
+    pub source: Option<String>,
+    /// Host field (default: this machine's name).
+    pub host: Option<String>,
+    /// Wait for indexer acknowledgement before a batch counts as delivered (the token must
+    /// have it enabled).
+    #[serde(default)]
+    pub ack: bool,
+    /// With `ack`: how long to wait for an acknowledgement before sending the events again
+    /// (default 2 min).
+    #[serde(default, with = "humantime_serde")]
+    pub ack_timeout: Option<Duration>,
+    /// Time for one request (default 30 s).
+    #[serde(default, with = "humantime_serde")]
+    pub timeout: Option<Duration>,
+    /// Request sizes (HEC's default `max_content_length` is 1 MB; default `max_bytes` here is
+    /// 800 KiB).
+    #[serde(default)]
+    pub batch: BatchEntry,
+    /// Retries.
+    #[serde(default)]
+    pub retry: RetryEntry,
+    /// TLS.
+    #[serde(default)]
+    pub tls: TlsEntry,
+}
+
+/// `type = "otlp"`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OtlpEntry {
+    /// Name in logs and errors (default: the type).
+    pub name: Option<String>,
+    /// The logs endpoint, e.g. `http://collector:4318/v1/logs`.
+    pub url: String,
+    /// `"protobuf"` (default) or `"json"`.
+    #[serde(default)]
+    pub encoding: OtlpEncoding,
+    /// The log record's body: `"string"` (default: the event's JSON text, byte for byte) or
+    /// `"map"` (the event as an OTLP map of values).
+    #[serde(default)]
+    pub body: OtlpBody,
+    /// Compress request bodies with gzip.
+    #[serde(default)]
+    pub gzip: bool,
+    /// Extra request headers; values may be secrets.
+    #[serde(default)]
+    pub headers: BTreeMap<String, SecretSource>,
+    /// Time for one request (default 30 s).
+    #[serde(default, with = "humantime_serde")]
+    pub timeout: Option<Duration>,
+    /// Request sizes.
+    #[serde(default)]
+    pub batch: BatchEntry,
+    /// Retries.
+    #[serde(default)]
+    pub retry: RetryEntry,
+    /// TLS.
+    #[serde(default)]
+    pub tls: TlsEntry,
+}
+
+/// How OTLP requests are encoded.
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum OtlpEncoding {
+    /// `application/x-protobuf`.
+    #[default]
+    Protobuf,
+    /// `application/json` (OTLP's JSON mapping).
+    Json,
+}
+
+/// What an OTLP log record's body holds.
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum OtlpBody {
+    /// The event's JSON text.
+    #[default]
+    String,
+    /// The event as a map.
+    Map,
+}
+
 /// The transport of a syslog sink.
 #[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
@@ -275,6 +378,10 @@ pub enum SinkKind {
     Elasticsearch(ElasticsearchSpec),
     /// Syslog.
     Syslog(SyslogSpec),
+    /// Splunk HEC.
+    SplunkHec(SplunkHecSpec),
+    /// OTLP/HTTP logs.
+    Otlp(OtlpSpec),
 }
 
 /// Settings every network sink has.
@@ -367,6 +474,44 @@ pub struct SyslogSpec {
     pub network: NetworkSpec,
 }
 
+/// A validated `type = "splunk_hec"` sink.
+#[derive(Debug, Clone)]
+pub struct SplunkHecSpec {
+    /// The HEC base URL (no trailing slash).
+    pub url: String,
+    /// The token.
+    pub token: Secret,
+    /// Index.
+    pub index: Option<String>,
+    /// Sourcetype template.
+    pub sourcetype: String,
+    /// Source template.
+    pub source: String,
+    /// Host field.
+    pub host: String,
+    /// Indexer acknowledgement: how long to wait for it, if on.
+    pub ack_timeout: Option<Duration>,
+    /// Shared network settings.
+    pub network: NetworkSpec,
+}
+
+/// A validated `type = "otlp"` sink.
+#[derive(Debug, Clone)]
+pub struct OtlpSpec {
+    /// The logs endpoint.
+    pub url: http::Uri,
+    /// Encoding.
+    pub encoding: OtlpEncoding,
+    /// Body.
+    pub body: OtlpBody,
+    /// gzip.
+    pub gzip: bool,
+    /// Extra headers (values resolved).
+    pub headers: Vec<(http::HeaderName, Secret)>,
+    /// Shared network settings.
+    pub network: NetworkSpec,
+}
+
 /// The default index of an Elasticsearch sink.
 pub const DEFAULT_ES_INDEX: &str = "mimecast-{log_type}-{date}";
 
@@ -419,7 +564,7 @@ pub fn validate(
     if entries.0.is_empty() {
         problems.push(
             "sink: no sink is configured; add a [[sink]] table (type = \"stdout\", \"file\", \
-             \"http\", \"elasticsearch\" or \"syslog\")"
+             \"http\", \"elasticsearch\", \"splunk_hec\", \"otlp\" or \"syslog\")"
                 .into(),
         );
     }
@@ -470,6 +615,14 @@ pub fn validate(
             SinkEntry::Syslog(e) => (
                 e.name.clone().unwrap_or_else(|| "syslog".into()),
                 syslog(e, cx, &mut p).map(SinkKind::Syslog),
+            ),
+            SinkEntry::SplunkHec(e) => (
+                e.name.clone().unwrap_or_else(|| "splunk_hec".into()),
+                splunk_hec(e, cx, &mut p).map(SinkKind::SplunkHec),
+            ),
+            SinkEntry::Otlp(e) => (
+                e.name.clone().unwrap_or_else(|| "otlp".into()),
+                otlp(e, cx, &mut p).map(SinkKind::Otlp),
             ),
         };
         if !is_name(&name) {
@@ -701,26 +854,14 @@ fn http_url(url: &str, key: &str, p: &mut Problems<'_>) -> Option<url::Url> {
     }
 }
 
-/// Validates a `type = "http"` entry.
-fn http(e: HttpEntry, cx: &SinkContext<'_>, p: &mut Problems<'_>) -> Option<HttpSpec> {
-    let network = network(
-        &e.batch,
-        &e.retry,
-        &e.tls,
-        e.timeout,
-        Duration::from_secs(30),
-        cx,
-        p,
-    );
-    let url = http_url(&e.url, "url", p).and_then(|u| match u.as_str().parse::<http::Uri>() {
-        Ok(uri) => Some(uri),
-        Err(err) => {
-            p.push("url", format!("cannot be used ({err})"));
-            None
-        }
-    });
+/// Extra request headers, resolved; those mcsource sets itself are refused.
+fn headers(
+    entries: &BTreeMap<String, SecretSource>,
+    cx: &SinkContext<'_>,
+    p: &mut Problems<'_>,
+) -> Vec<(http::HeaderName, Secret)> {
     let mut headers = Vec::new();
-    for (name, value) in &e.headers {
+    for (name, value) in entries {
         let key = format!("headers.{name}");
         let Ok(header) = http::HeaderName::from_bytes(name.as_bytes()) else {
             p.push(&key, "is not a valid header name");
@@ -741,6 +882,33 @@ fn http(e: HttpEntry, cx: &SinkContext<'_>, p: &mut Problems<'_>) -> Option<Http
             headers.push((header, v));
         }
     }
+    headers
+}
+
+/// An endpoint URL as an `http::Uri`.
+fn endpoint(url: &str, p: &mut Problems<'_>) -> Option<http::Uri> {
+    http_url(url, "url", p).and_then(|u| match u.as_str().parse::<http::Uri>() {
+        Ok(uri) => Some(uri),
+        Err(err) => {
+            p.push("url", format!("cannot be used ({err})"));
+            None
+        }
+    })
+}
+
+/// Validates a `type = "http"` entry.
+fn http(e: HttpEntry, cx: &SinkContext<'_>, p: &mut Problems<'_>) -> Option<HttpSpec> {
+    let network = network(
+        &e.batch,
+        &e.retry,
+        &e.tls,
+        e.timeout,
+        Duration::from_secs(30),
+        cx,
+        p,
+    );
+    let url = endpoint(&e.url, p);
+    let headers = headers(&e.headers, cx, p);
     for s in &e.success_status {
         if !(200..=299).contains(s) {
             p.push(
@@ -861,6 +1029,81 @@ fn elasticsearch(
         auth: auth?,
         pipeline: e.pipeline,
         dead_letter,
+        network,
+    })
+}
+
+/// Validates a `type = "splunk_hec"` entry.
+fn splunk_hec(
+    e: SplunkHecEntry,
+    cx: &SinkContext<'_>,
+    p: &mut Problems<'_>,
+) -> Option<SplunkHecSpec> {
+    let mut batch = e.batch.clone();
+    batch.max_bytes = batch.max_bytes.or(Some(800 * 1024));
+    let network = network(
+        &batch,
+        &e.retry,
+        &e.tls,
+        e.timeout,
+        Duration::from_secs(30),
+        cx,
+        p,
+    );
+    let url = http_url(&e.url, "url", p).map(|u| u.as_str().trim_end_matches('/').to_string());
+    if url
+        .as_deref()
+        .is_some_and(|u| u.contains("/services/collector"))
+    {
+        p.push("url", "is the HEC base URL, e.g. https://splunk.example.com:8088 (mcsource adds /services/collector/event)");
+    }
+    let token = secret(&e.token, "token", cx, p);
+    let ack_timeout = e.ack_timeout.unwrap_or(Duration::from_secs(120));
+    if e.ack_timeout.is_some() && !e.ack {
+        p.push("ack_timeout", "is only for ack = true");
+    }
+    if ack_timeout < Duration::from_secs(1) || ack_timeout > Duration::from_secs(3600) {
+        p.push("ack_timeout", "must be 1s to 1h");
+    }
+    if let Some(index) = &e.index {
+        if index.is_empty() || index.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            p.push("index", "must be a Splunk index name");
+        }
+    }
+    let host = e.host.unwrap_or_else(machine_name);
+    Some(SplunkHecSpec {
+        url: url?,
+        token: token?,
+        index: e.index,
+        sourcetype: e
+            .sourcetype
+            .unwrap_or_else(|| "mimecast:ttp:{log_type}".into()),
+        source: e.source.unwrap_or_else(|| "mcsource:{tenant}".into()),
+        host,
+        ack_timeout: e.ack.then_some(ack_timeout),
+        network,
+    })
+}
+
+/// Validates a `type = "otlp"` entry.
+fn otlp(e: OtlpEntry, cx: &SinkContext<'_>, p: &mut Problems<'_>) -> Option<OtlpSpec> {
+    let network = network(
+        &e.batch,
+        &e.retry,
+        &e.tls,
+        e.timeout,
+        Duration::from_secs(30),
+        cx,
+        p,
+    );
+    let url = endpoint(&e.url, p);
+    let headers = headers(&e.headers, cx, p);
+    Some(OtlpSpec {
+        url: url?,
+        encoding: e.encoding,
+        body: e.body,
+        gzip: e.gzip,
+        headers,
         network,
     })
 }

@@ -5,6 +5,8 @@ use crate::config::sinks::{SinkKind, SinkSpec};
 use crate::delivery::fan_out::FanOut;
 use crate::delivery::network::elasticsearch::ElasticsearchSink;
 use crate::delivery::network::http::HttpSink;
+use crate::delivery::network::otlp::OtlpSink;
+use crate::delivery::network::splunk_hec::SplunkHecSink;
 use crate::delivery::network::syslog::SyslogSink;
 use crate::delivery::network::NetContext;
 use crate::delivery::sink::{FileSink, Sink, StdoutSink};
@@ -44,6 +46,10 @@ pub fn open_sinks(specs: &[SinkSpec], cx: &NetContext) -> Result<Box<dyn Sink>, 
             SinkKind::Elasticsearch(es) => {
                 Box::new(ElasticsearchSink::new(&spec.name, es.clone(), cx.clone())?)
             }
+            SinkKind::SplunkHec(hec) => {
+                Box::new(SplunkHecSink::new(&spec.name, hec.clone(), cx.clone())?)
+            }
+            SinkKind::Otlp(otlp) => Box::new(OtlpSink::new(&spec.name, otlp.clone(), cx.clone())?),
             SinkKind::Syslog(syslog) => {
                 Box::new(SyslogSink::new(&spec.name, syslog.clone(), cx.clone())?)
             }

@@ -1,7 +1,7 @@
 //! End-to-end delivery into the pipelines people run: the real `mcsource` binary collects from
 //! the mock Mimecast into real rsyslog and syslog-ng daemons (started here on loopback, nothing
 //! left running) and into protocol-faithful mocks of the receivers that cannot be installed
-//! here (Elasticsearch, generic HTTP ingest). Every test compares what the receiver holds with
+//! here (Elasticsearch, Splunk HEC, OTLP, generic HTTP ingest). Every test compares what the receiver holds with
 //! what the mock Mimecast served, through failures of the receiver and of mcsource.
 
 #![allow(clippy::unwrap_used)]
@@ -11,6 +11,8 @@ mod common;
 
 mod elasticsearch;
 mod http;
+mod otlp;
+mod splunk_hec;
 mod syslog;
 
 use std::path::PathBuf;

@@ -8,6 +8,8 @@
 pub mod dead_letter;
 pub mod elasticsearch;
 pub mod http;
+pub mod otlp;
+pub mod splunk_hec;
 pub mod syslog;
 
 use std::io;
