@@ -35,6 +35,8 @@ fn bench_smoke_run_writes_every_table() {
         "## 6. How cost grows",
         "## 7. Outbound connections",
         "## 8. Checkpoint size",
+        "## 10. Sinks",
+        "## 11. A sink down",
         "cores",
         "mimecast-bench -- --out",
     ] {
@@ -52,6 +54,10 @@ fn bench_smoke_run_writes_every_table() {
         "| new connection per request",
         "| kept-alive connections",
         "| 1 | 1800 |",
+        "| elasticsearch |",
+        "| splunk_hec, ack |",
+        "| syslog tls → rsyslog |",
+        "| syslog tcp → syslog-ng |",
     ] {
         assert!(report.contains(row), "missing row {row:?} in:\n{report}");
     }

@@ -581,6 +581,18 @@ pub fn validate(
                 .into(),
         );
     }
+    let stdouts = entries
+        .0
+        .iter()
+        .filter(|e| matches!(e, SinkEntry::Stdout(_)))
+        .count();
+    if stdouts > 1 {
+        problems.push(
+            "sink: more than one sink has type = \"stdout\"; every event would be written to \
+             standard output once per such sink: keep one"
+                .into(),
+        );
+    }
     let mut names = HashSet::new();
     let mut specs = Vec::new();
     for (i, entry) in entries.0.into_iter().enumerate() {
@@ -601,7 +613,7 @@ pub fn validate(
             ),
             SinkEntry::File(e) => (
                 e.name.clone().unwrap_or_else(|| "file".into()),
-                file_path(&e.path, cx, &mut p).map(|path| SinkKind::File { path }),
+                file_path(&e.path, "path", cx, &mut p).map(|path| SinkKind::File { path }),
             ),
             SinkEntry::Http(e) => (
                 e.name.clone().unwrap_or_else(|| "http".into()),
@@ -653,20 +665,25 @@ fn is_name(name: &str) -> bool {
 }
 
 /// A file sink's path, checked: not empty, not a directory, in a directory that exists.
-fn file_path(path: &Path, cx: &SinkContext<'_>, p: &mut Problems<'_>) -> Option<PathBuf> {
+fn file_path(
+    path: &Path,
+    key: &str,
+    cx: &SinkContext<'_>,
+    p: &mut Problems<'_>,
+) -> Option<PathBuf> {
     let empty = path.as_os_str().is_empty();
     let path = cx.base_dir.join(path);
     match path.parent() {
-        _ if empty => p.push("path", "it is empty; name the file events are appended to"),
+        _ if empty => p.push(key, "it is empty; name the file events are appended to"),
         _ if path.is_dir() => p.push(
-            "path",
+            key,
             format!(
                 "{} is a directory; name a file (it is created if missing)",
                 path.display()
             ),
         ),
         Some(dir) if !dir.as_os_str().is_empty() && !dir.is_dir() => p.push(
-            "path",
+            key,
             format!(
                 "directory {} does not exist; create it first",
                 dir.display()
@@ -929,26 +946,43 @@ fn http(e: HttpEntry, cx: &SinkContext<'_>, p: &mut Problems<'_>) -> Option<Http
 /// Characters Elasticsearch refuses in an index name.
 const BAD_INDEX_CHARS: &[char] = &['\\', '/', '*', '?', '"', '<', '>', '|', ' ', ',', '#', ':'];
 
-/// Checks an index template: known placeholders, and a name Elasticsearch accepts once they
-/// are filled in (lowercase, none of its forbidden characters, not starting with `-_+`).
-pub fn index_problem(template: &str) -> Option<String> {
+/// `template` with every placeholder replaced by `x`, or why a placeholder is not one of
+/// `known`.
+fn fill_placeholders(template: &str, known: &[&str]) -> Result<String, String> {
     let mut rest = template;
     let mut literal = String::new();
     while let Some(open) = rest.find('{') {
         literal.push_str(&rest[..open]);
         let Some(close) = rest[open..].find('}') else {
-            return Some("has a '{' without '}'".into());
+            return Err("has a '{' without '}'".into());
         };
         let name = &rest[open + 1..open + close];
-        if !matches!(name, "tenant" | "log_type" | "date") {
-            return Some(format!(
-                "has the placeholder {{{name}}}; the known ones are {{tenant}}, {{log_type}} and {{date}}"
+        if !known.contains(&name) {
+            let known: Vec<String> = known.iter().map(|k| format!("{{{k}}}")).collect();
+            return Err(format!(
+                "has the placeholder {{{name}}}; the known ones are {}",
+                known.join(", ")
             ));
         }
         literal.push('x');
         rest = &rest[open + close + 1..];
     }
     literal.push_str(rest);
+    Ok(literal)
+}
+
+/// Why `template` has a placeholder that is not one of `known`, if it has.
+fn placeholder_problem(template: &str, known: &[&str]) -> Option<String> {
+    fill_placeholders(template, known).err()
+}
+
+/// Checks an index template: known placeholders, and a name Elasticsearch accepts once they
+/// are filled in (lowercase, none of its forbidden characters, not starting with `-_+`).
+pub fn index_problem(template: &str) -> Option<String> {
+    let literal = match fill_placeholders(template, &["tenant", "log_type", "date"]) {
+        Ok(literal) => literal,
+        Err(why) => return Some(why),
+    };
     if literal.is_empty() || literal.len() > 200 {
         return Some("must be 1 to 200 characters".into());
     }
@@ -1020,7 +1054,7 @@ fn elasticsearch(
         }
     }
     let dead_letter = match &e.dead_letter {
-        Some(path) => file_path(path, cx, p)?,
+        Some(path) => file_path(path, "dead_letter", cx, p)?,
         None => cx.state_dir.join(format!("dead-letter-{name}.ndjson")),
     };
     Some(ElasticsearchSpec {
@@ -1070,15 +1104,22 @@ fn splunk_hec(
             p.push("index", "must be a Splunk index name");
         }
     }
+    let sourcetype = e
+        .sourcetype
+        .unwrap_or_else(|| "mimecast:ttp:{log_type}".into());
+    let source = e.source.unwrap_or_else(|| "mcsource:{tenant}".into());
+    for (key, value) in [("sourcetype", &sourcetype), ("source", &source)] {
+        if let Some(why) = placeholder_problem(value, &["tenant", "log_type"]) {
+            p.push(key, why);
+        }
+    }
     let host = e.host.unwrap_or_else(machine_name);
     Some(SplunkHecSpec {
         url: url?,
         token: token?,
         index: e.index,
-        sourcetype: e
-            .sourcetype
-            .unwrap_or_else(|| "mimecast:ttp:{log_type}".into()),
-        source: e.source.unwrap_or_else(|| "mcsource:{tenant}".into()),
+        sourcetype,
+        source,
         host,
         ack_timeout: e.ack.then_some(ack_timeout),
         network,
@@ -1295,6 +1336,14 @@ tls = { client_cert = "c.pem" }
 [[sink]]
 type = "stdout"
 name = "http"
+[[sink]]
+type = "stdout"
+name = "again"
+[[sink]]
+type = "splunk_hec"
+url = "http://splunk:8088"
+token = "t"
+sourcetype = "mimecast:{tenant}:{kind}"
 "#;
         let problems = validated(text, dir.path()).unwrap_err();
         for expected in [
@@ -1312,12 +1361,35 @@ name = "http"
             "sink[4].headers.Authorization: environment variable",
             "sink[4].tls: client_cert and client_key go together",
             "sink[5].name: another sink is named \"http\"",
+            "sink: more than one sink has type = \"stdout\"",
+            "sink[7].sourcetype: has the placeholder {kind}",
         ] {
             assert!(
                 problems.iter().any(|p| p.starts_with(expected)),
                 "{expected}\nin {problems:#?}"
             );
         }
+    }
+
+    /// Every mcsource config in `examples/sinks` parses (the other files there are configs of
+    /// rsyslog, syslog-ng, Vector and Fluent Bit).
+    #[test]
+    fn the_example_configs_parse() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/sinks");
+        let mut seen = 0;
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            let name = path.file_name().unwrap().to_string_lossy().to_string();
+            if !name.ends_with(".toml") || name.starts_with("vector") {
+                continue;
+            }
+            let text = std::fs::read_to_string(&path).unwrap();
+            if let Err(e) = toml::from_str::<crate::config::FileConfig>(&text) {
+                panic!("{name}: {e}");
+            }
+            seen += 1;
+        }
+        assert!(seen >= 8, "{seen} example configs");
     }
 
     #[test]

@@ -182,8 +182,7 @@ pub fn classify(
     }
     let after = retry_after
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<u64>().ok())
-        .map(Duration::from_secs);
+        .and_then(|v| retry_after_wait(v, std::time::SystemTime::now()));
     match code {
         408 | 429 | 500 | 502 | 503 | 504 | 507 | 509 => Answer::Retry {
             why: format!("the receiver answered {status}: {quoted}"),
@@ -207,6 +206,17 @@ pub fn classify(
         _ => Answer::Refused(format!(
             "sink {sink}: the receiver refused a request ({status}: {quoted})"
         )),
+    }
+}
+
+/// A `Retry-After` value (seconds, or an HTTP date) as a wait from `now`.
+pub fn retry_after_wait(value: &str, now: std::time::SystemTime) -> Option<Duration> {
+    let value = value.trim();
+    match value.parse::<u64>() {
+        Ok(secs) => Some(Duration::from_secs(secs)),
+        Err(_) => httpdate::parse_http_date(value)
+            .ok()
+            .map(|at| at.duration_since(now).unwrap_or(Duration::ZERO)),
     }
 }
 
@@ -275,6 +285,21 @@ mod tests {
                 after: Some(Duration::from_secs(7))
             }
         );
+    }
+
+    #[test]
+    fn retry_after_is_seconds_or_a_date() {
+        let now = std::time::UNIX_EPOCH + Duration::from_secs(1_445_412_480);
+        assert_eq!(retry_after_wait(" 7 ", now), Some(Duration::from_secs(7)));
+        assert_eq!(
+            retry_after_wait("Wed, 21 Oct 2015 07:28:30 GMT", now),
+            Some(Duration::from_secs(30))
+        );
+        assert_eq!(
+            retry_after_wait("Wed, 21 Oct 2015 07:27:00 GMT", now),
+            Some(Duration::ZERO)
+        );
+        assert_eq!(retry_after_wait("soon", now), None);
     }
 
     fn spec(initial_ms: u64, max_ms: u64, give_up: Option<u64>) -> NetworkSpec {

@@ -216,7 +216,18 @@ impl OtlpSink {
                     return Ok(());
                 }
                 Answer::Refused(why) => return Err(SinkError::Permanent(why)),
-                Answer::Retry { why, after } => retrier.wait(&why, after).await?,
+                // OTLP/HTTP: only these are retryable; any other failure is not.
+                Answer::Retry { why, after }
+                    if matches!(answer.status.as_u16(), 429 | 502 | 503 | 504) =>
+                {
+                    retrier.wait(&why, after).await?;
+                }
+                Answer::Retry { why, .. } => {
+                    return Err(SinkError::Permanent(format!(
+                        "sink {}: {why}; OTLP/HTTP retries only 429, 502, 503 and 504",
+                        self.name
+                    )))
+                }
             }
         }
     }

@@ -69,6 +69,13 @@ fn guid() -> String {
     )
 }
 
+/// A `source` or `sourcetype` template with `{tenant}` and `{log_type}` filled in.
+fn fill(template: &str, tenant: &str, log_type: &str) -> String {
+    template
+        .replace("{tenant}", tenant)
+        .replace("{log_type}", log_type)
+}
+
 /// One event as a HEC event object.
 pub fn hec_event(spec: &SplunkHecSpec, tenant: &str, log_type: &str, event: &str) -> String {
     let meta = event_meta::read(event);
@@ -76,8 +83,8 @@ pub fn hec_event(spec: &SplunkHecSpec, tenant: &str, log_type: &str, event: &str
     let mut head = serde_json::json!({
         "time": format!("{}.{:03}", time.timestamp(), time.timestamp_subsec_millis()).parse::<f64>().unwrap_or(0.0),
         "host": spec.host,
-        "source": spec.source.replace("{tenant}", tenant),
-        "sourcetype": spec.sourcetype.replace("{log_type}", log_type),
+        "source": fill(&spec.source, tenant, log_type),
+        "sourcetype": fill(&spec.sourcetype, tenant, log_type),
         "fields": {"tenant": tenant, "log_type": log_type, "event_id": meta.id},
     });
     if let (Some(index), Some(obj)) = (&spec.index, head.as_object_mut()) {
