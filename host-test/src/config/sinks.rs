@@ -62,6 +62,10 @@ pub struct BatchEntry {
     pub max_bytes: Option<usize>,
     /// Requests of one batch on their way at once.
     pub max_in_flight: Option<usize>,
+    /// How long to wait for more tenants' batches to send with one that is ready (default 0:
+    /// only batches already waiting are joined, which happens by itself under load).
+    #[serde(default, with = "humantime_serde")]
+    pub linger: Option<Duration>,
 }
 
 /// How a network sink retries a failure retrying can fix.
@@ -395,6 +399,8 @@ pub struct NetworkSpec {
     pub max_bytes: usize,
     /// Requests on their way at once.
     pub max_in_flight: usize,
+    /// How long a ready batch waits for others to join it.
+    pub linger: Duration,
     /// First retry wait.
     pub retry_initial: Duration,
     /// Longest retry wait.
@@ -510,6 +516,30 @@ pub struct OtlpSpec {
     pub headers: Vec<(http::HeaderName, Secret)>,
     /// Shared network settings.
     pub network: NetworkSpec,
+}
+
+impl SinkKind {
+    /// The network settings, for a network sink.
+    pub fn network(&self) -> Option<&NetworkSpec> {
+        match self {
+            SinkKind::Stdout | SinkKind::File { .. } => None,
+            SinkKind::Http(s) => Some(&s.network),
+            SinkKind::Elasticsearch(s) => Some(&s.network),
+            SinkKind::Syslog(s) => Some(&s.network),
+            SinkKind::SplunkHec(s) => Some(&s.network),
+            SinkKind::Otlp(s) => Some(&s.network),
+        }
+    }
+}
+
+/// The longest `batch.linger` of `sinks` (zero without network sinks).
+pub fn linger(sinks: &[SinkSpec]) -> Duration {
+    sinks
+        .iter()
+        .filter_map(|s| s.kind.network())
+        .map(|n| n.linger)
+        .max()
+        .unwrap_or(Duration::ZERO)
 }
 
 /// The default index of an Elasticsearch sink.
@@ -707,6 +737,13 @@ fn network(
     let max_events = batch.max_events.unwrap_or(1000);
     let max_bytes = batch.max_bytes.unwrap_or(10 * 1024 * 1024);
     let max_in_flight = batch.max_in_flight.unwrap_or(2);
+    let linger = batch.linger.unwrap_or(Duration::ZERO);
+    if linger > Duration::from_secs(10) {
+        p.push(
+            "batch.linger",
+            "must be at most 10s (every tenant's batch waits this long)",
+        );
+    }
     if !(1..=100_000).contains(&max_events) {
         p.push("batch.max_events", "must be 1 to 100000");
     }
@@ -772,6 +809,7 @@ fn network(
         max_events,
         max_bytes,
         max_in_flight,
+        linger,
         retry_initial,
         retry_max,
         give_up_after: retry.give_up_after,

@@ -31,8 +31,12 @@ impl FanOut {
 
 impl Sink for FanOut {
     fn deliver(&mut self, batch: Batch<'_>) -> Result<(), SinkError> {
+        self.deliver_all(&[batch])
+    }
+
+    fn deliver_all(&mut self, batches: &[Batch<'_>]) -> Result<(), SinkError> {
         for (name, sink) in &mut self.sinks {
-            if let Err(e) = sink.deliver(batch) {
+            if let Err(e) = sink.deliver_all(batches) {
                 tracing::debug!(sink = name.as_str(), error = %e, "a sink did not take the batch");
                 return Err(e);
             }

@@ -1,10 +1,15 @@
-//! The delivery task: one thread owns the [`Pipeline`] (the sink and the state store) and
-//! serves every tenant's requests one at a time, in the order they arrive, through a bounded
-//! channel with a reply per request. Blocking I/O (the sink's write and fsync, SQLite's
-//! commit) thus runs off the async workers, and no tenant holds a lock while it waits: a slow
-//! sink delays the batches queued behind it, never a tokio worker thread. Because a single
-//! owner does every deliver-then-commit pair, a committed sink length still covers exactly
-//! the batches whose checkpoints are committed.
+//! The delivery task: one thread owns the [`Pipeline`] (the sinks and the state store) and
+//! serves every tenant's requests in the order they arrive, through a bounded channel with a
+//! reply per request. Blocking I/O (the sinks' writes and requests, SQLite's commit) thus runs
+//! off the async workers, and no tenant holds a lock while it waits: a slow sink delays the
+//! batches queued behind it, never a tokio worker thread. Because a single owner does every
+//! deliver-then-commit, a committed sink length still covers exactly the batches whose
+//! checkpoints are committed.
+//!
+//! Batches that queued up while a delivery was in flight are delivered together: one call to
+//! the sinks (fewer, fuller requests) and one transaction for their checkpoints (one fsync),
+//! up to [`Coalesce`]'s bounds; `linger` may wait a little for more. Under load this batches
+//! across tenants by itself, and adds no wait when there is none.
 
 pub mod batch_check;
 pub mod build;
@@ -16,15 +21,55 @@ pub mod sink;
 
 use tokio::sync::{mpsc, oneshot};
 
-use crate::delivery::pipeline::{DeliveryError, Pipeline};
+use std::time::{Duration, Instant};
+
+use crate::delivery::batch_check::MAX_BATCH_BYTES;
+use crate::delivery::pipeline::{DeliveryError, Item, Pipeline};
 use crate::state::{Status, Trouble};
 
 /// Requests waiting for the delivery thread at most; a tenant that finds the queue full waits
 /// for room (backpressure), it never drops a request.
 const QUEUE: usize = 64;
 
-/// One request: work to do on the pipeline, and where its answer goes.
-type Job = Box<dyn FnOnce(&mut Pipeline) + Send>;
+/// One request: a batch to deliver, or other work on the pipeline, and where its answer goes.
+enum Job {
+    /// A batch to deliver and commit (delivered together with others queued beside it).
+    Deliver(DeliverJob),
+    /// Anything else (reads, failure records).
+    Other(Box<dyn FnOnce(&mut Pipeline) + Send>),
+}
+
+/// A batch waiting for delivery.
+struct DeliverJob {
+    tenant: String,
+    log_type: String,
+    events: Vec<String>,
+    checkpoint: String,
+    cursor: Option<i64>,
+    reply: oneshot::Sender<Result<(), DeliveryError>>,
+}
+
+/// How many queued batches the delivery thread joins into one delivery.
+#[derive(Debug, Clone, Copy)]
+pub struct Coalesce {
+    /// How long to wait for more batches after the first (zero: take only those already
+    /// queued).
+    pub linger: Duration,
+    /// Most events in one joined delivery.
+    pub max_events: usize,
+    /// Most bytes of events in one joined delivery.
+    pub max_bytes: usize,
+}
+
+impl Default for Coalesce {
+    fn default() -> Coalesce {
+        Coalesce {
+            linger: Duration::ZERO,
+            max_events: 20_000,
+            max_bytes: MAX_BATCH_BYTES,
+        }
+    }
+}
 
 /// The delivery thread is gone (it panicked, or the run is over); nothing more is delivered.
 #[derive(Debug, Clone, Copy, thiserror::Error)]
@@ -73,18 +118,36 @@ impl DeliveryThread {
 }
 
 impl Delivery {
-    /// Starts the delivery thread with `pipeline`.
+    /// Starts the delivery thread with `pipeline`, joining queued batches by the default
+    /// [`Coalesce`] (no lingering).
     ///
     /// # Errors
     /// No thread could be started.
     pub fn start(pipeline: Pipeline) -> std::io::Result<(Delivery, DeliveryThread)> {
+        Delivery::start_with(pipeline, Coalesce::default())
+    }
+
+    /// Starts the delivery thread with `pipeline`, joining queued batches by `coalesce`.
+    ///
+    /// # Errors
+    /// No thread could be started.
+    pub fn start_with(
+        pipeline: Pipeline,
+        coalesce: Coalesce,
+    ) -> std::io::Result<(Delivery, DeliveryThread)> {
         let (jobs, mut queue) = mpsc::channel::<Job>(QUEUE);
         let thread = std::thread::Builder::new()
             .name("mcsource-delivery".into())
             .spawn(move || {
                 let mut pipeline = pipeline;
                 while let Some(job) = queue.blocking_recv() {
-                    job(&mut pipeline);
+                    match job {
+                        Job::Other(work) => work(&mut pipeline),
+                        Job::Deliver(first) => {
+                            let joined = gather(first, &mut queue, &mut pipeline, coalesce);
+                            deliver_joined(&mut pipeline, joined);
+                        }
+                    }
                 }
                 pipeline
             })?;
@@ -97,10 +160,10 @@ impl Delivery {
         work: impl FnOnce(&mut Pipeline) -> R + Send + 'static,
     ) -> Result<R, DeliveryGone> {
         let (reply, answer) = oneshot::channel();
-        let job: Job = Box::new(move |pipeline| {
+        let job = Job::Other(Box::new(move |pipeline| {
             // The asker may have gone (its tenant stopped); the work is done all the same.
             let _ = reply.send(work(pipeline));
-        });
+        }));
         self.jobs.send(job).await.map_err(|_| DeliveryGone)?;
         answer.await.map_err(|_| DeliveryGone)
     }
@@ -130,10 +193,18 @@ impl Delivery {
         checkpoint: String,
         cursor: Option<i64>,
     ) -> Result<(), DeliveryError> {
-        let (tenant, log_type) = (tenant.to_string(), log_type.to_string());
-        self.call(move |p| p.deliver(&tenant, &log_type, &events, &checkpoint, cursor))
-            .await
-            .unwrap_or_else(|gone| Err(DeliveryError::Unusable(gone.to_string())))
+        let (reply, answer) = oneshot::channel();
+        let job = Job::Deliver(DeliverJob {
+            tenant: tenant.to_string(),
+            log_type: log_type.to_string(),
+            events,
+            checkpoint,
+            cursor,
+            reply,
+        });
+        let gone = || DeliveryError::Unusable(DeliveryGone.to_string());
+        self.jobs.send(job).await.map_err(|_| gone())?;
+        answer.await.map_err(|_| gone())?
     }
 
     /// Records a failure or wait for `status`; see [`Pipeline::trouble`].
@@ -194,6 +265,72 @@ impl Delivery {
     }
 }
 
+/// `first` and the batches queued behind it, up to `coalesce`'s bounds (waiting up to its
+/// `linger` for more); other work found in the queue meanwhile is done at once.
+fn gather(
+    first: DeliverJob,
+    queue: &mut mpsc::Receiver<Job>,
+    pipeline: &mut Pipeline,
+    coalesce: Coalesce,
+) -> Vec<DeliverJob> {
+    let size = |j: &DeliverJob| j.events.iter().map(|e| e.len() + 1).sum::<usize>();
+    let mut events = first.events.len();
+    let mut bytes = size(&first);
+    let mut joined = vec![first];
+    let deadline = Instant::now() + coalesce.linger;
+    while events < coalesce.max_events && bytes < coalesce.max_bytes {
+        match queue.try_recv() {
+            Ok(Job::Other(work)) => work(pipeline),
+            Ok(Job::Deliver(next)) => {
+                let (n, b) = (next.events.len(), size(&next));
+                if events + n > coalesce.max_events || bytes + b > coalesce.max_bytes {
+                    // Too big to join: delivered alone, right after these.
+                    deliver_joined(pipeline, std::mem::take(&mut joined));
+                    joined.push(next);
+                    events = n;
+                    bytes = b;
+                    continue;
+                }
+                events += n;
+                bytes += b;
+                joined.push(next);
+            }
+            Err(mpsc::error::TryRecvError::Empty) if Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(1).min(deadline - Instant::now()));
+            }
+            Err(_) => break,
+        }
+    }
+    joined
+}
+
+/// Delivers `joined` together and answers each with the outcome.
+fn deliver_joined(pipeline: &mut Pipeline, joined: Vec<DeliverJob>) {
+    if joined.is_empty() {
+        return;
+    }
+    let items: Vec<Item<'_>> = joined
+        .iter()
+        .map(|j| Item {
+            tenant: &j.tenant,
+            log_type: &j.log_type,
+            events: &j.events,
+            checkpoint: &j.checkpoint,
+            cursor: j.cursor,
+        })
+        .collect();
+    let outcome = pipeline.deliver_all(&items);
+    drop(items);
+    for job in joined {
+        let answer = match &outcome {
+            Ok(()) => Ok(()),
+            Err(e) => Err(e.for_another_batch()),
+        };
+        // The asker may have gone (its tenant stopped); the batch is delivered all the same.
+        let _ = job.reply.send(answer);
+    }
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
@@ -245,6 +382,55 @@ mod tests {
         let store = SqliteStore::open(&dir.path().join("state")).unwrap();
         let committed = store.sink_length(&path.display().to_string()).unwrap();
         assert_eq!(committed, Some(text.len() as u64));
+    }
+
+    /// Batches that queue up behind a slow delivery are delivered together: fewer sink calls
+    /// and commits than batches, every batch committed, none lost or repeated.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn queued_batches_are_delivered_together() {
+        use crate::delivery::sink::{Batch, Sink, SinkError};
+        use std::sync::{Arc, Mutex};
+        struct Slow(Arc<Mutex<Vec<usize>>>);
+        impl Sink for Slow {
+            fn deliver(&mut self, batch: Batch<'_>) -> Result<(), SinkError> {
+                self.deliver_all(&[batch])
+            }
+            fn deliver_all(&mut self, batches: &[Batch<'_>]) -> Result<(), SinkError> {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+                self.0
+                    .lock()
+                    .unwrap()
+                    .push(batches.iter().map(|b| b.events.len()).sum());
+                Ok(())
+            }
+        }
+        let calls = Arc::new(Mutex::new(Vec::new()));
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("state")).unwrap();
+        let (pipeline, _) = Pipeline::open(Box::new(Slow(calls.clone())), Box::new(store)).unwrap();
+        let (delivery, thread) = Delivery::start(pipeline).unwrap();
+        let mut tasks = Vec::new();
+        for t in 0..30 {
+            let delivery = delivery.clone();
+            tasks.push(tokio::spawn(async move {
+                let events = vec!["{}".to_string(); 3];
+                delivery
+                    .deliver(&format!("t{t}"), "url", events, format!("cp{t}"), None)
+                    .await
+                    .unwrap();
+            }));
+        }
+        for task in tasks {
+            task.await.unwrap();
+        }
+        let statuses = delivery.statuses().await.unwrap();
+        assert_eq!(statuses.len(), 30);
+        assert!(statuses.iter().all(|s| s.delivered == 3));
+        drop(delivery);
+        drop(thread.finish().await.unwrap());
+        let calls = calls.lock().unwrap();
+        assert_eq!(calls.iter().sum::<usize>(), 90, "{calls:?}");
+        assert!(calls.len() < 30, "no batch was joined: {calls:?}");
     }
 
     /// Once the task is gone, requests fail instead of hanging.

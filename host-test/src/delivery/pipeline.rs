@@ -30,6 +30,10 @@ pub enum DeliveryError {
     /// delivered there, and the checkpoints of what was not delivered did not move.
     #[error("the process reading the sink has gone; nothing more can be delivered there")]
     ReaderGone,
+    /// The checkpoints of the batches delivered together with this one could not be committed
+    /// (the words say why); nothing was committed.
+    #[error("the checkpoint could not be committed: {0}")]
+    Together(String),
 }
 
 impl DeliveryError {
@@ -37,6 +41,36 @@ impl DeliveryError {
     pub fn is_fatal(&self) -> bool {
         matches!(self, DeliveryError::Unusable(_) | DeliveryError::Refused(_))
     }
+
+    /// The same failure for another batch delivered together with this one: as fatal or not,
+    /// in the same words.
+    pub fn for_another_batch(&self) -> DeliveryError {
+        match self {
+            DeliveryError::Sink(e) => {
+                DeliveryError::Sink(std::io::Error::new(e.kind(), e.to_string()))
+            }
+            DeliveryError::Refused(why) => DeliveryError::Refused(why.clone()),
+            DeliveryError::Unusable(why) => DeliveryError::Unusable(why.clone()),
+            DeliveryError::ReaderGone => DeliveryError::ReaderGone,
+            DeliveryError::State(e) => DeliveryError::Together(crate::error_chain::one_line(e)),
+            DeliveryError::Together(why) => DeliveryError::Together(why.clone()),
+        }
+    }
+}
+
+/// One batch of [`Pipeline::deliver_all`]: its events and the checkpoint that follows them.
+#[derive(Debug, Clone, Copy)]
+pub struct Item<'a> {
+    /// The tenant polled.
+    pub tenant: &'a str,
+    /// The log type polled.
+    pub log_type: &'a str,
+    /// The events.
+    pub events: &'a [String],
+    /// The checkpoint after them.
+    pub checkpoint: &'a str,
+    /// The cursor after them, if known.
+    pub cursor: Option<i64>,
 }
 
 /// Bytes `events` take in the sink (one line each).
@@ -297,19 +331,39 @@ impl Pipeline {
         checkpoint: &str,
         cursor: Option<i64>,
     ) -> Result<(), DeliveryError> {
+        self.deliver_all(&[Item {
+            tenant,
+            log_type,
+            events,
+            checkpoint,
+            cursor,
+        }])
+    }
+
+    /// Delivers several batches together (one call to the sink, one transaction for their
+    /// checkpoints): all of them, or none.
+    ///
+    /// # Errors
+    /// See [`DeliveryError`]; in every case no committed checkpoint of them moved.
+    pub fn deliver_all(&mut self, items: &[Item<'_>]) -> Result<(), DeliveryError> {
         if self.reader_gone {
             return Err(DeliveryError::ReaderGone);
         }
         if let Some(why) = self.unusable() {
             return Err(DeliveryError::Unusable(why.to_string()));
         }
-        if !events.is_empty() {
-            let batch = Batch {
-                tenant,
-                log_type,
-                events,
-            };
-            if let Err(e) = self.sink.deliver(batch) {
+        let batches: Vec<Batch<'_>> = items
+            .iter()
+            .filter(|i| !i.events.is_empty())
+            .map(|i| Batch {
+                tenant: i.tenant,
+                log_type: i.log_type,
+                events: i.events,
+            })
+            .collect();
+        let bytes: u64 = items.iter().map(|i| batch_bytes(i.events)).sum();
+        if !batches.is_empty() {
+            if let Err(e) = self.sink.deliver_all(&batches) {
                 let err = match (e, self.sink.unusable()) {
                     (SinkError::ReaderGone, _) => {
                         self.reader_gone = true;
@@ -323,29 +377,32 @@ impl Pipeline {
                         DeliveryError::Refused(why)
                     }
                 };
-                self.sink_failed(tenant, log_type, &err);
+                for i in items {
+                    self.sink_failed(i.tenant, i.log_type, &err);
+                }
                 return Err(err);
             }
             if self.last_sink_failure.take().is_some() {
                 tracing::info!("the sink takes batches again");
             }
         }
-        let before = self
-            .sink
-            .position()
-            .map(|(_, len)| len.saturating_sub(batch_bytes(events)));
-        let commit = Commit {
-            tenant,
-            log_type,
-            checkpoint,
-            delivered: events.len() as u64,
-            cursor,
-            sink: self.sink.position(),
-            // One host: its lock on state_dir is the only lease.
-            lease: None,
-        };
-        if let Err(e) = self.store.commit(&commit) {
-            if let Some(len) = before.filter(|_| !events.is_empty()) {
+        let position = self.sink.position();
+        let before = position.map(|(_, len)| len.saturating_sub(bytes));
+        let commits: Vec<Commit<'_>> = items
+            .iter()
+            .map(|i| Commit {
+                tenant: i.tenant,
+                log_type: i.log_type,
+                checkpoint: i.checkpoint,
+                delivered: i.events.len() as u64,
+                cursor: i.cursor,
+                sink: position,
+                // One host: its lock on state_dir is the only lease.
+                lease: None,
+            })
+            .collect();
+        if let Err(e) = self.store.commit_all(&commits) {
+            if let Some(len) = before.filter(|_| bytes > 0) {
                 // An uncut batch would be committed with the next one: a duplicate.
                 if let Err(cut) = self.sink.truncate(len) {
                     let why = self.sink.unusable().map_or_else(

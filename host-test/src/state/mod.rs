@@ -209,6 +209,16 @@ pub trait Checkpoints: Send {
     /// Nothing was committed.
     fn commit(&mut self, commit: &Commit<'_>) -> Result<(), StateError>;
 
+    /// Commits batches delivered together. A store that can (SQLite) commits them all or
+    /// nothing in one transaction; by default one after the other, stopping at the first
+    /// failure.
+    ///
+    /// # Errors
+    /// A commit failed; with the default, the ones before it stay committed.
+    fn commit_all(&mut self, commits: &[Commit<'_>]) -> Result<(), StateError> {
+        commits.iter().try_for_each(|c| self.commit(c))
+    }
+
     /// Forgets the checkpoint of a tenant's log type (`mcsource reset`), so the next run starts
     /// again from the look-back; its cursor and last error go too, its counters stay. Returns
     /// whether there was a checkpoint.
@@ -513,24 +523,31 @@ impl Checkpoints for SqliteStore {
     }
 
     fn commit(&mut self, c: &Commit<'_>) -> Result<(), StateError> {
+        self.commit_all(std::slice::from_ref(c))
+    }
+
+    /// Every commit in one transaction (one fsync): all or nothing.
+    fn commit_all(&mut self, commits: &[Commit<'_>]) -> Result<(), StateError> {
         let now = unix_now();
         let tx = self.conn.transaction().map_err(query("begin"))?;
-        tx.execute(
-            "INSERT INTO checkpoint (tenant, log_type, checkpoint, updated_at) VALUES (?1, ?2, ?3, ?4)
-             ON CONFLICT (tenant, log_type) DO UPDATE SET checkpoint = ?3, updated_at = ?4",
-            params![c.tenant, c.log_type, c.checkpoint, now],
-        )
-        .map_err(query("checkpoint write"))?;
-        tx.execute(
-            "INSERT INTO status (tenant, log_type, delivered, cursor, last_success) VALUES (?1, ?2, ?3, ?4, ?5)
-             ON CONFLICT (tenant, log_type) DO UPDATE SET delivered = delivered + ?3,
-                 cursor = COALESCE(?4, cursor), last_success = ?5, last_error = NULL, last_error_at = NULL",
-            params![c.tenant, c.log_type, c.delivered as i64, c.cursor, now],
-        )
-        .map_err(query("status write"))?;
-        if let Some((sink, length)) = c.sink {
-            tx.execute(SET_SINK_LENGTH, params![sink, length as i64])
-                .map_err(query("sink length write"))?;
+        for c in commits {
+            tx.execute(
+                "INSERT INTO checkpoint (tenant, log_type, checkpoint, updated_at) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (tenant, log_type) DO UPDATE SET checkpoint = ?3, updated_at = ?4",
+                params![c.tenant, c.log_type, c.checkpoint, now],
+            )
+            .map_err(query("checkpoint write"))?;
+            tx.execute(
+                "INSERT INTO status (tenant, log_type, delivered, cursor, last_success) VALUES (?1, ?2, ?3, ?4, ?5)
+                 ON CONFLICT (tenant, log_type) DO UPDATE SET delivered = delivered + ?3,
+                     cursor = COALESCE(?4, cursor), last_success = ?5, last_error = NULL, last_error_at = NULL",
+                params![c.tenant, c.log_type, c.delivered as i64, c.cursor, now],
+            )
+            .map_err(query("status write"))?;
+            if let Some((sink, length)) = c.sink {
+                tx.execute(SET_SINK_LENGTH, params![sink, length as i64])
+                    .map_err(query("sink length write"))?;
+            }
         }
         tx.commit().map_err(query("commit"))
     }

@@ -42,7 +42,11 @@ pub(crate) async fn demo_cmd(
     let collected = collect(
         runtime,
         vec![tenant],
-        (Box::new(StdoutSink), store),
+        (
+            Box::new(StdoutSink),
+            store,
+            mimecast_host::delivery::Coalesce::default(),
+        ),
         &OpenPolicy::default(),
         mode,
         (crate::signals::shutdown_on_signal(), None),

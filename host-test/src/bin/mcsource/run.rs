@@ -12,7 +12,7 @@ use mimecast_host::delivery::build::open_sinks;
 use mimecast_host::delivery::network::NetContext;
 use mimecast_host::delivery::pipeline::{OpenPolicy, Pipeline, ACCEPT_STATE_LOSS_FLAG};
 use mimecast_host::delivery::sink::Sink;
-use mimecast_host::delivery::Delivery;
+use mimecast_host::delivery::{Coalesce, Delivery};
 use mimecast_host::runner::{self, RunMode, Summary};
 use mimecast_host::runtime::{Runtime, RuntimeOptions};
 use mimecast_host::state::{SqliteStore, StateError, StateStore};
@@ -68,6 +68,10 @@ pub(crate) async fn run(
         proxy: config.proxy.clone(),
     };
     let sink = open_sinks(&config.sinks, &net)?;
+    let coalesce = Coalesce {
+        linger: mimecast_host::config::sinks::linger(&config.sinks),
+        ..Coalesce::default()
+    };
     let store: Box<dyn StateStore> = Box::new(store);
     let mode = RunMode {
         once,
@@ -80,7 +84,7 @@ pub(crate) async fn run(
     let collected = collect(
         runtime,
         config.tenants,
-        (sink, store),
+        (sink, store, coalesce),
         &policy,
         mode,
         (stop, reload),
@@ -115,7 +119,7 @@ fn state_refusal(e: &StateError, state_dir: &Path) -> anyhow::Error {
 pub(crate) async fn collect(
     runtime: Arc<Runtime>,
     tenants: Vec<Tenant>,
-    (sink, store): (Box<dyn Sink>, Box<dyn StateStore>),
+    (sink, store, coalesce): (Box<dyn Sink>, Box<dyn StateStore>, Coalesce),
     policy: &OpenPolicy,
     mode: RunMode,
     (stop, reload): (
@@ -139,7 +143,7 @@ pub(crate) async fn collect(
         );
     }
     let (delivery, delivery_thread) =
-        Delivery::start(pipeline).context("cannot start the delivery task")?;
+        Delivery::start_with(pipeline, coalesce).context("cannot start the delivery task")?;
     let summary = runner::run(runtime, tenants, delivery.clone(), mode, stop, reload).await;
     let sink = delivery.sink_state().await;
     drop(delivery);

@@ -22,11 +22,13 @@ use super::http::{exchange, sink_client, unanswered, BuildError};
 use super::{chunks, classify, Answer, NetContext, Retrier};
 use crate::config::sinks::{ElasticsearchSpec, EsAuth};
 use crate::delivery::event_meta;
-use crate::delivery::sink::{Batch, Sink, SinkError};
+use crate::delivery::sink::{all_events, Batch, Sink, SinkError};
 use crate::net::HttpClient;
 
 /// One event as a `_bulk` item.
 struct Item<'a> {
+    /// The batch it came in.
+    batch: Batch<'a>,
     /// The `create` action line.
     action: String,
     /// The document.
@@ -268,16 +270,22 @@ fn answer_text(i: usize, item: &Item<'_>) -> String {
 
 impl Sink for ElasticsearchSink {
     fn deliver(&mut self, batch: Batch<'_>) -> Result<(), SinkError> {
-        let items: Vec<Item<'_>> = batch
-            .events
-            .iter()
-            .map(|event| {
+        self.deliver_all(&[batch])
+    }
+
+    fn deliver_all(&mut self, batches: &[Batch<'_>]) -> Result<(), SinkError> {
+        let items: Vec<Item<'_>> = all_events(batches)
+            .map(|(batch, event)| {
                 let meta = event_meta::read(event);
                 let index = index_name(&self.spec.index, batch.tenant, batch.log_type, meta.time);
                 let id = document_id(batch.tenant, batch.log_type, meta.id.as_deref(), event);
                 let action =
                     serde_json::json!({"create": {"_index": index, "_id": id}}).to_string();
-                Item { action, event }
+                Item {
+                    batch,
+                    action,
+                    event,
+                }
             })
             .collect();
         let n = &self.spec.network;
@@ -311,8 +319,8 @@ impl Sink for ElasticsearchSink {
         let letters: Vec<Refused<'_>> = refused
             .into_iter()
             .map(|(i, status, error)| Refused {
-                tenant: batch.tenant,
-                log_type: batch.log_type,
+                tenant: items[i].batch.tenant,
+                log_type: items[i].batch.log_type,
                 status,
                 error,
                 event: items[i].event,
@@ -324,8 +332,6 @@ impl Sink for ElasticsearchSink {
         dead_letter.write(&letters).map_err(SinkError::Retryable)?;
         tracing::error!(
             sink = self.name,
-            tenant = batch.tenant,
-            log_type = batch.log_type,
             refused = letters.len(),
             dead_letter = %dead_letter.path().display(),
             "Elasticsearch refused events for good; they are in the dead-letter file with the reason"

@@ -14,7 +14,7 @@ use http_body_util::BodyExt as _;
 
 use super::{chunks, classify, Answer, NetContext, Retrier};
 use crate::config::sinks::HttpSpec;
-use crate::delivery::sink::{lines, Batch, Sink, SinkError};
+use crate::delivery::sink::{all_events, lines, Batch, Sink, SinkError};
 use crate::net::{client_config, HttpClient, NetError};
 
 /// A network sink could not be set up.
@@ -119,7 +119,7 @@ impl HttpSink {
     }
 
     /// Sends one request of events until it is taken.
-    async fn send(&self, events: &[String]) -> Result<(), SinkError> {
+    async fn send(&self, events: &[&str]) -> Result<(), SinkError> {
         let ndjson = lines(events);
         let body = Bytes::from(if self.spec.gzip {
             gzip(&ndjson).map_err(SinkError::Retryable)?
@@ -163,16 +163,21 @@ impl HttpSink {
 
 impl Sink for HttpSink {
     fn deliver(&mut self, batch: Batch<'_>) -> Result<(), SinkError> {
+        self.deliver_all(&[batch])
+    }
+
+    fn deliver_all(&mut self, batches: &[Batch<'_>]) -> Result<(), SinkError> {
+        let events: Vec<&str> = all_events(batches).map(|(_, e)| e).collect();
         let n = &self.spec.network;
         let ranges = chunks(
-            batch.events.iter().map(|e| e.len() + 1),
+            events.iter().map(|e| e.len() + 1),
             n.max_events,
             n.max_bytes,
         );
         let this = &*self;
         this.cx.runtime.block_on(
             futures_util::stream::iter(ranges)
-                .map(|r| this.send(&batch.events[r]))
+                .map(|r| this.send(&events[r]))
                 .buffer_unordered(n.max_in_flight)
                 .try_collect::<Vec<()>>(),
         )?;

@@ -308,6 +308,7 @@ mod tests {
             max_events: 10,
             max_bytes: 1000,
             max_in_flight: 1,
+            linger: Duration::ZERO,
             retry_initial: Duration::from_millis(initial_ms),
             retry_max: Duration::from_millis(max_ms),
             give_up_after: give_up.map(Duration::from_millis),

@@ -29,7 +29,7 @@ use super::http::{exchange, sink_client, unanswered, BuildError};
 use super::{chunks, classify, Answer, NetContext, Retrier};
 use crate::config::sinks::{OtlpBody, OtlpEncoding, OtlpSpec};
 use crate::delivery::event_meta;
-use crate::delivery::sink::{Batch, Sink, SinkError};
+use crate::delivery::sink::{all_events, Batch, Sink, SinkError};
 use crate::net::HttpClient;
 
 /// A string attribute.
@@ -278,21 +278,26 @@ fn json_partial_success(body: &[u8]) -> (i64, String) {
 
 impl Sink for OtlpSink {
     fn deliver(&mut self, batch: Batch<'_>) -> Result<(), SinkError> {
+        self.deliver_all(&[batch])
+    }
+
+    fn deliver_all(&mut self, batches: &[Batch<'_>]) -> Result<(), SinkError> {
         let observed = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(0));
+        let events: Vec<(Batch<'_>, &str)> = all_events(batches).collect();
         let n = &self.spec.network;
         let ranges = chunks(
-            batch.events.iter().map(String::len),
+            events.iter().map(|(_, e)| e.len()),
             n.max_events,
             n.max_bytes,
         );
         let bodies = ranges
             .into_iter()
             .map(|r| {
-                let records = batch.events[r]
+                let records = events[r]
                     .iter()
-                    .map(|e| self.record(batch.tenant, batch.log_type, e, observed))
+                    .map(|(b, e)| self.record(b.tenant, b.log_type, e, observed))
                     .collect();
                 self.body(records)
             })

@@ -23,7 +23,7 @@ use super::http::{exchange, sink_client, unanswered, BuildError, Exchange};
 use super::{chunks, classify, quote, Answer, NetContext, Retrier};
 use crate::config::sinks::SplunkHecSpec;
 use crate::delivery::event_meta;
-use crate::delivery::sink::{Batch, Sink, SinkError};
+use crate::delivery::sink::{all_events, Batch, Sink, SinkError};
 use crate::net::HttpClient;
 
 /// HEC's answer body.
@@ -259,10 +259,12 @@ impl SplunkHecSink {
 
 impl Sink for SplunkHecSink {
     fn deliver(&mut self, batch: Batch<'_>) -> Result<(), SinkError> {
-        let events: Vec<String> = batch
-            .events
-            .iter()
-            .map(|e| hec_event(&self.spec, batch.tenant, batch.log_type, e))
+        self.deliver_all(&[batch])
+    }
+
+    fn deliver_all(&mut self, batches: &[Batch<'_>]) -> Result<(), SinkError> {
+        let events: Vec<String> = all_events(batches)
+            .map(|(b, e)| hec_event(&self.spec, b.tenant, b.log_type, e))
             .collect();
         let n = &self.spec.network;
         let ranges = chunks(

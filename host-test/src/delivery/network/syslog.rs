@@ -33,7 +33,7 @@ use super::http::BuildError;
 use super::{NetContext, Retrier};
 use crate::config::sinks::{SyslogSpec, SyslogTransport};
 use crate::delivery::event_meta;
-use crate::delivery::sink::{Batch, Sink, SinkError};
+use crate::delivery::sink::{all_events, Batch, Sink, SinkError};
 use crate::net::client_config;
 
 /// The SD-ID of mcsource's structured data (32473 is the private enterprise number RFC 5612
@@ -217,9 +217,13 @@ async fn read_pending(tls: &mut TlsStream<TcpStream>) -> io::Result<()> {
 
 impl Sink for SyslogSink {
     fn deliver(&mut self, batch: Batch<'_>) -> Result<(), SinkError> {
+        self.deliver_all(&[batch])
+    }
+
+    fn deliver_all(&mut self, batches: &[Batch<'_>]) -> Result<(), SinkError> {
         let mut frames = Vec::new();
         let mut datagrams = Vec::new();
-        for event in batch.events {
+        for (batch, event) in all_events(batches) {
             let message = self.message(batch.tenant, batch.log_type, event)?;
             if self.spec.transport == SyslogTransport::Udp {
                 if message.len() > MAX_UDP_MESSAGE {
