@@ -130,3 +130,44 @@ fn a_wrong_token_stops_the_run_naming_the_sink() {
     );
     assert!(file_lines(&h).is_empty());
 }
+
+/// With `batch.linger`, batches of several tenants that become ready close together travel in
+/// one request: fewer requests than batches, every event once.
+#[test]
+fn linger_joins_several_tenants_batches_into_fewer_requests() {
+    let h = awkward_harness();
+    let rx = ingest(&h);
+    let c = mimecast_mock::Credential::demo();
+    let tenants: String = (0..4)
+        .map(|i| h.tenant_table(&format!("t{i}"), &c, "lookback = \"3h\""))
+        .collect();
+    let sinks = format!(
+        "[[sink]]\ntype = \"http\"\nurl = \"{}/ingest\"\nheaders = {{ Authorization = \"Bearer t0ken\" }}\n\
+         batch = {{ linger = \"300ms\" }}\n",
+        rx.url()
+    );
+    let text = format!("state_dir = \"state\"\n[[sink]]\ntype = \"file\"\npath = \"events.ndjson\"\n\n{sinks}\n{tenants}");
+    let config = h.dir.path().join("config.toml");
+    std::fs::write(&config, text).unwrap();
+    let out = h
+        .command(&["run", "--once", "--config", config.to_str().unwrap()])
+        .output_within();
+    assert_success(&out);
+    let lines = file_lines(&h);
+    assert_eq!(lines.len(), 4 * served(&h));
+    same_multiset(
+        &received(&rx),
+        &normalized(&lines),
+        "HTTP ingest with linger",
+    );
+    let batches = stderr(&out)
+        .lines()
+        .filter(|l| l.contains("poll finished") && !l.contains("events=0"))
+        .count();
+    let requests = rx.requests().len();
+    assert!(
+        requests < batches,
+        "{requests} requests for {batches} batches"
+    );
+    eprintln!("{requests} requests for {batches} batches");
+}
