@@ -175,3 +175,59 @@ fn refused_credentials_stop_the_run_and_commit_nothing() {
     assert!(file_lines(&h).is_empty());
     assert_eq!(es.document_count(), 0);
 }
+
+/// A cluster behind mutual TLS with basic authentication (as OpenSearch is often run): the
+/// sink trusts the cluster's certificate from `tls.ca_file`, presents its client certificate,
+/// and every event is indexed once. Without the client certificate the handshake fails and
+/// the run stops with the sink's name, committing nothing.
+#[test]
+fn mutual_tls_and_basic_auth() {
+    let h = awkward_harness();
+    let ca = mimecast_mock::TestCa::new("mcsource test CA").unwrap();
+    let client = ca.issue_client("mcsource").unwrap();
+    let config = EsConfig {
+        basic_users: vec![("mcsource".into(), "pa55".into())],
+        ..EsConfig::default()
+    };
+    let es = h
+        ._rt
+        .block_on(ElasticsearchReceiver::start_mtls(
+            config,
+            &[ca.certificate()],
+        ))
+        .unwrap();
+    let dir = h.dir.path();
+    std::fs::write(dir.join("es.pem"), es.certificate_pem().unwrap()).unwrap();
+    std::fs::write(dir.join("client.pem"), &client.certificate_pem).unwrap();
+    std::fs::write(dir.join("client.key"), &client.key_pem).unwrap();
+    std::fs::write(dir.join("password"), "pa55\n").unwrap();
+    let sink = |tls: &str| {
+        format!(
+            "[[sink]]\ntype = \"elasticsearch\"\nurl = \"{}\"\nusername = \"mcsource\"\n\
+             password = {{ file = \"password\" }}\nretry = {{ initial = \"100ms\", give_up_after = \"2s\" }}\n{tls}\n",
+            es.url()
+        )
+    };
+    let without = config_with_sinks(&h, &sink("tls = { ca_file = \"es.pem\" }"), "");
+    let out = h
+        .command(&["run", "--once", "--config", without.to_str().unwrap()])
+        .output_within();
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("sink elasticsearch"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(file_lines(&h).is_empty());
+    let with = config_with_sinks(
+        &h,
+        &sink("tls = { ca_file = \"es.pem\", client_cert = \"client.pem\", client_key = \"client.key\" }"),
+        "",
+    );
+    let out = h
+        .command(&["run", "--once", "--config", with.to_str().unwrap()])
+        .output_within();
+    assert_success(&out);
+    assert_eq!(documents(&es).len(), served(&h));
+    assert_eq!(file_lines(&h).len(), served(&h));
+}

@@ -132,6 +132,47 @@ fn every_transport_into(daemon: Daemon) {
     );
 }
 
+/// The daemon is killed (-9) and started again while mcsource, caught up, holds its connection
+/// open: the next batch finds the connection closed, opens a new one, and arrives once.
+fn a_closed_connection_is_replaced(daemon: Daemon) {
+    let h = awkward_harness();
+    let ca = TestCa::new().unwrap();
+    let mut rx = Receiver::start(daemon, &ca, ReceiverOptions::default()).unwrap();
+    let sinks = format!(
+        "[[sink]]\ntype = \"syslog\"\naddress = \"127.0.0.1:{}\"\nretry = {{ initial = \"200ms\", max = \"1s\" }}\n",
+        rx.tcp_port()
+    );
+    let config = config_with_sinks(&h, &sinks, "");
+    let mut run = h.spawn_run(&config, std::process::Stdio::null());
+    let first = served(&h);
+    rx.wait_for(first, WAIT).unwrap();
+    rx.kill().unwrap();
+    rx.start_again().unwrap();
+    h.arrive_late(mimecast_mock::LogType::Attachment, 78, 25);
+    rx.wait_for(first + 25, WAIT).unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    run.kill().unwrap();
+    run.wait().unwrap();
+    let lines = file_lines(&h);
+    assert_eq!(lines.len(), first + 25);
+    let msgs: Vec<String> = rx.messages().unwrap().into_iter().map(|m| m.msg).collect();
+    same_multiset(
+        &msgs,
+        &lines,
+        &format!("{daemon} after a kill -9 and restart"),
+    );
+}
+
+#[test]
+fn rsyslog_killed_and_restarted_gets_the_next_batch_on_a_new_connection() {
+    a_closed_connection_is_replaced(Daemon::Rsyslog);
+}
+
+#[test]
+fn syslog_ng_killed_and_restarted_gets_the_next_batch_on_a_new_connection() {
+    a_closed_connection_is_replaced(Daemon::SyslogNg);
+}
+
 #[test]
 fn rsyslog_gets_every_event_over_tcp_tls_and_udp_and_nothing_is_lost_while_it_is_down() {
     every_transport_into(Daemon::Rsyslog);
