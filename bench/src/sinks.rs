@@ -83,6 +83,7 @@ fn net_context(stop: &watch::Receiver<bool>) -> NetContext {
         runtime: tokio::runtime::Handle::current(),
         stop: stop.clone(),
         proxy: ProxySetting::Direct,
+        metrics: None,
     }
 }
 

@@ -71,9 +71,24 @@ pub struct FileConfig {
     /// (`event.original`, `raw_data`), unless the tenant says otherwise.
     #[serde(default)]
     pub keep_original: bool,
+    /// Serve Prometheus metrics (`/metrics`) and health endpoints (`/healthz`, `/readyz`) on
+    /// this address, e.g. `"127.0.0.1:9464"`; off when unset.
+    pub metrics_listen: Option<String>,
+    /// Label per-tenant metrics with the tenant (default `true`); `false` sums them over
+    /// tenants, for hosts with thousands.
+    pub metrics_tenant_labels: Option<bool>,
     /// The tenants to collect from.
     #[serde(default)]
     pub tenant: Vec<TenantConfig>,
+}
+
+/// Where metrics are served, validated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MetricsSpec {
+    /// The address to listen on.
+    pub listen: std::net::SocketAddr,
+    /// Whether per-tenant metrics carry the tenant label.
+    pub tenant_labels: bool,
 }
 
 fn default_max_concurrent_polls() -> u32 {
@@ -240,6 +255,8 @@ pub struct ValidConfig {
     pub proxy: ProxySetting,
     /// CA certificates from `ca_file`, trusted beside the built-in and system roots.
     pub extra_roots: Vec<CertificateDer<'static>>,
+    /// Metrics and health endpoints, when configured.
+    pub metrics: Option<MetricsSpec>,
 }
 
 /// What [`FileConfig::validate_each`] found.
@@ -887,6 +904,30 @@ impl FileConfig {
             .ca_file
             .map(|file| read_ca_file(&base_dir.join(file), &mut problems))
             .unwrap_or_default();
+        let metrics = match (&self.metrics_listen, self.metrics_tenant_labels) {
+            (None, None) => None,
+            (None, Some(_)) => {
+                problems.push(
+                    "metrics_tenant_labels: only with metrics_listen; set metrics_listen = \
+                     \"127.0.0.1:9464\" (or another address) to serve metrics"
+                        .into(),
+                );
+                None
+            }
+            (Some(listen), labels) => match listen.parse::<std::net::SocketAddr>() {
+                Ok(listen) => Some(MetricsSpec {
+                    listen,
+                    tenant_labels: labels.unwrap_or(true),
+                }),
+                Err(_) => {
+                    problems.push(format!(
+                        "metrics_listen: {listen:?} is not an IP address and port such as \
+                         \"127.0.0.1:9464\" or \"[::]:9464\""
+                    ));
+                    None
+                }
+            },
+        };
         let sinks = sinks::validate(
             self.sink,
             &SinkContext {
@@ -908,6 +949,7 @@ impl FileConfig {
                 max_concurrent_polls: self.max_concurrent_polls,
                 proxy,
                 extra_roots,
+                metrics,
             })
         } else {
             Err(problems)

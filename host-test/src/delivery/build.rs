@@ -3,6 +3,7 @@
 
 use crate::config::sinks::{SinkKind, SinkSpec};
 use crate::delivery::fan_out::FanOut;
+use crate::delivery::measured::Measured;
 use crate::delivery::network::elasticsearch::ElasticsearchSink;
 use crate::delivery::network::http::HttpSink;
 use crate::delivery::network::otlp::OtlpSink;
@@ -53,6 +54,10 @@ pub fn open_sinks(specs: &[SinkSpec], cx: &NetContext) -> Result<Box<dyn Sink>, 
             SinkKind::Syslog(syslog) => {
                 Box::new(SyslogSink::new(&spec.name, syslog.clone(), cx.clone())?)
             }
+        };
+        let sink: Box<dyn Sink> = match &cx.metrics {
+            Some(metrics) => Box::new(Measured::new(&spec.name, sink, metrics.clone())),
+            None => sink,
         };
         sinks.push((spec.name.clone(), sink));
     }

@@ -15,6 +15,7 @@ pub mod batch_check;
 pub mod build;
 pub mod event_meta;
 pub mod fan_out;
+pub mod measured;
 pub mod network;
 pub mod pipeline;
 pub mod sink;
@@ -89,6 +90,8 @@ pub struct SinkState {
 #[derive(Clone)]
 pub struct Delivery {
     jobs: mpsc::Sender<Job>,
+    /// Where deliveries and troubles are counted, when metrics are on.
+    metrics: Option<std::sync::Arc<crate::metrics::Metrics>>,
 }
 
 impl std::fmt::Debug for Delivery {
@@ -151,7 +154,25 @@ impl Delivery {
                 }
                 pipeline
             })?;
-        Ok((Delivery { jobs }, DeliveryThread { thread }))
+        Ok((
+            Delivery {
+                jobs,
+                metrics: None,
+            },
+            DeliveryThread { thread },
+        ))
+    }
+
+    /// This handle, counting deliveries and troubles in `metrics`.
+    #[must_use]
+    pub fn with_metrics(mut self, metrics: std::sync::Arc<crate::metrics::Metrics>) -> Delivery {
+        self.metrics = Some(metrics);
+        self
+    }
+
+    /// Requests waiting for the delivery thread.
+    pub fn queue_depth(&self) -> usize {
+        self.jobs.max_capacity() - self.jobs.capacity()
     }
 
     /// Runs `work` on the pipeline in the delivery thread and returns its answer.
@@ -193,6 +214,7 @@ impl Delivery {
         checkpoint: String,
         cursor: Option<i64>,
     ) -> Result<(), DeliveryError> {
+        let (count, bytes) = (events.len(), checkpoint.len());
         let (reply, answer) = oneshot::channel();
         let job = Job::Deliver(DeliverJob {
             tenant: tenant.to_string(),
@@ -204,11 +226,23 @@ impl Delivery {
         });
         let gone = || DeliveryError::Unusable(DeliveryGone.to_string());
         self.jobs.send(job).await.map_err(|_| gone())?;
-        answer.await.map_err(|_| gone())?
+        let outcome = answer.await.map_err(|_| gone())?;
+        if let Some(m) = &self.metrics {
+            match &outcome {
+                Ok(()) => m.delivered(tenant, log_type, count, bytes, cursor),
+                Err(e) if e.is_fatal() => m.trouble(tenant, log_type, Trouble::Error),
+                // The runner records the others as retries.
+                Err(_) => {}
+            }
+        }
+        outcome
     }
 
     /// Records a failure or wait for `status`; see [`Pipeline::trouble`].
     pub async fn trouble(&self, tenant: &str, log_type: &str, trouble: Trouble, message: &str) {
+        if let Some(m) = &self.metrics {
+            m.trouble(tenant, log_type, trouble);
+        }
         let (tenant, log_type, message) = (
             tenant.to_string(),
             log_type.to_string(),
@@ -225,6 +259,12 @@ impl Delivery {
 
     /// Stores a rate-limit pause; see [`Pipeline::pause_tenant`].
     pub async fn pause_tenant(&self, tenant: &str, until: std::time::SystemTime) {
+        if let Some(m) = &self.metrics {
+            let wait = until
+                .duration_since(std::time::SystemTime::now())
+                .unwrap_or_default();
+            m.rate_limited(tenant, wait);
+        }
         let tenant = tenant.to_string();
         let _ = self.call(move |p| p.pause_tenant(&tenant, until)).await;
     }
@@ -438,7 +478,10 @@ mod tests {
     async fn a_stopped_task_refuses_instead_of_hanging() {
         let (jobs, queue) = mpsc::channel::<Job>(1);
         drop(queue);
-        let delivery = Delivery { jobs };
+        let delivery = Delivery {
+            jobs,
+            metrics: None,
+        };
         let refused = delivery
             .deliver("t", "url", vec![], "cp".into(), None)
             .await;

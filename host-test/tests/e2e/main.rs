@@ -57,5 +57,6 @@ mod engine;
 mod faults;
 mod isolation;
 mod lifecycle;
+mod metrics;
 mod schemas;
 mod setup;

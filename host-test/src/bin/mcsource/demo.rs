@@ -46,6 +46,7 @@ pub(crate) async fn demo_cmd(
             Box::new(StdoutSink),
             store,
             mimecast_host::delivery::Coalesce::default(),
+            None,
         ),
         &OpenPolicy::default(),
         mode,

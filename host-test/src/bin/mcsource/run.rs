@@ -7,12 +7,14 @@ use std::sync::Arc;
 
 use anyhow::{bail, Context as _};
 
-use mimecast_host::config::Tenant;
+use mimecast_host::config::{MetricsSpec, Tenant};
 use mimecast_host::delivery::build::open_sinks;
 use mimecast_host::delivery::network::NetContext;
 use mimecast_host::delivery::pipeline::{OpenPolicy, Pipeline, ACCEPT_STATE_LOSS_FLAG};
 use mimecast_host::delivery::sink::Sink;
 use mimecast_host::delivery::{Coalesce, Delivery};
+use mimecast_host::metrics::server::{self, Readiness};
+use mimecast_host::metrics::Metrics;
 use mimecast_host::runner::{self, RunMode, Summary};
 use mimecast_host::runtime::{Runtime, RuntimeOptions};
 use mimecast_host::state::{SqliteStore, StateError, StateStore};
@@ -62,10 +64,15 @@ pub(crate) async fn run(
     load_components(&runtime, &config.tenants);
     let reload = (!once).then(|| reload_on_sighup(config_path.to_path_buf(), runtime.clone()));
     let stop = shutdown_on_signal();
+    let observed = match config.metrics {
+        Some(spec) => Some(Observed::listen(spec, config.tenants.len()).await?),
+        None => None,
+    };
     let net = NetContext {
         runtime: tokio::runtime::Handle::current(),
         stop: stop.clone(),
         proxy: config.proxy.clone(),
+        metrics: observed.as_ref().map(|o| o.metrics.clone()),
     };
     let sink = open_sinks(&config.sinks, &net)?;
     let coalesce = Coalesce {
@@ -84,7 +91,7 @@ pub(crate) async fn run(
     let collected = collect(
         runtime,
         config.tenants,
-        (sink, store, coalesce),
+        (sink, store, coalesce, observed),
         &policy,
         mode,
         (stop, reload),
@@ -119,7 +126,12 @@ fn state_refusal(e: &StateError, state_dir: &Path) -> anyhow::Error {
 pub(crate) async fn collect(
     runtime: Arc<Runtime>,
     tenants: Vec<Tenant>,
-    (sink, store, coalesce): (Box<dyn Sink>, Box<dyn StateStore>, Coalesce),
+    (sink, store, coalesce, observed): (
+        Box<dyn Sink>,
+        Box<dyn StateStore>,
+        Coalesce,
+        Option<Observed>,
+    ),
     policy: &OpenPolicy,
     mode: RunMode,
     (stop, reload): (
@@ -142,8 +154,12 @@ pub(crate) async fn collect(
             "the sink file is shorter than recorded (rotated or truncated?); appending at its end"
         );
     }
-    let (delivery, delivery_thread) =
+    let (mut delivery, delivery_thread) =
         Delivery::start_with(pipeline, coalesce).context("cannot start the delivery task")?;
+    if let Some(observed) = observed {
+        delivery = delivery.with_metrics(observed.metrics.clone());
+        observed.serve(&delivery, stop.clone());
+    }
     let summary = runner::run(runtime, tenants, delivery.clone(), mode, stop, reload).await;
     let sink = delivery.sink_state().await;
     drop(delivery);
@@ -158,6 +174,50 @@ pub(crate) async fn collect(
         summary,
         reader_gone: sink.reader_gone,
     })
+}
+
+/// The metrics of a run and where they are served.
+pub(crate) struct Observed {
+    metrics: Arc<Metrics>,
+    listener: tokio::net::TcpListener,
+}
+
+impl Observed {
+    /// Binds `spec.listen` for the metrics and health endpoints.
+    async fn listen(spec: MetricsSpec, tenants: usize) -> anyhow::Result<Observed> {
+        let listener = tokio::net::TcpListener::bind(spec.listen)
+            .await
+            .with_context(|| {
+                format!(
+                    "cannot listen on metrics_listen {} (another process on the port?)",
+                    spec.listen
+                )
+            })?;
+        let metrics = Arc::new(Metrics::new(spec.tenant_labels));
+        metrics.set_tenants(tenants);
+        Ok(Observed { metrics, listener })
+    }
+
+    /// Serves the endpoints; ready from now until `stop`.
+    fn serve(self, delivery: &Delivery, mut stop: tokio::sync::watch::Receiver<bool>) {
+        if let Ok(addr) = self.listener.local_addr() {
+            tracing::info!(%addr, "metrics and health endpoints listening (/metrics, /healthz, /readyz)");
+        }
+        let readiness = Arc::new(Readiness::default());
+        readiness.set(true);
+        let not_ready = readiness.clone();
+        tokio::spawn(async move {
+            let _ = stop.wait_for(|s| *s).await;
+            not_ready.set(false);
+        });
+        let queue = delivery.clone();
+        server::spawn(
+            self.listener,
+            self.metrics,
+            readiness,
+            Arc::new(move || queue.queue_depth()),
+        );
+    }
 }
 
 /// What a collecting run ended with.

@@ -177,7 +177,7 @@ impl ElasticsearchSink {
     ) -> Result<Vec<(usize, u16, serde_json::Value)>, SinkError> {
         let mut pending: Vec<usize> = (0..items.len()).collect();
         let mut refused = Vec::new();
-        let mut retrier = Retrier::new(&self.name, &self.spec.network, &self.cx.stop);
+        let mut retrier = Retrier::new(&self.name, &self.spec.network, &self.cx);
         loop {
             let mut body = Vec::new();
             for &i in &pending {

@@ -126,7 +126,7 @@ impl HttpSink {
         } else {
             ndjson
         });
-        let mut retrier = Retrier::new(&self.name, &self.spec.network, &self.cx.stop);
+        let mut retrier = Retrier::new(&self.name, &self.spec.network, &self.cx);
         loop {
             let mut request = http::Request::post(self.spec.url.clone())
                 .header(http::header::CONTENT_TYPE, "application/x-ndjson");

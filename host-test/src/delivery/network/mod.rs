@@ -31,6 +31,8 @@ pub struct NetContext {
     pub stop: watch::Receiver<bool>,
     /// The HTTP proxy setting.
     pub proxy: crate::net::ProxySetting,
+    /// Where retries are counted, when metrics are on.
+    pub metrics: Option<std::sync::Arc<crate::metrics::Metrics>>,
 }
 
 /// Retries one piece of work: waits that double from `initial` to `max` with jitter, until the
@@ -39,17 +41,19 @@ pub struct Retrier<'a> {
     sink: &'a str,
     spec: &'a NetworkSpec,
     stop: watch::Receiver<bool>,
+    metrics: Option<std::sync::Arc<crate::metrics::Metrics>>,
     started: Instant,
     failures: u32,
 }
 
 impl<'a> Retrier<'a> {
     /// Starts retrying for the sink named `sink`.
-    pub fn new(sink: &'a str, spec: &'a NetworkSpec, stop: &watch::Receiver<bool>) -> Retrier<'a> {
+    pub fn new(sink: &'a str, spec: &'a NetworkSpec, cx: &NetContext) -> Retrier<'a> {
         Retrier {
             sink,
             spec,
-            stop: stop.clone(),
+            stop: cx.stop.clone(),
+            metrics: cx.metrics.clone(),
             started: Instant::now(),
             failures: 0,
         }
@@ -75,6 +79,9 @@ impl<'a> Retrier<'a> {
         retry_after: Option<Duration>,
     ) -> Result<(), SinkError> {
         self.failures += 1;
+        if let Some(m) = &self.metrics {
+            m.sink_retry(self.sink);
+        }
         let wait = match retry_after {
             Some(asked) => asked.min(self.spec.retry_max),
             None => {
@@ -302,6 +309,15 @@ mod tests {
         assert_eq!(retry_after_wait("soon", now), None);
     }
 
+    fn context(stop: watch::Receiver<bool>) -> NetContext {
+        NetContext {
+            runtime: tokio::runtime::Handle::current(),
+            stop,
+            proxy: crate::net::ProxySetting::Direct,
+            metrics: None,
+        }
+    }
+
     fn spec(initial_ms: u64, max_ms: u64, give_up: Option<u64>) -> NetworkSpec {
         NetworkSpec {
             timeout: Duration::from_secs(1),
@@ -321,7 +337,8 @@ mod tests {
     async fn waits_double_up_to_the_cap_and_stop_ends_them() {
         let spec = spec(10, 40, None);
         let (tx, rx) = watch::channel(false);
-        let mut r = Retrier::new("s", &spec, &rx);
+        let cx = context(rx);
+        let mut r = Retrier::new("s", &spec, &cx);
         for expected in [10, 20, 40, 40] {
             r.failures += 1;
             assert_eq!(r.base_wait(), Duration::from_millis(expected));
@@ -342,7 +359,8 @@ mod tests {
     async fn give_up_after_returns_the_batch() {
         let spec = spec(20, 20, Some(30));
         let (_tx, rx) = watch::channel(false);
-        let mut r = Retrier::new("s", &spec, &rx);
+        let cx = context(rx);
+        let mut r = Retrier::new("s", &spec, &cx);
         let asked = Some(Duration::from_millis(20));
         r.wait("down", asked).await.unwrap();
         let gave_up = r.wait("down", asked).await.unwrap_err();

@@ -183,7 +183,7 @@ impl OtlpSink {
             OtlpEncoding::Protobuf => "application/x-protobuf",
             OtlpEncoding::Json => "application/json",
         };
-        let mut retrier = Retrier::new(&self.name, &self.spec.network, &self.cx.stop);
+        let mut retrier = Retrier::new(&self.name, &self.spec.network, &self.cx);
         loop {
             let mut request = http::Request::post(self.spec.url.clone())
                 .header(http::header::CONTENT_TYPE, content_type);

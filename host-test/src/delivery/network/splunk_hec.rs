@@ -171,7 +171,7 @@ impl SplunkHecSink {
     /// Sends `events` (HEC event objects) until HEC took them, and, with `ack`, indexed them.
     async fn send(&self, events: &[String]) -> Result<(), SinkError> {
         let body = Bytes::from(events.join("\n"));
-        let mut retrier = Retrier::new(&self.name, &self.spec.network, &self.cx.stop);
+        let mut retrier = Retrier::new(&self.name, &self.spec.network, &self.cx);
         loop {
             let request = self.request(&self.event_url, body.clone())?;
             let answer = match exchange(&self.client, request, self.spec.network.timeout).await {

@@ -238,11 +238,11 @@ impl Sink for SyslogSink {
             }
         }
         let runtime = self.cx.runtime.clone();
-        let stop = self.cx.stop.clone();
+        let cx = self.cx.clone();
         let network = self.spec.network.clone();
         let name = self.name.clone();
         runtime.block_on(async {
-            let mut retrier = Retrier::new(&name, &network, &stop);
+            let mut retrier = Retrier::new(&name, &network, &cx);
             loop {
                 let attempt = async {
                     // A connection the receiver closed since the last batch (a restart, an
