@@ -1,5 +1,7 @@
 //! Real rsyslog and syslog-ng daemons as throwaway syslog receivers on loopback, for
-//! mimecast-source's end-to-end tests.
+//! mimecast-source's end-to-end tests; and a real PostgreSQL server the same way
+//! ([`PgServer`], module [`postgres`]: initdb'd in a temporary directory, run as an
+//! unprivileged user, on 127.0.0.1 on a free port).
 //!
 //! A [`Receiver`] runs one daemon in the foreground as a child process, with a configuration,
 //! pid file and state files of its own in a temporary directory (nothing system-wide: no
@@ -211,15 +213,17 @@
 mod ca;
 mod config;
 mod message;
+pub mod postgres;
 mod receiver;
 
 pub use ca::TestCa;
 pub use message::{ReceivedMessage, Transport};
+pub use postgres::PgServer;
 pub use receiver::{rsyslog_module, syslog_ng_dir, Daemon, Receiver, ReceiverOptions};
 
 use std::path::PathBuf;
 
-/// Everything that can go wrong starting, running or reading a [`Receiver`].
+/// Everything that can go wrong starting, running or reading a [`Receiver`] or a [`PgServer`].
 #[derive(Debug, thiserror::Error)]
 pub enum ReceiverError {
     /// The daemon's files are missing.
@@ -275,6 +279,22 @@ pub enum ReceiverError {
     /// Something this daemon build cannot do.
     #[error("unsupported: {0}")]
     Unsupported(String),
+    /// PostgreSQL's programs are missing.
+    #[error("PostgreSQL is not installed ({} is missing): {hint}", missing.display())]
+    PostgresNotInstalled {
+        /// The file looked for.
+        missing: PathBuf,
+        /// What to do about it.
+        hint: &'static str,
+    },
+    /// A PostgreSQL server did not start in time, or initdb or psql failed.
+    #[error("PostgreSQL: {what}; output:\n{log}")]
+    Postgres {
+        /// What was being done and what was seen.
+        what: String,
+        /// The server's log since its latest start, or the program's output.
+        log: String,
+    },
     /// Making a certificate failed.
     #[error("making a test certificate: {0}")]
     Certificate(#[from] rcgen::Error),

@@ -590,7 +590,7 @@ fn free_ports() -> Result<(u16, u16, u16), ReceiverError> {
 /// Whether process `pid` holds a listening TCP socket on each of `tcp` and a bound UDP socket
 /// on each of `udp` (127.0.0.1), per /proc: so a port taken by another process is not
 /// mistaken for the daemon's.
-fn listens(pid: u32, tcp: &[u16], udp: &[u16]) -> bool {
+pub(crate) fn listens(pid: u32, tcp: &[u16], udp: &[u16]) -> bool {
     let Ok(entries) = fs::read_dir(format!("/proc/{pid}/fd")) else {
         return false;
     };

@@ -42,6 +42,9 @@ pub struct FileConfig {
     /// config file.
     #[serde(default = "default_state_dir")]
     pub state_dir: PathBuf,
+    /// Where checkpoints are kept: SQLite in `state_dir` (default) or PostgreSQL.
+    #[serde(default)]
+    pub state: StateEntry,
     /// Where events go: one `[sink]` table or `[[sink]]` tables (default: stdout).
     #[serde(default)]
     pub sink: SinkEntries,
@@ -80,6 +83,60 @@ pub struct FileConfig {
     /// The tenants to collect from.
     #[serde(default)]
     pub tenant: Vec<TenantConfig>,
+}
+
+/// `[state]` as written.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum StateEntry {
+    /// SQLite in `state_dir` (the default).
+    #[default]
+    Sqlite,
+    /// PostgreSQL.
+    Postgres {
+        /// `postgres://USER:PASSWORD@HOST:PORT/DATABASE` (add `?sslmode=disable` for a
+        /// server without TLS); a literal, `{ env = "…" }` or `{ file = "…" }`.
+        url: SecretSource,
+    },
+}
+
+/// Where checkpoints are kept, validated.
+#[derive(Debug, Clone, Default)]
+pub enum StateSpec {
+    /// SQLite in `state_dir`.
+    #[default]
+    Sqlite,
+    /// PostgreSQL at this URL.
+    Postgres {
+        /// The connection URL (a credential).
+        url: Secret,
+    },
+}
+
+impl StateEntry {
+    /// The store as validated; a URL that cannot be read is a problem.
+    ///
+    /// # Errors
+    /// Why the URL cannot be read.
+    pub fn resolve(&self, base_dir: &Path) -> Result<StateSpec, String> {
+        match self {
+            StateEntry::Sqlite => Ok(StateSpec::Sqlite),
+            StateEntry::Postgres { url } => {
+                let url = url
+                    .resolve(base_dir)
+                    .map_err(|e| format!("state.url: {e}"))?;
+                let ok = url.expose().starts_with("postgres://")
+                    || url.expose().starts_with("postgresql://")
+                    || url.expose().contains('=');
+                if !ok {
+                    return Err("state.url: not a PostgreSQL connection URL; write it as \
+                         postgres://USER:PASSWORD@HOST:PORT/DATABASE"
+                        .into());
+                }
+                Ok(StateSpec::Postgres { url })
+            }
+        }
+    }
 }
 
 /// Where metrics are served, validated.
@@ -257,6 +314,8 @@ pub struct ValidConfig {
     pub extra_roots: Vec<CertificateDer<'static>>,
     /// Metrics and health endpoints, when configured.
     pub metrics: Option<MetricsSpec>,
+    /// Where checkpoints are kept.
+    pub state: StateSpec,
 }
 
 /// What [`FileConfig::validate_each`] found.
@@ -904,6 +963,10 @@ impl FileConfig {
             .ca_file
             .map(|file| read_ca_file(&base_dir.join(file), &mut problems))
             .unwrap_or_default();
+        let state = self.state.resolve(base_dir).unwrap_or_else(|problem| {
+            problems.push(problem);
+            StateSpec::Sqlite
+        });
         let metrics = match (&self.metrics_listen, self.metrics_tenant_labels) {
             (None, None) => None,
             (None, Some(_)) => {
@@ -950,6 +1013,7 @@ impl FileConfig {
                 proxy,
                 extra_roots,
                 metrics,
+                state,
             })
         } else {
             Err(problems)

@@ -467,7 +467,16 @@ async fn poll_slot(
     let checkpoint = match pipeline.checkpoint(&tenant.id, log_type).await {
         Ok(cp) => cp,
         Err(e) => {
-            fail(slot, format!("cannot read the checkpoint: {e}"), mode);
+            // The state store is unreachable (a PostgreSQL restart, say): retried with backoff
+            // like any transient failure, not parked until the setup is fixed.
+            slot.failures += 1;
+            let message = format!("cannot read the checkpoint: {e}");
+            let wait = backoff(slot.failures);
+            tracing::warn!(log_type, error = %message, retry_in_ms = wait.as_millis() as u64, "state store failed; retrying");
+            slot.due = after(wait);
+            if mode.once && slot.failures >= ONCE_MAX_FAILURES {
+                fail(slot, message, mode);
+            }
             return (inst, After::Continue);
         }
     };

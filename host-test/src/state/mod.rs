@@ -3,6 +3,9 @@
 //! PostgreSQL, for several hosts) can replace the embedded one. `SqliteStore` keeps everything in
 //! one SQLite database (WAL, `synchronous = FULL`): a checkpoint and the sink length it belongs to
 //! are committed in one transaction, so a `kill -9` at any instant leaves a consistent pair.
+//! `postgres::PostgresStore` keeps the same in PostgreSQL (`[state] type = "postgres"`).
+
+pub mod postgres;
 
 use std::path::Path;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -34,6 +37,18 @@ pub enum StateError {
         /// Cause.
         cause: rusqlite::Error,
     },
+    /// A PostgreSQL state store's connection, read or write failed (retried like any other
+    /// failure; a broken connection is made again).
+    #[error("PostgreSQL state {action} failed: {cause}")]
+    Database {
+        /// What was being done.
+        action: &'static str,
+        /// Cause, in words (never the connection URL).
+        cause: String,
+    },
+    /// Another process holds the state.
+    #[error("{0}")]
+    Busy(String),
 }
 
 /// Why `state_dir` cannot be claimed by this process.
@@ -323,7 +338,7 @@ CREATE TABLE IF NOT EXISTS status (
 const SET_SINK_LENGTH: &str = "INSERT INTO sink_length (sink, length) VALUES (?1, ?2)
      ON CONFLICT (sink) DO UPDATE SET length = ?2";
 
-fn unix_now() -> i64 {
+pub(crate) fn unix_now() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs() as i64)

@@ -7,7 +7,6 @@ use std::process::ExitCode;
 use anyhow::{bail, Context as _};
 
 use mimecast_host::config::FileConfig;
-use mimecast_host::state;
 
 use crate::setup::state_dir_of;
 
@@ -15,7 +14,9 @@ use crate::setup::state_dir_of;
 pub(crate) fn reset(config: &Path, tenant: &str, log_types: &[String]) -> anyhow::Result<ExitCode> {
     let file = FileConfig::load(config)?;
     let state_dir = state_dir_of(config, &file);
-    let Some(mut store) = state::open_existing(&state_dir)? else {
+    let Some(mut store) = crate::setup::open_existing_state(config, &file, true)
+        .context("mcsource reset needs the collector using this state stopped")?
+    else {
         println!("no state in {} yet: nothing to reset", state_dir.display());
         return Ok(ExitCode::SUCCESS);
     };

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use anyhow::{bail, Context as _};
 
-use mimecast_host::config::{MetricsSpec, Tenant};
+use mimecast_host::config::{MetricsSpec, StateSpec, Tenant};
 use mimecast_host::delivery::build::open_sinks;
 use mimecast_host::delivery::network::NetContext;
 use mimecast_host::delivery::pipeline::{OpenPolicy, Pipeline, ACCEPT_STATE_LOSS_FLAG};
@@ -20,7 +20,9 @@ use mimecast_host::runtime::{Runtime, RuntimeOptions};
 use mimecast_host::state::{SqliteStore, StateError, StateStore};
 
 use crate::console::Console;
-use crate::setup::{env_cache_dir, load_components, load_config, load_runtime, log_proxy};
+use crate::setup::{
+    connect_postgres, env_cache_dir, load_components, load_config, load_runtime, log_proxy,
+};
 use crate::signals::{reload_on_sighup, shutdown_on_signal};
 
 /// `mcsource run [--once]`: collects from the tenants of the config at `config_path`.
@@ -34,23 +36,32 @@ pub(crate) async fn run(
     let config = load_config(config_path)?;
     // Held until this function returns: a second `run` on the same state would deliver twice.
     let state_lock = mimecast_host::state::lock_state_dir(&config.state_dir)?;
-    // Opened first, so a state_dir with a lock file but no database was not left so by a run
-    // that stopped before opening it.
-    let (store, accepted) = SqliteStore::open_for_run(
-        &config.state_dir,
-        state_lock.used_before(),
-        accept_state_loss,
-    )
-    .map_err(|e| state_refusal(&e, &config.state_dir))?;
-    state_lock.record_database().with_context(|| {
-        format!(
-            "cannot write the lock file in {}",
-            config.state_dir.display()
-        )
-    })?;
-    if let Some(why) = accepted {
-        tracing::warn!(state_dir = %config.state_dir.display(), "{why}; going on with a new state ({ACCEPT_STATE_LOSS_FLAG})");
-    }
+    let store: Box<dyn StateStore> = match &config.state {
+        StateSpec::Sqlite => {
+            // Opened first, so a state_dir with a lock file but no database was not left so
+            // by a run that stopped before opening it.
+            let (store, accepted) = SqliteStore::open_for_run(
+                &config.state_dir,
+                state_lock.used_before(),
+                accept_state_loss,
+            )
+            .map_err(|e| state_refusal(&e, &config.state_dir))?;
+            state_lock.record_database().with_context(|| {
+                format!(
+                    "cannot write the lock file in {}",
+                    config.state_dir.display()
+                )
+            })?;
+            if let Some(why) = accepted {
+                tracing::warn!(state_dir = %config.state_dir.display(), "{why}; going on with a new state ({ACCEPT_STATE_LOSS_FLAG})");
+            }
+            Box::new(store)
+        }
+        StateSpec::Postgres { url } => Box::new(
+            connect_postgres(url, &config.extra_roots, true)
+                .context("cannot use the PostgreSQL state ([state] url)")?,
+        ),
+    };
     let cache = env_cache_dir().unwrap_or_else(|| config.state_dir.join("compiled"));
     let options = RuntimeOptions {
         cache_dir: Some(cache),
@@ -79,7 +90,6 @@ pub(crate) async fn run(
         linger: mimecast_host::config::sinks::linger(&config.sinks),
         ..Coalesce::default()
     };
-    let store: Box<dyn StateStore> = Box::new(store);
     let mode = RunMode {
         once,
         max_concurrent_polls,

@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use mimecast_host::config::{FileConfig, Tenant};
+use mimecast_host::config::{FileConfig, StateSpec, Tenant};
 use mimecast_host::net::ProxySetting;
 use mimecast_host::runtime::{self, Runtime, RuntimeOptions};
 
@@ -66,6 +66,51 @@ pub(crate) fn config_dir(path: &Path) -> &Path {
 /// The state directory a config file names (relative paths are relative to the file).
 pub(crate) fn state_dir_of(config: &Path, file: &FileConfig) -> PathBuf {
     config_dir(config).join(&file.state_dir)
+}
+
+/// This machine's name, naming its file sinks in a shared state store.
+pub(crate) fn machine_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|s| s.trim().to_string())
+        .ok()
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "localhost".into())
+}
+
+/// Connects to the PostgreSQL state at `url`, trusting the built-in and system roots and
+/// `extra_roots`; `exclusive` takes the one-host lock (for `run` and `reset`).
+pub(crate) fn connect_postgres(
+    url: &mimecast_host::config::secret::Secret,
+    extra_roots: &[rustls::pki_types::CertificateDer<'static>],
+    exclusive: bool,
+) -> anyhow::Result<mimecast_host::state::postgres::PostgresStore> {
+    let tls = mimecast_host::net::client_config(extra_roots, None)
+        .map_err(|e| anyhow::anyhow!("TLS setup for the PostgreSQL state failed: {e}"))?;
+    Ok(mimecast_host::state::postgres::PostgresStore::connect(
+        url,
+        tls,
+        &machine_name(),
+        exclusive,
+    )?)
+}
+
+/// The state store a config names, for `status` and `reset`: `None` when a SQLite state has
+/// never been made. `exclusive` takes a PostgreSQL state's one-host lock.
+pub(crate) fn open_existing_state(
+    config: &Path,
+    file: &FileConfig,
+    exclusive: bool,
+) -> anyhow::Result<Option<Box<dyn mimecast_host::state::StateStore>>> {
+    match file
+        .state
+        .resolve(config_dir(config))
+        .map_err(anyhow::Error::msg)?
+    {
+        StateSpec::Sqlite => Ok(mimecast_host::state::open_existing(&state_dir_of(
+            config, file,
+        ))?),
+        StateSpec::Postgres { url } => Ok(Some(Box::new(connect_postgres(&url, &[], exclusive)?))),
+    }
 }
 
 /// Loads the tenants' own component builds ahead of their first poll, each build once. A build

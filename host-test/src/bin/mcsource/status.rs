@@ -5,7 +5,7 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use mimecast_host::config::FileConfig;
-use mimecast_host::state::{self, Status};
+use mimecast_host::state::Status;
 
 use crate::setup::state_dir_of;
 
@@ -68,7 +68,7 @@ fn one_line(text: &str) -> String {
 pub(crate) fn status(config: &Path) -> anyhow::Result<ExitCode> {
     let file = FileConfig::load(config)?;
     let state_dir = state_dir_of(config, &file);
-    let Some(store) = state::open_existing(&state_dir)? else {
+    let Some(store) = crate::setup::open_existing_state(config, &file, false)? else {
         println!(
             "no state in {} yet: nothing has been collected",
             state_dir.display()
