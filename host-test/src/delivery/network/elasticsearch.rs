@@ -14,12 +14,11 @@ use std::sync::Mutex;
 
 use base64::Engine as _;
 use bytes::Bytes;
-use futures_util::{StreamExt as _, TryStreamExt as _};
 use serde::Deserialize;
 
 use super::dead_letter::{DeadLetter, Refused};
 use super::http::{exchange, sink_client, unanswered, BuildError};
-use super::{chunks, classify, Answer, NetContext, Retrier};
+use super::{chunks, classify, credential_header, send_pieces, Answer, NetContext, Retrier};
 use crate::config::sinks::{ElasticsearchSpec, EsAuth};
 use crate::delivery::event_meta;
 use crate::delivery::sink::{all_events, Batch, Sink, SinkError};
@@ -149,13 +148,7 @@ impl ElasticsearchSink {
                 ))
             )),
         }
-        .map(|v| {
-            let mut v = http::HeaderValue::from_str(&v).map_err(|_| {
-                built("the credentials hold characters a header cannot carry".into())
-            })?;
-            v.set_sensitive(true);
-            Ok::<_, BuildError>(v)
-        })
+        .map(|v| credential_header(name, &v))
         .transpose()?;
         let dead_letter = Mutex::new(DeadLetter::new(name, &spec.dead_letter));
         Ok(ElasticsearchSink {
@@ -295,24 +288,23 @@ impl Sink for ElasticsearchSink {
             n.max_bytes,
         );
         let this = &*self;
-        let refused: Vec<(usize, u16, serde_json::Value)> = this.cx.runtime.block_on(
-            futures_util::stream::iter(ranges)
-                .map(|r| {
-                    let items = &items;
-                    async move {
-                        let start = r.start;
-                        let refused = this.send(&items[r]).await?;
-                        Ok::<_, SinkError>(
-                            refused
-                                .into_iter()
-                                .map(|(i, s, e)| (start + i, s, e))
-                                .collect::<Vec<_>>(),
-                        )
-                    }
-                })
-                .buffer_unordered(n.max_in_flight)
-                .try_concat(),
-        )?;
+        let refused: Vec<(usize, u16, serde_json::Value)> =
+            send_pieces(&this.cx, ranges, n.max_in_flight, |r| {
+                let items = &items;
+                async move {
+                    let start = r.start;
+                    let refused = this.send(&items[r]).await?;
+                    Ok::<_, SinkError>(
+                        refused
+                            .into_iter()
+                            .map(|(i, s, e)| (start + i, s, e))
+                            .collect::<Vec<_>>(),
+                    )
+                }
+            })?
+            .into_iter()
+            .flatten()
+            .collect();
         if refused.is_empty() {
             return Ok(());
         }

@@ -9,10 +9,9 @@
 use std::io::Write as _;
 
 use bytes::Bytes;
-use futures_util::{StreamExt as _, TryStreamExt as _};
 use http_body_util::BodyExt as _;
 
-use super::{chunks, classify, Answer, NetContext, Retrier};
+use super::{chunks, classify, send_pieces, Answer, NetContext, Retrier};
 use crate::config::sinks::HttpSpec;
 use crate::delivery::sink::{all_events, lines, Batch, Sink, SinkError};
 use crate::net::{client_config, HttpClient, NetError};
@@ -174,13 +173,7 @@ impl Sink for HttpSink {
             n.max_events,
             n.max_bytes,
         );
-        let this = &*self;
-        this.cx.runtime.block_on(
-            futures_util::stream::iter(ranges)
-                .map(|r| this.send(&events[r]))
-                .buffer_unordered(n.max_in_flight)
-                .try_collect::<Vec<()>>(),
-        )?;
+        send_pieces(&self.cx, ranges, n.max_in_flight, |r| self.send(&events[r]))?;
         Ok(())
     }
 }

@@ -129,6 +129,44 @@ impl<'a> Retrier<'a> {
     }
 }
 
+/// Sends `pieces` (the requests of a delivery) with `send`, `max_in_flight` at once, on the
+/// sink's runtime, blocking the delivery thread until all are acknowledged; the first error
+/// ends the delivery.
+///
+/// # Errors
+/// The first piece that failed for good (or was given back by its retries).
+pub fn send_pieces<P, R, Fut>(
+    cx: &NetContext,
+    pieces: impl IntoIterator<Item = P>,
+    max_in_flight: usize,
+    send: impl FnMut(P) -> Fut,
+) -> Result<Vec<R>, SinkError>
+where
+    Fut: std::future::Future<Output = Result<R, SinkError>>,
+{
+    use futures_util::{StreamExt as _, TryStreamExt as _};
+    cx.runtime.block_on(
+        futures_util::stream::iter(pieces)
+            .map(send)
+            .buffer_unordered(max_in_flight)
+            .try_collect(),
+    )
+}
+
+/// A credential as an `Authorization` header value, marked sensitive (never printed by the
+/// HTTP stack's debug output).
+///
+/// # Errors
+/// The value holds characters a header cannot carry.
+pub fn credential_header(sink: &str, value: &str) -> Result<::http::HeaderValue, http::BuildError> {
+    let mut v = ::http::HeaderValue::from_str(value).map_err(|_| http::BuildError {
+        sink: sink.to_string(),
+        why: "the credentials hold characters a header cannot carry".into(),
+    })?;
+    v.set_sensitive(true);
+    Ok(v)
+}
+
 /// Cuts `sizes` (the bytes each event takes in a request) into consecutive ranges of at most
 /// `max_events` events and `max_bytes` bytes; an event larger than `max_bytes` goes alone.
 pub fn chunks(

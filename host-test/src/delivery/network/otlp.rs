@@ -14,7 +14,6 @@
 use std::io::Write as _;
 
 use bytes::Bytes;
-use futures_util::{StreamExt as _, TryStreamExt as _};
 use opentelemetry_proto::tonic::collector::logs::v1::{
     ExportLogsServiceRequest, ExportLogsServiceResponse,
 };
@@ -26,7 +25,7 @@ use opentelemetry_proto::tonic::resource::v1::Resource;
 use prost::Message as _;
 
 use super::http::{exchange, sink_client, unanswered, BuildError};
-use super::{chunks, classify, Answer, NetContext, Retrier};
+use super::{chunks, classify, send_pieces, Answer, NetContext, Retrier};
 use crate::config::sinks::{OtlpBody, OtlpEncoding, OtlpSpec};
 use crate::delivery::event_meta;
 use crate::delivery::sink::{all_events, Batch, Sink, SinkError};
@@ -302,13 +301,7 @@ impl Sink for OtlpSink {
                 self.body(records)
             })
             .collect::<Result<Vec<_>, _>>()?;
-        let this = &*self;
-        this.cx.runtime.block_on(
-            futures_util::stream::iter(bodies)
-                .map(|b| this.send(b))
-                .buffer_unordered(n.max_in_flight)
-                .try_collect::<Vec<()>>(),
-        )?;
+        send_pieces(&self.cx, bodies, n.max_in_flight, |b| self.send(b))?;
         Ok(())
     }
 }

@@ -16,11 +16,10 @@
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use futures_util::{StreamExt as _, TryStreamExt as _};
 use serde::Deserialize;
 
 use super::http::{exchange, sink_client, unanswered, BuildError, Exchange};
-use super::{chunks, classify, quote, Answer, NetContext, Retrier};
+use super::{chunks, classify, credential_header, quote, send_pieces, Answer, NetContext, Retrier};
 use crate::config::sinks::SplunkHecSpec;
 use crate::delivery::event_meta;
 use crate::delivery::sink::{all_events, Batch, Sink, SinkError};
@@ -116,10 +115,7 @@ impl SplunkHecSink {
         };
         let event_url = uri("/services/collector/event")?;
         let ack_url = uri("/services/collector/ack")?;
-        let mut authorization =
-            http::HeaderValue::from_str(&format!("Splunk {}", spec.token.expose()))
-                .map_err(|_| built("the token holds characters a header cannot carry".into()))?;
-        authorization.set_sensitive(true);
+        let authorization = credential_header(name, &format!("Splunk {}", spec.token.expose()))?;
         Ok(SplunkHecSink {
             name: name.to_string(),
             spec,
@@ -272,13 +268,7 @@ impl Sink for SplunkHecSink {
             n.max_events,
             n.max_bytes,
         );
-        let this = &*self;
-        this.cx.runtime.block_on(
-            futures_util::stream::iter(ranges)
-                .map(|r| this.send(&events[r]))
-                .buffer_unordered(n.max_in_flight)
-                .try_collect::<Vec<()>>(),
-        )?;
+        send_pieces(&self.cx, ranges, n.max_in_flight, |r| self.send(&events[r]))?;
         Ok(())
     }
 }
