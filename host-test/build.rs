@@ -22,6 +22,26 @@ fn main() {
     // Not watched: this script writes it, so watching it would make every next build run
     // the script again and re-link whatever embeds it.
     println!("cargo:rustc-env=MIMECAST_SOURCE_WASM={}", wasm.display());
+    // For `mcsource --version`: which guest and which WIT package are bundled.
+    println!(
+        "cargo:rustc-env=MIMECAST_SOURCE_VERSION={}",
+        first_value(&workspace.join("Cargo.toml"), "version = \"").unwrap_or_default()
+    );
+    println!(
+        "cargo:rustc-env=MIMECAST_SOURCE_WIT={}",
+        first_value(&workspace.join("wit/source.wit"), "package ").unwrap_or_default()
+    );
+}
+
+/// The rest of the first line of `file` that starts with `prefix`, without a trailing `"` or `;`.
+fn first_value(file: &Path, prefix: &str) -> Option<String> {
+    let text = std::fs::read_to_string(file).ok()?;
+    let line = text.lines().find(|l| l.starts_with(prefix))?;
+    Some(
+        line[prefix.len()..]
+            .trim_end_matches(['"', ';'])
+            .to_string(),
+    )
 }
 
 include!("build_component.rs");

@@ -201,3 +201,28 @@ fn a_file_that_cannot_be_read_is_named_once_with_its_cause_once() {
         );
     }
 }
+
+/// `--version` names the host, the bundled component and its WIT package, as the sources
+/// say, so a bug report tells which guest ran.
+#[test]
+fn version_names_the_host_the_component_and_the_wit_package() {
+    let out = std::process::Command::new(crate::common::BIN)
+        .arg("--version")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    let wit =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../wit/source.wit")).unwrap();
+    let package = wit
+        .lines()
+        .find_map(|l| l.strip_prefix("package "))
+        .unwrap()
+        .trim_end_matches(';');
+    assert!(
+        text.starts_with(&format!("mcsource {} ", env!("CARGO_PKG_VERSION"))),
+        "{text}"
+    );
+    assert!(text.contains(&format!("WIT {package}")), "{text}");
+    assert!(text.contains("component mimecast-source 0."), "{text}");
+}

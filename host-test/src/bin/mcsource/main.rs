@@ -19,10 +19,21 @@ use clap::{Parser, Subcommand};
 
 use console::Console;
 
+/// `mcsource --version`: the host, the bundled component and its WIT package, so a bug report
+/// says which guest ran.
+const LONG_VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (component mimecast-source ",
+    env!("MIMECAST_SOURCE_VERSION"),
+    ", WIT ",
+    env!("MIMECAST_SOURCE_WIT"),
+    ")"
+);
+
 /// Collects Mimecast TTP logs (URL, Impersonation, Attachment Protect) with a sandboxed
 /// WebAssembly component.
 #[derive(Parser)]
-#[command(name = "mcsource", version)]
+#[command(name = "mcsource", version, long_version = LONG_VERSION)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -120,6 +131,51 @@ enum Command {
         #[arg(long, default_value = "mock-config.toml")]
         write_config: PathBuf,
     },
+    /// Write the man page (`man`) or a shell's completions (`bash`, `zsh`, `fish`, `elvish`,
+    /// `powershell`) to stdout, for packaging.
+    #[command(hide = true)]
+    Generate {
+        /// `man`, or a shell name.
+        what: Generated,
+    },
+}
+
+/// What `mcsource generate` writes.
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum Generated {
+    /// The man page, mcsource(1), in roff.
+    Man,
+    /// bash completions.
+    Bash,
+    /// zsh completions.
+    Zsh,
+    /// fish completions.
+    Fish,
+    /// elvish completions.
+    Elvish,
+    /// PowerShell completions.
+    Powershell,
+}
+
+/// Writes the man page or completions of the CLI to stdout.
+fn generate(what: Generated) -> anyhow::Result<ExitCode> {
+    use clap::CommandFactory as _;
+    use clap_complete::Shell;
+    let mut command = Cli::command();
+    let mut out = std::io::stdout().lock();
+    let shell = match what {
+        Generated::Man => {
+            clap_mangen::Man::new(command).render(&mut out)?;
+            return Ok(ExitCode::SUCCESS);
+        }
+        Generated::Bash => Shell::Bash,
+        Generated::Zsh => Shell::Zsh,
+        Generated::Fish => Shell::Fish,
+        Generated::Elvish => Shell::Elvish,
+        Generated::Powershell => Shell::PowerShell,
+    };
+    clap_complete::generate(shell, &mut command, "mcsource", &mut out);
+    Ok(ExitCode::SUCCESS)
 }
 
 fn main() -> ExitCode {
@@ -195,5 +251,6 @@ async fn dispatch(console: Console, command: Command) -> anyhow::Result<ExitCode
             tenant,
             log_types,
         } => reset::reset(&config, &tenant, &log_types),
+        Command::Generate { what } => generate(what),
     }
 }
