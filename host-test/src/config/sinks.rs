@@ -1214,6 +1214,16 @@ fn syslog(e: SyslogEntry, cx: &SinkContext<'_>, p: &mut Problems<'_>) -> Option<
         p.push("tls", "is only for transport = \"tls\"");
     }
     let host = match e.address.rsplit_once(':') {
+        Some((host, _)) if host.contains(':') && !host.starts_with('[') => {
+            p.push(
+                "address",
+                format!(
+                    "{:?}: write an IPv6 address in brackets, e.g. \"[::1]:6514\"",
+                    e.address
+                ),
+            );
+            None
+        }
         Some((host, port)) if !host.is_empty() && port.parse::<u16>().is_ok_and(|p| p > 0) => Some(
             host.trim_start_matches('[')
                 .trim_end_matches(']')
@@ -1465,6 +1475,12 @@ sourcetype = "mimecast:{tenant}:{kind}"
         let SinkKind::Syslog(s) = &specs[0].kind else {
             panic!("not syslog");
         };
+        let bare = validated(
+            "[sink]\ntype = \"syslog\"\naddress = \"::1:514\"\n",
+            dir.path(),
+        )
+        .unwrap_err();
+        assert!(bare[0].contains("in brackets"), "{bare:?}");
         assert_eq!(
             (s.facility, s.severity, s.host.as_str(), s.hostname.as_str()),
             (4, None, "::1", "collector-1")

@@ -402,6 +402,31 @@ impl Pipeline {
             })
             .collect();
         if let Err(e) = self.store.commit_all(&commits) {
+            if let StateError::Busy(why) = &e {
+                // Another mcsource took the state: nothing more may be committed here.
+                self.broken = Some(why.clone());
+                return Err(DeliveryError::Unusable(why.clone()));
+            }
+            if let StateError::CommitUnknown(_) = &e {
+                match self.read_back(items) {
+                    Ok(true) => {
+                        tracing::warn!(error = %e, "the commit's answer was lost, but the state holds it: the batches count as delivered");
+                        return Ok(());
+                    }
+                    Ok(false) => {}
+                    Err(read) => {
+                        // Neither cut (the commit may be in the state) nor go on (it may not):
+                        // the start-up check of the next run tells which from the sink length.
+                        let why = format!(
+                            "{e}, and the state cannot be read back to tell ({read}); nothing \
+                             more is delivered. Restart mcsource once the state store is \
+                             reachable: its start-up check settles the sink against the state"
+                        );
+                        self.broken = Some(why.clone());
+                        return Err(DeliveryError::Unusable(why));
+                    }
+                }
+            }
             if let Some(len) = before.filter(|_| bytes > 0) {
                 // An uncut batch would be committed with the next one: a duplicate.
                 if let Err(cut) = self.sink.truncate(len) {
@@ -416,6 +441,27 @@ impl Pipeline {
             return Err(DeliveryError::State(e));
         }
         Ok(())
+    }
+
+    /// Whether the store holds every item's new checkpoint (a commit whose answer was lost was
+    /// made), asking a few times over about 30 s while the store is unreachable.
+    fn read_back(&self, items: &[Item<'_>]) -> Result<bool, StateError> {
+        let mut wait = std::time::Duration::from_millis(500);
+        let mut tries = 0;
+        loop {
+            let read: Result<bool, StateError> = items.iter().try_fold(true, |all, i| {
+                Ok(all && self.store.load(i.tenant, i.log_type)?.as_deref() == Some(i.checkpoint))
+            });
+            match read {
+                Err(e) if tries < 6 => {
+                    tracing::warn!(error = %e, "cannot read the state back yet");
+                    std::thread::sleep(wait);
+                    wait = (wait * 2).min(std::time::Duration::from_secs(8));
+                    tries += 1;
+                }
+                other => return other,
+            }
+        }
     }
 
     /// Logs a sink failure (error level, once for as long as the same failure repeats), and

@@ -78,8 +78,9 @@ pub struct Metrics {
     sink_seconds: Family<SinkLabels, Histogram>,
     queue_depth: Gauge,
     tenants: Gauge,
-    /// Each log type's cursor (Unix seconds), for the lag written at each scrape.
-    cursors: Mutex<HashMap<LogLabels, i64>>,
+    /// Each tenant's log types' cursors (Unix seconds, by tenant and log type, whatever the
+    /// labels), for the lag written at each scrape.
+    cursors: Mutex<HashMap<(String, String), i64>>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -224,13 +225,7 @@ impl Metrics {
             .set(i64::try_from(checkpoint).unwrap_or(i64::MAX));
         if let Some(cursor) = cursor {
             if let Ok(mut cursors) = self.cursors.lock() {
-                let slot = cursors.entry(labels).or_insert(cursor);
-                // Summed over tenants: the one furthest behind.
-                *slot = if self.tenant_labels {
-                    cursor
-                } else {
-                    (*slot).min(cursor)
-                };
+                cursors.insert((tenant.to_string(), log_type.to_string()), cursor);
             }
         }
     }
@@ -307,10 +302,16 @@ impl Metrics {
     pub fn encode(&self) -> Result<String, std::fmt::Error> {
         let now = unix_now();
         if let Ok(cursors) = self.cursors.lock() {
-            for (labels, cursor) in cursors.iter() {
+            // Without tenant labels, the tenant furthest behind gives the lag.
+            let mut oldest: HashMap<LogLabels, i64> = HashMap::new();
+            for ((tenant, log_type), cursor) in cursors.iter() {
+                let slot = oldest.entry(self.log(tenant, log_type)).or_insert(*cursor);
+                *slot = (*slot).min(*cursor);
+            }
+            for (labels, cursor) in oldest {
                 self.lag
-                    .get_or_create(labels)
-                    .set((now - *cursor as f64).max(0.0));
+                    .get_or_create(&labels)
+                    .set((now - cursor as f64).max(0.0));
             }
         }
         let mut out = String::new();
@@ -358,12 +359,21 @@ mod tests {
     #[test]
     fn without_tenant_labels_tenants_are_summed() {
         let m = Metrics::new(false);
-        m.delivered("a", "url", 1, 1, None);
-        m.delivered("b", "url", 2, 1, None);
+        let now = unix_now() as i64;
+        m.delivered("a", "url", 1, 1, Some(now - 1000));
+        m.delivered("a", "url", 1, 1, Some(now - 10));
+        m.delivered("b", "url", 1, 1, Some(now - 20));
         let text = m.encode().unwrap();
         assert!(
             text.contains("mcsource_events_delivered_total{tenant=\"\",log_type=\"url\"} 3"),
             "{text}"
         );
+        // The lag follows each tenant's latest cursor: b's, 20 s back, not a's first one.
+        let lag = text
+            .lines()
+            .find(|l| l.starts_with("mcsource_lag_seconds{"))
+            .unwrap();
+        let value: f64 = lag.rsplit(' ').next().unwrap().parse().unwrap();
+        assert!((19.0..60.0).contains(&value), "{lag}");
     }
 }

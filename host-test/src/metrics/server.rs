@@ -47,8 +47,14 @@ pub fn spawn(
 ) {
     tokio::spawn(async move {
         loop {
-            let Ok((stream, _)) = listener.accept().await else {
-                continue;
+            let stream = match listener.accept().await {
+                Ok((stream, _)) => stream,
+                Err(e) => {
+                    // Out of file descriptors, say: wait instead of spinning.
+                    tracing::warn!(error = %e, "metrics endpoint cannot accept a connection");
+                    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+                    continue;
+                }
             };
             let (metrics, readiness, depth) = (metrics.clone(), readiness.clone(), depth.clone());
             tokio::spawn(async move {
@@ -57,6 +63,8 @@ pub fn spawn(
                     async move { Ok::<_, Infallible>(answer) }
                 });
                 let _ = http1::Builder::new()
+                    .timer(hyper_util::rt::TokioTimer::new())
+                    .header_read_timeout(std::time::Duration::from_secs(10))
                     .serve_connection(TokioIo::new(stream), service)
                     .await;
             });

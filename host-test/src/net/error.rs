@@ -107,6 +107,13 @@ fn in_chain(err: &(dyn StdError + 'static)) -> Option<NetError> {
         if let Some(tls) = e.downcast_ref::<rustls::Error>() {
             return Some(from_tls(tls));
         }
+        // The server closed the connection before the whole answer came (it restarted, or
+        // closed a kept-alive connection as the request went out): worth another try.
+        if let Some(h) = e.downcast_ref::<hyper::Error>() {
+            if h.is_incomplete_message() || h.is_canceled() || h.is_closed() {
+                return Some(NetError::Terminated);
+            }
+        }
         if let Some(io) = e.downcast_ref::<std::io::Error>() {
             if let Some(known) = from_io(io) {
                 return Some(known);

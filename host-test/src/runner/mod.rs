@@ -473,6 +473,9 @@ async fn poll_slot(
             let message = format!("cannot read the checkpoint: {e}");
             let wait = backoff(slot.failures);
             tracing::warn!(log_type, error = %message, retry_in_ms = wait.as_millis() as u64, "state store failed; retrying");
+            pipeline
+                .trouble(&tenant.id, log_type, Trouble::Retry, &message)
+                .await;
             slot.due = after(wait);
             if mode.once && slot.failures >= ONCE_MAX_FAILURES {
                 fail(slot, message, mode);

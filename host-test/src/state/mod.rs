@@ -49,6 +49,10 @@ pub enum StateError {
     /// Another process holds the state.
     #[error("{0}")]
     Busy(String),
+    /// A commit was sent but its answer was lost (the connection broke): it may or may not
+    /// have been made; read the checkpoint back to tell.
+    #[error("the answer to a PostgreSQL state commit was lost ({0}); it may have been made")]
+    CommitUnknown(String),
 }
 
 /// Why `state_dir` cannot be claimed by this process.

@@ -3,12 +3,14 @@
 //! can later be shared by several hosts. Same semantics: a commit is one transaction, all or
 //! nothing; a batch's checkpoint moves only after the batch is delivered. The schema is made
 //! (or brought up to date) at start. One host holds the database at a time (a session
-//! advisory lock) until tenant leases exist. Sink lengths are kept per host (the file sink is
-//! a file on that host). The connection is made again after it broke (a restart of the server):
-//! the call that found it broken fails, and is retried by its caller like any other.
+//! advisory lock) until tenant leases exist. The connection is made again after it broke (a
+//! restart of the server): the call that found it broken fails, and is retried by its caller
+//! like any other. Connecting times out after 10 s, and TCP keep-alives find a dead server
+//! (or let the server drop this host's dead session, and with it the lock) within a minute.
 //!
-//! Client: the `postgres` crate (the synchronous face of `tokio-postgres`), over TLS with the
-//! host's trust roots (`tokio-postgres-rustls`) unless the URL says `sslmode=disable`. The
+//! Client: the `postgres` crate (the synchronous face of `tokio-postgres`), with TLS through
+//! the host's trust roots (`tokio-postgres-rustls`): as libpq, `sslmode=prefer` (the default)
+//! uses TLS when the server offers it, `sslmode=require` insists, `sslmode=disable` never. The
 //! client runs a small runtime of its own, which cannot run inside the host's async runtime,
 //! so the connection lives on a thread of its own and every call is handed to it.
 
@@ -68,8 +70,6 @@ struct Conn {
     config: Config,
     tls: rustls::ClientConfig,
     client: RefCell<Option<Client>>,
-    /// Prefixes sink ids: a file sink is a file on one host.
-    host: String,
     /// Hold the host lock on every connection.
     exclusive: bool,
 }
@@ -87,8 +87,7 @@ fn unix_now() -> i64 {
 
 impl PostgresStore {
     /// Connects to `url` (a `postgres://` URL or a key=value connection string) on a thread
-    /// of its own, applies the schema and, with `exclusive`, takes the one-host lock. `host`
-    /// names this machine in sink ids.
+    /// of its own, applies the schema and, with `exclusive`, takes the one-host lock.
     ///
     /// # Errors
     /// The URL cannot be read, the server cannot be reached or refuses the login, the schema
@@ -96,10 +95,9 @@ impl PostgresStore {
     pub fn connect(
         url: &Secret,
         tls: rustls::ClientConfig,
-        host: &str,
         exclusive: bool,
     ) -> Result<PostgresStore, StateError> {
-        let conn = Conn::connect(url, tls, host, exclusive)?;
+        let conn = Conn::connect(url, tls, exclusive)?;
         let (calls, queue) = mpsc::channel::<Call>();
         std::thread::Builder::new()
             .name("mcsource-postgres".into())
@@ -136,7 +134,7 @@ impl PostgresStore {
 
 impl Conn {
     /// Reads `url` (a `postgres://` URL or a key=value connection string), applies
-    /// the schema and, with `exclusive`, takes the one-host lock. `host` names this machine
+    /// the schema and, with `exclusive`, takes the one-host lock. Names no machine
     /// in sink ids.
     ///
     /// # Errors
@@ -145,19 +143,23 @@ impl Conn {
     fn connect(
         url: &Secret,
         tls: rustls::ClientConfig,
-        host: &str,
         exclusive: bool,
     ) -> Result<Conn, StateError> {
-        let config = Config::from_str(url.expose()).map_err(|e| StateError::Database {
+        let mut config = Config::from_str(url.expose()).map_err(|e| StateError::Database {
             action: "connection URL read",
             // The parser's words never quote the URL (and with it a password).
             cause: format!("{e}; write it as postgres://USER:PASSWORD@HOST:PORT/DATABASE"),
         })?;
+        config
+            .connect_timeout(std::time::Duration::from_secs(10))
+            .keepalives(true)
+            .keepalives_idle(std::time::Duration::from_secs(30))
+            .keepalives_interval(std::time::Duration::from_secs(10))
+            .keepalives_retries(3);
         Ok(Conn {
             config,
             tls,
             client: RefCell::new(None),
-            host: host.to_string(),
             exclusive,
         })
     }
@@ -207,9 +209,10 @@ impl Conn {
         outcome.map_err(db(action))
     }
 
-    /// This host's id for `sink`.
+    /// The id `sink` is kept under: its path, as with SQLite (one host holds the state; a
+    /// host name would change with every container restart).
     fn sink_key(&self, sink: &str) -> String {
-        format!("{}:{sink}", self.host)
+        sink.to_string()
     }
 }
 
@@ -316,7 +319,8 @@ impl Conn {
             .iter()
             .map(|c| c.sink.as_ref().map(|(s, l)| (self.sink_key(s), *l as i64)))
             .collect();
-        self.with_client("commit", |client| {
+        let mut sent_commit = false;
+        let outcome = self.with_client("commit", |client| {
             let mut tx = client.transaction()?;
             for (c, sink) in commits.iter().zip(&keys) {
                 tx.execute(
@@ -342,8 +346,16 @@ impl Conn {
                     )?;
                 }
             }
+            sent_commit = true;
             tx.commit()
-        })
+        });
+        match outcome {
+            // COMMIT went out but its answer did not come back: the server may have committed.
+            Err(StateError::Database { cause, .. }) if sent_commit => {
+                Err(StateError::CommitUnknown(cause))
+            }
+            other => other,
+        }
     }
 
     fn forget(&self, tenant: &str, log_type: &str) -> Result<bool, StateError> {

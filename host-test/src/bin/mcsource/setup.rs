@@ -68,15 +68,6 @@ pub(crate) fn state_dir_of(config: &Path, file: &FileConfig) -> PathBuf {
     config_dir(config).join(&file.state_dir)
 }
 
-/// This machine's name, naming its file sinks in a shared state store.
-pub(crate) fn machine_name() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|s| s.trim().to_string())
-        .ok()
-        .filter(|s| !s.is_empty())
-        .unwrap_or_else(|| "localhost".into())
-}
-
 /// Connects to the PostgreSQL state at `url`, trusting the built-in and system roots and
 /// `extra_roots`; `exclusive` takes the one-host lock (for `run` and `reset`).
 pub(crate) fn connect_postgres(
@@ -87,10 +78,7 @@ pub(crate) fn connect_postgres(
     let tls = mimecast_host::net::client_config(extra_roots, None)
         .map_err(|e| anyhow::anyhow!("TLS setup for the PostgreSQL state failed: {e}"))?;
     Ok(mimecast_host::state::postgres::PostgresStore::connect(
-        url,
-        tls,
-        &machine_name(),
-        exclusive,
+        url, tls, exclusive,
     )?)
 }
 

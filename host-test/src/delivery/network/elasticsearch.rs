@@ -90,15 +90,16 @@ pub fn index_name(
 
 /// The `_id` of an event: its tenant, log type and stable id, so that no tenant's component
 /// can make another tenant's events look indexed already. An event without an id gets one
-/// from a hash of its text (still the same on a retry).
+/// from a hash of its text (the same on a retry, and in every build).
 pub fn document_id(tenant: &str, log_type: &str, event_id: Option<&str>, event: &str) -> String {
     match event_id {
         Some(id) => format!("{tenant}:{log_type}:{id}"),
         None => {
-            use std::hash::{Hash as _, Hasher as _};
-            let mut h = std::hash::DefaultHasher::new();
-            event.hash(&mut h);
-            format!("{tenant}:{log_type}:h{:016x}", h.finish())
+            // FNV-1a: the same for the same text in every build (std's hasher may change).
+            let hash = event.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+                (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+            });
+            format!("{tenant}:{log_type}:h{hash:016x}")
         }
     }
 }

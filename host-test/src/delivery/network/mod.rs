@@ -83,7 +83,9 @@ impl<'a> Retrier<'a> {
             m.sink_retry(self.sink);
         }
         let wait = match retry_after {
-            Some(asked) => asked.min(self.spec.retry_max),
+            // At least `retry.initial`: a receiver answering `Retry-After: 0` (or a date in
+            // the past) to every request would otherwise get them back to back.
+            Some(asked) => asked.max(self.spec.retry_initial).min(self.spec.retry_max),
             None => {
                 let base = self.base_wait();
                 base.mul_f64(rand::random_range(0.5..=1.0))

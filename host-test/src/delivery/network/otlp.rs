@@ -286,8 +286,14 @@ impl Sink for OtlpSink {
             .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(0));
         let events: Vec<(Batch<'_>, &str)> = all_events(batches).collect();
         let n = &self.spec.network;
+        // What a record takes in a request: its event, more in OTLP JSON or as a map (keys and
+        // value wrappers), plus its attributes and times.
+        let factor = match (self.spec.encoding, self.spec.body) {
+            (OtlpEncoding::Protobuf, OtlpBody::String) => 1,
+            _ => 3,
+        };
         let ranges = chunks(
-            events.iter().map(|(_, e)| e.len()),
+            events.iter().map(|(_, e)| e.len() * factor + 200),
             n.max_events,
             n.max_bytes,
         );

@@ -84,8 +84,12 @@ pub fn hec_event(spec: &SplunkHecSpec, tenant: &str, log_type: &str, event: &str
         "host": spec.host,
         "source": fill(&spec.source, tenant, log_type),
         "sourcetype": fill(&spec.sourcetype, tenant, log_type),
-        "fields": {"tenant": tenant, "log_type": log_type, "event_id": meta.id},
+        "fields": {"tenant": tenant, "log_type": log_type},
     });
+    // HEC refuses a null indexed field: an event without an id goes without one.
+    if let (Some(id), Some(fields)) = (meta.id, head.get_mut("fields")) {
+        fields["event_id"] = id.into();
+    }
     if let (Some(index), Some(obj)) = (&spec.index, head.as_object_mut()) {
         obj.insert("index".into(), index.clone().into());
     }
