@@ -79,10 +79,7 @@ fn postgres_state_keeps_exactly_once_through_crashes_restarts_and_a_second_host(
         .unwrap();
     assert_eq!(checkpoints.trim(), "3");
     let sink_keys = pg.psql("SELECT sink FROM mcsource_sink_length").unwrap();
-    assert!(
-        sink_keys.contains("events.ndjson") && sink_keys.contains(':'),
-        "{sink_keys}"
-    );
+    assert!(sink_keys.contains("events.ndjson"), "{sink_keys}");
 
     // 2. status reads it; a second host on the same state is refused while the first runs.
     let status = cmd(&h, &["status", "--config", config.to_str().unwrap()]).output_within();
