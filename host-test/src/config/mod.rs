@@ -97,6 +97,14 @@ pub enum StateEntry {
         /// `postgres://USER:PASSWORD@HOST:PORT/DATABASE` (add `?sslmode=disable` for a
         /// server without TLS); a literal, `{ env = "…" }` or `{ file = "…" }`.
         url: SecretSource,
+        /// Several hosts with this config share the tenants by leases (default: one host at a
+        /// time).
+        #[serde(default)]
+        shared: bool,
+        /// With `shared`: how long a lease lasts without renewal (default 30 s); a host that
+        /// stops renewing loses its tenants to the others after this long.
+        #[serde(default, with = "humantime_serde")]
+        lease_ttl: Option<Duration>,
     },
 }
 
@@ -110,6 +118,8 @@ pub enum StateSpec {
     Postgres {
         /// The connection URL (a credential).
         url: Secret,
+        /// With `shared = true`: the lease time; `None` for one host at a time.
+        lease_ttl: Option<Duration>,
     },
 }
 
@@ -121,7 +131,24 @@ impl StateEntry {
     pub fn resolve(&self, base_dir: &Path) -> Result<StateSpec, String> {
         match self {
             StateEntry::Sqlite => Ok(StateSpec::Sqlite),
-            StateEntry::Postgres { url } => {
+            StateEntry::Postgres {
+                url,
+                shared,
+                lease_ttl,
+            } => {
+                let lease_ttl = match (shared, lease_ttl) {
+                    (false, Some(_)) => {
+                        return Err("state.lease_ttl: only with shared = true".into())
+                    }
+                    (false, None) => None,
+                    (true, ttl) => {
+                        let ttl = ttl.unwrap_or(Duration::from_secs(30));
+                        if ttl < Duration::from_secs(3) || ttl > Duration::from_secs(600) {
+                            return Err("state.lease_ttl: must be 3s to 10m".into());
+                        }
+                        Some(ttl)
+                    }
+                };
                 let url = url
                     .resolve(base_dir)
                     .map_err(|e| format!("state.url: {e}"))?;
@@ -133,7 +160,7 @@ impl StateEntry {
                          postgres://USER:PASSWORD@HOST:PORT/DATABASE"
                         .into());
                 }
-                Ok(StateSpec::Postgres { url })
+                Ok(StateSpec::Postgres { url, lease_ttl })
             }
         }
     }

@@ -12,6 +12,7 @@
 
 pub mod diagnose;
 pub mod discover;
+pub mod leases;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;

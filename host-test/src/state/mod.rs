@@ -53,6 +53,10 @@ pub enum StateError {
     /// have been made; read the checkpoint back to tell.
     #[error("the answer to a PostgreSQL state commit was lost ({0}); it may have been made")]
     CommitUnknown(String),
+    /// Another host holds this tenant's lease now (a newer claim): this host's batch is not
+    /// committed, and the tenant moves to the other host.
+    #[error("tenant {0}'s lease is held by another host now (a newer claim); this host's batch is not committed")]
+    Fenced(String),
 }
 
 /// Why `state_dir` cannot be claimed by this process.

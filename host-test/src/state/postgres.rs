@@ -54,13 +54,36 @@ CREATE TABLE IF NOT EXISTS mcsource_status (
 );
 ";
 
+/// Makes the tables, one host at a time (PostgreSQL's `CREATE TABLE IF NOT EXISTS` is not safe
+/// against another session doing the same at once).
+fn apply_schema(client: &mut Client) -> Result<(), postgres::Error> {
+    let mut tx = client.transaction()?;
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&(HOST_LOCK + 1)])?;
+    tx.batch_execute(SCHEMA)?;
+    tx.batch_execute(LEASE_SCHEMA)?;
+    tx.commit()
+}
+
 /// The advisory lock key one host holds while it uses the database ("mcsrc" in ASCII).
 const HOST_LOCK: i64 = 0x006d_6373_7263;
 
 /// One call for the connection's thread.
 type Call = Box<dyn FnOnce(&Conn) + Send>;
 
+/// How a host holds a PostgreSQL state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Hold {
+    /// Alone: the one-host advisory lock (`run`, `reset`).
+    Exclusive,
+    /// Shared with other hosts by tenant leases, as the host with this id; every commit is
+    /// fenced by the lease's epoch.
+    Shared(String),
+    /// To read only (`status`).
+    Reader,
+}
+
 /// PostgreSQL as the state store: a handle to the thread that owns the connection.
+#[derive(Clone)]
 pub struct PostgresStore {
     calls: mpsc::Sender<Call>,
 }
@@ -70,8 +93,10 @@ struct Conn {
     config: Config,
     tls: rustls::ClientConfig,
     client: RefCell<Option<Client>>,
-    /// Hold the host lock on every connection.
-    exclusive: bool,
+    /// How this host holds the state.
+    hold: Hold,
+    /// With [`Hold::Shared`]: the epoch of each tenant lease held.
+    epochs: RefCell<std::collections::HashMap<String, i64>>,
 }
 
 fn db(action: &'static str) -> impl FnOnce(postgres::Error) -> StateError {
@@ -95,9 +120,9 @@ impl PostgresStore {
     pub fn connect(
         url: &Secret,
         tls: rustls::ClientConfig,
-        exclusive: bool,
+        hold: Hold,
     ) -> Result<PostgresStore, StateError> {
-        let conn = Conn::connect(url, tls, exclusive)?;
+        let conn = Conn::connect(url, tls, hold)?;
         let (calls, queue) = mpsc::channel::<Call>();
         std::thread::Builder::new()
             .name("mcsource-postgres".into())
@@ -111,8 +136,32 @@ impl PostgresStore {
             .map_err(|e| StateError::Busy(format!("cannot start the PostgreSQL thread: {e}")))?;
         let store = PostgresStore { calls };
         // The first call makes the connection, applies the schema and takes the lock.
-        store.call(|c| c.with_client("schema", |c| c.batch_execute(SCHEMA)))?;
+        store.call(|c| c.with_client("schema", apply_schema))?;
         Ok(store)
+    }
+
+    /// One round of the lease protocol (see [`Hold::Shared`]): heartbeat, renew, give back
+    /// above the fair share, claim free or expired tenants of `tenants`. Returns the tenants
+    /// this host holds now.
+    ///
+    /// # Errors
+    /// The store cannot be reached; what was held stays held until its lease expires.
+    pub fn lease_round(
+        &self,
+        tenants: &[String],
+        ttl: std::time::Duration,
+    ) -> Result<Vec<String>, StateError> {
+        let tenants = tenants.to_vec();
+        let ttl_ms = i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX);
+        self.call(move |c| c.lease_round(&tenants, ttl_ms))
+    }
+
+    /// Gives back every tenant this host holds (a clean stop), so the others take them at once.
+    ///
+    /// # Errors
+    /// The store cannot be reached; the leases then expire by themselves.
+    pub fn leave(&self) -> Result<(), StateError> {
+        self.call(|c| c.leave())
     }
 
     /// Runs `work` on the connection's thread and waits for its answer.
@@ -140,11 +189,7 @@ impl Conn {
     /// # Errors
     /// The URL cannot be read, the server cannot be reached or refuses the login, the schema
     /// cannot be applied, or another mcsource holds the lock.
-    fn connect(
-        url: &Secret,
-        tls: rustls::ClientConfig,
-        exclusive: bool,
-    ) -> Result<Conn, StateError> {
+    fn connect(url: &Secret, tls: rustls::ClientConfig, hold: Hold) -> Result<Conn, StateError> {
         let mut config = Config::from_str(url.expose()).map_err(|e| StateError::Database {
             action: "connection URL read",
             // The parser's words never quote the URL (and with it a password).
@@ -160,7 +205,8 @@ impl Conn {
             config,
             tls,
             client: RefCell::new(None),
-            exclusive,
+            hold,
+            epochs: RefCell::new(std::collections::HashMap::new()),
         })
     }
 
@@ -173,7 +219,7 @@ impl Conn {
             self.config.connect(tls)
         }
         .map_err(db("connect"))?;
-        if self.exclusive {
+        if self.hold == Hold::Exclusive {
             let row = client
                 .query_one("SELECT pg_try_advisory_lock($1)", &[&HOST_LOCK])
                 .map_err(db("host lock"))?;
@@ -209,10 +255,132 @@ impl Conn {
         outcome.map_err(db(action))
     }
 
-    /// The id `sink` is kept under: its path, as with SQLite (one host holds the state; a
-    /// host name would change with every container restart).
+    /// The id `sink` is kept under: its path, as with SQLite, when one host holds the state;
+    /// with hosts sharing it, also the machine's name (their files may have the same path).
     fn sink_key(&self, sink: &str) -> String {
-        sink.to_string()
+        match &self.hold {
+            Hold::Shared(_) => {
+                let name = std::fs::read_to_string("/proc/sys/kernel/hostname")
+                    .map(|s| s.trim().to_string())
+                    .unwrap_or_default();
+                format!("{name}:{sink}")
+            }
+            _ => sink.to_string(),
+        }
+    }
+}
+
+/// The tables of tenant leases, for several hosts sharing one state (`shared = true`).
+const LEASE_SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS mcsource_host (
+    host          TEXT PRIMARY KEY,
+    heartbeat_ms  BIGINT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS mcsource_lease (
+    tenant      TEXT PRIMARY KEY,
+    owner       TEXT,
+    epoch       BIGINT NOT NULL DEFAULT 0,
+    expires_ms  BIGINT NOT NULL DEFAULT 0
+);
+";
+
+/// The server's clock in Unix milliseconds: every host compares lease times on one clock.
+const NOW_MS: &str = "(extract(epoch from clock_timestamp()) * 1000)::BIGINT";
+
+impl Conn {
+    /// One round of the lease protocol for the host `me`, sharing `tenants` with the other
+    /// live hosts: heartbeat, renew what it holds, give back what is above its fair share,
+    /// claim free or expired tenants up to it (`FOR UPDATE SKIP LOCKED`: two hosts never
+    /// claim the same one). Returns the tenants it holds, with the epoch of each claim.
+    fn lease_round(&self, tenants: &[String], ttl_ms: i64) -> Result<Vec<String>, StateError> {
+        let Hold::Shared(me) = &self.hold else {
+            return Err(StateError::Busy(
+                "leases are for [state] shared = true".into(),
+            ));
+        };
+        let me = me.as_str();
+        let held = self.with_client("lease round", |client| {
+            let mut tx = client.transaction()?;
+            tx.execute(
+                &format!(
+                    "INSERT INTO mcsource_host (host, heartbeat_ms) VALUES ($1, {NOW_MS})
+                     ON CONFLICT (host) DO UPDATE SET heartbeat_ms = {NOW_MS}"
+                ),
+                &[&me],
+            )?;
+            tx.execute(
+                "INSERT INTO mcsource_lease (tenant) SELECT unnest($1::TEXT[])
+                 ON CONFLICT (tenant) DO NOTHING",
+                &[&tenants],
+            )?;
+            let mut held: Vec<(String, i64)> = tx
+                .query(
+                    &format!(
+                        "UPDATE mcsource_lease SET expires_ms = {NOW_MS} + $2
+                         WHERE owner = $1 AND tenant = ANY($3) RETURNING tenant, epoch"
+                    ),
+                    &[&me, &ttl_ms, &tenants],
+                )?
+                .iter()
+                .map(|r| (r.get(0), r.get(1)))
+                .collect();
+            let live: i64 = tx
+                .query_one(
+                    &format!(
+                        "SELECT count(*) FROM mcsource_host WHERE heartbeat_ms > {NOW_MS} - $1"
+                    ),
+                    &[&ttl_ms],
+                )?
+                .get(0);
+            let fair = (tenants.len() as i64 + live.max(1) - 1) / live.max(1);
+            held.sort();
+            while held.len() as i64 > fair {
+                if let Some((tenant, _)) = held.pop() {
+                    tx.execute(
+                        "UPDATE mcsource_lease SET owner = NULL, expires_ms = 0
+                         WHERE tenant = $1 AND owner = $2",
+                        &[&tenant, &me],
+                    )?;
+                }
+            }
+            let want = fair - held.len() as i64;
+            if want > 0 {
+                let claimed = tx.query(
+                    &format!(
+                        "UPDATE mcsource_lease l SET owner = $1, epoch = l.epoch + 1,
+                             expires_ms = {NOW_MS} + $2
+                         FROM (SELECT tenant FROM mcsource_lease
+                               WHERE tenant = ANY($3) AND (owner IS NULL OR expires_ms < {NOW_MS})
+                               ORDER BY tenant LIMIT $4 FOR UPDATE SKIP LOCKED) free
+                         WHERE l.tenant = free.tenant RETURNING l.tenant, l.epoch"
+                    ),
+                    &[&me, &ttl_ms, &tenants, &want],
+                )?;
+                held.extend(claimed.iter().map(|r| (r.get(0), r.get(1))));
+            }
+            tx.commit()?;
+            Ok(held)
+        })?;
+        *self.epochs.borrow_mut() = held.iter().cloned().collect();
+        Ok(held.into_iter().map(|(t, _)| t).collect())
+    }
+
+    /// Gives back every tenant `me` holds and leaves the hosts (a clean stop).
+    fn leave(&self) -> Result<(), StateError> {
+        let Hold::Shared(me) = &self.hold else {
+            return Ok(());
+        };
+        let me = me.as_str();
+        self.epochs.borrow_mut().clear();
+        self.with_client("lease release", |client| {
+            let mut tx = client.transaction()?;
+            tx.execute(
+                "UPDATE mcsource_lease SET owner = NULL, expires_ms = 0 WHERE owner = $1",
+                &[&me],
+            )?;
+            tx.execute("DELETE FROM mcsource_host WHERE host = $1", &[&me])?;
+            tx.commit()
+        })
     }
 }
 
@@ -320,8 +488,29 @@ impl Conn {
             .map(|c| c.sink.as_ref().map(|(s, l)| (self.sink_key(s), *l as i64)))
             .collect();
         let mut sent_commit = false;
+        let mut fenced = None;
+        let me = match &self.hold {
+            Hold::Shared(me) => Some(me.clone()),
+            _ => None,
+        };
+        let epochs = self.epochs.borrow().clone();
         let outcome = self.with_client("commit", |client| {
             let mut tx = client.transaction()?;
+            if let Some(me) = &me {
+                for c in commits {
+                    let row = tx.query_opt(
+                        "SELECT owner, epoch FROM mcsource_lease WHERE tenant = $1 FOR UPDATE",
+                        &[&c.tenant],
+                    )?;
+                    let current = row.map(|r| (r.get::<_, Option<String>>(0), r.get::<_, i64>(1)));
+                    let ours = epochs.get(&c.tenant).copied();
+                    if current != Some((Some(me.clone()), ours.unwrap_or(-1))) {
+                        // Dropping the transaction rolls it back.
+                        fenced = Some(c.tenant.clone());
+                        return Ok(());
+                    }
+                }
+            }
             for (c, sink) in commits.iter().zip(&keys) {
                 tx.execute(
                     "INSERT INTO mcsource_checkpoint (tenant, log_type, checkpoint, updated_at)
@@ -349,6 +538,9 @@ impl Conn {
             sent_commit = true;
             tx.commit()
         });
+        if let (Ok(()), Some(tenant)) = (&outcome, fenced) {
+            return Err(StateError::Fenced(tenant));
+        }
         match outcome {
             // COMMIT went out but its answer did not come back: the server may have committed.
             Err(StateError::Database { cause, .. }) if sent_commit => {

@@ -241,13 +241,17 @@ pub fn shared_cache_dir() -> PathBuf {
 /// may be in the middle of appending the last one.
 pub fn read_events(path: &Path) -> Vec<Value> {
     match std::fs::read_to_string(path) {
-        Ok(text) => text
-            .split_inclusive('\n')
-            .filter_map(|l| l.strip_suffix('\n'))
-            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("bad line {l:?}: {e}")))
-            .collect(),
+        Ok(text) => read_events_from(&text),
         Err(_) => Vec::new(),
     }
+}
+
+/// The events of NDJSON `text`: its complete lines.
+pub fn read_events_from(text: &str) -> Vec<Value> {
+    text.split_inclusive('\n')
+        .filter_map(|l| l.strip_suffix('\n'))
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("bad line {l:?}: {e}")))
+        .collect()
 }
 
 pub fn mock_type(name: &str) -> LogType {

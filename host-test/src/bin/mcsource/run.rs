@@ -15,8 +15,10 @@ use mimecast_host::delivery::sink::Sink;
 use mimecast_host::delivery::{Coalesce, Delivery};
 use mimecast_host::metrics::server::{self, Readiness};
 use mimecast_host::metrics::Metrics;
+use mimecast_host::runner::leases::keep_leases;
 use mimecast_host::runner::{self, RunMode, Summary};
 use mimecast_host::runtime::{Runtime, RuntimeOptions};
+use mimecast_host::state::postgres::Hold;
 use mimecast_host::state::{SqliteStore, StateError, StateStore};
 
 use crate::console::Console;
@@ -36,6 +38,8 @@ pub(crate) async fn run(
     let config = load_config(config_path)?;
     // Held until this function returns: a second `run` on the same state would deliver twice.
     let state_lock = mimecast_host::state::lock_state_dir(&config.state_dir)?;
+    // With a shared state: the store's handle and the lease time, for the lease keeper.
+    let mut shared = None;
     let store: Box<dyn StateStore> = match &config.state {
         StateSpec::Sqlite => {
             // Opened first, so a state_dir with a lock file but no database was not left so
@@ -57,10 +61,30 @@ pub(crate) async fn run(
             }
             Box::new(store)
         }
-        StateSpec::Postgres { url } => Box::new(
-            connect_postgres(url, &config.extra_roots, true)
+        StateSpec::Postgres {
+            url,
+            lease_ttl: None,
+        } => Box::new(
+            connect_postgres(url, &config.extra_roots, Hold::Exclusive)
                 .context("cannot use the PostgreSQL state ([state] url)")?,
         ),
+        StateSpec::Postgres {
+            url,
+            lease_ttl: Some(ttl),
+        } => {
+            if once {
+                bail!(
+                    "run --once is for one host; with [state] shared = true, run continuously: \
+                     each host collects the tenants it leases"
+                );
+            }
+            let me = host_id();
+            let store = connect_postgres(url, &config.extra_roots, Hold::Shared(me.clone()))
+                .context("cannot use the PostgreSQL state ([state] url)")?;
+            tracing::info!(host = %me, lease_ttl = %humantime::format_duration(*ttl), "sharing the tenants with the other hosts of this state by leases");
+            shared = Some((store.clone(), *ttl));
+            Box::new(store)
+        }
     };
     let cache = env_cache_dir().unwrap_or_else(|| config.state_dir.join("compiled"));
     let options = RuntimeOptions {
@@ -73,8 +97,28 @@ pub(crate) async fn run(
     let runtime = load_runtime(component, &options)?;
     let max_concurrent_polls = config.max_concurrent_polls;
     load_components(&runtime, &config.tenants);
-    let reload = (!once).then(|| reload_on_sighup(config_path.to_path_buf(), runtime.clone()));
     let stop = shutdown_on_signal();
+    let (done, leases_done) = tokio::sync::watch::channel(false);
+    let (reload, first_tenants, keeper) = match shared {
+        // The runner starts with no tenant; the lease keeper hands it those this host holds.
+        Some((store, ttl)) => {
+            let (owned, leased) = tokio::sync::mpsc::channel(4);
+            let keeper = tokio::spawn(keep_leases(
+                store,
+                config.tenants.clone(),
+                ttl,
+                owned,
+                stop.clone(),
+                leases_done,
+            ));
+            (Some(leased), Vec::new(), Some(keeper))
+        }
+        None => (
+            (!once).then(|| reload_on_sighup(config_path.to_path_buf(), runtime.clone())),
+            config.tenants.clone(),
+            None,
+        ),
+    };
     let observed = match config.metrics {
         Some(spec) => Some(Observed::listen(spec, config.tenants.len()).await?),
         None => None,
@@ -100,13 +144,19 @@ pub(crate) async fn run(
     };
     let collected = collect(
         runtime,
-        config.tenants,
+        first_tenants,
         (sink, store, coalesce, observed),
         &policy,
         mode,
         (stop, reload),
     )
-    .await?;
+    .await;
+    // The run is over: give the leases back (after the last commit).
+    let _ = done.send(true);
+    if let Some(keeper) = keeper {
+        let _ = keeper.await;
+    }
+    let collected = collected?;
     let code = report(console, &collected.summary, once)?;
     if collected.reader_gone {
         bail!(
@@ -115,6 +165,19 @@ pub(crate) async fn run(
         );
     }
     Ok(code)
+}
+
+/// This process's id among the hosts sharing a state: the machine's name, the pid and a random
+/// part (a restarted host is a new one).
+fn host_id() -> String {
+    let name = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|s| s.trim().to_string())
+        .unwrap_or_default();
+    format!(
+        "{name}-{}-{:08x}",
+        std::process::id(),
+        rand::random::<u32>()
+    )
 }
 
 /// The error that stops `run` when the state cannot be used: a damaged or lost state says

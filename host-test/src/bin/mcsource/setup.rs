@@ -7,6 +7,7 @@ use std::sync::Arc;
 use mimecast_host::config::{FileConfig, StateSpec, Tenant};
 use mimecast_host::net::ProxySetting;
 use mimecast_host::runtime::{self, Runtime, RuntimeOptions};
+use mimecast_host::state::postgres::Hold;
 
 /// The engine with `component`'s build, or the bundled component.
 pub(crate) fn load_runtime(
@@ -69,16 +70,16 @@ pub(crate) fn state_dir_of(config: &Path, file: &FileConfig) -> PathBuf {
 }
 
 /// Connects to the PostgreSQL state at `url`, trusting the built-in and system roots and
-/// `extra_roots`; `exclusive` takes the one-host lock (for `run` and `reset`).
+/// `extra_roots`, holding it as `hold` says.
 pub(crate) fn connect_postgres(
     url: &mimecast_host::config::secret::Secret,
     extra_roots: &[rustls::pki_types::CertificateDer<'static>],
-    exclusive: bool,
+    hold: Hold,
 ) -> anyhow::Result<mimecast_host::state::postgres::PostgresStore> {
     let tls = mimecast_host::net::client_config(extra_roots, None)
         .map_err(|e| anyhow::anyhow!("TLS setup for the PostgreSQL state failed: {e}"))?;
     Ok(mimecast_host::state::postgres::PostgresStore::connect(
-        url, tls, exclusive,
+        url, tls, hold,
     )?)
 }
 
@@ -97,7 +98,14 @@ pub(crate) fn open_existing_state(
         StateSpec::Sqlite => Ok(mimecast_host::state::open_existing(&state_dir_of(
             config, file,
         ))?),
-        StateSpec::Postgres { url } => Ok(Some(Box::new(connect_postgres(&url, &[], exclusive)?))),
+        StateSpec::Postgres { url, lease_ttl } => {
+            let hold = match (exclusive, lease_ttl) {
+                (true, None) => Hold::Exclusive,
+                // Shared: a reset takes effect at the next poll of whichever host leases it.
+                _ => Hold::Reader,
+            };
+            Ok(Some(Box::new(connect_postgres(&url, &[], hold)?)))
+        }
     }
 }
 
