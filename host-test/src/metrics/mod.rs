@@ -78,6 +78,7 @@ pub struct Metrics {
     sink_seconds: Family<SinkLabels, Histogram>,
     queue_depth: Gauge,
     tenants: Gauge,
+    leased: Gauge,
     /// Each tenant's log types' cursors (Unix seconds, by tenant and log type, whatever the
     /// labels), for the lag written at each scrape.
     cursors: Mutex<HashMap<(String, String), i64>>,
@@ -119,6 +120,7 @@ impl Metrics {
             }),
             queue_depth: Gauge::default(),
             tenants: Gauge::default(),
+            leased: Gauge::default(),
             cursors: Mutex::new(HashMap::new()),
             registry: Registry::default(),
         };
@@ -189,6 +191,11 @@ impl Metrics {
             m.queue_depth.clone(),
         );
         registry.register("tenants", "Tenants configured", m.tenants.clone());
+        registry.register(
+            "tenants_leased",
+            "Tenants this host holds by lease (a shared state)",
+            m.leased.clone(),
+        );
         Metrics { registry, ..m }
     }
 
@@ -288,6 +295,11 @@ impl Metrics {
     pub fn set_queue_depth(&self, depth: usize) {
         self.queue_depth
             .set(i64::try_from(depth).unwrap_or(i64::MAX));
+    }
+
+    /// Tenants this host holds by lease.
+    pub fn set_leased(&self, n: usize) {
+        self.leased.set(i64::try_from(n).unwrap_or(i64::MAX));
     }
 
     /// Tenants configured.

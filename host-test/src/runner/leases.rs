@@ -11,18 +11,24 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::{mpsc, watch};
 
+use std::sync::Arc;
+
 use crate::config::Tenant;
+use crate::metrics::server::Readiness;
+use crate::metrics::Metrics;
 use crate::state::postgres::PostgresStore;
 
 /// Keeps this host's leases until `stop` or `done`, sending the tenants it holds to `owned`
 /// whenever they change; gives them all back at the end.
+/// With `observed`, it counts the tenants held (`mcsource_tenants_leased`) and says the host is
+/// ready while its lease rounds succeed.
 pub async fn keep_leases(
     store: PostgresStore,
     tenants: Vec<Tenant>,
     ttl: Duration,
     owned: mpsc::Sender<Vec<Tenant>>,
-    mut stop: watch::Receiver<bool>,
-    mut done: watch::Receiver<bool>,
+    (mut stop, mut done): (watch::Receiver<bool>, watch::Receiver<bool>),
+    observed: Option<(Arc<Metrics>, Arc<Readiness>)>,
 ) {
     let ids: Vec<String> = tenants.iter().map(|t| t.id.clone()).collect();
     let mut held: BTreeSet<String> = BTreeSet::new();
@@ -30,6 +36,14 @@ pub async fn keep_leases(
     loop {
         let (s, ids2) = (store.clone(), ids.clone());
         let round = tokio::task::spawn_blocking(move || s.lease_round(&ids2, ttl)).await;
+        let ok = matches!(round, Ok(Ok(_)));
+        if let Some((_, ready)) = &observed {
+            if ok {
+                ready.set(true);
+            } else if last_round.elapsed() >= ttl {
+                ready.set(false);
+            }
+        }
         let now_held = match round {
             Ok(Ok(now)) => {
                 last_round = Instant::now();
@@ -50,6 +64,9 @@ pub async fn keep_leases(
             let lost: Vec<&String> = held.difference(&now).collect();
             tracing::info!(?gained, ?lost, holding = now.len(), "tenant leases changed");
             held = now;
+            if let Some((metrics, _)) = &observed {
+                metrics.set_leased(held.len());
+            }
             let mine: Vec<Tenant> = tenants
                 .iter()
                 .filter(|t| held.contains(&t.id))
@@ -64,6 +81,9 @@ pub async fn keep_leases(
             _ = stop.wait_for(|s| *s) => break,
             _ = done.wait_for(|s| *s) => break,
         }
+    }
+    if let Some((_, ready)) = &observed {
+        ready.set(false);
     }
     let s = store.clone();
     match tokio::task::spawn_blocking(move || s.leave()).await {

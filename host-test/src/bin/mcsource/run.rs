@@ -98,6 +98,10 @@ pub(crate) async fn run(
     let max_concurrent_polls = config.max_concurrent_polls;
     load_components(&runtime, &config.tenants);
     let stop = shutdown_on_signal();
+    let observed = match config.metrics {
+        Some(spec) => Some(Observed::listen(spec, config.tenants.len()).await?),
+        None => None,
+    };
     let (done, leases_done) = tokio::sync::watch::channel(false);
     let (reload, first_tenants, keeper) = match shared {
         // The runner starts with no tenant; the lease keeper hands it those this host holds.
@@ -108,20 +112,23 @@ pub(crate) async fn run(
                 config.tenants.clone(),
                 ttl,
                 owned,
-                stop.clone(),
-                leases_done,
+                (stop.clone(), leases_done),
+                observed
+                    .as_ref()
+                    .map(|o| (o.metrics.clone(), o.readiness.clone())),
             ));
             (Some(leased), Vec::new(), Some(keeper))
         }
-        None => (
-            (!once).then(|| reload_on_sighup(config_path.to_path_buf(), runtime.clone())),
-            config.tenants.clone(),
-            None,
-        ),
-    };
-    let observed = match config.metrics {
-        Some(spec) => Some(Observed::listen(spec, config.tenants.len()).await?),
-        None => None,
+        None => {
+            if let Some(o) = &observed {
+                o.readiness.set(true);
+            }
+            (
+                (!once).then(|| reload_on_sighup(config_path.to_path_buf(), runtime.clone())),
+                config.tenants.clone(),
+                None,
+            )
+        }
     };
     let net = NetContext {
         runtime: tokio::runtime::Handle::current(),
@@ -253,6 +260,8 @@ pub(crate) async fn collect(
 pub(crate) struct Observed {
     metrics: Arc<Metrics>,
     listener: tokio::net::TcpListener,
+    /// Ready from the start, or, with a shared state, while the lease keeper takes part.
+    readiness: Arc<Readiness>,
 }
 
 impl Observed {
@@ -268,7 +277,11 @@ impl Observed {
             })?;
         let metrics = Arc::new(Metrics::new(spec.tenant_labels));
         metrics.set_tenants(tenants);
-        Ok(Observed { metrics, listener })
+        Ok(Observed {
+            metrics,
+            listener,
+            readiness: Arc::new(Readiness::default()),
+        })
     }
 
     /// Serves the endpoints; ready from now until `stop`.
@@ -276,8 +289,7 @@ impl Observed {
         if let Ok(addr) = self.listener.local_addr() {
             tracing::info!(%addr, "metrics and health endpoints listening (/metrics, /healthz, /readyz)");
         }
-        let readiness = Arc::new(Readiness::default());
-        readiness.set(true);
+        let readiness = self.readiness;
         let not_ready = readiness.clone();
         tokio::spawn(async move {
             let _ = stop.wait_for(|s| *s).await;
