@@ -192,6 +192,24 @@ fn union(hosts: &[Host], pg: &PgServer) -> std::collections::BTreeMap<(String, S
     seen
 }
 
+/// Starts `mcsource run` for `host`, its log appended to `run.log` in its directory.
+fn start_host(h: &Harness, url: &str, host: &mut Host) {
+    let config = host.dir.join("config.toml");
+    let log = std::fs::File::options()
+        .create(true)
+        .append(true)
+        .open(host.dir.join("run.log"))
+        .unwrap();
+    host.child = Some(
+        h.command(&["run", "--config", config.to_str().unwrap()])
+            .env("E2E_PG_URL", url)
+            .stdout(std::process::Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap(),
+    );
+}
+
 /// Waits until the hosts' committed events number `want`; returns them counted.
 fn wait_all(
     hosts: &[Host],
@@ -216,11 +234,12 @@ fn wait_all(
 
 /// Three hosts share six tenants through leases: the tenants spread over the hosts, every
 /// record is delivered exactly once across their files, a host killed with -9 has its tenants
-/// taken over within the lease time, and a host paused past its leases (SIGSTOP) cannot commit
-/// for tenants another host took meanwhile (fencing).
+/// taken over within the lease time, a host paused past its leases (SIGSTOP) cannot commit
+/// for tenants another host took meanwhile (fencing), and a restart of PostgreSQL loses and
+/// doubles nothing.
 #[test]
 fn several_hosts_share_the_tenants_through_leases_with_fencing() {
-    let pg = PgServer::start().unwrap();
+    let mut pg = PgServer::start().unwrap();
     let h = Harness::start(MockConfig::demo(Utc::now()));
     let c = Credential::demo();
     let tenants: String = (0..6)
@@ -242,24 +261,9 @@ fn several_hosts_share_the_tenants_through_leases_with_fencing() {
             Host { dir, child: None }
         })
         .collect();
-    let start = |host: &mut Host| {
-        let config = host.dir.join("config.toml");
-        let log = std::fs::File::options()
-            .create(true)
-            .append(true)
-            .open(host.dir.join("run.log"))
-            .unwrap();
-        host.child = Some(
-            h.command(&["run", "--config", config.to_str().unwrap()])
-                .env("E2E_PG_URL", pg.url())
-                .stdout(std::process::Stdio::null())
-                .stderr(log)
-                .spawn()
-                .unwrap(),
-        );
-    };
+    let url = pg.url();
     for host in &mut hosts {
-        start(host);
+        start_host(&h, &url, host);
     }
     let assert_once = |seen: &std::collections::BTreeMap<(String, String), usize>, want: usize| {
         let twice: Vec<_> = seen.iter().filter(|(_, n)| **n > 1).take(3).collect();
@@ -334,6 +338,44 @@ fn several_hosts_share_the_tenants_through_leases_with_fencing() {
             .any(|l| l.contains("tenant leases changed") && !l.contains("lost=[]")),
         "the paused host did not notice it lost its tenants:\n{woke}"
     );
+
+    // 4. PostgreSQL restarts while the hosts run: they reconnect, keep or claim their tenants
+    //    again, and what arrives meanwhile is delivered once.
+    h.arrive_late(LogType::Url, 44, 20);
+    pg.restart().unwrap();
+    h.arrive_late(LogType::Attachment, 45, 20);
+    let per_tenant = served(&h);
+    wait_all(&hosts, &pg, 6 * per_tenant, "after a PostgreSQL restart");
+    std::thread::sleep(Duration::from_secs(2));
+    assert_once(&union(&hosts, &pg), 6 * per_tenant);
+
+    // 5. A rolling restart (SIGTERM one host at a time, started again): the tenants move and
+    //    come back, nothing is lost or doubled. (Host 0 was killed in step 2 and starts anew.)
+    for (i, host) in hosts.iter_mut().enumerate() {
+        if let Some(child) = host.child.take() {
+            let pid = child.id().to_string();
+            assert!(std::process::Command::new("kill")
+                .args(["-TERM", &pid])
+                .status()
+                .unwrap()
+                .success());
+            let mut child = child;
+            let deadline = Instant::now() + Duration::from_secs(60);
+            while child.try_wait().unwrap().is_none() {
+                assert!(
+                    Instant::now() < deadline,
+                    "host {i} did not stop within 60 s of SIGTERM"
+                );
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+        h.arrive_late(LogType::Impersonation, 50 + i as u64, 10);
+        start_host(&h, &url, host);
+    }
+    let per_tenant = served(&h);
+    wait_all(&hosts, &pg, 6 * per_tenant, "after a rolling restart");
+    std::thread::sleep(Duration::from_secs(2));
+    assert_once(&union(&hosts, &pg), 6 * per_tenant);
     for host in &mut hosts {
         if let Some(mut child) = host.child.take() {
             let _ = child.kill();
