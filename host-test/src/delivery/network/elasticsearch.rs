@@ -17,7 +17,7 @@ use bytes::Bytes;
 use serde::Deserialize;
 
 use super::dead_letter::{DeadLetter, Refused};
-use super::http::{exchange, sink_client, unanswered, BuildError};
+use super::http::{exchange_or_wait, sink_client, BuildError};
 use super::{chunks, classify, credential_header, send_pieces, Answer, NetContext, Retrier};
 use crate::config::sinks::{ElasticsearchSpec, EsAuth};
 use crate::delivery::event_meta;
@@ -188,13 +188,11 @@ impl ElasticsearchSink {
             let request = request
                 .body(Bytes::from(body))
                 .map_err(|e| SinkError::Permanent(format!("sink {}: {e}", self.name)))?;
-            let answer = match exchange(&self.client, request, self.spec.network.timeout).await {
-                Ok(answer) => answer,
-                Err(e) => {
-                    let why = unanswered(&self.name, &e)?;
-                    retrier.wait(&why, None).await?;
-                    continue;
-                }
+            let timeout = self.spec.network.timeout;
+            let Some(answer) =
+                exchange_or_wait(&self.client, request, timeout, &self.name, &mut retrier).await?
+            else {
+                continue;
             };
             match classify(
                 &self.name,

@@ -73,6 +73,28 @@ pub async fn exchange(
     })
 }
 
+/// Sends `request` and reads its answer; when none came and retrying can help, waits the
+/// retry backoff and returns `None` (the caller sends the request again).
+///
+/// # Errors
+/// No answer, and retrying cannot help (TLS trust, protocol); or the retries are over.
+pub async fn exchange_or_wait(
+    client: &HttpClient,
+    request: http::Request<Bytes>,
+    timeout: std::time::Duration,
+    sink: &str,
+    retrier: &mut Retrier<'_>,
+) -> Result<Option<Exchange>, SinkError> {
+    match exchange(client, request, timeout).await {
+        Ok(answer) => Ok(Some(answer)),
+        Err(e) => {
+            let why = unanswered(sink, &e)?;
+            retrier.wait(&why, None).await?;
+            Ok(None)
+        }
+    }
+}
+
 /// What a request that got no answer means: retry, or stop with the fix.
 pub fn unanswered(sink: &str, e: &NetError) -> Result<String, SinkError> {
     if e.is_retryable() {
@@ -138,24 +160,23 @@ impl HttpSink {
             let request = request
                 .body(body.clone())
                 .map_err(|e| SinkError::Permanent(format!("sink {}: {e}", self.name)))?;
-            let why = match exchange(&self.client, request, self.spec.network.timeout).await {
-                Ok(answer) => match classify(
-                    &self.name,
-                    answer.status,
-                    answer.retry_after.as_ref(),
-                    &answer.body,
-                    &self.spec.success_status,
-                ) {
-                    Answer::Taken => return Ok(()),
-                    Answer::Refused(why) => return Err(SinkError::Permanent(why)),
-                    Answer::Retry { why, after } => {
-                        retrier.wait(&why, after).await?;
-                        continue;
-                    }
-                },
-                Err(e) => unanswered(&self.name, &e)?,
+            let timeout = self.spec.network.timeout;
+            let Some(answer) =
+                exchange_or_wait(&self.client, request, timeout, &self.name, &mut retrier).await?
+            else {
+                continue;
             };
-            retrier.wait(&why, None).await?;
+            match classify(
+                &self.name,
+                answer.status,
+                answer.retry_after.as_ref(),
+                &answer.body,
+                &self.spec.success_status,
+            ) {
+                Answer::Taken => return Ok(()),
+                Answer::Refused(why) => return Err(SinkError::Permanent(why)),
+                Answer::Retry { why, after } => retrier.wait(&why, after).await?,
+            }
         }
     }
 }

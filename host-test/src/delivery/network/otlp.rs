@@ -24,7 +24,7 @@ use opentelemetry_proto::tonic::logs::v1::{LogRecord, ResourceLogs, ScopeLogs, S
 use opentelemetry_proto::tonic::resource::v1::Resource;
 use prost::Message as _;
 
-use super::http::{exchange, sink_client, unanswered, BuildError};
+use super::http::{exchange_or_wait, sink_client, BuildError};
 use super::{chunks, classify, send_pieces, Answer, NetContext, Retrier};
 use crate::config::sinks::{OtlpBody, OtlpEncoding, OtlpSpec};
 use crate::delivery::event_meta;
@@ -195,13 +195,11 @@ impl OtlpSink {
             let request = request
                 .body(body.clone())
                 .map_err(|e| SinkError::Permanent(format!("sink {}: {e}", self.name)))?;
-            let answer = match exchange(&self.client, request, self.spec.network.timeout).await {
-                Ok(answer) => answer,
-                Err(e) => {
-                    let why = unanswered(&self.name, &e)?;
-                    retrier.wait(&why, None).await?;
-                    continue;
-                }
+            let timeout = self.spec.network.timeout;
+            let Some(answer) =
+                exchange_or_wait(&self.client, request, timeout, &self.name, &mut retrier).await?
+            else {
+                continue;
             };
             match classify(
                 &self.name,

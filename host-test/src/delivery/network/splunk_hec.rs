@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use serde::Deserialize;
 
-use super::http::{exchange, sink_client, unanswered, BuildError, Exchange};
+use super::http::{exchange, exchange_or_wait, sink_client, unanswered, BuildError, Exchange};
 use super::{chunks, classify, credential_header, quote, send_pieces, Answer, NetContext, Retrier};
 use crate::config::sinks::SplunkHecSpec;
 use crate::delivery::event_meta;
@@ -174,13 +174,11 @@ impl SplunkHecSink {
         let mut retrier = Retrier::new(&self.name, &self.spec.network, &self.cx);
         loop {
             let request = self.request(&self.event_url, body.clone())?;
-            let answer = match exchange(&self.client, request, self.spec.network.timeout).await {
-                Ok(answer) => answer,
-                Err(e) => {
-                    let why = unanswered(&self.name, &e)?;
-                    retrier.wait(&why, None).await?;
-                    continue;
-                }
+            let timeout = self.spec.network.timeout;
+            let Some(answer) =
+                exchange_or_wait(&self.client, request, timeout, &self.name, &mut retrier).await?
+            else {
+                continue;
             };
             let hec = serde_json::from_slice::<HecAnswer>(&answer.body).unwrap_or_default();
             if !answer.status.is_success() || hec.code.is_some_and(|c| c != 0) {
