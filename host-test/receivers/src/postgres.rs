@@ -85,7 +85,7 @@
 //! Verified with PostgreSQL 15.18 (Debian 12).
 
 use std::fs::{self, File, OpenOptions};
-use std::io::{Read, Seek, SeekFrom};
+use std::io::Read;
 use std::net::TcpListener;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::os::unix::process::CommandExt;
@@ -382,15 +382,7 @@ impl PgServer {
 
     /// The server's output (its log) since its latest start.
     pub fn current_log(&self) -> String {
-        let mut text = String::new();
-        if let Ok(mut file) = File::open(&self.log) {
-            if file.seek(SeekFrom::Start(self.log_offset)).is_ok() {
-                let mut bytes = Vec::new();
-                let _ = file.read_to_end(&mut bytes);
-                text = String::from_utf8_lossy(&bytes).into_owned();
-            }
-        }
-        text
+        crate::receiver::log_since(&self.log, self.log_offset)
     }
 
     /// `postgres://mcsource:<password>@127.0.0.1:<port>/mcsource`: role [`PG_USER`], password

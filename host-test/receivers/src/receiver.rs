@@ -364,15 +364,7 @@ impl Receiver {
 
     /// The daemon's stdout/stderr since its latest start.
     pub fn current_log(&self) -> String {
-        let mut text = String::new();
-        if let Ok(mut file) = File::open(&self.log) {
-            if file.seek(SeekFrom::Start(self.log_offset)).is_ok() {
-                let mut bytes = Vec::new();
-                let _ = file.read_to_end(&mut bytes);
-                text = String::from_utf8_lossy(&bytes).into_owned();
-            }
-        }
-        text
+        log_since(&self.log, self.log_offset)
     }
 
     /// Which daemon this is.
@@ -708,6 +700,20 @@ pub fn rsyslog_module(file: &str) -> Option<PathBuf> {
         dirs.extend(entries.flatten().map(|e| e.path().join("rsyslog")));
     }
     dirs.into_iter().map(|d| d.join(file)).find(|p| p.is_file())
+}
+
+/// The text of the log file `path` from byte `offset` on (empty if it cannot be read): what a
+/// daemon or server wrote since its latest start.
+pub(crate) fn log_since(path: &Path, offset: u64) -> String {
+    let mut text = String::new();
+    if let Ok(mut file) = File::open(path) {
+        if file.seek(SeekFrom::Start(offset)).is_ok() {
+            let mut bytes = Vec::new();
+            let _ = file.read_to_end(&mut bytes);
+            text = String::from_utf8_lossy(&bytes).into_owned();
+        }
+    }
+    text
 }
 
 #[cfg(test)]
