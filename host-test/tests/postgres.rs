@@ -17,6 +17,12 @@ use mimecast_receivers::PgServer;
 
 const TYPES: [&str; 3] = ["url", "impersonation", "attachment"];
 
+/// The PostgreSQL server's clock in Unix milliseconds, as the leases count it.
+const NOW_MS: &str = "(extract(epoch from clock_timestamp()) * 1000)::BIGINT";
+
+/// Tenants the several-hosts test shares among its three hosts.
+const SHARED_TENANTS: usize = 60;
+
 /// A config with the PostgreSQL state (URL from the environment) and a file sink.
 fn pg_config(h: &Harness, name: &str, extra: &str) -> PathBuf {
     let tenant = h.tenant_table(
@@ -192,6 +198,18 @@ fn union(hosts: &[Host], pg: &PgServer) -> std::collections::BTreeMap<(String, S
     seen
 }
 
+/// The committed cursor of every (tenant, log type), in Unix milliseconds.
+fn cursors(pg: &PgServer) -> std::collections::BTreeMap<String, i64> {
+    pg.psql(
+        "SELECT tenant || '/' || log_type, cursor FROM mcsource_status WHERE cursor IS NOT NULL",
+    )
+    .unwrap()
+    .lines()
+    .filter_map(|l| l.split_once('|'))
+    .map(|(key, cursor)| (key.to_string(), cursor.trim().parse().unwrap()))
+    .collect()
+}
+
 /// Starts `mcsource run` for `host`, its log appended to `run.log` in its directory.
 fn start_host(h: &Harness, url: &str, host: &mut Host) {
     let config = host.dir.join("config.toml");
@@ -232,7 +250,7 @@ fn wait_all(
     }
 }
 
-/// Three hosts share six tenants through leases: the tenants spread over the hosts, every
+/// Three hosts share sixty tenants through leases: the tenants spread over the hosts, every
 /// record is delivered exactly once across their files, a host killed with -9 has its tenants
 /// taken over within the lease time, a host paused past its leases (SIGSTOP) cannot commit
 /// for tenants another host took meanwhile (fencing), and a restart of PostgreSQL loses and
@@ -242,7 +260,7 @@ fn several_hosts_share_the_tenants_through_leases_with_fencing() {
     let mut pg = PgServer::start().unwrap();
     let h = Harness::start(MockConfig::demo(Utc::now()));
     let c = Credential::demo();
-    let tenants: String = (0..6)
+    let tenants: String = (0..SHARED_TENANTS)
         .map(|i| h.tenant_table(&format!("t{i}"), &c, "lookback = \"3h\"\ninterval = \"1s\""))
         .collect();
     let per_tenant = served(&h);
@@ -272,8 +290,8 @@ fn several_hosts_share_the_tenants_through_leases_with_fencing() {
     };
 
     // 1. Everything once, spread over the hosts.
-    let seen = wait_all(&hosts, &pg, 6 * per_tenant, "first collection");
-    assert_once(&seen, 6 * per_tenant);
+    let seen = wait_all(&hosts, &pg, SHARED_TENANTS * per_tenant, "first collection");
+    assert_once(&seen, SHARED_TENANTS * per_tenant);
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let owners = pg
@@ -304,12 +322,30 @@ fn several_hosts_share_the_tenants_through_leases_with_fencing() {
         std::thread::sleep(Duration::from_millis(200));
     }
 
-    // 2. kill -9 one host; new records are collected by the others, once.
+    // 2. kill -9 one host: its tenants are taken over by the other two within the lease
+    //    time and a lease round or two; new records are collected by them, once.
     hosts[0].child.take().unwrap().kill().unwrap();
+    let killed = Instant::now();
+    loop {
+        let live = pg
+            .psql(&format!(
+                "SELECT count(*), count(DISTINCT owner) FROM mcsource_lease \
+                 WHERE owner IS NOT NULL AND expires_ms > {NOW_MS}"
+            ))
+            .unwrap();
+        if live.trim() == format!("{SHARED_TENANTS}|2") {
+            break;
+        }
+        assert!(
+            killed.elapsed() < Duration::from_secs(30),
+            "the killed host's tenants were not taken over (live leases, owners: {live})"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
     h.arrive_late(LogType::Url, 41, 20);
     let per_tenant = served(&h);
-    let seen = wait_all(&hosts, &pg, 6 * per_tenant, "after kill -9");
-    assert_once(&seen, 6 * per_tenant);
+    let seen = wait_all(&hosts, &pg, SHARED_TENANTS * per_tenant, "after kill -9");
+    assert_once(&seen, SHARED_TENANTS * per_tenant);
 
     // 3. SIGSTOP one host past its leases while records arrive; the others take its tenants;
     //    after SIGCONT its stale commits are refused, and nothing is delivered twice.
@@ -321,6 +357,7 @@ fn several_hosts_share_the_tenants_through_leases_with_fencing() {
         .success());
     h.arrive_late(LogType::Attachment, 42, 20);
     std::thread::sleep(Duration::from_secs(8));
+    let before_wake = cursors(&pg);
     assert!(std::process::Command::new("kill")
         .args(["-CONT", &paused])
         .status()
@@ -328,10 +365,23 @@ fn several_hosts_share_the_tenants_through_leases_with_fencing() {
         .success());
     h.arrive_late(LogType::Impersonation, 43, 20);
     let per_tenant = served(&h);
-    let seen = wait_all(&hosts, &pg, 6 * per_tenant, "after SIGSTOP and SIGCONT");
+    let seen = wait_all(
+        &hosts,
+        &pg,
+        SHARED_TENANTS * per_tenant,
+        "after SIGSTOP and SIGCONT",
+    );
     std::thread::sleep(Duration::from_secs(2));
-    assert_once(&union(&hosts, &pg), 6 * per_tenant);
+    assert_once(&union(&hosts, &pg), SHARED_TENANTS * per_tenant);
     drop(seen);
+    let after_wake = cursors(&pg);
+    for (key, cursor) in &before_wake {
+        assert!(
+            after_wake.get(key) >= Some(cursor),
+            "the cursor of {key:?} went back from {cursor} to {:?} after the paused host woke",
+            after_wake.get(key)
+        );
+    }
     let woke = std::fs::read_to_string(hosts[1].dir.join("run.log")).unwrap();
     assert!(
         woke.lines()
@@ -345,9 +395,14 @@ fn several_hosts_share_the_tenants_through_leases_with_fencing() {
     pg.restart().unwrap();
     h.arrive_late(LogType::Attachment, 45, 20);
     let per_tenant = served(&h);
-    wait_all(&hosts, &pg, 6 * per_tenant, "after a PostgreSQL restart");
+    wait_all(
+        &hosts,
+        &pg,
+        SHARED_TENANTS * per_tenant,
+        "after a PostgreSQL restart",
+    );
     std::thread::sleep(Duration::from_secs(2));
-    assert_once(&union(&hosts, &pg), 6 * per_tenant);
+    assert_once(&union(&hosts, &pg), SHARED_TENANTS * per_tenant);
 
     // 5. A rolling restart (SIGTERM one host at a time, started again): the tenants move and
     //    come back, nothing is lost or doubled. (Host 0 was killed in step 2 and starts anew.)
@@ -373,9 +428,14 @@ fn several_hosts_share_the_tenants_through_leases_with_fencing() {
         start_host(&h, &url, host);
     }
     let per_tenant = served(&h);
-    wait_all(&hosts, &pg, 6 * per_tenant, "after a rolling restart");
+    wait_all(
+        &hosts,
+        &pg,
+        SHARED_TENANTS * per_tenant,
+        "after a rolling restart",
+    );
     std::thread::sleep(Duration::from_secs(2));
-    assert_once(&union(&hosts, &pg), 6 * per_tenant);
+    assert_once(&union(&hosts, &pg), SHARED_TENANTS * per_tenant);
     for host in &mut hosts {
         if let Some(mut child) = host.child.take() {
             let _ = child.kill();
