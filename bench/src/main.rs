@@ -23,7 +23,7 @@ struct Cli {
     /// Tiny sizes: checks every section runs, in seconds; the figures mean nothing.
     #[arg(long)]
     smoke: bool,
-    /// Run one section only and print it, without writing `--out`.
+    /// Run one section only and print it; with `--out`, replace only that section's tables.
     #[arg(long, value_enum)]
     only: Option<bench::Section>,
 }
@@ -71,14 +71,16 @@ async fn run(cli: &Cli) -> anyhow::Result<()> {
     let report = bench::run(&sizes, &cache, cli.only).await?;
     print!("{report}");
     match (&cli.out, cli.only) {
-        // A partial report would replace the full one.
-        (None, _) | (Some(_), Some(_)) => Ok(()),
-        (Some(out), None) => write_report(out, &report),
+        (None, _) => Ok(()),
+        (Some(out), None) => write_report(out, &report, false),
+        // Only the sections measured are replaced.
+        (Some(out), Some(_)) => write_report(out, &report, true),
     }
 }
 
-/// Replaces the generated part of `out` with `report`.
-fn write_report(out: &Path, report: &str) -> anyhow::Result<()> {
+/// Replaces the generated part of `out` with `report`, or with `sections_only` the sections
+/// `report` has rows for.
+fn write_report(out: &Path, report: &str, sections_only: bool) -> anyhow::Result<()> {
     if std::env::var_os("MCSOURCE_BENCH_GUEST").is_some() {
         // An experimental guest's figures are not the published ones.
         bail!(
@@ -88,7 +90,13 @@ fn write_report(out: &Path, report: &str) -> anyhow::Result<()> {
         );
     }
     let existing = std::fs::read_to_string(out).ok();
-    let text = bench::splice(existing.as_deref(), report);
+    let text = if sections_only {
+        let existing = existing
+            .with_context(|| format!("--only needs an existing report in {}", out.display()))?;
+        bench::splice_sections(&existing, report)?
+    } else {
+        bench::splice(existing.as_deref(), report)
+    };
     std::fs::write(out, text).with_context(|| format!("cannot write {}", out.display()))?;
     eprintln!("mimecast-bench: wrote {}", out.display());
     Ok(())

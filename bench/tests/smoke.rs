@@ -37,6 +37,8 @@ fn bench_smoke_run_writes_every_table() {
         "## 8. Checkpoint size",
         "## 10. Sinks",
         "## 11. A sink down",
+        "## 12. Several hosts: checkpoint commits",
+        "## 13. Several hosts: when a host dies",
         "cores",
         "mimecast-bench -- --out",
     ] {
@@ -58,6 +60,8 @@ fn bench_smoke_run_writes_every_table() {
         "| splunk_hec, ack |",
         "| syslog tls → rsyslog |",
         "| syslog tcp → syslog-ng |",
+        "| 3 | 6 | 20 |",
+        "| 3s | 2s | 6 |",
     ] {
         assert!(report.contains(row), "missing row {row:?} in:\n{report}");
     }

@@ -58,6 +58,8 @@ CREATE TABLE IF NOT EXISTS mcsource_status (
 /// against another session doing the same at once).
 fn apply_schema(client: &mut Client) -> Result<(), postgres::Error> {
     let mut tx = client.transaction()?;
+    // Not a NOTICE per table that exists already at every start.
+    tx.batch_execute("SET LOCAL client_min_messages = warning")?;
     tx.execute("SELECT pg_advisory_xact_lock($1)", &[&(HOST_LOCK + 1)])?;
     tx.batch_execute(SCHEMA)?;
     tx.batch_execute(LEASE_SCHEMA)?;
