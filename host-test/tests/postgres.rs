@@ -1,5 +1,5 @@
-//! The PostgreSQL state store with a real PostgreSQL server (one throwaway server for this
-//! test binary, on loopback, as the `postgres` user): the real `mcsource` binary collects with
+//! The PostgreSQL state store with a real PostgreSQL server (a throwaway server per test, since
+//! the tests restart theirs; on loopback, as the `postgres` user): the real `mcsource` binary collects with
 //! `[state] type = "postgres"`, exactly once through `kill -9` of mcsource and a restart of the
 //! server, one host at a time, and `status` and `reset` read and change the same state.
 
@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use common::{assert_exactly_once, assert_success, stderr, Harness, OutputWithin};
-use mimecast_mock::{Credential, LogType, MockConfig};
+use mimecast_mock::{Credential, Fault, LogType, MockConfig};
 use mimecast_receivers::PgServer;
 
 const TYPES: [&str; 3] = ["url", "impersonation", "attachment"];
@@ -161,6 +161,38 @@ struct Host {
 }
 
 impl Host {
+    /// Host `i` sharing `tenants` (`[[tenant]]` tables) with `lease_ttl = "3s"`; not started.
+    fn new(h: &Harness, i: usize, tenants: &str) -> Host {
+        let dir = h.dir.path().join(format!("host{i}"));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(
+            dir.join("config.toml"),
+            format!(
+                "state_dir = \"state\"\n[state]\ntype = \"postgres\"\nurl = {{ env = \"E2E_PG_URL\" }}\n\
+                 shared = true\nlease_ttl = \"3s\"\n[sink]\ntype = \"file\"\npath = \"events.ndjson\"\n\n{tenants}"
+            ),
+        )
+        .unwrap();
+        Host { dir, child: None }
+    }
+
+    /// The first line of its log holding `needle`, waiting up to 60 s for it.
+    fn logged(&self, needle: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let log = std::fs::read_to_string(self.dir.join("run.log")).unwrap_or_default();
+            if let Some(line) = log.lines().find(|l| l.contains(needle)) {
+                return line.to_string();
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{needle:?} not logged by {} within 60 s:\n{log}",
+                self.dir.display()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
     fn events_file(&self) -> PathBuf {
         self.dir.join("events.ndjson")
     }
@@ -264,21 +296,7 @@ fn several_hosts_share_the_tenants_through_leases_with_fencing() {
         .map(|i| h.tenant_table(&format!("t{i}"), &c, "lookback = \"3h\"\ninterval = \"1s\""))
         .collect();
     let per_tenant = served(&h);
-    let mut hosts: Vec<Host> = (0..3)
-        .map(|i| {
-            let dir = h.dir.path().join(format!("host{i}"));
-            std::fs::create_dir_all(&dir).unwrap();
-            std::fs::write(
-                dir.join("config.toml"),
-                format!(
-                    "state_dir = \"state\"\n[state]\ntype = \"postgres\"\nurl = {{ env = \"E2E_PG_URL\" }}\n\
-                     shared = true\nlease_ttl = \"3s\"\n[sink]\ntype = \"file\"\npath = \"events.ndjson\"\n\n{tenants}"
-                ),
-            )
-            .unwrap();
-            Host { dir, child: None }
-        })
-        .collect();
+    let mut hosts: Vec<Host> = (0..3).map(|i| Host::new(&h, i, &tenants)).collect();
     let url = pg.url();
     for host in &mut hosts {
         start_host(&h, &url, host);
@@ -441,5 +459,61 @@ fn several_hosts_share_the_tenants_through_leases_with_fencing() {
             let _ = child.kill();
             let _ = child.wait();
         }
+    }
+}
+
+/// A rate limit seen by one host holds for the host that takes its tenant over: the pause
+/// lives in the shared state, so the next owner waits for the reset instead of asking again.
+#[test]
+fn a_rate_limit_seen_by_one_host_holds_for_the_next_owner() {
+    let pg = PgServer::start().unwrap();
+    let h = Harness::demo();
+    let tenant = h.tenant_table(
+        "acme",
+        &Credential::demo(),
+        "lookback = \"3h\"\ninterval = \"1s\"",
+    );
+    let mut hosts: Vec<Host> = (0..2).map(|i| Host::new(&h, i, &tenant)).collect();
+    let url = pg.url();
+    start_host(&h, &url, &mut hosts[0]);
+    wait_all(&hosts, &pg, served(&h), "first collection");
+    h.server.push_fault(Fault::RateLimited { reset_ms: 20_000 });
+    hosts[0].logged("rate limited; waiting");
+    // The second host joins; one tenant is the first host's fair share, so it stays there
+    // until the first host dies.
+    start_host(&h, &url, &mut hosts[1]);
+    hosts[1].logged("sharing the tenants");
+    std::thread::sleep(Duration::from_secs(1));
+    hosts[0].child.take().unwrap().kill().unwrap();
+    let line = hosts[1].logged("waiting for a rate-limit reset seen before");
+    let wait_ms: u64 = line
+        .split_whitespace()
+        .find_map(|w| w.strip_prefix("wait_ms="))
+        .unwrap_or_else(|| panic!("no wait_ms in {line}"))
+        .parse()
+        .unwrap();
+    assert!(
+        (5_000..=20_000).contains(&wait_ms),
+        "the next owner waits {wait_ms} ms, not what is left of the 20 s reset: {line}"
+    );
+    let polls = || {
+        h.server
+            .ledger()
+            .requests()
+            .iter()
+            .filter(|r| r.path.ends_with("/get-logs"))
+            .count()
+    };
+    let before = polls();
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(polls(), before, "the next owner polled during the pause");
+    // After the reset it collects again, once.
+    h.arrive_late(LogType::Url, 61, 10);
+    let want = served(&h);
+    let seen = wait_all(&hosts, &pg, want, "after the pause");
+    assert!(seen.values().all(|n| *n == 1) && seen.len() == want);
+    if let Some(mut child) = hosts[1].child.take() {
+        let _ = child.kill();
+        let _ = child.wait();
     }
 }

@@ -227,13 +227,13 @@ fn no_rate_limit_pause_holds_a_tenant_beyond_an_hour_even_across_restarts() {
     let (ms, line) = wait_ms_logged(&h, &cfg, "rate limited; waiting");
     assert!(ms <= HOUR_MS && ms > HOUR_MS - 60_000, "{line}");
     // The stored pause, found by the next start.
-    let (ms, line) = wait_ms_logged(&h, &cfg, "seen before the restart");
+    let (ms, line) = wait_ms_logged(&h, &cfg, "rate-limit reset seen before");
     assert!(ms <= HOUR_MS && ms > HOUR_MS - 60_000, "{line}");
     // A damaged stored pause: 1e15 ms since 1970, some 31,000 years ahead.
     let db = rusqlite::Connection::open(database(&h)).unwrap();
     db.execute("UPDATE tenant_pause SET until_ms = 1000000000000000", [])
         .unwrap();
     drop(db);
-    let (ms, line) = wait_ms_logged(&h, &cfg, "seen before the restart");
+    let (ms, line) = wait_ms_logged(&h, &cfg, "rate-limit reset seen before");
     assert!(ms <= HOUR_MS, "{line}");
 }

@@ -270,12 +270,12 @@ async fn run_tenant(
     {
         return summarize(&tenant.id, slots);
     }
-    // A rate limit announced to an earlier run still holds.
+    // A rate limit announced to an earlier run, or to another host, still holds.
     let pending = pipeline.pending_pause(&tenant.id).await;
     if !pending.is_zero() {
         tracing::info!(
             wait_ms = pending.as_millis() as u64,
-            "waiting for a rate-limit reset seen before the restart"
+            "waiting for a rate-limit reset seen before (by an earlier run, or by the host that held this tenant before)"
         );
         for s in slots.iter_mut() {
             s.due = after(pending);
