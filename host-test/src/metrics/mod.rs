@@ -56,6 +56,18 @@ pub struct SinkLabels {
     pub sink: String,
 }
 
+/// What the runtime reports at each scrape.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct HostFigures {
+    /// Component instances alive.
+    pub instances_live: usize,
+    /// Compiled modules found in and missing from the compiled-code cache since start
+    /// (`None` without a cache).
+    pub compile_cache: Option<(u64, u64)>,
+}
+
+type HostSampler = Box<dyn Fn() -> HostFigures + Send + Sync>;
+
 type FloatCounter = Counter<f64, AtomicU64>;
 type FloatGauge = Gauge<f64, AtomicU64>;
 
@@ -79,6 +91,11 @@ pub struct Metrics {
     queue_depth: Gauge,
     tenants: Gauge,
     leased: Gauge,
+    instances_live: Gauge,
+    cache_hits: Counter,
+    cache_misses: Counter,
+    /// Reads the runtime's figures at each scrape, once the runtime is up.
+    host: Mutex<Option<HostSampler>>,
     /// Each tenant's log types' cursors (Unix seconds, by tenant and log type, whatever the
     /// labels), for the lag written at each scrape.
     cursors: Mutex<HashMap<(String, String), i64>>,
@@ -121,6 +138,10 @@ impl Metrics {
             queue_depth: Gauge::default(),
             tenants: Gauge::default(),
             leased: Gauge::default(),
+            instances_live: Gauge::default(),
+            cache_hits: Counter::default(),
+            cache_misses: Counter::default(),
+            host: Mutex::new(None),
             cursors: Mutex::new(HashMap::new()),
             registry: Registry::default(),
         };
@@ -195,6 +216,21 @@ impl Metrics {
             "tenants_leased",
             "Tenants this host holds by lease (a shared state)",
             m.leased.clone(),
+        );
+        registry.register(
+            "instances_live",
+            "Component instances alive (polling, or kept between a busy tenant's polls)",
+            m.instances_live.clone(),
+        );
+        registry.register(
+            "compile_cache_hits",
+            "Compiled modules loaded from the compiled-code cache instead of compiled",
+            m.cache_hits.clone(),
+        );
+        registry.register(
+            "compile_cache_misses",
+            "Compiled modules not in the compiled-code cache, so compiled (and then stored)",
+            m.cache_misses.clone(),
         );
         Metrics { registry, ..m }
     }
@@ -307,11 +343,34 @@ impl Metrics {
         self.tenants.set(i64::try_from(n).unwrap_or(i64::MAX));
     }
 
-    /// The registry in the OpenMetrics text format, with every lag computed now.
+    /// Reads the runtime's figures with `sample` at every scrape from now on.
+    pub fn sample_host(&self, sample: impl Fn() -> HostFigures + Send + Sync + 'static) {
+        if let Ok(mut host) = self.host.lock() {
+            *host = Some(Box::new(sample));
+        }
+    }
+
+    /// Sets the runtime's figures: the gauge, and the cache counters moved up to the totals.
+    fn record_host(&self, figures: HostFigures) {
+        self.instances_live
+            .set(i64::try_from(figures.instances_live).unwrap_or(i64::MAX));
+        if let Some((hits, misses)) = figures.compile_cache {
+            for (counter, total) in [(&self.cache_hits, hits), (&self.cache_misses, misses)] {
+                counter.inc_by(total.saturating_sub(counter.get()));
+            }
+        }
+    }
+
+    /// The registry in the OpenMetrics text format, with every lag and the runtime's figures
+    /// taken now.
     ///
     /// # Errors
     /// Formatting failed (it does not, writing to a `String`).
     pub fn encode(&self) -> Result<String, std::fmt::Error> {
+        let figures = self.host.lock().ok().and_then(|h| h.as_ref().map(|f| f()));
+        if let Some(figures) = figures {
+            self.record_host(figures);
+        }
         let now = unix_now();
         if let Ok(cursors) = self.cursors.lock() {
             // Without tenant labels, the tenant furthest behind gives the lag.
@@ -366,6 +425,37 @@ mod tests {
             .unwrap();
         let value: f64 = lag.rsplit(' ').next().unwrap().parse().unwrap();
         assert!((119.0..200.0).contains(&value), "{lag}");
+    }
+
+    #[test]
+    fn the_runtime_figures_are_read_at_each_scrape() {
+        let m = Metrics::new(true);
+        let figures = std::sync::Arc::new(Mutex::new(HostFigures {
+            instances_live: 3,
+            compile_cache: Some((5, 1)),
+        }));
+        let read = figures.clone();
+        m.sample_host(move || *read.lock().unwrap());
+        let text = m.encode().unwrap();
+        for line in [
+            "mcsource_instances_live 3",
+            "mcsource_compile_cache_hits_total 5",
+            "mcsource_compile_cache_misses_total 1",
+        ] {
+            assert!(text.lines().any(|l| l == line), "{line} missing:\n{text}");
+        }
+        *figures.lock().unwrap() = HostFigures {
+            instances_live: 0,
+            compile_cache: Some((9, 1)),
+        };
+        let text = m.encode().unwrap();
+        assert!(text.lines().any(|l| l == "mcsource_instances_live 0"));
+        assert!(text
+            .lines()
+            .any(|l| l == "mcsource_compile_cache_hits_total 9"));
+        assert!(text
+            .lines()
+            .any(|l| l == "mcsource_compile_cache_misses_total 1"));
     }
 
     #[test]

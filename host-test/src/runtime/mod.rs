@@ -9,7 +9,7 @@
 
 pub mod session;
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -401,6 +401,26 @@ pub struct Runtime {
     ticker: Arc<AtomicBool>,
     /// Sends every instance's outbound requests; its connections outlive the instances.
     client: HttpClient,
+    /// The compiled-code cache, for its hit and miss counts.
+    cache: Option<wasmtime::Cache>,
+    /// Instances alive (each holds a [`LiveInstance`]).
+    live: Arc<AtomicUsize>,
+}
+
+/// Counts an instance in [`Runtime::instances_live`] for as long as it lives.
+struct LiveInstance(Arc<AtomicUsize>);
+
+impl LiveInstance {
+    fn new(live: &Arc<AtomicUsize>) -> LiveInstance {
+        live.fetch_add(1, Ordering::Relaxed);
+        LiveInstance(live.clone())
+    }
+}
+
+impl Drop for LiveInstance {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 impl Drop for Runtime {
@@ -440,7 +460,10 @@ enum Layout {
 }
 
 /// The engine for `layout`, with the compiled-code cache of `options`.
-fn build_engine(options: &RuntimeOptions, layout: Layout) -> Result<Engine, String> {
+fn build_engine(
+    options: &RuntimeOptions,
+    layout: Layout,
+) -> Result<(Engine, Option<wasmtime::Cache>), String> {
     let mut config = wasmtime::Config::new();
     config.wasm_component_model(true);
     config.epoch_interruption(true);
@@ -458,19 +481,22 @@ fn build_engine(options: &RuntimeOptions, layout: Layout) -> Result<Engine, Stri
                 .memory_reservation_for_growth(1 << 20);
         }
     }
+    let mut kept = None;
     if let Some(dir) = &options.cache_dir {
         let mut cache = wasmtime::CacheConfig::new();
         // wasmtime wants an absolute cache path; a config-relative state_dir may not be.
         cache.with_directory(std::path::absolute(dir).unwrap_or_else(|_| dir.clone()));
         match wasmtime::Cache::new(cache) {
             Ok(cache) => {
+                kept = Some(cache.clone());
                 config.cache(Some(cache));
             }
             Err(e) => tracing::warn!(dir = %dir.display(), error = %format!("{e:?}"),
                     "cannot use the compiled-component cache; compiling at every start"),
         }
     }
-    Engine::new(&config).map_err(|e| format!("{e:#}"))
+    let engine = Engine::new(&config).map_err(|e| format!("{e:#}"))?;
+    Ok((engine, kept))
 }
 
 fn pooling(options: &RuntimeOptions) -> wasmtime::PoolingAllocationConfig {
@@ -504,10 +530,10 @@ impl Runtime {
     /// # Errors
     /// The bytes are not a component of the `collector` world.
     pub fn new(wasm: &[u8], options: &RuntimeOptions) -> Result<Runtime, LoadError> {
-        let engine = match build_engine(options, Layout::Pooled) {
-            Ok(engine) => engine,
+        let (engine, cache) = match build_engine(options, Layout::Pooled) {
+            Ok(built) => built,
             Err(pooled) => {
-                let engine = build_engine(options, Layout::Compact).map_err(|compact| {
+                let built = build_engine(options, Layout::Compact).map_err(|compact| {
                     LoadError::Engine {
                         pooled: pooled.clone(),
                         compact,
@@ -518,7 +544,7 @@ impl Runtime {
                      (ulimit -v); running in the compact memory layout: instances are made on \
                      demand with bounds-checked memories (slower to start and to run; \
                      raise or lift the limit for the pooled layout)");
-                engine
+                built
             }
         };
         let mut linker = Linker::<HostState>::new(&engine);
@@ -536,7 +562,22 @@ impl Runtime {
             extra: std::sync::RwLock::new(std::collections::HashMap::new()),
             ticker,
             client: HttpClient::build(&options.proxy, &options.extra_roots, true),
+            cache,
+            live: Arc::new(AtomicUsize::new(0)),
         })
+    }
+
+    /// Instances alive now (polling, or kept between the polls of a busy tenant).
+    pub fn instances_live(&self) -> usize {
+        self.live.load(Ordering::Relaxed)
+    }
+
+    /// Compiled modules found in (hits) and missing from (misses) the compiled-code cache since
+    /// start; `None` without a cache.
+    pub fn compile_cache(&self) -> Option<(u64, u64)> {
+        self.cache
+            .as_ref()
+            .map(|c| (c.cache_hits() as u64, c.cache_misses() as u64))
     }
 
     /// [`Runtime::new`] with the component build in the file at `path` (`--component`).
@@ -678,6 +719,7 @@ impl Runtime {
             store,
             bindings,
             abandoned: false,
+            _live: LiveInstance::new(&self.live),
         })
     }
 }
@@ -756,6 +798,7 @@ pub struct Instance {
     bindings: Collector,
     /// A call was cancelled by the host-side timer: the store must not run again.
     abandoned: bool,
+    _live: LiveInstance,
 }
 
 impl Instance {

@@ -139,4 +139,10 @@ fn metrics_and_health_endpoints_tell_what_was_delivered() {
     assert_eq!(value(&samples, "mcsource_tenants", &[]), 1.0);
     assert!(samples.contains_key("mcsource_sink_delivery_seconds_bucket"));
     assert!(samples.contains_key("mcsource_delivery_queue_depth"));
+    // One tenant: at most its one instance alive. The component's modules came from the
+    // compiled-code cache or went into it.
+    assert!(value(&samples, "mcsource_instances_live", &[]) <= 1.0);
+    let cache = value(&samples, "mcsource_compile_cache_hits_total", &[])
+        + value(&samples, "mcsource_compile_cache_misses_total", &[]);
+    assert!(cache >= 1.0, "no compiled-code cache lookups counted");
 }

@@ -14,7 +14,7 @@ use mimecast_host::delivery::pipeline::{OpenPolicy, Pipeline, ACCEPT_STATE_LOSS_
 use mimecast_host::delivery::sink::Sink;
 use mimecast_host::delivery::{Coalesce, Delivery};
 use mimecast_host::metrics::server::{self, Readiness};
-use mimecast_host::metrics::Metrics;
+use mimecast_host::metrics::{HostFigures, Metrics};
 use mimecast_host::runner::leases::keep_leases;
 use mimecast_host::runner::{self, RunMode, Summary};
 use mimecast_host::runtime::{Runtime, RuntimeOptions};
@@ -102,6 +102,13 @@ pub(crate) async fn run(
         Some(spec) => Some(Observed::listen(spec, config.tenants.len()).await?),
         None => None,
     };
+    if let Some(o) = &observed {
+        let runtime = runtime.clone();
+        o.metrics.sample_host(move || HostFigures {
+            instances_live: runtime.instances_live(),
+            compile_cache: runtime.compile_cache(),
+        });
+    }
     let (done, leases_done) = tokio::sync::watch::channel(false);
     let (reload, first_tenants, keeper) = match shared {
         // The runner starts with no tenant; the lease keeper hands it those this host holds.
