@@ -80,6 +80,40 @@ pub fn request_failed(host: &str, detail: &str) -> SourceError {
     }
 }
 
+/// The error for a request to `host` whose answer's status and headers did not come within
+/// `request_timeout` (`timeout_ms`) by the component's own clock: connecting, sending the
+/// request or the server's first byte stalled (the host did not time it out itself).
+pub fn no_answer(host: &str, timeout_ms: u64) -> SourceError {
+    SourceError::Transient(format!(
+        "no answer from {host} within request_timeout ({}): connecting, sending the request or          waiting for the answer's status and headers stalled (a slow or stuck server or proxy)",
+        seconds(timeout_ms)
+    ))
+}
+
+/// The error for an answer from `host` whose body had not all come within `request_timeout`
+/// (`timeout_ms`) by the component's own clock, after `received` bytes (of `declared`).
+pub fn body_stalled(
+    host: &str,
+    received: usize,
+    declared: Option<u64>,
+    timeout_ms: u64,
+) -> SourceError {
+    let of = declared.map_or_else(String::new, |n| format!(" of {n}"));
+    SourceError::Transient(format!(
+        "the answer from {host} stalled while its body was read: {received}{of} bytes received          within request_timeout ({}; a slow or stuck server or proxy)",
+        seconds(timeout_ms)
+    ))
+}
+
+/// `ms` as seconds for a message, e.g. `30s` or `2.5s`.
+fn seconds(ms: u64) -> String {
+    if ms.is_multiple_of(1000) {
+        format!("{}s", ms / 1000)
+    } else {
+        format!("{}s", ms as f64 / 1000.0)
+    }
+}
+
 /// The error for an answer from `host` whose body broke off after `received` bytes (of
 /// `declared`, its `Content-Length`, when it has one). `detail` is the host's text for the
 /// stream's error: it tells a stall (the request's time is up), a body larger than the tenant's
@@ -129,6 +163,20 @@ mod tests {
         assert!(m.contains("ErrorCode::HttpProtocolError"), "{m}");
         let e = request_failed("x", "ErrorCode::DnsError(DnsErrorPayload { .. })");
         assert!(e.to_string().contains("does not resolve"), "{e}");
+    }
+
+    #[test]
+    fn the_components_own_deadline_names_the_phase_that_stalled() {
+        let e = no_answer("eu-api.mimecast.com", 30_000);
+        assert!(
+            matches!(&e, SourceError::Transient(m) if m.contains("status and headers") && m.contains("(30s)")),
+            "{e:?}"
+        );
+        let e = body_stalled("eu-api.mimecast.com", 10, Some(20), 2_500);
+        assert!(
+            matches!(&e, SourceError::Transient(m) if m.contains("stalled while its body was read: 10 of 20 bytes") && m.contains("(2.5s;")),
+            "{e:?}"
+        );
     }
 
     #[test]

@@ -5,10 +5,12 @@
 //! host's reason (a stall, a size limit, a reset) instead of an opaque stream error.
 
 use chrono::{DateTime, Utc};
+use waki::bindings::wasi::clocks::monotonic_clock;
 use waki::bindings::wasi::http::outgoing_handler;
 use waki::bindings::wasi::http::types::{
-    Fields, IncomingResponse, Method, OutgoingBody, OutgoingRequest, Scheme,
+    Fields, IncomingResponse, Method, OutgoingBody, OutgoingRequest, RequestOptions, Scheme,
 };
+use waki::bindings::wasi::io::poll::{poll, Pollable};
 use waki::bindings::wasi::io::streams::StreamError;
 
 use crate::api::net_error;
@@ -26,8 +28,47 @@ const READ_CHUNK: u64 = 1024 * 1024;
 /// Most bytes `blocking-write-and-flush` takes at once.
 const WRITE_CHUNK: usize = 4096;
 
+/// How much longer than `request_timeout` the component's own deadline waits, so that a host
+/// which enforces the timeout itself (as `mcsource` does) reports first, with its finer reason.
+const OWN_DEADLINE_GRACE_NS: u64 = 1_000_000_000;
+
 /// Sends requests through `wasi:http/outgoing-handler`.
 pub struct WasiTransport;
+
+/// The point on the monotonic clock by which a request must be done, whatever the host does
+/// with the request options: waits are polled against it, never blocking past it.
+struct Deadline(monotonic_clock::Instant);
+
+impl Deadline {
+    /// `timeout_ms` (plus the grace) from now.
+    fn after_ms(timeout_ms: u64) -> Deadline {
+        let span = timeout_ms
+            .saturating_mul(1_000_000)
+            .saturating_add(OWN_DEADLINE_GRACE_NS);
+        Deadline(monotonic_clock::now().saturating_add(span))
+    }
+
+    /// Waits until `ready` is ready; `false` when the deadline came first.
+    fn wait(&self, ready: &Pollable) -> bool {
+        if ready.ready() {
+            return true;
+        }
+        let timer = monotonic_clock::subscribe_instant(self.0);
+        poll(&[ready, &timer]).contains(&0)
+    }
+}
+
+/// `request_timeout` for each phase the host times (connecting, the first byte of the answer,
+/// each wait between bytes), for hosts that honour `wasi:http` request options. A host that
+/// does not support one leaves it unset; the component's own [`Deadline`] still holds.
+fn request_options(timeout_ms: u64) -> RequestOptions {
+    let ns = timeout_ms.saturating_mul(1_000_000);
+    let options = RequestOptions::new();
+    let _ = options.set_connect_timeout(Some(ns));
+    let _ = options.set_first_byte_timeout(Some(ns));
+    let _ = options.set_between_bytes_timeout(Some(ns));
+    options
+}
 
 /// `url` split into scheme, authority and path with query.
 fn split_url(url: &str) -> (Scheme, &str, &str) {
@@ -74,19 +115,30 @@ fn write_body(body: OutgoingBody, bytes: &[u8]) {
     let _ = OutgoingBody::finish(body, None);
 }
 
-/// Sends `request` and waits for the response's head.
-fn exchange(request: &HttpRequest, host: &str) -> Result<IncomingResponse, SourceError> {
+/// Sends `request` and waits for the response's head, until `deadline`.
+fn exchange(
+    request: &HttpRequest,
+    host: &str,
+    timeout_ms: u64,
+    deadline: &Deadline,
+) -> Result<IncomingResponse, SourceError> {
     let out = outgoing(request).map_err(|e| net_error::request_failed(host, &e))?;
     let body = out
         .body()
         .map_err(|()| net_error::request_failed(host, "the request body was taken"))?;
-    let future = outgoing_handler::handle(out, None)
+    let future = outgoing_handler::handle(out, Some(request_options(timeout_ms)))
         .map_err(|code| net_error::request_failed(host, &format!("{code:?}")))?;
     write_body(body, &request.body);
     let result = match future.get() {
         Some(result) => result,
         None => {
-            future.subscribe().block();
+            let ready = future.subscribe();
+            let arrived = deadline.wait(&ready);
+            drop(ready);
+            if !arrived {
+                // Dropping the future cancels the request.
+                return Err(net_error::no_answer(host, timeout_ms));
+            }
             future.get().unwrap_or(Err(()))
         }
     };
@@ -109,11 +161,12 @@ impl Transport for WasiTransport {
     fn send(
         &mut self,
         request: &HttpRequest,
-        _timeout_ms: u64,
+        timeout_ms: u64,
     ) -> Result<HttpResponse, SourceError> {
         let (_, host, _) = split_url(&request.url);
         let host = host.to_string();
-        let response = exchange(request, &host)?;
+        let deadline = Deadline::after_ms(timeout_ms);
+        let response = exchange(request, &host, timeout_ms, &deadline)?;
         let status = response.status();
         let rate_limit_reset_ms = crate::api::rate_limit::wait_ms(
             header(&response, "x-ratelimit-reset").as_deref(),
@@ -133,8 +186,19 @@ impl Transport for WasiTransport {
                 .unwrap_or(MAX_BODY_BYTES)
                 .min(MAX_BODY_BYTES)
         }));
+        let readable = stream.subscribe();
         loop {
-            match stream.blocking_read(READ_CHUNK) {
+            match stream.read(READ_CHUNK) {
+                Ok(chunk) if chunk.is_empty() => {
+                    if !deadline.wait(&readable) {
+                        return Err(net_error::body_stalled(
+                            &host,
+                            body.len(),
+                            declared,
+                            timeout_ms,
+                        ));
+                    }
+                }
                 Ok(chunk) => {
                     if body.len() + chunk.len() > MAX_BODY_BYTES {
                         return Err(SourceError::Protocol(format!(
@@ -150,6 +214,7 @@ impl Transport for WasiTransport {
                 }
             }
         }
+        drop(readable);
         drop(stream);
         drop(incoming);
         Ok(HttpResponse {

@@ -43,6 +43,14 @@ pub enum Fault {
     /// then the real page one byte per interval: a server or proxy that trickles its answer.
     /// Not counted as served.
     TrickleBody(Duration),
+    /// Send the status line and the headers (with the whole page's `Content-Length`), then the
+    /// first `after_bytes` bytes of the real page, then nothing more while the connection stays
+    /// open: a server that stops mid-answer (`after_bytes: 0`: right after the headers). Not
+    /// counted as served.
+    StallBody {
+        /// Bytes of the body sent before the stall.
+        after_bytes: usize,
+    },
     /// HTTP 200 with a chunked body that never ends: the start of a page, then records of
     /// 64 KiB each, as fast as the client reads. Not counted as served.
     EndlessBody,
@@ -72,6 +80,7 @@ impl Fault {
             Fault::ConnectionReset => "connection_reset",
             Fault::ResetMidBody => "reset_mid_body",
             Fault::TrickleBody(_) => "trickle_body",
+            Fault::StallBody { .. } => "stall_body",
             Fault::EndlessBody => "endless_body",
             Fault::HugeNextToken { .. } => "huge_next_token",
         }

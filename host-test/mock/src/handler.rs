@@ -51,6 +51,10 @@ pub(crate) enum Step {
     /// Send the status and the headers with the whole body's length at once, then the body one
     /// byte per interval (injected fault; already in the ledger).
     Trickle(Reply, Duration),
+    /// Send the status and the headers with the whole body's length, then the first `usize`
+    /// bytes of the body, then nothing while the connection stays open (injected fault;
+    /// already in the ledger).
+    Stall(Reply, usize),
     /// Send the status and the headers, then a chunked body that never ends (injected fault;
     /// already in the ledger).
     Endless(Reply),
@@ -323,6 +327,11 @@ impl State {
                             let outcome =
                                 self.serve(&inner, lt, body, now, rate, Delivery::ResetMidBody);
                             return Step::Trickle(finish(&mut inner, &ctx, outcome), every);
+                        }
+                        Fault::StallBody { after_bytes } => {
+                            let outcome =
+                                self.serve(&inner, lt, body, now, rate, Delivery::ResetMidBody);
+                            return Step::Stall(finish(&mut inner, &ctx, outcome), after_bytes);
                         }
                         Fault::EndlessBody => {
                             let outcome =

@@ -25,7 +25,7 @@
 //! struct Dataset   generate(seed, start, end, per_type), empty(), records(t), append(t, records)
 //! fn generate_records(t, seed, start, end, n) -> Vec<Value>    // more records, e.g. late arrivals
 //! enum Fault { Status{..}, RateLimited{reset_ms}, FailOn200{code, retryable}, Delay(Duration), TruncatedBody,
-//!              ConnectionReset, ResetMidBody, TrickleBody(Duration), EndlessBody,
+//!              ConnectionReset, ResetMidBody, TrickleBody(Duration), StallBody, EndlessBody,
 //!              HugeNextToken{bytes} }
 //! struct RandomFaults   new(seed): an endless, repeatable iterator of faults of every kind
 //! struct MockServer  start(config).await, start_tls(config).await, base_url(), addr(),
@@ -100,8 +100,9 @@
 //!   cleanly after half the page with a matching `Content-Length`. None of the three counts the
 //!   page as served. Other connections are not affected. `TrickleBody(every)` sends the head
 //!   (with the page's `Content-Length`) at once, then the page one byte per `every`;
-//!   `EndlessBody` sends a chunked page whose records (64 KiB each) never end. Neither counts
-//!   the page as served.
+//!   `StallBody { after_bytes }` sends the head and the page's first `after_bytes` bytes, then
+//!   nothing while the connection stays open; `EndlessBody` sends a chunked page whose records
+//!   (64 KiB each) never end. None of these counts the page as served.
 //! * Every response carries `X-RateLimit-Limit`, `X-RateLimit-Remaining`, `X-RateLimit-Reset` (ms),
 //!   and `meta.status` equals the HTTP status.
 //! * Records in `[from, to)` (or `[from, to]` with `to_inclusive`), sorted stably by time, oldest or

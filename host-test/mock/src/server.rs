@@ -389,6 +389,8 @@ enum SlowBody {
     },
     /// `head`, then `record` again and again (chunked: no length is announced).
     Endless { head: Option<Bytes>, record: Bytes },
+    /// `head` (when not empty), then nothing ever, of a body announced as `len` bytes.
+    Stall { head: Option<Bytes>, len: u64 },
 }
 
 impl Body for SlowBody {
@@ -416,6 +418,11 @@ impl Body for SlowBody {
                 let next = head.take().unwrap_or_else(|| record.clone());
                 Poll::Ready(Some(Ok(Frame::data(next))))
             }
+            // Never woken again: the connection stays open with the answer unfinished.
+            SlowBody::Stall { head, .. } => match head.take().filter(|h| !h.is_empty()) {
+                Some(head) => Poll::Ready(Some(Ok(Frame::data(head)))),
+                None => Poll::Pending,
+            },
         }
     }
 
@@ -427,6 +434,7 @@ impl Body for SlowBody {
         match self {
             SlowBody::Trickle { rest, .. } => SizeHint::with_exact(rest.len() as u64),
             SlowBody::Endless { .. } => SizeHint::default(),
+            SlowBody::Stall { len, .. } => SizeHint::with_exact(*len),
         }
     }
 }
@@ -478,6 +486,17 @@ async fn respond(
                     rest: body,
                     every,
                     sleep: None,
+                }))
+            });
+        }
+        Step::Stall(mut reply, sent) => {
+            let len = reply.body.len() as u64;
+            let mut body = Bytes::from(std::mem::take(&mut reply.body));
+            let head = body.split_to(sent.min(body.len()));
+            return to_response(reply).map(|_| {
+                Either::Right(Either::Right(SlowBody::Stall {
+                    head: Some(head),
+                    len,
                 }))
             });
         }

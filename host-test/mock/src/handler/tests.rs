@@ -128,7 +128,7 @@ impl Harness {
                 reply
             }
             // What the client gets by the time it gives up: the head and no complete body.
-            Step::Trickle(mut reply, _) | Step::Endless(mut reply) => {
+            Step::Trickle(mut reply, _) | Step::Stall(mut reply, _) | Step::Endless(mut reply) => {
                 reply.body.clear();
                 reply
             }
