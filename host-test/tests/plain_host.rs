@@ -117,6 +117,16 @@ fn source_config(base_url: &str) -> SourceConfig {
     }
 }
 
+/// The engine and the bundled component, compiled once for the tests of this binary.
+fn compiled() -> &'static (Engine, Component) {
+    static COMPILED: std::sync::OnceLock<(Engine, Component)> = std::sync::OnceLock::new();
+    COMPILED.get_or_init(|| {
+        let engine = Engine::new(&Config::new()).unwrap();
+        let component = Component::new(&engine, mimecast_host::runtime::BUNDLED_COMPONENT).unwrap();
+        (engine, component)
+    })
+}
+
 /// One URL Protect poll from a fresh instance, and how long it took.
 async fn poll_once(
     engine: &Engine,
@@ -154,16 +164,15 @@ async fn a_stalled_server_cannot_hold_a_poll_in_a_plain_wasmtime_host() {
     let server = MockServer::start(MockConfig::demo(Utc::now()))
         .await
         .unwrap();
-    let engine = Engine::new(&Config::new()).unwrap();
-    let mut linker = Linker::<Plain>::new(&engine);
+    let (engine, component) = compiled();
+    let mut linker = Linker::<Plain>::new(engine);
     wasmtime_wasi::p2::add_to_linker_async(&mut linker).unwrap();
     wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker).unwrap();
     Collector::add_to_linker::<Plain, HasSelf<Plain>>(&mut linker, |s| s).unwrap();
-    let component = Component::new(&engine, mimecast_host::runtime::BUNDLED_COMPONENT).unwrap();
     let base_url = server.base_url();
 
     // The plain host collects at all.
-    let (events, _) = poll_once(&engine, &linker, &component, &base_url).await;
+    let (events, _) = poll_once(engine, &linker, component, &base_url).await;
     assert!(events.unwrap() > 0, "no events from the mock");
 
     let cases: [(Fault, &str); 4] = [
@@ -190,7 +199,7 @@ async fn a_stalled_server_cannot_hold_a_poll_in_a_plain_wasmtime_host() {
     for (fault, says) in cases {
         let name = fault.kind();
         server.push_fault(fault);
-        let (result, took) = poll_once(&engine, &linker, &component, &base_url).await;
+        let (result, took) = poll_once(engine, &linker, component, &base_url).await;
         match result {
             Err(PollError::Transient(message)) => {
                 assert!(message.contains(says), "{name}: {message}");
@@ -204,4 +213,46 @@ async fn a_stalled_server_cannot_hold_a_poll_in_a_plain_wasmtime_host() {
         );
     }
     server.shutdown().await;
+}
+
+/// README.md lists the interfaces the component imports, between these markers, one a line.
+const IMPORTS_BEGIN: &str = "<!-- component imports: from here -->";
+const IMPORTS_END: &str = "<!-- component imports: up to here -->";
+
+#[test]
+fn the_readme_lists_exactly_the_interfaces_the_component_imports() {
+    let (engine, component) = compiled();
+    let mut imported: Vec<String> = component
+        .component_type()
+        .imports(engine)
+        .map(|(name, _)| name.to_string())
+        .collect();
+    imported.sort();
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md")).unwrap();
+    let (_, rest) = readme
+        .split_once(IMPORTS_BEGIN)
+        .expect("no import list in README.md");
+    let (list, _) = rest
+        .split_once(IMPORTS_END)
+        .expect("unfinished import list in README.md");
+    let mut listed: Vec<String> = list
+        .lines()
+        .map(|l| l.trim().trim_start_matches("* ").trim_matches('`'))
+        .filter(|l| l.contains(':') && !l.starts_with("```"))
+        .map(|l| {
+            l.split_whitespace()
+                .next()
+                .unwrap_or_default()
+                .trim_matches('`')
+                .to_string()
+        })
+        .collect();
+    listed.sort();
+    assert_eq!(
+        listed,
+        imported,
+        "README.md's import list differs from the component's imports; update it to:\n{}",
+        imported.join("\n")
+    );
 }
