@@ -65,10 +65,10 @@ function optionalText(problems, path, value) {
   return undefined;
 }
 
-/** A non-negative integer, as a Number (`u32`) or a BigInt (`u64`). */
-function integer(problems, path, value, { max, big }) {
-  if (!Number.isSafeInteger(value) || value < 0 || value > max) {
-    problems.add(path, `expected a whole number from 0 to ${max}, got ${JSON.stringify(value)}`);
+/** A whole number from `min` (0) to `max`, as a Number (`u32`) or a BigInt (`u64`). */
+function integer(problems, path, value, { min = 0, max, big }) {
+  if (!Number.isSafeInteger(value) || value < min || value > max) {
+    problems.add(path, `expected a whole number from ${min} to ${max}, got ${JSON.stringify(value)}`);
     return big ? 0n : 0;
   }
   return big ? BigInt(value) : value;
@@ -188,7 +188,7 @@ export function loadConfig(file, env = process.env) {
     checkpoints: path('checkpoints'),
     logTypes,
     transientRetries: integer(problems, 'config.transientRetries', raw.transientRetries ?? 5, { max: 100, big: false }),
-    pollTimeoutMs: integer(problems, 'config.pollTimeoutMs', raw.pollTimeoutMs ?? 120_000, { max: 3_600_000, big: false }),
+    pollTimeoutMs: integer(problems, 'config.pollTimeoutMs', raw.pollTimeoutMs ?? 120_000, { min: 1000, max: 3_600_000, big: false }),
     source: sourceConfig(problems, raw.source, env),
   };
   if (problems.list.length > 0) {
