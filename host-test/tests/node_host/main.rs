@@ -1,6 +1,6 @@
 //! End-to-end for issue 21: the same component in a host we did not write. jco transpiles it
-//! for Node.js, `examples/node/collect.mjs` supplies the host imports in JavaScript and collects
-//! from the mock Mimecast; what Node delivered is compared with what the mock holds (every
+//! for Node.js, `examples/node` supplies the host imports in JavaScript and its `collect.mjs`
+//! collects from the mock Mimecast; what Node delivered is compared with what the mock holds (every
 //! record exactly once), over API 1.0 and 2.0, with faults, and with checkpoints handed from
 //! `mcsource`'s SQLite state to Node and back.
 
