@@ -1,7 +1,7 @@
 // The main thread's handle on one component instance running in `worker.mjs`: each call is a
 // message with a deadline. A call past its deadline stops the worker (and with it the instance
-// and any request in flight): preview2-shim has no overall request timeout, so a server that
-// trickles its answer would otherwise hold a poll for hours.
+// and any request in flight): the component times its own requests, but a host should not
+// trust a guest to end every call.
 
 import { Worker } from 'node:worker_threads';
 

@@ -26,9 +26,9 @@ function originOf(url) {
 
 /**
  * preview2-shim's `wasi:http/outgoing-handler`, narrowed to what this tenant needs: requests
- * only to the origin of `baseUrl` (others get `HTTP-request-denied`), and, as the component
- * sets no options, the request timeout as connect, first-byte and between-bytes timeout (else
- * the shim waits up to 600 s). A trickling answer is cut by the driver's poll deadline instead.
+ * only to the origin of `baseUrl` (others get `HTTP-request-denied`). The component sets its
+ * request timeout as the request options; should a build pass none, the handler sets them (else
+ * the shim waits up to 600 s).
  */
 function outgoingHandler(baseUrl, timeoutMs, log) {
   const allowed = originOf(baseUrl);

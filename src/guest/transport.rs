@@ -48,6 +48,11 @@ impl Deadline {
         Deadline(monotonic_clock::now().saturating_add(span))
     }
 
+    /// Whether the deadline has come.
+    fn passed(&self) -> bool {
+        monotonic_clock::now() >= self.0
+    }
+
     /// Waits until `ready` is ready; `false` when the deadline came first.
     fn wait(&self, ready: &Pollable) -> bool {
         if ready.ready() {
@@ -200,6 +205,16 @@ impl Transport for WasiTransport {
                     }
                 }
                 Ok(chunk) => {
+                    // A host whose reads block until data comes (jco's preview2-shim) never
+                    // returns an empty read: a trickle is caught here.
+                    if deadline.passed() {
+                        return Err(net_error::body_stalled(
+                            &host,
+                            body.len() + chunk.len(),
+                            declared,
+                            timeout_ms,
+                        ));
+                    }
                     if body.len() + chunk.len() > MAX_BODY_BYTES {
                         return Err(SourceError::Protocol(format!(
                             "the response from {host} is larger than {MAX_BODY_BYTES} bytes; not a Mimecast page"
