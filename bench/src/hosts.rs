@@ -129,7 +129,8 @@ fn spread(stores: &[PostgresStore], ids: &[String]) -> anyhow::Result<Vec<Vec<St
             shares.push(s.lease_round(ids, COMMIT_LEASE)?);
         }
         let held: usize = shares.iter().map(Vec::len).sum();
-        if held == ids.len() && shares.iter().all(|s| s.len() >= fair) {
+        // Fair shares are rounded up, so the last host may hold a few fewer.
+        if held == ids.len() && shares.iter().all(|s| s.len() + stores.len() > fair) {
             return Ok(shares);
         }
     }

@@ -175,6 +175,16 @@ impl Delivery {
         self.jobs.max_capacity() - self.jobs.capacity()
     }
 
+    /// Reads [`Delivery::queue_depth`] without keeping the delivery task alive (0 once every
+    /// handle is gone), for what outlives the run's handles, such as the metrics endpoint.
+    pub fn queue_depth_reader(&self) -> impl Fn() -> usize + Send + Sync + 'static {
+        let jobs = self.jobs.downgrade();
+        move || {
+            jobs.upgrade()
+                .map_or(0, |jobs| jobs.max_capacity() - jobs.capacity())
+        }
+    }
+
     /// Runs `work` on the pipeline in the delivery thread and returns its answer.
     async fn call<R: Send + 'static>(
         &self,

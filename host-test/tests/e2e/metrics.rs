@@ -4,6 +4,7 @@
 
 use std::collections::HashMap;
 use std::io::{Read as _, Write as _};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
@@ -119,8 +120,27 @@ fn metrics_and_health_endpoints_tell_what_was_delivered() {
     assert_eq!(get(&addr, "/readyz").0, 200);
     assert_eq!(get(&addr, "/nope").0, 404);
     let (status, text) = get(&addr, "/metrics");
-    run.kill().unwrap();
-    run.wait().unwrap();
+    // SIGTERM stops the run cleanly although the endpoint is still up.
+    assert!(Command::new("kill")
+        .args(["-TERM", &run.id().to_string()])
+        .status()
+        .unwrap()
+        .success());
+    let stopping = Instant::now();
+    let exit = loop {
+        if let Some(exit) = run.try_wait().unwrap() {
+            break exit;
+        }
+        if stopping.elapsed() > Duration::from_secs(60) {
+            run.kill().unwrap();
+            panic!(
+                "no exit within 60 s of SIGTERM:\n{}",
+                std::fs::read_to_string(&log).unwrap_or_default()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(exit.success(), "{exit:?}");
     assert_eq!(status, 200);
     let samples = parse_openmetrics(&text);
     for t in LogType::ALL {

@@ -302,12 +302,13 @@ impl Observed {
             let _ = stop.wait_for(|s| *s).await;
             not_ready.set(false);
         });
-        let queue = delivery.clone();
+        // Not a handle: one held by the endpoint would keep the delivery task, and so the
+        // run, from ever finishing after SIGTERM.
         server::spawn(
             self.listener,
             self.metrics,
             readiness,
-            Arc::new(move || queue.queue_depth()),
+            Arc::new(delivery.queue_depth_reader()),
         );
     }
 }
