@@ -52,10 +52,14 @@ for path in \
     /usr/share/doc/mcsource/docs/packaging.md \
     /usr/share/doc/mcsource/examples/mimecast.toml \
     /usr/share/doc/mcsource/examples/sinks/syslog-tls.toml \
+    /usr/share/doc/mcsource/examples/kubernetes/mcsource.yaml \
     /usr/share/doc/mcsource/mimecast_source.wasm \
     /usr/share/doc/mcsource/wit/source.wit; do
     grep -qx "$path" <<<"$contents" || fail "$deb lacks $path"
 done
+if grep -E '/node_modules/|/\.gitignore$' <<<"$contents"; then
+    fail "$deb holds files git does not track (above)"
+fi
 [ "$(dpkg-deb -f "$deb" Package)" = mcsource ] || fail "package name is not mcsource"
 dpkg-deb -I "$deb" conffiles | grep -qx /etc/mcsource/mcsource.toml ||
     fail "/etc/mcsource/mcsource.toml is not a conffile"

@@ -3,7 +3,7 @@
 # is the last line printed). Steps, so that each input is built once:
 #   1. the release binary (its build script builds the component, target/component/…);
 #   2. the man page and the bash, zsh and fish completions, written by that binary's hidden
-#      `mcsource generate` into target/packaging/;
+#      `mcsource generate` into target/packaging/, and beside them the examples git tracks;
 #   3. `cargo deb -p mimecast-host --no-build`, which packs them with the assets listed in
 #      host-test/Cargo.toml, [package.metadata.deb].
 # Installs cargo-deb (pinned version, from crates.io) if it is missing or another version.
@@ -27,6 +27,13 @@ mkdir -p "$out"
 "$bin" generate bash >"$out/mcsource.bash"
 "$bin" generate zsh >"$out/_mcsource"
 "$bin" generate fish >"$out/mcsource.fish"
+# The examples as git tracks them, not what tests leave beside them (examples/node/node_modules).
+rm -rf "$out/examples"
+if git rev-parse --is-inside-work-tree >/dev/null 2>&1; then
+    git ls-files -z -- examples ':!:**/.gitignore' | xargs -0 cp --parents -t "$out"
+else
+    cp -r examples "$out/"
+fi
 
 # cargo-deb warns about every asset under ../target/ that it does not build itself (the
 # generated files and the component): expected here, so those lines are left out.
