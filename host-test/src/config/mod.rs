@@ -34,10 +34,19 @@ pub const DEFAULT_DISCOVER_URL: &str = "https://api.mimecast.com";
 /// `base_url` value that asks for region discovery before the first poll.
 pub const DISCOVER: &str = "discover";
 
+/// The key that marks the config file a package installs as not edited yet (see
+/// `packaging/mcsource.toml`): [`FileConfig::load`] refuses a file where it is `true`.
+pub const NOT_CONFIGURED_YET: &str = "not_configured_yet";
+
 /// The whole configuration file.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FileConfig {
+    /// `true` in the example config the Debian package installs as
+    /// `/etc/mcsource/mcsource.toml`, so that it collects nothing until someone fills it in
+    /// and deletes the line; any command that loads such a file says so.
+    #[serde(default)]
+    pub not_configured_yet: bool,
     /// Directory for checkpoints; created if missing. Relative paths are relative to the
     /// config file.
     #[serde(default = "default_state_dir")]
@@ -843,6 +852,15 @@ pub enum ConfigFileError {
         /// The parser's words with line and column (never the offending text).
         message: String,
     },
+    /// The file still says `not_configured_yet = true`: it is the installed example.
+    #[error(
+        "{path} is not configured yet: fill in its [[tenant]] (id, base_url, credentials) and \
+         [sink] as its comments say, then delete the line `{NOT_CONFIGURED_YET} = true`"
+    )]
+    NotConfiguredYet {
+        /// The file.
+        path: String,
+    },
 }
 
 /// A base URL that cannot be a tenant's origin; the message shows the URL without credentials
@@ -855,7 +873,8 @@ impl FileConfig {
     /// Reads and parses a config file.
     ///
     /// # Errors
-    /// Unreadable file or TOML that does not fit the schema (the message names the key).
+    /// Unreadable file, TOML that does not fit the schema (the message names the key), or a
+    /// file that still says `not_configured_yet = true`.
     pub fn load(path: &Path) -> Result<FileConfig, ConfigFileError> {
         let text =
             small_file::read_to_string(path, small_file::MAX_CONFIG_BYTES).map_err(|source| {
@@ -864,10 +883,16 @@ impl FileConfig {
                     source,
                 }
             })?;
-        toml::from_str(&text).map_err(|e| ConfigFileError::Syntax {
+        let config: FileConfig = toml::from_str(&text).map_err(|e| ConfigFileError::Syntax {
             path: path.display().to_string(),
             message: describe_toml_error(&text, &e),
-        })
+        })?;
+        if config.not_configured_yet {
+            return Err(ConfigFileError::NotConfiguredYet {
+                path: path.display().to_string(),
+            });
+        }
+        Ok(config)
     }
 
     /// Checks everything the host can check and resolves secrets; `base_dir` anchors relative
@@ -1604,6 +1629,70 @@ secret_key = "d"
             panic!("not API 2.0");
         };
         assert_eq!(client_secret.expose(), "from-file");
+    }
+
+    #[test]
+    fn the_packaged_config_collects_nothing_until_edited() {
+        let packaged = Path::new(env!("CARGO_MANIFEST_DIR")).join("../packaging/mcsource.toml");
+        let err = FileConfig::load(&packaged).unwrap_err();
+        assert!(
+            matches!(err, ConfigFileError::NotConfiguredYet { .. }),
+            "{err}"
+        );
+        let err = err.to_string();
+        assert!(
+            err.starts_with(&format!("{} is not configured yet: ", packaged.display())),
+            "{err}"
+        );
+        assert!(
+            err.contains("[[tenant]]") && err.contains("[sink]"),
+            "{err}"
+        );
+        assert!(
+            err.ends_with("then delete the line `not_configured_yet = true`"),
+            "{err}"
+        );
+
+        // Edited as its comments say (the line deleted, the credentials passed by systemd),
+        // it is a working configuration for the unit's directories.
+        let text = std::fs::read_to_string(&packaged).unwrap();
+        let marker = "\nnot_configured_yet = true\n";
+        assert_eq!(text.matches(marker).count(), 1, "one marker line");
+        let dir = tempfile::tempdir().unwrap();
+        let edited = dir.path().join("mcsource.toml");
+        std::fs::write(&edited, text.replace(marker, "\n")).unwrap();
+        let credentials = dir.path().join("credentials");
+        std::fs::create_dir(&credentials).unwrap();
+        std::fs::write(credentials.join("mimecast-client-id"), "the-id\n").unwrap();
+        std::fs::write(credentials.join("mimecast-client-secret"), "the-secret").unwrap();
+        // The only test that sets CREDENTIALS_DIRECTORY (the others give the directory).
+        std::env::set_var(secret::CREDENTIALS_DIRECTORY, &credentials);
+        let file = FileConfig::load(&edited).unwrap();
+        let problems = file.validate(dir.path()).err().unwrap_or_default();
+        // The file sink's directory is the unit's LogsDirectory=, made by systemd at start.
+        let log_dir_missing = !Path::new("/var/log/mcsource").is_dir();
+        let expected: &[&str] = if log_dir_missing {
+            &["sink.path: directory /var/log/mcsource does not exist; create it first"]
+        } else {
+            &[]
+        };
+        assert_eq!(problems, expected);
+        let mut text = text.replace(marker, "\n");
+        text = text.replace("/var/log/mcsource/events.ndjson", "events.ndjson");
+        let c = parse(&text).validate(dir.path()).unwrap();
+        assert_eq!(c.state_dir, Path::new("/var/lib/mcsource"));
+        let Credentials::Api2 {
+            client_id,
+            client_secret,
+        } = &c.tenants[0].credentials
+        else {
+            panic!("not API 2.0");
+        };
+        assert_eq!(
+            (client_id.expose(), client_secret.expose()),
+            ("the-id", "the-secret")
+        );
+        std::env::remove_var(secret::CREDENTIALS_DIRECTORY);
     }
 
     #[test]
