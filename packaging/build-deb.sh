@@ -18,9 +18,18 @@ if [ "$(cargo deb --version 2>/dev/null)" != "cargo-deb $CARGO_DEB_VERSION" ]; t
     cargo install cargo-deb --version "$CARGO_DEB_VERSION" --locked --quiet
 fi
 
-cargo build --release --locked -p mimecast-host --bin mcsource
+# MCSOURCE_DEB_PROFILE=dev packs the debug build instead (CI, which has built it for the tests
+# already, checks the packaging with it; a release build from scratch takes a quarter of an hour
+# on 2 cores). Packages for use are built with the release profile, the default.
+profile=${MCSOURCE_DEB_PROFILE:-release}
+case "$profile" in
+    release) dir=release ;;
+    dev) dir=debug ;;
+    *) echo "build-deb: MCSOURCE_DEB_PROFILE must be release or dev, not $profile" >&2; exit 2 ;;
+esac
+cargo build --profile "$profile" --locked -p mimecast-host --bin mcsource
 
-bin="${CARGO_TARGET_DIR:-target}/release/mcsource"
+bin="${CARGO_TARGET_DIR:-target}/$dir/mcsource"
 out=target/packaging
 mkdir -p "$out"
 "$bin" generate man >"$out/mcsource.1"
@@ -37,5 +46,5 @@ fi
 
 # cargo-deb warns about every asset under ../target/ that it does not build itself (the
 # generated files and the component): expected here, so those lines are left out.
-cargo deb -p mimecast-host --no-build --locked \
+cargo deb -p mimecast-host --no-build --locked --profile "$profile" \
     2> >(grep -v "^warning: Only source paths starting with exactly 'target/release/'" >&2)
