@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use chrono::{TimeDelta, Utc};
+use chrono::{DateTime, TimeDelta, Utc};
 use http_body_util::{BodyExt as _, Full};
 use mimecast_host::delivery::sink::{Batch, Sink, SinkError};
 use mimecast_mock::{Credential, Dataset, MockConfig, MockServer};
@@ -225,7 +225,7 @@ async fn mock_ceiling(
             let mut records = 0u64;
             while Instant::now() < until {
                 records += client
-                    .page(&settings, SourceLogType::UrlProtect, None)
+                    .page(&settings, SourceLogType::UrlProtect, Utc::now(), None)
                     .await?
                     .0;
             }
@@ -263,8 +263,10 @@ impl Client {
     ) -> anyhow::Result<u64> {
         let mut records = 0;
         let mut token: Option<String> = None;
+        // Every page of a query repeats its window exactly (the API refuses a token otherwise).
+        let now = Utc::now();
         loop {
-            let (n, next) = self.page(settings, log_type, token.as_deref()).await?;
+            let (n, next) = self.page(settings, log_type, now, token.as_deref()).await?;
             records += n;
             match next {
                 Some(next) if n > 0 => token = Some(next),
@@ -273,18 +275,18 @@ impl Client {
         }
     }
 
-    /// One page of `log_type`'s window (three hours back to a minute ago) from `token`:
-    /// its record count and next token.
+    /// One page of `log_type`'s window as of `now` (three hours back to a minute ago) from
+    /// `token`: its record count and next token.
     async fn page(
         &mut self,
         settings: &Settings,
         log_type: SourceLogType,
+        now: DateTime<Utc>,
         token: Option<&str>,
     ) -> anyhow::Result<(u64, Option<String>)> {
         let Auth::Api1(keys) = &settings.auth else {
             anyhow::bail!("the ceiling client uses API 1.0");
         };
-        let now = Utc::now();
         let item = request::window_item(
             log_type,
             settings,
@@ -297,7 +299,14 @@ impl Client {
         let mut id = [0u8; 16];
         id[..8].copy_from_slice(&self.conn.to_be_bytes());
         id[8..].copy_from_slice(&REQUESTS.fetch_add(1, Ordering::Relaxed).to_be_bytes());
-        let signed = request::signed_post(&settings.base_url, keys, log_type.path(), body, now, id);
+        let signed = request::signed_post(
+            &settings.base_url,
+            keys,
+            log_type.path(),
+            body,
+            Utc::now(),
+            id,
+        );
         let mut builder = http::Request::builder()
             .method("POST")
             .uri(log_type.path())
