@@ -169,7 +169,8 @@ impl Sizes {
             rounds: 1,
             polls_per_round: 2,
             page_sizes: vec![10],
-            e2e_records_per_type: 50,
+            // More than one page of 100, so the paging ceiling pages.
+            e2e_records_per_type: 150,
             e2e_tenants: vec![1, 3],
             e2e_duration: Duration::from_secs(2),
             e2e_many_rounds: 1,
