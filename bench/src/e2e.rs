@@ -315,6 +315,8 @@ impl Client {
             builder = builder.header(*name, value);
         }
         let req = builder.body(Full::new(bytes::Bytes::from(signed.body)))?;
+        // The connection takes the next request only once it has finished the last one.
+        self.sender.ready().await?;
         let response = self.sender.send_request(req).await?;
         let status = response.status().as_u16();
         let body = response.into_body().collect().await?.to_bytes().to_vec();
