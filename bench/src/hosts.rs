@@ -122,15 +122,17 @@ fn commit_rows(tenants: usize, span: Duration) -> anyhow::Result<Vec<String>> {
 
 /// Runs lease rounds until every host holds its fair share of `ids`; returns each one's tenants.
 fn spread(stores: &[PostgresStore], ids: &[String]) -> anyhow::Result<Vec<Vec<String>>> {
-    let fair = ids.len() / stores.len();
+    // Fair shares are rounded up, so the last host may hold fewer: at least what the others
+    // leave it at most.
+    let fair = ids.len().div_ceil(stores.len());
+    let least = ids.len().saturating_sub(fair * (stores.len() - 1)).max(1);
     for _ in 0..10 {
         let mut shares = Vec::new();
         for s in stores {
             shares.push(s.lease_round(ids, COMMIT_LEASE)?);
         }
         let held: usize = shares.iter().map(Vec::len).sum();
-        // Fair shares are rounded up, so the last host may hold a few fewer.
-        if held == ids.len() && shares.iter().all(|s| s.len() + stores.len() > fair) {
+        if held == ids.len() && shares.iter().all(|s| s.len() >= least) {
             return Ok(shares);
         }
     }
