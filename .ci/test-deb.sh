@@ -131,8 +131,11 @@ done
 # and ProcSubset=pid make it. It runs the demo, then collects from `mcsource mock` into a file
 # sink with a { credential = … } from CREDENTIALS_DIRECTORY, reloads on SIGHUP and drains on
 # SIGTERM with exit code 0.
-sandbox=$PWD/target/packaging/sandbox
+# Outside /tmp and /var/tmp, which the sandbox replaces (the checkout may well be under /tmp),
+# with the filter script copied in.
+sandbox=/var/lib/mcsource-deb-test
 rm -rf "$sandbox" && mkdir -p "$sandbox/credentials"
+cp packaging/seccomp-run.py "$sandbox/seccomp-run.py"
 cleanup_sandbox() {
     [ -z "${run:-}" ] || kill "$run" 2>/dev/null || true
     [ -z "${mock:-}" ] || kill "$mock" 2>/dev/null || true
@@ -146,7 +149,7 @@ unshare -m --propagation private sh -c \
 # The command line that runs "$@" in the sandbox, in the array `jailed`.
 jail() {
     jailed=(setpriv --reuid=65534 --regid=65534 --clear-groups
-        /usr/bin/python3 "$PWD/packaging/seccomp-run.py" "$unit" "$@")
+        /usr/bin/python3 "$sandbox/seccomp-run.py" "$unit" "$@")
     if [ "$namespaces" = yes ]; then
         jailed=(unshare -m --propagation private sh -c '
             set -e
