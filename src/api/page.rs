@@ -627,7 +627,8 @@ fn records_in_data(log_type: LogType, data: &RawValue) -> Result<Vec<&RawValue>,
 }
 
 fn records_of(log_type: LogType, item: &RawValue) -> Result<Vec<&RawValue>, SourceError> {
-    let fields: std::collections::HashMap<&str, &RawValue> = serde_json::from_str(item.get())
+    // A BTreeMap, not a HashMap: `RandomState` would import `wasi:random/insecure-seed`.
+    let fields: std::collections::BTreeMap<&str, &RawValue> = serde_json::from_str(item.get())
         .map_err(|e| {
             SourceError::Protocol(format!(
                 "{log_type} response data[0] is not an object ({e})"

@@ -68,7 +68,8 @@ pub fn inspect(log_type: LogType, raw: &RawValue, scratch: &mut Vec<u8>) -> Reco
 /// The string member `field` of a record serde_json cannot read as a whole, if that member
 /// itself can be read.
 fn member_str(raw: &RawValue, field: &str) -> Option<String> {
-    let members: std::collections::HashMap<&str, &RawValue> =
+    // A BTreeMap, not a HashMap: `RandomState` would import `wasi:random/insecure-seed`.
+    let members: std::collections::BTreeMap<&str, &RawValue> =
         serde_json::from_str(raw.get()).ok()?;
     serde_json::from_str(members.get(field)?.get()).ok()
 }

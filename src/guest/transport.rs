@@ -1,17 +1,20 @@
 //! WASI-HTTP transport for the component (`wasi:http/outgoing-handler`, through the bindings
-//! that waki generates) and the WASI clock and randomness. The only module that performs I/O;
-//! it reads at most `MAX_BODY_BYTES` of a response. It speaks the WASI-HTTP interfaces
-//! directly (rather than through waki's client) so that a body that fails is reported with the
-//! host's reason (a stall, a size limit, a reset) instead of an opaque stream error.
+//! that waki generates) and the WASI clocks and randomness, called directly: std has neither on
+//! wasm32-unknown-unknown, so the component imports only the interfaces its code names. The only
+//! module that performs I/O (but for `panic_message`); it reads at most `MAX_BODY_BYTES` of a
+//! response. It speaks the WASI-HTTP interfaces directly (rather than through waki's client) so
+//! that a body that fails is reported with the host's reason (a stall, a size limit, a reset)
+//! instead of an opaque stream error.
 
 use chrono::{DateTime, Utc};
-use waki::bindings::wasi::clocks::monotonic_clock;
+use waki::bindings::wasi::clocks::{monotonic_clock, wall_clock};
 use waki::bindings::wasi::http::outgoing_handler;
 use waki::bindings::wasi::http::types::{
     Fields, IncomingResponse, Method, OutgoingBody, OutgoingRequest, RequestOptions, Scheme,
 };
 use waki::bindings::wasi::io::poll::{poll, Pollable};
 use waki::bindings::wasi::io::streams::StreamError;
+use waki::bindings::wasi::random::random;
 
 use crate::api::net_error;
 use crate::error::SourceError;
@@ -176,7 +179,7 @@ impl Transport for WasiTransport {
         let rate_limit_reset_ms = crate::api::rate_limit::wait_ms(
             header(&response, "x-ratelimit-reset").as_deref(),
             header(&response, "retry-after").as_deref(),
-            Utc::now(),
+            wall_now(),
         );
         let declared = header(&response, "content-length").and_then(|v| v.trim().parse().ok());
         let incoming = response
@@ -240,19 +243,28 @@ impl Transport for WasiTransport {
     }
 }
 
-/// WASI wall clock and random source.
+/// WASI wall clock (`wasi:clocks/wall-clock`) and random source (`wasi:random/random`).
 pub struct WasiClock;
 
 impl Clock for WasiClock {
     fn now(&self) -> DateTime<Utc> {
-        Utc::now()
+        wall_now()
     }
 
     fn random16(&mut self) -> [u8; 16] {
+        // wasi:random/random, the secure source, cannot fail.
         let mut b = [0u8; 16];
-        // wasi:random cannot fail; should it, a fixed id still signs correctly and only risks a
-        // replay rejection, which is retried.
-        let _ = getrandom::fill(&mut b);
+        b[..8].copy_from_slice(&random::get_random_u64().to_le_bytes());
+        b[8..].copy_from_slice(&random::get_random_u64().to_le_bytes());
         b
     }
+}
+
+/// Now, from `wasi:clocks/wall-clock`; the epoch should the host's clock be out of chrono's range.
+fn wall_now() -> DateTime<Utc> {
+    let t = wall_clock::now();
+    i64::try_from(t.seconds)
+        .ok()
+        .and_then(|s| DateTime::from_timestamp(s, t.nanoseconds))
+        .unwrap_or(DateTime::UNIX_EPOCH)
 }
