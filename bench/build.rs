@@ -1,5 +1,6 @@
-//! Builds the benchmark-only component of `bench/guest` for wasm32-wasip2 and hands its path
-//! to the harness (`BENCH_COMPONENT`). Its own target directory: the guest builds
+//! Builds the benchmark-only component of `bench/guest` (same target and linker as the
+//! collector: `host-test/build_component.rs`) and hands its path to the harness
+//! (`BENCH_COMPONENT`). Its own target directory: the guest builds
 //! mimecast-source without its `component` feature, and that cdylib would otherwise overwrite
 //! the collector's .wasm that the host bundles.
 
@@ -18,8 +19,7 @@ fn main() {
     }
     println!("cargo:rerun-if-changed=../host-test/build_component.rs");
     let target_dir = workspace.join("target").join("bench-guest");
-    build_component(&workspace, &target_dir, "mimecast-bench-guest");
-    let wasm = target_dir.join("wasm32-wasip2/release/mimecast_bench_guest.wasm");
+    let wasm = build_component(&workspace, &target_dir, "mimecast-bench-guest");
     // Not watched: this script writes it, so watching it would make every next build run
     // the script again and re-link whatever embeds it.
     println!(

@@ -1,6 +1,6 @@
-//! Builds the mimecast-source component for wasm32-wasip2 and hands its path to the host crate,
-//! which bundles it (`runtime::BUNDLED_COMPONENT`). The nested cargo uses its own target
-//! directory so it never waits on the outer build's lock.
+//! Builds the mimecast-source component (target and linker: `build_component.rs`) and hands its
+//! path to the host crate, which bundles it (`runtime::BUNDLED_COMPONENT`). The nested cargo uses
+//! its own target directory so it never waits on the outer build's lock.
 
 use std::env;
 use std::path::{Path, PathBuf};
@@ -17,8 +17,7 @@ fn main() {
         );
     }
     println!("cargo:rerun-if-changed=build_component.rs");
-    build_component(&workspace, &target_dir, "mimecast-source");
-    let wasm = target_dir.join("wasm32-wasip2/release/mimecast_source.wasm");
+    let wasm = build_component(&workspace, &target_dir, "mimecast-source");
     // Not watched: this script writes it, so watching it would make every next build run
     // the script again and re-link whatever embeds it.
     println!("cargo:rustc-env=MIMECAST_SOURCE_WASM={}", wasm.display());

@@ -1,5 +1,5 @@
 //! wit-bindgen glue: converts between the WIT types of `wit/source.wit` and the pure modules.
-//! No logic lives here beyond the conversions.
+//! No logic lives here beyond the conversions and, on entry, setting the panic hook.
 
 use std::cell::RefCell;
 
@@ -7,6 +7,7 @@ use crate::api::auth::{TokenCache, TokenShelf};
 use crate::api::scrub::Scrubber;
 use crate::collect::poll::{self, NextPoll};
 use crate::error::SourceError;
+use crate::guest::panic_message;
 use crate::guest::transport::{WasiClock, WasiTransport};
 use crate::log_type::LogType;
 use crate::schema::Schema;
@@ -159,6 +160,7 @@ fn source_config(c: wit::Config) -> SourceConfig {
 
 impl wit::Guest for Component {
     fn configure(config: wit::Config) -> Result<(), wit::PollError> {
+        panic_message::install();
         let config = source_config(config);
         let scrubber = Scrubber::new(credential_values(&config.credentials));
         SCRUBBER.with(|s| *s.borrow_mut() = scrubber);
@@ -175,6 +177,7 @@ impl wit::Guest for Component {
     }
 
     fn poll(log: WitLogType, checkpoint: Option<String>) -> Result<wit::Batch, wit::PollError> {
+        panic_message::install();
         let log = log_type(log);
         with_settings("poll", |settings, tokens| {
             let outcome = poll::poll(
@@ -202,6 +205,7 @@ impl wit::Guest for Component {
     }
 
     fn probe(log: WitLogType) -> Result<(), wit::PollError> {
+        panic_message::install();
         let log = log_type(log);
         with_settings("probe", |settings, tokens| {
             Ok(poll::probe(
@@ -220,6 +224,7 @@ impl wit::Guest for Component {
         email_address: String,
         timeout_ms: u64,
     ) -> Result<String, wit::PollError> {
+        panic_message::install();
         poll::discover(
             &discover_url,
             &app_id,

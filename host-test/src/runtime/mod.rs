@@ -107,7 +107,7 @@ pub enum LoadError {
     #[error("cannot link the host's imports: {0}")]
     Link(String),
     /// The bytes do not parse or compile as a component.
-    #[error("the component does not load; is it a wasm32-wasip2 build of mimecast-source?: {0}")]
+    #[error("the component does not load; is it a component build of mimecast-source?: {0}")]
     NotAComponent(String),
     /// The component imports what this host does not provide, or exports another world.
     #[error("the component needs imports this host does not provide: {0}")]
@@ -500,8 +500,8 @@ fn build_engine(
 }
 
 fn pooling(options: &RuntimeOptions) -> wasmtime::PoolingAllocationConfig {
-    // A wasm32-wasip2 component holds a few core instances (the program and WASI adapter
-    // shims), one or two memories and a few tables; these bounds leave room for that.
+    // A component holds a few core instances (the program and the canonical ABI's shims), one
+    // or two memories and a few tables; these bounds leave room for that.
     const CORE_INSTANCES: u32 = 16;
     const MEMORIES: u32 = 4;
     const TABLES: u32 = 8;
