@@ -5,7 +5,7 @@
 /// `wasi:cli` environment, exit, stdin, stdout and terminal interfaces (the panic handler reads
 /// `RUST_BACKTRACE` and writes through the C stdio table) and `wasi:random/insecure-seed`, which
 /// every host then has to supply. On wasm32-unknown-unknown std imports nothing, so a component
-/// imports only the interfaces its own code calls (issue 21; `tests/component_imports.rs`).
+/// imports only the interfaces its own code calls (issue 21; README lists them, checked by `tests/plain_host.rs`).
 const COMPONENT_TARGET: &str = "wasm32-unknown-unknown";
 
 /// Builds `package` for [`COMPONENT_TARGET`] with the release profile into `target_dir`, as a

@@ -7,7 +7,7 @@
 #   3. `cargo deb -p mimecast-host --no-build`, which packs them with the assets listed in
 #      host-test/Cargo.toml, [package.metadata.deb].
 # Installs cargo-deb (pinned version, from crates.io) if it is missing or another version.
-# Needs: rustup target add wasm32-wasip2. See docs/packaging.md.
+# Needs: rustup target add wasm32-unknown-unknown. See docs/packaging.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
