@@ -350,7 +350,10 @@ impl Report {
                  this process; *component* runs the same code in `bench/guest` under wasmtime, either \
                  all polls in one call (*amortised*) or one call per poll with the page crossing \
                  the boundary each time (*per call*). *serde_json* parses the page into a `Value` \
-                 and nothing else: a ceiling for any JSON work. Ratio = component ÷ native speed.\n\n\
+                 and nothing else: a ceiling for any JSON work. The engine is the production one \
+                 (epoch interruption on, for the poll's CPU deadline). The four run interleaved, \
+                 each once a round after a warm-up round; speeds are medians over the rounds, and \
+                 ratio = component ÷ native speed in each round: median (lowest–highest).\n\n\
                  | log type | page | serde_json only | native | component, amortised | ratio | component, per call | ratio |\n\
                  |---|---|---|---|---|---|---|---|",
                 &self.parse,
@@ -546,7 +549,22 @@ pub fn splice_sections(existing: &str, generated: &str) -> anyhow::Result<String
             .last()
             .is_some_and(|l| l.starts_with("| ") && !l.starts_with("|---"));
         let title = block.lines().next().unwrap_or_default();
-        if !has_rows || title == "## Goals" {
+        if !has_rows {
+            continue;
+        }
+        if title == "## Goals" {
+            // Only the goals this run measured: each replaces the row of the same goal.
+            for row in block.lines().filter(|l| l.starts_with("| ")).skip(1) {
+                let goal = row.split('|').nth(1).unwrap_or_default();
+                let old_row = text[..end]
+                    .lines()
+                    .find(|l| l.starts_with("| ") && l.split('|').nth(1) == Some(goal))
+                    .map(str::to_string);
+                if let Some(old_row) = old_row {
+                    text = text.replacen(&old_row, row, 1);
+                }
+            }
+            end = text.find(END_MARKER).unwrap_or(text.len());
             continue;
         }
         let found = text[..end].find(&format!("\n{title}\n")).map(|i| i + 1);
@@ -628,10 +646,23 @@ impl WasiHttpView for BenchState {
     }
 }
 
-/// An engine like the production one, optionally with the pooling allocator.
+/// An engine like the production one (`mimecast_host::runtime`: epoch interruption, so a
+/// poll's CPU deadline can be enforced), optionally with the pooling allocator.
+///
+/// `MCSOURCE_BENCH_ENGINE` changes it, for measuring what a compiler setting is worth without
+/// rebuilding the harness: a comma-separated list of `no-epoch` (no epoch checks in the
+/// compiled code), `inlining` (wasmtime's Wasm-to-Wasm inlining), `opt=none|speed|speed-and-size`
+/// (Cranelift's optimisation level), `regalloc=backtracking|single-pass`, and `flag:NAME=VALUE`
+/// (any Cranelift setting, e.g. `flag:enable_table_access_spectre_mitigation=false`).
 fn engine(pooling: bool, cache_dir: Option<&Path>) -> anyhow::Result<Engine> {
     let mut config = Config::new();
     config.wasm_component_model(true);
+    config.epoch_interruption(true);
+    if let Ok(knobs) = std::env::var("MCSOURCE_BENCH_ENGINE") {
+        for knob in knobs.split(',').map(str::trim).filter(|k| !k.is_empty()) {
+            apply_engine_knob(&mut config, knob)?;
+        }
+    }
     if std::env::var_os("MCSOURCE_BENCH_PERFMAP").is_some() {
         // For `perf record`: names the compiled guest functions in /tmp/perf-PID.map.
         config.profiler(wasmtime::ProfilingStrategy::PerfMap);
@@ -651,6 +682,57 @@ fn engine(pooling: bool, cache_dir: Option<&Path>) -> anyhow::Result<Engine> {
         config.cache(Some(wasmtime::Cache::new(cache).map_err(anyhow_from)?));
     }
     Engine::new(&config).map_err(anyhow_from)
+}
+
+/// Applies one `MCSOURCE_BENCH_ENGINE` setting (see [`engine`]).
+fn apply_engine_knob(config: &mut Config, knob: &str) -> anyhow::Result<()> {
+    use wasmtime::{Inlining, OptLevel, RegallocAlgorithm};
+    match knob.split_once(['=', ':']) {
+        None if knob == "no-epoch" => {
+            config.epoch_interruption(false);
+        }
+        None if knob == "inlining" => {
+            config.compiler_inlining(Inlining::Yes);
+        }
+        Some(("opt", level)) => {
+            config.cranelift_opt_level(match level {
+                "none" => OptLevel::None,
+                "speed" => OptLevel::Speed,
+                "speed-and-size" => OptLevel::SpeedAndSize,
+                other => anyhow::bail!("MCSOURCE_BENCH_ENGINE: unknown opt level {other:?}"),
+            });
+        }
+        Some(("regalloc", algo)) => {
+            config.cranelift_regalloc_algorithm(match algo {
+                "backtracking" => RegallocAlgorithm::Backtracking,
+                "single-pass" => RegallocAlgorithm::SinglePass,
+                other => anyhow::bail!("MCSOURCE_BENCH_ENGINE: unknown regalloc {other:?}"),
+            });
+        }
+        Some(("flag", setting)) => {
+            let (name, value) = setting
+                .split_once('=')
+                .with_context(|| format!("MCSOURCE_BENCH_ENGINE: {knob:?} wants NAME=VALUE"))?;
+            // SAFETY: a benchmark-only experiment; wasmtime checks the setting exists, and the
+            // figures it gives are not the production engine's.
+            unsafe {
+                config.cranelift_flag_set(name, value);
+            }
+        }
+        _ => anyhow::bail!(
+            "MCSOURCE_BENCH_ENGINE: unknown setting {knob:?} (no-epoch, inlining, opt=..., \
+             regalloc=..., flag:NAME=VALUE)"
+        ),
+    }
+    Ok(())
+}
+
+/// A store for `engine`: without a ticker the epoch never advances, so the deadline only has
+/// to be out of reach (the epoch checks still run, as in production).
+fn bench_store(engine: &Engine) -> Store<BenchState> {
+    let mut store = Store::new(engine, BenchState::new());
+    store.set_epoch_deadline(1 << 40);
+    store
 }
 
 /// A linker with WASI, WASI-HTTP, a `host-log` that drops every line and a `session-cache`
@@ -699,6 +781,11 @@ where
         times.push(start.elapsed().as_secs_f64());
     }
     Ok(median(times))
+}
+
+/// A ratio with its spread over the rounds: `0.63x (0.60–0.66)`.
+fn ratio_cell(r: Spread) -> String {
+    format!("{:.2}x ({:.2}–{:.2})", r.median, r.low, r.high)
 }
 
 fn rate(n: f64) -> String {
@@ -786,12 +873,77 @@ pub fn sample_page(log_type: SourceLogType, records: usize) -> Vec<u8> {
 
 /// One page's figures: seconds per poll for each path.
 struct PageTimes {
+    /// Median seconds per poll of each way of running the page.
     serde: f64,
     native: f64,
     amortised: f64,
     per_call: f64,
+    /// native ÷ component speed in each round: median, lowest, highest.
+    ratio: Spread,
+    per_call_ratio: Spread,
 }
 
+/// Median, lowest and highest of a set of per-round figures.
+#[derive(Debug, Clone, Copy)]
+struct Spread {
+    median: f64,
+    low: f64,
+    high: f64,
+}
+
+impl Spread {
+    fn of(xs: &[f64]) -> Spread {
+        Spread {
+            median: median(xs.to_vec()),
+            low: xs.iter().copied().fold(f64::INFINITY, f64::min),
+            high: xs.iter().copied().fold(f64::NEG_INFINITY, f64::max),
+        }
+    }
+}
+
+/// Seconds `f` takes.
+async fn timed<F, Fut>(f: F) -> anyhow::Result<f64>
+where
+    F: FnOnce() -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<()>>,
+{
+    let start = Instant::now();
+    f().await?;
+    Ok(start.elapsed().as_secs_f64())
+}
+
+/// One page's workload in an instance of the benchmark component.
+struct Workload<'a> {
+    bench: &'a bindings::Bench,
+    kind: LogKind,
+    schema: OutputSchema,
+    page: &'a [u8],
+    now: i64,
+}
+
+impl Workload<'_> {
+    /// Runs `iterations` polls in one call; returns the bytes of events built.
+    async fn run(&self, store: &mut Store<BenchState>, iterations: u32) -> anyhow::Result<u64> {
+        self.bench
+            .mimecast_bench_workload()
+            .call_run(
+                store,
+                self.kind,
+                self.schema,
+                self.page,
+                self.now,
+                iterations,
+            )
+            .await
+            .map_err(anyhow_from)?
+            .map_err(|e| anyhow::anyhow!("component workload failed: {e}"))
+    }
+}
+
+/// Times one page four ways (serde_json alone, native, the component with all polls in one
+/// call, one call per poll), interleaved: every round runs each way once, after a warm-up
+/// round, so a machine that speeds up or slows down during the run moves all four alike, and
+/// each round's component-to-native ratio compares figures taken seconds apart.
 async fn time_page(
     sizes: &Sizes,
     pre: &BenchPre<BenchState>,
@@ -805,77 +957,74 @@ async fn time_page(
     let polls = f64::from(n.max(1));
     let native_bytes = mimecast_bench_guest::run(log_type, schema, page, now, 1)
         .map_err(|e| anyhow::anyhow!("native workload failed: {e}"))?;
-    let serde = median_secs(sizes.rounds, || async {
-        for _ in 0..n {
-            let v: serde_json::Value = serde_json::from_slice(std::hint::black_box(page))?;
-            std::hint::black_box(v);
-        }
-        Ok(())
-    })
-    .await?
-        / polls;
-    let native = median_secs(sizes.rounds, || async {
-        let bytes = mimecast_bench_guest::run(log_type, schema, std::hint::black_box(page), now, n)
-            .map_err(|e| anyhow::anyhow!("native workload failed: {e}"))?;
-        std::hint::black_box(bytes);
-        Ok(())
-    })
-    .await?
-        / polls;
-    let mut store = Store::new(engine, BenchState::new());
+    let mut store = bench_store(engine);
     let bench = pre
         .instantiate_async(&mut store)
         .await
         .map_err(anyhow_from)?;
-    let (kind, wit_schema) = (log_kind(log_type), output_schema(schema));
-    let guest_bytes = bench
-        .mimecast_bench_workload()
-        .call_run(&mut store, kind, wit_schema, page, now, 1)
-        .await
-        .map_err(anyhow_from)?
-        .map_err(|e| anyhow::anyhow!("component workload failed: {e}"))?;
+    let component = Workload {
+        bench: &bench,
+        kind: log_kind(log_type),
+        schema: output_schema(schema),
+        page,
+        now,
+    };
+    let guest_bytes = component.run(&mut store, 1).await?;
     anyhow::ensure!(
         guest_bytes == native_bytes,
         "the component built {guest_bytes} bytes of events, natively {native_bytes}"
     );
-    let store = Arc::new(tokio::sync::Mutex::new(store));
-    let amortised = median_secs(sizes.rounds, || {
-        let (store, bench) = (store.clone(), &bench);
-        async move {
-            let mut store = store.lock().await;
-            bench
-                .mimecast_bench_workload()
-                .call_run(&mut *store, kind, wit_schema, page, now, n)
-                .await
-                .map_err(anyhow_from)?
-                .map_err(|e| anyhow::anyhow!("component workload failed: {e}"))?;
-            Ok(())
-        }
-    })
-    .await?
-        / polls;
-    let per_call = median_secs(sizes.rounds, || {
-        let (store, bench) = (store.clone(), &bench);
-        async move {
-            let mut store = store.lock().await;
+    let (mut serde, mut native, mut amortised, mut per_call) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    // Round 0 warms caches, the allocator and the CPU's clock up; it is not counted.
+    for round in 0..=sizes.rounds.max(1) {
+        let s = timed(|| async {
             for _ in 0..n {
-                bench
-                    .mimecast_bench_workload()
-                    .call_run(&mut *store, kind, wit_schema, page, now, 1)
-                    .await
-                    .map_err(anyhow_from)?
-                    .map_err(|e| anyhow::anyhow!("component workload failed: {e}"))?;
+                let v: serde_json::Value = serde_json::from_slice(std::hint::black_box(page))?;
+                std::hint::black_box(v);
             }
             Ok(())
+        })
+        .await?;
+        let nat = timed(|| async {
+            let bytes =
+                mimecast_bench_guest::run(log_type, schema, std::hint::black_box(page), now, n)
+                    .map_err(|e| anyhow::anyhow!("native workload failed: {e}"))?;
+            std::hint::black_box(bytes);
+            Ok(())
+        })
+        .await?;
+        let start = Instant::now();
+        component.run(&mut store, n).await?;
+        let am = start.elapsed().as_secs_f64();
+        let start = Instant::now();
+        for _ in 0..n {
+            component.run(&mut store, 1).await?;
         }
-    })
-    .await?
-        / polls;
+        let pc = start.elapsed().as_secs_f64();
+        if round > 0 {
+            serde.push(s / polls);
+            native.push(nat / polls);
+            amortised.push(am / polls);
+            per_call.push(pc / polls);
+        }
+    }
+    let ratios = |component: &[f64]| -> Spread {
+        let each: Vec<f64> = native
+            .iter()
+            .zip(component)
+            .map(|(nat, comp)| nat / comp)
+            .collect();
+        Spread::of(&each)
+    };
+    let (ratio, per_call_ratio) = (ratios(&amortised), ratios(&per_call));
     Ok(PageTimes {
-        serde,
-        native,
-        amortised,
-        per_call,
+        serde: median(serde),
+        native: median(native),
+        amortised: median(amortised),
+        per_call: median(per_call),
+        ratio,
+        per_call_ratio,
     })
 }
 
@@ -931,16 +1080,17 @@ async fn parse_section(sizes: &Sizes, cache_dir: &Path, report: &mut Report) -> 
         let records = main_size as f64;
         let mb = page.len() as f64 / 1e6;
         let cell = |secs: f64| format!("{} ev/s, {:.1} MB/s", rate(records / secs), mb / secs);
-        let (ratio, per_call_ratio) = (t.native / t.amortised, t.native / t.per_call);
-        worst_ratio = worst_ratio.min(ratio);
+        worst_ratio = worst_ratio.min(t.ratio.median);
         slowest_page = slowest_page.max(t.per_call);
         report.parse.push(format!(
-            "| {log_type} | {main_size} records, {:.1} KiB | {} | {} | {} | {ratio:.2}x | {} | {per_call_ratio:.2}x |",
+            "| {log_type} | {main_size} records, {:.1} KiB | {} | {} | {} | {} | {} | {} |",
             page.len() as f64 / 1024.0,
             cell(t.serde),
             cell(t.native),
             cell(t.amortised),
+            ratio_cell(t.ratio),
             cell(t.per_call),
+            ratio_cell(t.per_call_ratio),
         ));
     }
     report.goal(
@@ -974,12 +1124,12 @@ async fn parse_section(sizes: &Sizes, cache_dir: &Path, report: &mut Report) -> 
         .await?;
         let n = records as f64;
         report.scaling_pages.push(format!(
-            "| {records} | {} | {} | {:.2}x | {} | {:.2}x |",
+            "| {records} | {} | {} | {} | {} | {} |",
             rate(n / t.native),
             rate(n / t.amortised),
-            t.native / t.amortised,
+            ratio_cell(t.ratio),
             rate(n / t.per_call),
-            t.native / t.per_call,
+            ratio_cell(t.per_call_ratio),
         ));
     }
     Ok(())
@@ -1004,7 +1154,7 @@ async fn instantiation_section(
         if !pooling {
             let plain = median_secs(sizes.rounds, || async {
                 for _ in 0..k {
-                    let mut store = Store::new(&engine, BenchState::new());
+                    let mut store = bench_store(&engine);
                     linker
                         .instantiate_async(&mut store, &component)
                         .await
@@ -1021,7 +1171,7 @@ async fn instantiation_section(
         let pre = linker.instantiate_pre(&component).map_err(anyhow_from)?;
         let with_pre = median_secs(sizes.rounds, || async {
             for _ in 0..k {
-                let mut store = Store::new(&engine, BenchState::new());
+                let mut store = bench_store(&engine);
                 pre.instantiate_async(&mut store)
                     .await
                     .map_err(anyhow_from)?;
@@ -1390,5 +1540,19 @@ mod tests {
         );
         assert_eq!(splice_sections(&new, generated).unwrap(), new);
         assert!(splice_sections("no markers", generated).is_err());
+    }
+
+    #[test]
+    fn splice_sections_replaces_the_goals_measured_and_keeps_the_others() {
+        let old = format!(
+            "{BEGIN_MARKER}\n## Goals\n\n| goal | met |\n|---|---|\n| speed | no |\n| memory | yes |\n\n## 1. A\n\n| a |\n|---|\n| 1 |\n{END_MARKER}\n"
+        );
+        let generated = "head\n\n## Goals\n\n| goal | met |\n|---|---|\n| speed | yes |\n\n## 1. A\n\n| a |\n|---|\n| 2 |\n";
+        assert_eq!(
+            splice_sections(&old, generated).unwrap(),
+            format!(
+                "{BEGIN_MARKER}\n## Goals\n\n| goal | met |\n|---|---|\n| speed | yes |\n| memory | yes |\n\n## 1. A\n\n| a |\n|---|\n| 2 |\n{END_MARKER}\n"
+            )
+        );
     }
 }
