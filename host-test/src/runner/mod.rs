@@ -1,5 +1,8 @@
 //! Scheduling: one task per tenant polls each of its log types when due, delivers each batch to
-//! the sink and only then commits the batch's checkpoint. Backoff, rate-limit waits and the
+//! the sink and only then commits the batch's checkpoint. A log type's batch is delivered while
+//! the tenant polls its other log types (one delivery in flight per log type, its next poll only
+//! after the commit), so one tenant's three logs overlap network, sandbox and sink work.
+//! Backoff, rate-limit waits and the
 //! `--once` stopping rule live here; the component decides nothing about timing beyond its
 //! `next-poll` hint.
 //!
@@ -84,7 +87,18 @@ struct Slot {
     rate_limits: u32,
     done: bool,
     progress: Progress,
+    /// A batch of this log type is being delivered: no poll until its commit is answered.
+    delivering: Option<InFlight>,
 }
+
+/// What the runner keeps of a batch while it is delivered.
+struct InFlight {
+    events: usize,
+    next_poll: NextPoll,
+}
+
+/// Deliveries in flight, each answered with its slot's index.
+type Deliveries = tokio::task::JoinSet<(usize, Result<(), DeliveryError>)>;
 
 /// Runs every tenant until `--once` completes or `shutdown` turns true. Each new tenant list
 /// arriving on `reload` (a re-read configuration) is applied without a restart: tenants that
@@ -255,6 +269,7 @@ async fn run_tenant(
             rate_limits: 0,
             done: false,
             progress: Progress::default(),
+            delivering: None,
         })
         .collect();
     if !discover_region(
@@ -287,27 +302,50 @@ async fn run_tenant(
     let mut instance: Option<Instance> = None;
     let mut permit: Option<OwnedSemaphorePermit> = None;
     let mut session_polls = 0;
-    while let Some(slot) = slots.iter_mut().filter(|s| !s.done).min_by_key(|s| s.due) {
-        if slot.due > Instant::now() + IDLE_AFTER || session_polls >= SESSION_POLLS {
+    let mut deliveries = Deliveries::new();
+    // No call to the tenant before this instant (a 429 pauses all its log types).
+    let mut paused_until = Instant::now();
+    loop {
+        let next = slots
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| !s.done && s.delivering.is_none())
+            .min_by_key(|(_, s)| s.due)
+            .map(|(i, s)| (i, s.due));
+        if next.is_none() && deliveries.is_empty() {
+            break;
+        }
+        // All log types delivering is not idle: the next poll is due at the first commit.
+        let idle = next.is_some_and(|(_, due)| due > Instant::now() + IDLE_AFTER);
+        if idle || session_polls >= SESSION_POLLS {
             // Going idle, or others may be waiting: give back the instance and the slot.
             instance = None;
             permit = None;
             session_polls = 0;
         }
+        let due = next.map(|(_, due)| due);
         tokio::select! {
-            _ = tokio::time::sleep_until(slot.due) => {}
-            _ = shutdown.wait_for(|stop| *stop) => break,
+            Some(joined) = deliveries.join_next(), if !deliveries.is_empty() => {
+                let stop = delivered(joined, &mut slots, &tenant, &pipeline, mode, paused_until).await;
+                if stop {
+                    break;
+                }
+                continue;
+            }
+            _ = sleep_until_some(due) => {}
+            _ = stop_asked(&mut shutdown) => break,
         }
         if *shutdown.borrow() {
             break;
         }
+        let Some((index, _)) = next else { continue };
         if permit.is_none() {
             tokio::select! {
                 acquired = workers.clone().acquire_owned() => match acquired {
                     Ok(p) => permit = Some(p),
                     Err(_) => break,
                 },
-                _ = shutdown.wait_for(|stop| *stop) => break,
+                _ = stop_asked(&mut shutdown) => break,
             }
         }
         session_polls += 1;
@@ -318,7 +356,7 @@ async fn run_tenant(
                 Err(message) => {
                     // A configuration the component rejects stops every log type of the tenant.
                     tracing::error!(error = %message, "tenant cannot start");
-                    for s in slots.iter_mut() {
+                    for s in slots.iter_mut().filter(|s| s.delivering.is_none()) {
                         pipeline
                             .trouble(&tenant.id, s.log_type.name(), Trouble::Error, &message)
                             .await;
@@ -333,19 +371,42 @@ async fn run_tenant(
                 }
             },
         };
-        let (inst, after) = poll_slot(inst, slot, &tenant, &pipeline, mode).await;
-        match after {
-            After::Continue => instance = Some(inst),
-            After::Discard => {}
-            After::Stop => break,
-            After::PauseTenant(until) => {
+        let slot = &mut slots[index];
+        let (inst, outcome) = poll_slot(inst, slot, &tenant, &pipeline, mode).await;
+        if let Some(Handover {
+            events,
+            checkpoint,
+            cursor,
+        }) = outcome.delivery
+        {
+            let (pipeline, tenant_id, log_type) =
+                (pipeline.clone(), tenant.id.clone(), slot.log_type.name());
+            deliveries.spawn(async move {
+                let outcome = pipeline
+                    .deliver(&tenant_id, log_type, events, checkpoint, cursor)
+                    .await;
+                (index, outcome)
+            });
+        }
+        match outcome.then {
+            Then::Continue => instance = Some(inst),
+            Then::Discard => {}
+            Then::PauseTenant(until) => {
                 // Mimecast's quota is per user, so a 429 pauses every log type of the tenant.
+                paused_until = paused_until.max(until);
                 for s in slots.iter_mut() {
                     s.due = s.due.max(until);
                 }
                 instance = Some(inst);
             }
         }
+    }
+    // Stopping: the batches already handed over are delivered and committed (or not) before
+    // the tenant's summary is made, so they are counted and no commit is left behind.
+    drop(instance);
+    drop(permit);
+    while let Some(joined) = deliveries.join_next().await {
+        delivered(joined, &mut slots, &tenant, &pipeline, mode, paused_until).await;
     }
     summarize(&tenant.id, slots)
 }
@@ -445,25 +506,46 @@ async fn start_instance(
 }
 
 /// What the tenant loop does after a poll.
-enum After {
+enum Then {
     /// Keep the instance and go on.
     Continue,
     /// Drop the instance: it trapped and its state cannot be trusted.
     Discard,
     /// Rate limited: no call to this tenant before the instant.
     PauseTenant(Instant),
-    /// The sink is unusable: nothing more can be delivered, the run stops.
-    Stop,
 }
 
-/// Polls one slot once and says what the tenant loop should do next.
+/// A poll's outcome: what the tenant loop does next, and the batch to deliver, if any.
+struct Polled {
+    then: Then,
+    delivery: Option<Handover>,
+}
+
+/// A batch the component returned, checked, for the delivery task.
+struct Handover {
+    events: Vec<String>,
+    checkpoint: String,
+    cursor: Option<i64>,
+}
+
+impl From<Then> for Polled {
+    fn from(then: Then) -> Polled {
+        Polled {
+            then,
+            delivery: None,
+        }
+    }
+}
+
+/// Polls one slot once and says what the tenant loop should do next. A batch is checked and
+/// handed back for delivery; the slot then waits for it ([`delivered`]).
 async fn poll_slot(
     mut inst: Instance,
     slot: &mut Slot,
     tenant: &Tenant,
     pipeline: &Delivery,
     mode: RunMode,
-) -> (Instance, After) {
+) -> (Instance, Polled) {
     let log_type = slot.log_type.name();
     let checkpoint = match pipeline.checkpoint(&tenant.id, log_type).await {
         Ok(cp) => cp,
@@ -481,17 +563,15 @@ async fn poll_slot(
             if mode.once && slot.failures >= ONCE_MAX_FAILURES {
                 fail(slot, message, mode);
             }
-            return (inst, After::Continue);
+            return (inst, Then::Continue.into());
         }
     };
     let outcome = inst.poll(slot.log_type, checkpoint.as_deref()).await;
     let batch = match outcome {
         Err(broken) => {
             tracing::error!(log_type, error = %broken, "poll stopped by the sandbox");
-            return (
-                inst,
-                sandbox_break(slot, &tenant.id, pipeline, mode, broken.to_string()).await,
-            );
+            let then = sandbox_break(slot, &tenant.id, pipeline, mode, broken.to_string()).await;
+            return (inst, then.into());
         }
         Ok(Err(PollError::RateLimited(limit))) => {
             slot.rate_limits += 1;
@@ -512,7 +592,7 @@ async fn poll_slot(
                     mode,
                 );
             }
-            return (inst, After::PauseTenant(until));
+            return (inst, Then::PauseTenant(until).into());
         }
         Ok(Err(e @ PollError::Transient(_))) => {
             slot.failures += 1;
@@ -533,7 +613,7 @@ async fn poll_slot(
                     mode,
                 );
             }
-            return (inst, After::Continue);
+            return (inst, Then::Continue.into());
         }
         Ok(Err(e)) => {
             let message = runtime::describe(&e);
@@ -541,7 +621,7 @@ async fn poll_slot(
                 .trouble(&tenant.id, log_type, Trouble::Error, &message)
                 .await;
             fail(slot, message, mode);
-            return (inst, After::Continue);
+            return (inst, Then::Continue.into());
         }
         Ok(Ok(batch)) => batch,
     };
@@ -556,35 +636,86 @@ async fn poll_slot(
     ) {
         let message = format!("tenant {}: the component returned a malformed batch ({problem}); nothing of it was delivered", tenant.id);
         tracing::error!(log_type, error = %message, "batch refused");
-        return (
-            inst,
-            sandbox_break(slot, &tenant.id, pipeline, mode, message).await,
-        );
+        let then = sandbox_break(slot, &tenant.id, pipeline, mode, message).await;
+        return (inst, then.into());
     }
-    let events = batch.events.len();
-    let delivered = pipeline
-        .deliver(
-            &tenant.id,
-            log_type,
-            batch.events,
-            batch.checkpoint,
-            batch.cursor,
-        )
-        .await;
-    if let Err(e) = delivered {
+    slot.delivering = Some(InFlight {
+        events: batch.events.len(),
+        next_poll: batch.next_poll,
+    });
+    let delivery = Handover {
+        events: batch.events,
+        checkpoint: batch.checkpoint,
+        cursor: batch.cursor,
+    };
+    (
+        inst,
+        Polled {
+            then: Then::Continue,
+            delivery: Some(delivery),
+        },
+    )
+}
+
+/// Waits until `shutdown` turns true (or its sender is gone). The guard `wait_for` returns is
+/// dropped here, so it is never held across the tenant loop's later awaits.
+async fn stop_asked(shutdown: &mut watch::Receiver<bool>) {
+    let _ = shutdown.wait_for(|stop| *stop).await;
+}
+
+/// Waits until `due`, or forever without one.
+async fn sleep_until_some(due: Option<Instant>) {
+    match due {
+        Some(due) => tokio::time::sleep_until(due).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// A delivery finished: the slot is scheduled again (its batch committed) or retried (nothing
+/// committed). Returns true when the run must stop (the sink is unusable). No poll of the tenant
+/// is scheduled before `paused_until`.
+async fn delivered(
+    joined: Result<(usize, Result<(), DeliveryError>), tokio::task::JoinError>,
+    slots: &mut [Slot],
+    tenant: &Tenant,
+    pipeline: &Delivery,
+    mode: RunMode,
+    paused_until: Instant,
+) -> bool {
+    let (index, outcome) = match joined {
+        Ok(answer) => answer,
+        Err(e) => {
+            // Cannot happen short of a panic in the delivery handle; nothing is known of the
+            // batch, so the run stops rather than guess.
+            tracing::error!(error = %e, "a delivery task failed; the run stops");
+            for s in slots.iter_mut() {
+                s.delivering = None;
+                s.done = true;
+            }
+            return true;
+        }
+    };
+    let Some(slot) = slots.get_mut(index) else {
+        return false;
+    };
+    let Some(InFlight { events, next_poll }) = slot.delivering.take() else {
+        return false;
+    };
+    let log_type = slot.log_type.name();
+    if let Err(e) = outcome {
         if matches!(e, DeliveryError::ReaderGone) {
             // `mcsource … | head`: the reader left, so nothing more can be delivered; the
             // command says so once when it stops. The checkpoint did not move.
             tracing::debug!(log_type, error = %e, "batch not delivered: stdout closed by its reader");
             slot.done = true;
-            return (inst, After::Stop);
+            return true;
         }
         if e.is_fatal() {
             let message = e.to_string();
             tracing::error!(log_type, error = %message, "batch not delivered; the run stops");
             slot.progress.error = Some(message);
             slot.done = true;
-            return (inst, After::Stop);
+            return true;
         }
         slot.failures += 1;
         let message = crate::error_chain::one_line(&e);
@@ -592,18 +723,19 @@ async fn poll_slot(
         pipeline
             .trouble(&tenant.id, log_type, Trouble::Retry, &message)
             .await;
-        slot.due = after(backoff(slot.failures));
+        slot.due = after(backoff(slot.failures)).max(paused_until);
         if mode.once && slot.failures >= ONCE_MAX_FAILURES {
             fail(slot, message, mode);
         }
-        return (inst, After::Continue);
+        return false;
     }
     slot.progress.delivered += events as u64;
     slot.progress.polls += 1;
     slot.progress.error = None;
     slot.failures = 0;
     slot.rate_limits = 0;
-    slot.due = match batch.next_poll {
+    let caught_up = matches!(next_poll, NextPoll::Interval);
+    slot.due = match next_poll {
         NextPoll::Now => Instant::now(),
         NextPoll::AfterMs(ms) => after(jitter(Duration::from_millis(ms))),
         NextPoll::Interval if mode.once => {
@@ -611,8 +743,8 @@ async fn poll_slot(
             Instant::now()
         }
         NextPoll::Interval => after(jitter(tenant.interval)),
-    };
-    let caught_up = matches!(batch.next_poll, NextPoll::Interval);
+    }
+    .max(paused_until);
     // A poll that found nothing new is routine: with a thousand tenants it would be most of
     // the log at `info`.
     if events > 0 {
@@ -620,7 +752,7 @@ async fn poll_slot(
     } else {
         tracing::debug!(log_type, events, caught_up, "poll finished");
     }
-    (inst, After::Continue)
+    false
 }
 
 /// A broken limit, a trap or a malformed batch: the instance is dropped, the tenant gets a
@@ -632,7 +764,7 @@ async fn sandbox_break(
     pipeline: &Delivery,
     mode: RunMode,
     message: String,
-) -> After {
+) -> Then {
     pipeline
         .trouble(tenant, slot.log_type.name(), Trouble::Error, &message)
         .await;
@@ -640,7 +772,7 @@ async fn sandbox_break(
     slot.progress.error = Some(message);
     slot.due = after(backoff(slot.failures));
     slot.done |= mode.once;
-    After::Discard
+    Then::Discard
 }
 
 /// Records a failure that retrying soon will not fix.
