@@ -89,12 +89,18 @@ struct Slot {
     progress: Progress,
     /// A batch of this log type is being delivered: no poll until its commit is answered.
     delivering: Option<InFlight>,
+    /// The checkpoint this run last committed for the log type, kept while the tenant is busy
+    /// so its next poll need not read it back from the store (a read that would queue behind
+    /// the other log types' deliveries). Dropped when the tenant goes idle or a delivery fails.
+    committed: Option<String>,
 }
 
 /// What the runner keeps of a batch while it is delivered.
 struct InFlight {
     events: usize,
     next_poll: NextPoll,
+    /// The batch's checkpoint: the committed one once the delivery is answered.
+    checkpoint: String,
 }
 
 /// Deliveries in flight, each answered with its slot's index.
@@ -270,6 +276,7 @@ async fn run_tenant(
             done: false,
             progress: Progress::default(),
             delivering: None,
+            committed: None,
         })
         .collect();
     if !discover_region(
@@ -317,6 +324,11 @@ async fn run_tenant(
         }
         // All log types delivering is not idle: the next poll is due at the first commit.
         let idle = next.is_some_and(|(_, due)| due > Instant::now() + IDLE_AFTER);
+        if idle {
+            for s in slots.iter_mut() {
+                s.committed = None;
+            }
+        }
         if idle || session_polls >= SESSION_POLLS {
             // Going idle, or others may be waiting: give back the instance and the slot.
             instance = None;
@@ -547,7 +559,11 @@ async fn poll_slot(
     mode: RunMode,
 ) -> (Instance, Polled) {
     let log_type = slot.log_type.name();
-    let checkpoint = match pipeline.checkpoint(&tenant.id, log_type).await {
+    let read = match slot.committed.take() {
+        Some(committed) => Ok(Some(committed)),
+        None => pipeline.checkpoint(&tenant.id, log_type).await,
+    };
+    let checkpoint = match read {
         Ok(cp) => cp,
         Err(e) => {
             // The state store is unreachable (a PostgreSQL restart, say): retried with backoff
@@ -567,6 +583,8 @@ async fn poll_slot(
         }
     };
     let outcome = inst.poll(slot.log_type, checkpoint.as_deref()).await;
+    // Still the committed one, whatever the poll returned: a retry starts from it.
+    slot.committed = checkpoint;
     let batch = match outcome {
         Err(broken) => {
             tracing::error!(log_type, error = %broken, "poll stopped by the sandbox");
@@ -642,6 +660,7 @@ async fn poll_slot(
     slot.delivering = Some(InFlight {
         events: batch.events.len(),
         next_poll: batch.next_poll,
+        checkpoint: batch.checkpoint.clone(),
     });
     let delivery = Handover {
         events: batch.events,
@@ -698,11 +717,18 @@ async fn delivered(
     let Some(slot) = slots.get_mut(index) else {
         return false;
     };
-    let Some(InFlight { events, next_poll }) = slot.delivering.take() else {
+    let Some(InFlight {
+        events,
+        next_poll,
+        checkpoint,
+    }) = slot.delivering.take()
+    else {
         return false;
     };
     let log_type = slot.log_type.name();
     if let Err(e) = outcome {
+        // The store is the authority again: the next poll reads the checkpoint back.
+        slot.committed = None;
         if matches!(e, DeliveryError::ReaderGone) {
             // `mcsource … | head`: the reader left, so nothing more can be delivered; the
             // command says so once when it stops. The checkpoint did not move.
@@ -729,6 +755,7 @@ async fn delivered(
         }
         return false;
     }
+    slot.committed = Some(checkpoint);
     slot.progress.delivered += events as u64;
     slot.progress.polls += 1;
     slot.progress.error = None;

@@ -171,3 +171,42 @@ fn linger_joins_several_tenants_batches_into_fewer_requests() {
     );
     eprintln!("{requests} requests for {batches} batches");
 }
+
+/// One tenant's log types overlap: a batch of one log type is delivered while the tenant polls
+/// the others, so with `batch.linger` the batches of its three logs share requests. (Before,
+/// a tenant waited for each delivery before its next poll, and every batch went alone.)
+#[test]
+fn one_tenants_log_types_are_delivered_together() {
+    let h = awkward_harness();
+    let rx = ingest(&h);
+    let c = mimecast_mock::Credential::demo();
+    let tenant = h.tenant_table("solo", &c, "lookback = \"3h\"");
+    let sinks = format!(
+        "[[sink]]\ntype = \"http\"\nurl = \"{}/ingest\"\nheaders = {{ Authorization = \"Bearer t0ken\" }}\n\
+         batch = {{ linger = \"300ms\" }}\n",
+        rx.url()
+    );
+    let text = format!("state_dir = \"state\"\n[[sink]]\ntype = \"file\"\npath = \"events.ndjson\"\n\n{sinks}\n{tenant}");
+    let config = h.dir.path().join("config.toml");
+    std::fs::write(&config, text).unwrap();
+    let out = h
+        .command(&["run", "--once", "--config", config.to_str().unwrap()])
+        .output_within();
+    assert_success(&out);
+    let lines = file_lines(&h);
+    assert_eq!(lines.len(), served(&h));
+    same_multiset(
+        &received(&rx),
+        &normalized(&lines),
+        "HTTP ingest, one tenant",
+    );
+    let batches = stderr(&out)
+        .lines()
+        .filter(|l| l.contains("poll finished") && !l.contains("events=0"))
+        .count();
+    let requests = rx.requests().len();
+    assert!(
+        batches >= 3 && requests < batches,
+        "{requests} requests for {batches} batches of one tenant"
+    );
+}
