@@ -23,6 +23,17 @@ use mimecast_source::settings::{self, ApiVersion, Auth, Settings, SourceConfig};
 
 use super::{bundled_runtime, e2e_run_into, rate, Sizes};
 
+/// The sink of a one-tenant run.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum SinkKind {
+    /// `FileSink`: write and fsync per batch.
+    File,
+    /// [`Discard`].
+    Discard,
+    /// [`Slow`].
+    Slow(Duration),
+}
+
 /// A sink that takes every batch and keeps nothing.
 pub(crate) struct Discard;
 
@@ -31,6 +42,20 @@ impl Sink for Discard {
         Ok(())
     }
 }
+
+/// A sink that takes each batch after a fixed wait and keeps nothing: a network sink's round
+/// trip (an ingest API a few milliseconds away) without its CPU work.
+pub(crate) struct Slow(pub(crate) Duration);
+
+impl Sink for Slow {
+    fn deliver(&mut self, _batch: Batch<'_>) -> Result<(), SinkError> {
+        std::thread::sleep(self.0);
+        Ok(())
+    }
+}
+
+/// The wait of [`Slow`] in section 2.
+const SLOW_SINK: Duration = Duration::from_millis(20);
 
 /// Events (records) per second of each round of one measurement.
 #[derive(Default)]
@@ -88,22 +113,30 @@ pub(crate) async fn rows(sizes: &Sizes, cache_dir: &Path) -> anyhow::Result<Vec<
     let mut rows = Vec::new();
 
     // One tenant: warm up both sides, then interleave.
-    e2e_run_into(runtime.clone(), &server, 1, limit, false).await?;
+    let one = |kind: SinkKind, overlap: bool| {
+        e2e_run_into(runtime.clone(), &server, 1, limit, kind, overlap)
+    };
+    one(SinkKind::File, true).await?;
     paging_ceiling(&settings, &server, false).await?;
-    let (mut file, mut discard, mut ceiling, mut one_conn) = <[Rounds; 4]>::default().into();
+    let [mut file, mut discard, mut ceiling, mut one_conn, mut slow, mut slow_serial] =
+        <[Rounds; 6]>::default();
     let mut events = 0;
     for _ in 0..sizes.rounds {
         ceiling
             .0
             .push(paging_ceiling(&settings, &server, false).await?);
-        let run = e2e_run_into(runtime.clone(), &server, 1, limit, false).await?;
+        let run = one(SinkKind::File, true).await?;
         events = run.events;
         file.0.push(run.events as f64 / run.secs);
         one_conn
             .0
             .push(paging_ceiling(&settings, &server, true).await?);
-        let run = e2e_run_into(runtime.clone(), &server, 1, limit, true).await?;
+        let run = one(SinkKind::Discard, true).await?;
         discard.0.push(run.events as f64 / run.secs);
+        let run = one(SinkKind::Slow(SLOW_SINK), true).await?;
+        slow.0.push(run.events as f64 / run.secs);
+        let run = one(SinkKind::Slow(SLOW_SINK), false).await?;
+        slow_serial.0.push(run.events as f64 / run.secs);
     }
     rows.push(format!(
         "| 1 tenant, file sink | {events} | {} | {} | {} |",
@@ -123,6 +156,19 @@ pub(crate) async fn rows(sizes: &Sizes, cache_dir: &Path) -> anyhow::Result<Vec<
         ceiling.show(),
         share(&one_conn, &ceiling)
     ));
+    let ms = SLOW_SINK.as_millis();
+    rows.push(format!(
+        "| 1 tenant, a sink taking {ms} ms a batch | {events} | {} | {} | {} |",
+        slow.show(),
+        ceiling.show(),
+        share(&slow, &ceiling)
+    ));
+    rows.push(format!(
+        "| the same, each delivery awaited before the next poll (the runner before session 11) | {events} | {} | {} | {} |",
+        slow_serial.show(),
+        ceiling.show(),
+        share(&slow_serial, &ceiling)
+    ));
 
     // Many tenants: against what the mock serves at most, measured around each run.
     for &n in sizes.e2e_tenants.iter().filter(|n| **n > 1) {
@@ -132,7 +178,8 @@ pub(crate) async fn rows(sizes: &Sizes, cache_dir: &Path) -> anyhow::Result<Vec<
             ceilings.0.push(
                 mock_ceiling(&settings, &server, limit.min(Duration::from_secs(3)), 4).await?,
             );
-            let run = e2e_run_into(runtime.clone(), &server, n, limit, false).await?;
+            let run =
+                e2e_run_into(runtime.clone(), &server, n, limit, SinkKind::File, true).await?;
             events = run.events;
             runs.0.push(run.events as f64 / run.secs);
         }

@@ -295,6 +295,7 @@ pub(crate) async fn outage_rows(
         RunMode {
             once: false,
             max_concurrent_polls: mimecast_host::config::limits::DEFAULT_MAX_CONCURRENT_POLLS,
+            overlap_deliveries: true,
         },
         stop.clone(),
         None,

@@ -59,6 +59,10 @@ pub struct RunMode {
     pub once: bool,
     /// Polls in flight at once across all tenants.
     pub max_concurrent_polls: u32,
+    /// Poll a tenant's other log types while a batch of one is delivered (what `run` and
+    /// `demo` do). False waits for each delivery before the tenant's next poll, as the runner
+    /// did before; the benchmark uses it to measure what the overlap is worth.
+    pub overlap_deliveries: bool,
 }
 
 /// Consecutive polls a tenant may make before it gives its worker slot back.
@@ -313,10 +317,11 @@ async fn run_tenant(
     // No call to the tenant before this instant (a 429 pauses all its log types).
     let mut paused_until = Instant::now();
     loop {
+        let may_poll = mode.overlap_deliveries || deliveries.is_empty();
         let next = slots
             .iter()
             .enumerate()
-            .filter(|(_, s)| !s.done && s.delivering.is_none())
+            .filter(|(_, s)| may_poll && !s.done && s.delivering.is_none())
             .min_by_key(|(_, s)| s.due)
             .map(|(i, s)| (i, s.due));
         if next.is_none() && deliveries.is_empty() {

@@ -38,6 +38,7 @@ pub(crate) async fn demo_cmd(
     let mode = RunMode {
         once: true,
         max_concurrent_polls: 4,
+        overlap_deliveries: true,
     };
     let collected = collect(
         runtime,

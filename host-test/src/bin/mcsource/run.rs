@@ -151,6 +151,7 @@ pub(crate) async fn run(
     let mode = RunMode {
         once,
         max_concurrent_polls,
+        overlap_deliveries: true,
     };
     let policy = OpenPolicy {
         tenants: config.tenants.iter().map(|t| t.id.clone()).collect(),
