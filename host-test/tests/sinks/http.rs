@@ -131,15 +131,16 @@ fn a_wrong_token_stops_the_run_naming_the_sink() {
     assert!(file_lines(&h).is_empty());
 }
 
-/// With `batch.linger`, batches of several tenants that become ready close together travel in
-/// one request: fewer requests than batches, every event once.
-#[test]
-fn linger_joins_several_tenants_batches_into_fewer_requests() {
+/// Runs the tenants `names` (`lookback = "3h"`) once into the file sink and an HTTP sink with
+/// `batch.linger = "300ms"`; checks every event arrived once in both, and returns how many
+/// requests the receiver got for how many non-empty batches.
+fn run_with_linger(names: &[&str]) -> (usize, usize) {
     let h = awkward_harness();
     let rx = ingest(&h);
     let c = mimecast_mock::Credential::demo();
-    let tenants: String = (0..4)
-        .map(|i| h.tenant_table(&format!("t{i}"), &c, "lookback = \"3h\""))
+    let tenants: String = names
+        .iter()
+        .map(|name| h.tenant_table(name, &c, "lookback = \"3h\""))
         .collect();
     let sinks = format!(
         "[[sink]]\ntype = \"http\"\nurl = \"{}/ingest\"\nheaders = {{ Authorization = \"Bearer t0ken\" }}\n\
@@ -154,7 +155,7 @@ fn linger_joins_several_tenants_batches_into_fewer_requests() {
         .output_within();
     assert_success(&out);
     let lines = file_lines(&h);
-    assert_eq!(lines.len(), 4 * served(&h));
+    assert_eq!(lines.len(), names.len() * served(&h));
     same_multiset(
         &received(&rx),
         &normalized(&lines),
@@ -165,11 +166,19 @@ fn linger_joins_several_tenants_batches_into_fewer_requests() {
         .filter(|l| l.contains("poll finished") && !l.contains("events=0"))
         .count();
     let requests = rx.requests().len();
+    eprintln!("{requests} requests for {batches} batches");
+    (requests, batches)
+}
+
+/// With `batch.linger`, batches of several tenants that become ready close together travel in
+/// one request: fewer requests than batches, every event once.
+#[test]
+fn linger_joins_several_tenants_batches_into_fewer_requests() {
+    let (requests, batches) = run_with_linger(&["t0", "t1", "t2", "t3"]);
     assert!(
         requests < batches,
         "{requests} requests for {batches} batches"
     );
-    eprintln!("{requests} requests for {batches} batches");
 }
 
 /// One tenant's log types overlap: a batch of one log type is delivered while the tenant polls
@@ -177,34 +186,7 @@ fn linger_joins_several_tenants_batches_into_fewer_requests() {
 /// a tenant waited for each delivery before its next poll, and every batch went alone.)
 #[test]
 fn one_tenants_log_types_are_delivered_together() {
-    let h = awkward_harness();
-    let rx = ingest(&h);
-    let c = mimecast_mock::Credential::demo();
-    let tenant = h.tenant_table("solo", &c, "lookback = \"3h\"");
-    let sinks = format!(
-        "[[sink]]\ntype = \"http\"\nurl = \"{}/ingest\"\nheaders = {{ Authorization = \"Bearer t0ken\" }}\n\
-         batch = {{ linger = \"300ms\" }}\n",
-        rx.url()
-    );
-    let text = format!("state_dir = \"state\"\n[[sink]]\ntype = \"file\"\npath = \"events.ndjson\"\n\n{sinks}\n{tenant}");
-    let config = h.dir.path().join("config.toml");
-    std::fs::write(&config, text).unwrap();
-    let out = h
-        .command(&["run", "--once", "--config", config.to_str().unwrap()])
-        .output_within();
-    assert_success(&out);
-    let lines = file_lines(&h);
-    assert_eq!(lines.len(), served(&h));
-    same_multiset(
-        &received(&rx),
-        &normalized(&lines),
-        "HTTP ingest, one tenant",
-    );
-    let batches = stderr(&out)
-        .lines()
-        .filter(|l| l.contains("poll finished") && !l.contains("events=0"))
-        .count();
-    let requests = rx.requests().len();
+    let (requests, batches) = run_with_linger(&["solo"]);
     assert!(
         batches >= 3 && requests < batches,
         "{requests} requests for {batches} batches of one tenant"
