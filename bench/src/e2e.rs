@@ -21,7 +21,7 @@ use mimecast_source::io::HttpResponse;
 use mimecast_source::log_type::LogType as SourceLogType;
 use mimecast_source::settings::{self, ApiVersion, Auth, Settings, SourceConfig};
 
-use super::{bundled_runtime, e2e_run_into, rate, Sizes};
+use super::{bundled_runtime, e2e_run_into, rate, Sizes, Spread};
 
 /// The sink of a one-tenant run.
 #[derive(Debug, Clone, Copy)]
@@ -62,34 +62,22 @@ const SLOW_SINK: Duration = Duration::from_millis(20);
 struct Rounds(Vec<f64>);
 
 impl Rounds {
-    fn median(&self) -> f64 {
-        super::median(self.0.clone())
-    }
-
     /// `median (lowest–highest)` as rates.
     fn show(&self) -> String {
-        let (lo, hi) = spread(&self.0);
-        format!("{} ({}–{})", rate(self.median()), rate(lo), rate(hi))
+        let s = Spread::of(&self.0);
+        format!("{} ({}–{})", rate(s.median), rate(s.low), rate(s.high))
     }
-}
-
-/// The lowest and highest of `xs`.
-fn spread(xs: &[f64]) -> (f64, f64) {
-    xs.iter()
-        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), x| {
-            (lo.min(*x), hi.max(*x))
-        })
 }
 
 /// `a[i] / b[i]` of each round, as `median % (lowest–highest %)`.
 fn share(a: &Rounds, b: &Rounds) -> String {
     let ratios: Vec<f64> = a.0.iter().zip(&b.0).map(|(x, y)| x / y.max(1e-9)).collect();
-    let (lo, hi) = spread(&ratios);
+    let s = Spread::of(&ratios);
     format!(
         "{:.0} % ({:.0}–{:.0} %)",
-        super::median(ratios.clone()) * 100.0,
-        lo * 100.0,
-        hi * 100.0
+        s.median * 100.0,
+        s.low * 100.0,
+        s.high * 100.0
     )
 }
 
@@ -138,37 +126,27 @@ pub(crate) async fn rows(sizes: &Sizes, cache_dir: &Path) -> anyhow::Result<Vec<
         let run = one(SinkKind::Slow(SLOW_SINK), false).await?;
         slow_serial.0.push(run.events as f64 / run.secs);
     }
-    rows.push(format!(
-        "| 1 tenant, file sink | {events} | {} | {} | {} |",
-        file.show(),
-        ceiling.show(),
-        share(&file, &ceiling)
-    ));
-    rows.push(format!(
-        "| 1 tenant, a sink that keeps nothing | {events} | {} | {} | {} |",
-        discard.show(),
-        ceiling.show(),
-        share(&discard, &ceiling)
-    ));
-    rows.push(format!(
-        "| ceiling on 1 connection (one request in flight) | {events} | {} | {} | {} |",
-        one_conn.show(),
-        ceiling.show(),
-        share(&one_conn, &ceiling)
-    ));
-    let ms = SLOW_SINK.as_millis();
-    rows.push(format!(
-        "| 1 tenant, a sink taking {ms} ms a batch | {events} | {} | {} | {} |",
-        slow.show(),
-        ceiling.show(),
-        share(&slow, &ceiling)
-    ));
-    rows.push(format!(
-        "| the same, each delivery awaited before the next poll (the runner before session 11) | {events} | {} | {} | {} |",
-        slow_serial.show(),
-        ceiling.show(),
-        share(&slow_serial, &ceiling)
-    ));
+    let slow_label = format!(
+        "1 tenant, a sink taking {} ms a batch",
+        SLOW_SINK.as_millis()
+    );
+    for (label, rounds) in [
+        ("1 tenant, file sink", &file),
+        ("1 tenant, a sink that keeps nothing", &discard),
+        ("ceiling on 1 connection (one request in flight)", &one_conn),
+        (slow_label.as_str(), &slow),
+        (
+            "the same, each delivery awaited before the next poll (the runner before session 11)",
+            &slow_serial,
+        ),
+    ] {
+        rows.push(format!(
+            "| {label} | {events} | {} | {} | {} |",
+            rounds.show(),
+            ceiling.show(),
+            share(rounds, &ceiling)
+        ));
+    }
 
     // Many tenants: against what the mock serves at most, measured around each run.
     for &n in sizes.e2e_tenants.iter().filter(|n| **n > 1) {

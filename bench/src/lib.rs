@@ -779,9 +779,7 @@ where
 {
     let mut times = Vec::with_capacity(rounds);
     for _ in 0..rounds.max(1) {
-        let start = Instant::now();
-        f().await?;
-        times.push(start.elapsed().as_secs_f64());
+        times.push(timed(&mut f).await?);
     }
     Ok(median(times))
 }
@@ -888,14 +886,14 @@ struct PageTimes {
 
 /// Median, lowest and highest of a set of per-round figures.
 #[derive(Debug, Clone, Copy)]
-struct Spread {
-    median: f64,
-    low: f64,
-    high: f64,
+pub(crate) struct Spread {
+    pub(crate) median: f64,
+    pub(crate) low: f64,
+    pub(crate) high: f64,
 }
 
 impl Spread {
-    fn of(xs: &[f64]) -> Spread {
+    pub(crate) fn of(xs: &[f64]) -> Spread {
         Spread {
             median: median(xs.to_vec()),
             low: xs.iter().copied().fold(f64::INFINITY, f64::min),
@@ -997,14 +995,18 @@ async fn time_page(
             Ok(())
         })
         .await?;
-        let start = Instant::now();
-        component.run(&mut store, n).await?;
-        let am = start.elapsed().as_secs_f64();
-        let start = Instant::now();
-        for _ in 0..n {
-            component.run(&mut store, 1).await?;
-        }
-        let pc = start.elapsed().as_secs_f64();
+        let am = timed(|| async {
+            component.run(&mut store, n).await?;
+            Ok(())
+        })
+        .await?;
+        let pc = timed(|| async {
+            for _ in 0..n {
+                component.run(&mut store, 1).await?;
+            }
+            Ok(())
+        })
+        .await?;
         if round > 0 {
             serde.push(s / polls);
             native.push(nat / polls);
